@@ -1,0 +1,299 @@
+//! The one error type of the data layer.
+
+use std::fmt::Display;
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading, loading or sampling data.
+///
+/// Every variant that comes from a file carries that file's name (or path, or a description such
+/// as "embedded MNIST sample: train-images-idx3-ubyte.gz") so that the message alone tells a
+/// student which file to look at and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The dataset folder does not exist.
+    #[error("dataset folder {} does not exist", dir.display())]
+    FolderMissing {
+        /// The folder that was asked for.
+        dir: PathBuf,
+    },
+
+    /// The path given as a dataset folder exists but is not a folder.
+    #[error("{} is not a folder (expected a folder holding the four MNIST IDX files)", path.display())]
+    NotAFolder {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+
+    /// One of the four IDX files is not in the dataset folder under any accepted name.
+    #[error(
+        "{file} is missing from {}: tried {}",
+        dir.display(),
+        tried.join(", ")
+    )]
+    MissingFile {
+        /// The canonical name of the missing file, e.g. `t10k-labels-idx1-ubyte`.
+        file: String,
+        /// The folder that was searched.
+        dir: PathBuf,
+        /// Every file name that was looked for, in the order tried.
+        tried: Vec<String>,
+    },
+
+    /// The operating system could not open or read a file.
+    #[error("{name}: cannot read the file: {source}")]
+    Io {
+        /// The file that could not be read.
+        name: String,
+        /// What the operating system reported.
+        source: io::Error,
+    },
+
+    /// The file (or, for a gzip file, its decompressed content) has no bytes at all.
+    #[error("{name}: the file is empty")]
+    Empty {
+        /// The empty file.
+        name: String,
+    },
+
+    /// The gzip stream cannot be decompressed.
+    #[error("{name}: the file starts like a gzip file but its compressed data is corrupt or cut short ({source})")]
+    CorruptGzip {
+        /// The corrupt file.
+        name: String,
+        /// What the decompressor reported.
+        source: io::Error,
+    },
+
+    /// The file does not start with the IDX magic number for the kind of file expected.
+    #[error("{name}: {}", describe_bad_magic(*.expected, *.found))]
+    BadMagic {
+        /// The file with the unexpected magic number.
+        name: String,
+        /// The magic number an image (0x00000803) or label (0x00000801) file must start with.
+        expected: u32,
+        /// The first four bytes of the file, as a big-endian number.
+        found: u32,
+    },
+
+    /// The file ends inside the IDX header, before all dimensions are known.
+    #[error(
+        "{name}: the file ends after {} bytes, inside its {header_len}-byte IDX header",
+        sep(.actual)
+    )]
+    TruncatedHeader {
+        /// The short file.
+        name: String,
+        /// How long the header must be (8 bytes for labels, 16 for images).
+        header_len: usize,
+        /// How many bytes the file has.
+        actual: usize,
+    },
+
+    /// The images are not the size the network expects.
+    #[error("{name}: images are {rows}×{cols} pixels but {expected_rows}×{expected_cols} are expected")]
+    WrongDims {
+        /// The file with the unexpected image size.
+        name: String,
+        /// Rows per image according to the header.
+        rows: usize,
+        /// Columns per image according to the header.
+        cols: usize,
+        /// Rows per image the caller expects.
+        expected_rows: usize,
+        /// Columns per image the caller expects.
+        expected_cols: usize,
+    },
+
+    /// The file has fewer bytes than its header promises.
+    #[error(
+        "{name}: the file is cut short: its header promises {} {what} ({} bytes of data) but only {} bytes follow",
+        sep(.count),
+        sep(.expected_bytes),
+        sep(.actual_bytes)
+    )]
+    Truncated {
+        /// The short file.
+        name: String,
+        /// "images" or "labels".
+        what: &'static str,
+        /// How many items the header promises.
+        count: u64,
+        /// How many data bytes that count needs (after the header).
+        expected_bytes: u128,
+        /// How many data bytes there are.
+        actual_bytes: u64,
+    },
+
+    /// The file has more bytes than its header accounts for.
+    #[error(
+        "{name}: {}{} after the {} {what} its header promises",
+        if *.at_least { "at least " } else { "" },
+        count_of(.extra_bytes, "unexpected byte", "unexpected bytes"),
+        sep(.count)
+    )]
+    TrailingBytes {
+        /// The file that is too long.
+        name: String,
+        /// "images" or "labels".
+        what: &'static str,
+        /// How many items the header promises.
+        count: u64,
+        /// How many bytes follow the promised data (a lower bound when `at_least` is set).
+        extra_bytes: u64,
+        /// The reader stopped counting; there may be even more extra bytes.
+        at_least: bool,
+    },
+
+    /// An image file and its label file disagree on how many items there are.
+    #[error("{labels_name}: {} labels but {} images in {images_name}", sep(.labels), sep(.images))]
+    CountMismatch {
+        /// The label file.
+        labels_name: String,
+        /// The image file.
+        images_name: String,
+        /// Number of labels.
+        labels: usize,
+        /// Number of images.
+        images: usize,
+    },
+
+    /// A label is not a valid class number.
+    #[error(
+        "{name}: the label at position {} (counting from 0) is {label}, but there are only {num_classes} classes (0 to {})",
+        sep(.index),
+        num_classes.saturating_sub(1)
+    )]
+    LabelOutOfRange {
+        /// The label file.
+        name: String,
+        /// Position of the bad label (0-based).
+        index: usize,
+        /// The bad label.
+        label: u8,
+        /// How many classes there are.
+        num_classes: usize,
+    },
+
+    /// A `classes.txt` does not have one name per class.
+    #[error(
+        "{}: found {found} class names but the dataset has {expected} classes (write exactly one name per line)",
+        path.display()
+    )]
+    ClassesFile {
+        /// The `classes.txt` file.
+        path: PathBuf,
+        /// Number of non-empty lines found.
+        found: usize,
+        /// Number of classes needed.
+        expected: usize,
+    },
+
+    /// A class-name choice (e.g. from `--classes`) is not one of the known sets.
+    #[error("unknown class names {value:?}: use \"digits\" (0 to 9) or \"fashion\" (Fashion-MNIST)")]
+    UnknownClassNames {
+        /// What was asked for.
+        value: String,
+    },
+
+    /// A sampling-mode choice is not one of the known modes.
+    #[error(
+        "unknown sampling mode {value:?}: use \"shuffled\" (each image once per epoch) or \"replacement\" (uniform random draws)"
+    )]
+    UnknownSamplingMode {
+        /// What was asked for.
+        value: String,
+    },
+
+    /// A batch asked for an image the dataset does not have.
+    #[error(
+        "batch index {} is out of range for a dataset of {} images",
+        sep(.index),
+        sep(.len)
+    )]
+    IndexOutOfRange {
+        /// The bad index.
+        index: usize,
+        /// Number of images in the dataset.
+        len: usize,
+    },
+
+    /// A `Dataset` whose fields do not fit together (image bytes, labels and size disagree).
+    #[error("inconsistent dataset: {reason}")]
+    InconsistentDataset {
+        /// What does not fit.
+        reason: String,
+    },
+
+    /// A saved sampler state cannot be resumed.
+    #[error("invalid saved sampler state: {reason}")]
+    InvalidSamplerState {
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Formats an integer with thousands separators (`9998` → `9,998`), so that counts in messages
+/// read like the numbers in the MNIST documentation.
+pub(crate) fn sep(n: &impl Display) -> String {
+    let digits = n.to_string();
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", digits.as_str()),
+    };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    out.push_str(sign);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "1 byte", "2,048 bytes": a count with its noun in the right number.
+fn count_of(n: &u64, one: &str, many: &str) -> String {
+    if *n == 1 { format!("1 {one}") } else { format!("{} {many}", sep(n)) }
+}
+
+/// Explains a wrong magic number in words, recognising the common mix-ups (label file where an
+/// image file belongs and the other way round, a gzip or zip archive that was not detected).
+fn describe_bad_magic(expected: u32, found: u32) -> String {
+    let kind = |magic: u32| match magic {
+        super::idx::IMAGES_MAGIC => Some("an IDX image file"),
+        super::idx::LABELS_MAGIC => Some("an IDX label file"),
+        _ => None,
+    };
+    let wanted = kind(expected).unwrap_or("an IDX file");
+    let hint = match (kind(found), found >> 16) {
+        (Some(other), _) => format!("; it looks like {other} instead"),
+        (None, 0x504b) => "; it looks like a zip archive, unpack it first".to_owned(),
+        (None, 0x0000) if found & 0xff00 == 0x0800 => {
+            format!("; it is an IDX file with {} dimensions instead of {}", found & 0xff, expected & 0xff)
+        }
+        // IDX type codes other than 0x08 (unsigned byte): 0x09 i8, 0x0B i16, 0x0C i32,
+        // 0x0D f32, 0x0E f64.
+        (None, 0x0000) if matches!((found >> 8) & 0xff, 0x09 | 0x0b..=0x0e) => {
+            format!("; it is an IDX file of another data type (code 0x{:02X}), not unsigned bytes", (found >> 8) & 0xff)
+        }
+        _ => String::new(),
+    };
+    format!("not {wanted}: it starts with 0x{found:08X} instead of 0x{expected:08X}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sep;
+
+    #[test]
+    fn thousands_separators_group_by_three() {
+        assert_eq!(sep(&0), "0");
+        assert_eq!(sep(&999), "999");
+        assert_eq!(sep(&1000), "1,000");
+        assert_eq!(sep(&9998), "9,998");
+        assert_eq!(sep(&47_040_000_u64), "47,040,000");
+        assert_eq!(sep(&-1234), "-1,234");
+    }
+}

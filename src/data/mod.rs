@@ -1,0 +1,20 @@
+//! Data: the IDX reader (raw or gzip), MNIST-style dataset folders, the embedded MNIST sample,
+//! and seeded batch sampling.
+//!
+//! Nothing here knows about the network or the window. The flow is
+//! `load_dir` / `embedded` → [`Mnist`] (two [`Dataset`]s of raw bytes) → a [`Sampler`] picks
+//! indices → [`Dataset::batch`] turns them into a [`Batch`] of `f32` pixels in `[0, 1]`.
+//!
+//! Every failure is a [`DataError`] whose message names the file and says what is wrong.
+
+mod batch;
+mod dataset;
+mod error;
+mod idx;
+mod sample;
+
+pub use batch::{Batch, Sampler, SamplingMode};
+pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES, load_dir};
+pub use error::DataError;
+pub use idx::{IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_images, read_labels, write_images, write_labels};
+pub use sample::{EMBEDDED_SOURCE, embedded};

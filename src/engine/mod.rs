@@ -1,0 +1,48 @@
+//! The network's maths, with no GUI: one file per layer, forward and backward side by side.
+//!
+//! [`Network`] runs the post's graph as an ordered list of [`Phase`]s so that a caller can stop
+//! after any phase and look at its tensors. The convolutions run in one of two
+//! [`ConvEngine`]s (the post's loops, or im2col + GEMM) that compute the same numbers.
+
+pub mod config;
+pub mod conv;
+pub mod dense;
+pub mod float;
+pub mod network;
+pub mod params;
+pub mod phase;
+pub mod relu;
+pub mod softmax_xent;
+pub mod weights;
+
+pub use config::{Hyper, Init, ModelConfig, Preset};
+pub use conv::ConvEngine;
+pub use float::Float;
+pub use network::{Activations, Network, argmax};
+pub use params::{PARAM_NAMES, Params};
+pub use phase::{Layer, Phase};
+
+/// What can go wrong in the engine: bad settings or a batch that does not fit the network.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum EngineError {
+    /// A model shape that cannot be built.
+    #[error("model configuration: {0}")]
+    Config(String),
+    /// A hyper-parameter that cannot train.
+    #[error("{0}")]
+    Hyper(String),
+    /// Images or labels that do not fit the network.
+    #[error("batch: {0}")]
+    Input(String),
+}
+
+impl ConvEngine {
+    /// Parses `naive` or `fast`.
+    pub fn parse(s: &str) -> Result<Self, EngineError> {
+        match s {
+            "naive" => Ok(ConvEngine::Naive),
+            "fast" => Ok(ConvEngine::Fast),
+            other => Err(EngineError::Config(format!("unknown engine {other:?}: expected \"naive\" or \"fast\""))),
+        }
+    }
+}

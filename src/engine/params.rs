@@ -1,0 +1,218 @@
+//! The eight parameter tensors, their initialisation, and the SGD update.
+
+use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::{Float, Hyper, Init, ModelConfig};
+
+/// Parameter names in PyTorch's `state_dict` order and spelling.
+pub const PARAM_NAMES: [&str; 8] =
+    ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+
+/// The network's parameters (or a same-shaped set of gradients or velocities), laid out as
+/// PyTorch's `Conv2d` and `Linear` lay them out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params<T> {
+    /// `[F1, C, K, K]`.
+    pub conv1_w: Array4<T>,
+    /// `[F1]`.
+    pub conv1_b: Array1<T>,
+    /// `[F2, F1, K, K]`.
+    pub conv2_w: Array4<T>,
+    /// `[F2]`.
+    pub conv2_b: Array1<T>,
+    /// `[HIDDEN, FLAT]` (out, in).
+    pub fc1_w: Array2<T>,
+    /// `[HIDDEN]`.
+    pub fc1_b: Array1<T>,
+    /// `[CLASSES, HIDDEN]`.
+    pub fc2_w: Array2<T>,
+    /// `[CLASSES]`.
+    pub fc2_b: Array1<T>,
+}
+
+/// A flat view of an array the engine allocated itself (always standard layout).
+#[allow(clippy::expect_used)] // Every array here is built by `zeros`/`from_shape_vec`: contiguous.
+pub(crate) fn flat<T, D: ndarray::Dimension>(a: &ndarray::Array<T, D>) -> &[T] {
+    a.as_slice().expect("engine arrays are contiguous")
+}
+
+/// Mutable counterpart of [`flat`].
+#[allow(clippy::expect_used)] // As above.
+pub(crate) fn flat_mut<T, D: ndarray::Dimension>(a: &mut ndarray::Array<T, D>) -> &mut [T] {
+    a.as_slice_mut().expect("engine arrays are contiguous")
+}
+
+impl<T: Float> Params<T> {
+    /// The shape of each tensor, in [`PARAM_NAMES`] order.
+    pub fn shapes(cfg: &ModelConfig) -> [Vec<usize>; 8] {
+        let k = cfg.kernel;
+        [
+            vec![cfg.conv1_filters, cfg.in_channels, k, k],
+            vec![cfg.conv1_filters],
+            vec![cfg.conv2_filters, cfg.conv1_filters, k, k],
+            vec![cfg.conv2_filters],
+            vec![cfg.hidden, cfg.flat_len()],
+            vec![cfg.hidden],
+            vec![cfg.classes, cfg.hidden],
+            vec![cfg.classes],
+        ]
+    }
+
+    /// All zeros.
+    pub fn zeros(cfg: &ModelConfig) -> Self {
+        let k = cfg.kernel;
+        Self {
+            conv1_w: Array4::from_elem((cfg.conv1_filters, cfg.in_channels, k, k), T::ZERO),
+            conv1_b: Array1::from_elem(cfg.conv1_filters, T::ZERO),
+            conv2_w: Array4::from_elem((cfg.conv2_filters, cfg.conv1_filters, k, k), T::ZERO),
+            conv2_b: Array1::from_elem(cfg.conv2_filters, T::ZERO),
+            fc1_w: Array2::from_elem((cfg.hidden, cfg.flat_len()), T::ZERO),
+            fc1_b: Array1::from_elem(cfg.hidden, T::ZERO),
+            fc2_w: Array2::from_elem((cfg.classes, cfg.hidden), T::ZERO),
+            fc2_b: Array1::from_elem(cfg.classes, T::ZERO),
+        }
+    }
+
+    /// Fresh weights drawn from `seed`; biases zero.
+    pub fn init(cfg: &ModelConfig, init: Init, seed: u64) -> Self {
+        let mut p = Self::zeros(cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Stream 1 keeps init independent of the batch sampler, which uses stream 0 of the seed.
+        rng.set_stream(1);
+        let fan_in = [
+            cfg.in_channels * cfg.kernel * cfg.kernel,
+            cfg.conv1_filters * cfg.kernel * cfg.kernel,
+            cfg.flat_len(),
+            cfg.hidden,
+        ];
+        let weights =
+            [flat_mut(&mut p.conv1_w), flat_mut(&mut p.conv2_w), flat_mut(&mut p.fc1_w), flat_mut(&mut p.fc2_w)];
+        for (w, fan_in) in weights.into_iter().zip(fan_in) {
+            let std = match init {
+                Init::Post => 1e-4,
+                Init::He => (2.0 / fan_in as f64).sqrt(),
+            };
+            for v in w.iter_mut() {
+                *v = T::from_f64(std * standard_normal(&mut rng));
+            }
+        }
+        p
+    }
+
+    /// The tensors as flat slices, in [`PARAM_NAMES`] order.
+    pub fn slices(&self) -> [&[T]; 8] {
+        [
+            flat(&self.conv1_w),
+            flat(&self.conv1_b),
+            flat(&self.conv2_w),
+            flat(&self.conv2_b),
+            flat(&self.fc1_w),
+            flat(&self.fc1_b),
+            flat(&self.fc2_w),
+            flat(&self.fc2_b),
+        ]
+    }
+
+    /// The tensors as mutable flat slices, in [`PARAM_NAMES`] order.
+    pub fn slices_mut(&mut self) -> [&mut [T]; 8] {
+        [
+            flat_mut(&mut self.conv1_w),
+            flat_mut(&mut self.conv1_b),
+            flat_mut(&mut self.conv2_w),
+            flat_mut(&mut self.conv2_b),
+            flat_mut(&mut self.fc1_w),
+            flat_mut(&mut self.fc1_b),
+            flat_mut(&mut self.fc2_w),
+            flat_mut(&mut self.fc2_b),
+        ]
+    }
+
+    /// Builds parameters from tensors given in [`PARAM_NAMES`] order; `None` if a length is off.
+    pub fn from_vecs(cfg: &ModelConfig, data: [Vec<T>; 8]) -> Option<Self> {
+        let shapes = Self::shapes(cfg);
+        let mut arrays = Vec::with_capacity(8);
+        for (v, shape) in data.into_iter().zip(shapes) {
+            arrays.push(ArrayD::from_shape_vec(IxDyn(&shape), v).ok()?);
+        }
+        let mut it = arrays.into_iter();
+        let mut next = || it.next();
+        Some(Self {
+            conv1_w: next()?.into_dimensionality().ok()?,
+            conv1_b: next()?.into_dimensionality().ok()?,
+            conv2_w: next()?.into_dimensionality().ok()?,
+            conv2_b: next()?.into_dimensionality().ok()?,
+            fc1_w: next()?.into_dimensionality().ok()?,
+            fc1_b: next()?.into_dimensionality().ok()?,
+            fc2_w: next()?.into_dimensionality().ok()?,
+            fc2_b: next()?.into_dimensionality().ok()?,
+        })
+    }
+
+    /// The same values in another float type.
+    pub fn convert<U: Float>(&self) -> Params<U> {
+        let c = |v: &T| U::from_f64(v.to_f64());
+        Params {
+            conv1_w: self.conv1_w.map(c),
+            conv1_b: self.conv1_b.map(c),
+            conv2_w: self.conv2_w.map(c),
+            conv2_b: self.conv2_b.map(c),
+            fc1_w: self.fc1_w.map(c),
+            fc1_b: self.fc1_b.map(c),
+            fc2_w: self.fc2_w.map(c),
+            fc2_b: self.fc2_b.map(c),
+        }
+    }
+
+    /// Half the L2 penalty's sum: `0.5·(ΣW_fc1² + ΣW_fc2²)`.
+    pub fn half_l2_of_dense(&self) -> T {
+        // Blocks of 4,096 summed in T (vectorises), the blocks in f64 (keeps 2.5 M terms exact
+        // enough), blocks in a fixed order so the result does not depend on scheduling.
+        let sq = |s: &[T]| {
+            let blocks: Vec<f64> = s
+                .par_chunks(4096)
+                .map(|b| {
+                    let mut lanes = [T::ZERO; 16];
+                    let mut it = b.chunks_exact(16);
+                    for c in &mut it {
+                        for (l, v) in lanes.iter_mut().zip(c) {
+                            *l += *v * *v;
+                        }
+                    }
+                    let tail: T = it.remainder().iter().map(|v| *v * *v).sum();
+                    lanes.iter().map(|l| l.to_f64()).sum::<f64>() + tail.to_f64()
+                })
+                .collect();
+            blocks.iter().sum::<f64>()
+        };
+        T::from_f64(0.5 * (sq(flat(&self.fc1_w)) + sq(flat(&self.fc2_w))))
+    }
+
+    /// True if every value is finite.
+    pub fn all_finite(&self) -> bool {
+        self.slices().iter().all(|s| s.par_iter().all(|v| v.is_finite()))
+    }
+}
+
+/// One SGD-with-momentum step: `v = μ·v − lr·g; p = p + v`. `v` then holds the update ΔW.
+pub fn sgd_update<T: Float>(params: &mut Params<T>, grads: &Params<T>, velocity: &mut Params<T>, hyper: &Hyper) {
+    let lr = T::from_f32(hyper.lr);
+    let mu = T::from_f32(hyper.momentum);
+    for ((p, g), v) in params.slices_mut().into_iter().zip(grads.slices()).zip(velocity.slices_mut()) {
+        p.par_chunks_mut(1 << 14).zip(g.par_chunks(1 << 14)).zip(v.par_chunks_mut(1 << 14)).for_each(|((p, g), v)| {
+            for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                *v = mu * *v - lr * *g;
+                *p += *v;
+            }
+        });
+    }
+}
+
+/// A standard normal draw (Box–Muller), so init depends only on the seed's ChaCha stream.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]: ln never sees 0
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

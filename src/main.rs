@@ -1,0 +1,199 @@
+//! `cnn-stepper`: opens the window, or runs a headless command (`train`, `eval`, `bench`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+use cnn_stepper::cli::{self, TrainOptions, thousands};
+use cnn_stepper::data::ClassNames;
+use cnn_stepper::engine::{ConvEngine, Preset};
+
+/// Step through one training step of a real CNN on MNIST, phase by phase.
+///
+/// Without a command, opens the window on the embedded MNIST sample (or --data DIR).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Folder with the four MNIST IDX files (raw or .gz); default: the embedded sample.
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Class names: "digits" or "fashion" (default: classes.txt in the folder, else digits).
+    #[arg(long, global = true, value_parser = parse_classes)]
+    classes: Option<ClassNames>,
+    /// Seed for the window's first run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train headless, printing each epoch's loss and accuracy.
+    Train {
+        /// Passes over the training set.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Images per batch (default: the preset's, 32).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Learning rate (default: the preset's).
+        #[arg(long)]
+        lr: Option<f32>,
+        /// Momentum in [0, 1) (default: the preset's).
+        #[arg(long)]
+        momentum: Option<f32>,
+        /// L2 strength on the dense weights (default: the preset's).
+        #[arg(long)]
+        reg: Option<f32>,
+        /// Learning-rate factor applied after each epoch (default: the preset's).
+        #[arg(long)]
+        lr_decay: Option<f32>,
+        /// Convolution engine: naive or fast.
+        #[arg(long, default_value = "fast", value_parser = parse_engine)]
+        engine: ConvEngine,
+        /// Preset: post (the blog post's init, which does not learn) or recommended.
+        #[arg(long, default_value = "recommended", value_parser = parse_preset)]
+        preset: Preset,
+        /// Seed for init and batch order.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Put a ReLU after conv2 (not in the post).
+        #[arg(long)]
+        relu_after_conv2: bool,
+        /// Save the weights here (safetensors, PyTorch layout); also after Ctrl-C.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+    /// Accuracy of saved weights on the whole test set.
+    Eval {
+        /// Weights file (safetensors, ours or a PyTorch state dict).
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// Also write one row per test image: index,label,predicted,p0,…,p9.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+    },
+    /// Images per second of full training steps, per engine and batch size.
+    Bench {
+        /// Engine(s) to measure (default: both).
+        #[arg(long, value_parser = parse_engine)]
+        engine: Vec<ConvEngine>,
+        /// Batch sizes (default: 8 32 128).
+        #[arg(long, num_args = 1..)]
+        batch: Vec<usize>,
+        /// Seconds to measure each configuration for (at least 3 steps).
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+    },
+}
+
+fn parse_engine(s: &str) -> Result<ConvEngine, String> {
+    ConvEngine::parse(s).map_err(|e| e.to_string())
+}
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    Preset::parse(s).map_err(|e| e.to_string())
+}
+fn parse_classes(s: &str) -> Result<ClassNames, String> {
+    s.parse::<ClassNames>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let mut stdout = std::io::stdout();
+    match cli.command {
+        None => open_window(&cli.data, cli.classes, cli.seed),
+        Some(Command::Train {
+            epochs,
+            batch,
+            lr,
+            momentum,
+            reg,
+            lr_decay,
+            engine,
+            preset,
+            seed,
+            relu_after_conv2,
+            save,
+        }) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            // Ctrl-C stops after the current step so the weights can still be saved.
+            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+                .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+            let o = TrainOptions {
+                data: cli.data,
+                classes: cli.classes,
+                epochs,
+                batch,
+                lr,
+                momentum,
+                reg,
+                lr_decay,
+                engine,
+                preset,
+                seed,
+                relu_after_conv2,
+                save,
+            };
+            cli::train(&o, &stop, &mut stdout).map(|_| ())
+        }
+        Some(Command::Eval { weights, out }) => {
+            cli::eval(&weights, cli.data.as_deref(), cli.classes, out.as_deref(), &mut stdout).map(|_| ())
+        }
+        Some(Command::Bench { engine, batch, secs }) => {
+            let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
+            let batches = if batch.is_empty() { vec![8, 32, 128] } else { batch };
+            if let Some(b) = batches.iter().find(|b| **b == 0 || **b > 4096) {
+                return Err(format!("batch size {b} must be between 1 and 4096"));
+            }
+            let mut fast = std::collections::HashMap::new();
+            let mut naive = std::collections::HashMap::new();
+            for &b in &batches {
+                for &e in &engines {
+                    let r = cli::bench(e, b, secs)?;
+                    println!(
+                        "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
+                        e.name(),
+                        b,
+                        thousands(r.images_per_sec.round() as u64),
+                        r.gflops,
+                        r.step_secs * 1e3
+                    );
+                    match e {
+                        ConvEngine::Fast => fast.insert(b, r.images_per_sec),
+                        ConvEngine::Naive => naive.insert(b, r.images_per_sec),
+                    };
+                }
+                if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
+                    println!("         batch {b:>3}: fast is {:.1}× naive", f / n);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "gui")]
+fn open_window(data: &Option<PathBuf>, classes: Option<ClassNames>, seed: u64) -> Result<(), String> {
+    cnn_stepper::app::run_gui(cnn_stepper::app::GuiOptions { data: data.clone(), classes, seed })
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_window(_data: &Option<PathBuf>, _classes: Option<ClassNames>, _seed: u64) -> Result<(), String> {
+    use clap::CommandFactory;
+    let _ = Cli::command().print_help();
+    Err("this build has no window (built without the \"gui\" feature); use a subcommand".into())
+}

@@ -1,0 +1,317 @@
+//! The synchronous training state machine: network, data, sampler, settings and history.
+//! The worker thread drives it; tests drive it directly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::data::{Mnist, Sampler, SamplingMode};
+use crate::engine::params::flat;
+use crate::engine::{Activations, ConvEngine, Layer, ModelConfig, Network, Phase, Preset};
+
+use super::protocol::{AccuracyPoint, BatchView, EvalResult, FilterView, LossPoint, SampleView, Settings, Snapshot};
+
+/// How often (in steps) the held-out accuracy curve gets a point, and on how many test images.
+const EVAL_EVERY_STEPS: u64 = 100;
+const EVAL_IMAGES: usize = 1000;
+/// Test images per forward pass when evaluating: bounds memory whatever the count.
+const EVAL_CHUNK: usize = 250;
+
+/// A training run: everything needed to take the next phase, and what has been seen so far.
+pub struct Session {
+    data: Arc<Mnist>,
+    net: Network<f32>,
+    sampler: Sampler,
+    seed: u64,
+    preset: Preset,
+    settings: Settings,
+    pending: Option<Settings>,
+    step: u64,
+    selected: usize,
+    batch_indices: Vec<usize>,
+    new_loss: Vec<LossPoint>,
+    new_accuracy: Vec<AccuracyPoint>,
+    eval_acts: Activations<f32>,
+    batch_started: Option<Instant>,
+    images_per_sec: f32,
+}
+
+impl Session {
+    /// A fresh run on `data` with weights and batches drawn from `seed`.
+    pub fn new(data: Arc<Mnist>, seed: u64, preset: Preset, config: ModelConfig, engine: ConvEngine) -> Result<Self, String> {
+        let settings = Settings::from_preset(preset, engine);
+        let net = Network::new(config, preset.init(), seed, engine).map_err(|e| e.to_string())?;
+        if data.train.is_empty() {
+            return Err(format!("{}: the training set is empty", data.source));
+        }
+        if data.train.image_len() != config.in_channels * config.in_height * config.in_width {
+            return Err(format!("{}: images do not match the network's input size", data.source));
+        }
+        let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, seed);
+        Ok(Self {
+            data,
+            net,
+            sampler,
+            seed,
+            preset,
+            settings,
+            pending: None,
+            step: 0,
+            selected: 0,
+            batch_indices: Vec::new(),
+            new_loss: Vec::new(),
+            new_accuracy: Vec::new(),
+            eval_acts: Activations::default(),
+            batch_started: None,
+            images_per_sec: 0.0,
+        })
+    }
+
+    /// Starts again with fresh weights, keeping the data and the user's settings.
+    pub fn reset(&mut self, seed: u64, preset: Preset, config: ModelConfig) -> Result<(), String> {
+        let engine = self.pending.unwrap_or(self.settings).engine;
+        let mut fresh = Self::new(self.data.clone(), seed, preset, config, engine)?;
+        if self.preset == preset {
+            // Same preset: the user's tuned settings survive a reseed.
+            fresh.settings = self.pending.unwrap_or(self.settings);
+        }
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Queues settings for the next batch (or applies them now if no batch is half done).
+    pub fn set_settings(&mut self, settings: Settings) -> Result<(), String> {
+        settings.validate()?;
+        if settings.batch_size > self.data.train.len() {
+            return Err(format!(
+                "batch size {} is larger than the training set ({} images)",
+                settings.batch_size,
+                self.data.train.len()
+            ));
+        }
+        if self.mid_step() {
+            self.pending = Some(settings);
+        } else {
+            self.apply_settings(settings);
+        }
+        Ok(())
+    }
+
+    fn apply_settings(&mut self, s: Settings) {
+        self.settings = s;
+        self.net.engine = s.engine;
+        self.pending = None;
+    }
+
+    /// True between the first and last phase of a step.
+    pub fn mid_step(&self) -> bool {
+        self.net.phases_done() > 0 && self.net.next_phase().is_some()
+    }
+
+    /// Selects which image of the batch the per-digit views show.
+    pub fn select(&mut self, index: usize) {
+        self.selected = index.min(self.batch_indices.len().saturating_sub(1));
+    }
+
+    /// Completed steps.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> u64 {
+        self.sampler.epoch()
+    }
+
+    /// The network being trained.
+    pub fn network(&self) -> &Network<f32> {
+        &self.net
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    fn start_batch(&mut self) -> Result<(), String> {
+        if let Some(p) = self.pending.take() {
+            self.apply_settings(p);
+        }
+        let indices = self.sampler.next_batch(self.settings.batch_size);
+        let batch = self.data.train.batch(&indices).map_err(|e| e.to_string())?;
+        let pixels = batch.images.as_slice().ok_or("batch images are not contiguous")?;
+        self.net.load_batch(pixels, &batch.labels).map_err(|e| e.to_string())?;
+        self.batch_indices = indices;
+        self.selected = self.selected.min(batch.labels.len().saturating_sub(1));
+        self.batch_started = Some(Instant::now());
+        Ok(())
+    }
+
+    fn effective_hyper(&self) -> crate::engine::Hyper {
+        let mut h = self.settings.hyper;
+        h.lr = h.lr_at_epoch(self.sampler.epoch() as usize);
+        h
+    }
+
+    /// Runs the next phase, starting a new batch first if the last step is complete.
+    /// Returns the phase that ran.
+    pub fn step_phase(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Phase, String> {
+        if self.net.next_phase().is_none() {
+            self.start_batch()?;
+        }
+        let hyper = self.effective_hyper();
+        let phase = self.net.step_phase(&hyper, progress).ok_or("no phase to run")?;
+        if phase == Phase::Forward(Layer::Loss) {
+            let loss = self.net.activations().loss();
+            if !loss.is_finite() {
+                return Err(format!(
+                    "the loss became {loss} at step {} (learning rate {}): training diverged. \
+                     Lower the learning rate and press Reset.",
+                    self.step + 1,
+                    hyper.lr
+                ));
+            }
+        }
+        if phase == Phase::Update {
+            self.finish_batch();
+        }
+        Ok(phase)
+    }
+
+    /// Runs every remaining phase of the current batch (a whole new batch if none is half done).
+    pub fn step_batch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<(), String> {
+        loop {
+            if self.step_phase(progress)? == Phase::Update {
+                return Ok(());
+            }
+        }
+    }
+
+    fn finish_batch(&mut self) {
+        self.step += 1;
+        let acts = self.net.activations();
+        let n = acts.n;
+        self.new_loss.push(LossPoint {
+            step: self.step,
+            loss: acts.loss(),
+            batch_accuracy: acts.correct(self.net.config().classes) as f32 / n.max(1) as f32,
+        });
+        if let Some(t) = self.batch_started.take() {
+            let secs = t.elapsed().as_secs_f32().max(1e-6);
+            let rate = n as f32 / secs;
+            // Smoothed so the number is readable while it updates 30 times a second.
+            self.images_per_sec =
+                if self.images_per_sec == 0.0 { rate } else { 0.8 * self.images_per_sec + 0.2 * rate };
+        }
+        if self.step % EVAL_EVERY_STEPS == 0 {
+            let count = EVAL_IMAGES.min(self.data.test.len());
+            if let Ok(r) = self.evaluate(count, &mut |_, _| {}) {
+                self.new_accuracy.push(AccuracyPoint { step: self.step, accuracy: r.accuracy() });
+            }
+        }
+    }
+
+    /// Accuracy on the first `count` test images (0 = all), without touching the batch shown.
+    pub fn evaluate(&mut self, count: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalResult, String> {
+        let test = &self.data.test;
+        let count = if count == 0 { test.len() } else { count.min(test.len()) };
+        let mut correct = 0;
+        let reg = self.settings.hyper.reg;
+        let mut start = 0;
+        while start < count {
+            let end = (start + EVAL_CHUNK).min(count);
+            let indices: Vec<usize> = (start..end).collect();
+            let batch = test.batch(&indices).map_err(|e| e.to_string())?;
+            let pixels = batch.images.as_slice().ok_or("batch images are not contiguous")?;
+            self.net.forward_into(pixels, &batch.labels, reg, &mut self.eval_acts).map_err(|e| e.to_string())?;
+            correct += self.eval_acts.correct(self.net.config().classes);
+            start = end;
+            progress(start, count);
+        }
+        Ok(EvalResult { step: self.step, count, correct })
+    }
+
+    /// What the window shows now. Drains the curve points gathered since the last snapshot.
+    pub fn snapshot(&mut self) -> Snapshot {
+        let cfg = *self.net.config();
+        let phases = self.net.phases().to_vec();
+        let done = self.net.phases_done();
+        let ran = |p: Phase| phases.iter().position(|q| *q == p).is_some_and(|i| i < done);
+        let acts = self.net.activations();
+        let n = acts.n;
+        let sel = self.selected.min(n.saturating_sub(1));
+        let per_input = cfg.in_channels * cfg.in_height * cfg.in_width;
+        let pick = |v: &[f32], produced_by: Phase| -> Vec<f32> {
+            if n == 0 || v.is_empty() || !ran(produced_by) {
+                return Vec::new();
+            }
+            let per = v.len() / n;
+            v[sel * per..(sel + 1) * per].to_vec()
+        };
+        use Layer as L;
+        use Phase::{Backward as B, Forward as F};
+        let sample = SampleView {
+            index: sel,
+            // The input is there as soon as the batch is loaded, before any phase ran.
+            input: if n == 0 { Vec::new() } else { acts.input[sel * per_input..(sel + 1) * per_input].to_vec() },
+            conv1: pick(&acts.conv1, F(L::Conv1)),
+            relu1: pick(&acts.relu1, F(L::Relu1)),
+            conv2: pick(&acts.conv2, F(L::Conv2)),
+            relu_c2: pick(&acts.relu_c2, F(L::ReluConv2)),
+            fc1: pick(&acts.fc1, F(L::Fc1)),
+            relu2: pick(&acts.relu2, F(L::Relu2)),
+            scores: pick(&acts.scores, F(L::Fc2)),
+            probs: pick(&acts.probs, F(L::Loss)),
+            d_scores: pick(&acts.d_scores, B(L::Loss)),
+            d_relu2: pick(&acts.d_relu2, B(L::Fc2)),
+            d_fc1: pick(&acts.d_fc1, B(L::Relu2)),
+            d_relu_c2: pick(&acts.d_relu_c2, B(L::Fc1)),
+            d_conv2: pick(&acts.d_conv2, if cfg.relu_after_conv2 { B(L::ReluConv2) } else { B(L::Fc1) }),
+            d_relu1: pick(&acts.d_relu1, B(L::Conv2)),
+            d_conv1: pick(&acts.d_conv1, B(L::Relu1)),
+        };
+        let hw = cfg.in_height * cfg.in_width;
+        let per_image = cfg.in_channels * hw;
+        let batch = BatchView {
+            images: acts.input.chunks(per_image.max(1)).flat_map(|img| img[..hw].iter().copied()).collect(),
+            height: cfg.in_height,
+            width: cfg.in_width,
+            labels: acts.labels.clone(),
+            indices: self.batch_indices.clone(),
+            probs: if ran(F(L::Loss)) { acts.probs.clone() } else { Vec::new() },
+        };
+        let net = &self.net;
+        let grad_if = |v: &[f32], p: Phase| if ran(p) { v.to_vec() } else { Vec::new() };
+        let filters = FilterView {
+            conv1_w: flat(&net.params.conv1_w).to_vec(),
+            conv1_grad: grad_if(flat(&net.grads.conv1_w), B(L::Conv1)),
+            conv1_delta: flat(&net.velocity.conv1_w).to_vec(),
+            conv2_w: flat(&net.params.conv2_w).to_vec(),
+            conv2_grad: grad_if(flat(&net.grads.conv2_w), B(L::Conv2)),
+            conv2_delta: flat(&net.velocity.conv2_w).to_vec(),
+        };
+        Snapshot {
+            step: self.step,
+            epoch: self.sampler.epoch(),
+            epoch_position: self.sampler.position(),
+            epoch_len: self.sampler.epoch_len(),
+            running: false,
+            phases: phases.clone(),
+            phases_done: done,
+            settings: self.settings,
+            pending: self.pending,
+            effective_lr: self.effective_hyper().lr,
+            seed: self.seed,
+            preset: self.preset,
+            config: cfg,
+            class_names: self.data.train.class_names.clone(),
+            data_source: self.data.source.clone(),
+            batch,
+            sample,
+            filters,
+            loss: if ran(F(L::Loss)) { Some(acts.loss()) } else { None },
+            images_per_sec: self.images_per_sec,
+            new_loss_points: std::mem::take(&mut self.new_loss),
+            new_accuracy_points: std::mem::take(&mut self.new_accuracy),
+        }
+    }
+}

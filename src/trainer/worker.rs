@@ -1,0 +1,225 @@
+//! The named worker thread that owns the [`Session`] and talks to the window through channels.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::protocol::{Command, Event};
+use super::session::Session;
+
+/// Snapshots while running are at least this far apart (~30 a second), so drawing never
+/// slows training.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(33);
+/// Progress events inside a long phase are at least this far apart.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A function that wakes whoever reads the events (the window passes `ctx.request_repaint`).
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// Handle to the training thread. Dropping it shuts the thread down and joins it.
+pub struct Worker {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Paused,
+    Running,
+    /// Running until the epoch counter passes this value.
+    UntilEpoch(u64),
+}
+
+impl Worker {
+    /// Starts the thread with `session`; `waker` is called after every event sent.
+    pub fn spawn(session: Session, waker: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
+        let (commands, command_rx) = mpsc::channel();
+        let (event_tx, events) = mpsc::channel();
+        let waker: Waker = Box::new(waker);
+        let thread = std::thread::Builder::new()
+            .name("cnn-stepper trainer".into())
+            .spawn(move || Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None }.run(command_rx))?;
+        Ok(Self { commands, events, thread: Some(thread) })
+    }
+
+    /// Sends a command; ignored if the thread has ended (its error was already reported).
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The next event, if one is waiting. Never blocks.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event (for tests and the headless CLI).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// True while the thread runs.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Loop {
+    session: Session,
+    events: Sender<Event>,
+    waker: Waker,
+    mode: Mode,
+    last_snapshot: Option<Instant>,
+}
+
+impl Loop {
+    fn run(mut self, commands: Receiver<Command>) {
+        self.snapshot();
+        loop {
+            let next = if self.mode == Mode::Paused {
+                // Idle: block until told something.
+                match commands.recv_timeout(Duration::from_secs(3600)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match commands.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            };
+            match next {
+                Some(Command::Shutdown) => return,
+                Some(c) => self.apply(c),
+                None if self.mode != Mode::Paused => self.run_one_phase(),
+                None => {}
+            }
+        }
+    }
+
+    fn send(&self, e: Event) {
+        if self.events.send(e).is_ok() {
+            (self.waker)();
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let mut s = self.session.snapshot();
+        s.running = self.mode != Mode::Paused;
+        self.send(Event::Snapshot(Box::new(s)));
+        self.last_snapshot = Some(Instant::now());
+    }
+
+    fn fail(&mut self, message: String) {
+        self.mode = Mode::Paused;
+        self.send(Event::Error(message));
+        self.snapshot();
+    }
+
+    fn run_one_phase(&mut self) {
+        match self.step_with_progress(false) {
+            Err(e) => self.fail(e),
+            Ok(()) => {
+                if let Mode::UntilEpoch(e) = self.mode
+                    && self.session.epoch() > e
+                    && !self.session.mid_step()
+                {
+                    self.mode = Mode::Paused;
+                    self.snapshot();
+                } else if self.last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_INTERVAL) {
+                    self.snapshot();
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::StepPhase => {
+                self.mode = Mode::Paused;
+                match self.step_with_progress(false) {
+                    Ok(()) => self.snapshot(),
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::StepBatch => {
+                self.mode = Mode::Paused;
+                match self.step_with_progress(true) {
+                    Ok(()) => self.snapshot(),
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::Run => {
+                self.mode = Mode::Running;
+                self.snapshot();
+            }
+            Command::RunEpoch => {
+                self.mode = Mode::UntilEpoch(self.session.epoch());
+                self.snapshot();
+            }
+            Command::Pause => {
+                self.mode = Mode::Paused;
+                self.snapshot();
+            }
+            Command::Reset { seed, preset, config } => {
+                self.mode = Mode::Paused;
+                match self.session.reset(seed, preset, config) {
+                    Ok(()) => self.snapshot(),
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::SetSettings(s) => match self.session.set_settings(s) {
+                Ok(()) => self.snapshot(),
+                Err(e) => {
+                    self.send(Event::Error(e));
+                    self.snapshot();
+                }
+            },
+            Command::SelectSample(i) => {
+                self.session.select(i);
+                self.snapshot();
+            }
+            Command::Evaluate { count } => {
+                let result = {
+                    let mut progress = reporter(&self.events, &self.waker, "evaluating".into());
+                    self.session.evaluate(count, &mut progress)
+                };
+                match result {
+                    Ok(r) => self.send(Event::Evaluated(r)),
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), String> {
+        let what = self.session.network().next_phase().map_or("next batch".to_string(), |p| p.label());
+        let mut progress = reporter(&self.events, &self.waker, what);
+        if whole_batch { self.session.step_batch(&mut progress) } else { self.session.step_phase(&mut progress).map(|_| ()) }
+    }
+}
+
+/// Sends throttled progress events for `what`, always including the last one.
+fn reporter<'a>(events: &'a Sender<Event>, waker: &'a Waker, what: String) -> impl FnMut(usize, usize) + 'a {
+    let mut last = Instant::now();
+    move |done, total| {
+        if last.elapsed() >= PROGRESS_INTERVAL || done == total {
+            last = Instant::now();
+            if events.send(Event::Progress { what: what.clone(), done, total }).is_ok() {
+                waker();
+            }
+        }
+    }
+}

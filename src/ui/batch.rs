@@ -1,0 +1,159 @@
+//! The batch strip: every digit of the current batch with its label and, once the loss phase
+//! ran, the network's prediction and confidence. Mistakes get a red frame; a click selects the
+//! digit that the feature-map and output views follow.
+
+use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, vec2};
+
+use super::textures::TileSet;
+use super::{argmax, palette};
+use crate::trainer::{Command, Snapshot};
+
+/// What the batch shows for one digit.
+struct Cell {
+    label: usize,
+    /// Predicted class and its probability, once the loss phase ran.
+    prediction: Option<(usize, f32)>,
+}
+
+fn short_name(names: &[String], class: usize) -> String {
+    match names.get(class) {
+        // Long names (Fashion-MNIST) do not fit under a 40-point digit: the number does.
+        Some(n) if n.chars().count() <= 2 => n.clone(),
+        _ => class.to_string(),
+    }
+}
+
+fn full_name(names: &[String], class: usize) -> String {
+    names.get(class).cloned().unwrap_or_else(|| class.to_string())
+}
+
+/// Draws the batch; returns `SelectSample` when a digit was clicked.
+pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) -> Option<Command> {
+    let snap = snap?;
+    let b = &snap.batch;
+    let n = b.labels.len();
+    let classes = snap.config.classes;
+    let cells: Vec<Cell> = (0..n)
+        .map(|i| {
+            let probs = b.probs.get(i * classes..(i + 1) * classes).unwrap_or(&[]);
+            Cell { label: b.labels[i], prediction: argmax(probs).map(|p| (p, probs[p])) }
+        })
+        .collect();
+    let correct = cells.iter().filter(|c| c.prediction.is_some_and(|(p, _)| p == c.label)).count();
+    let have_predictions = !b.probs.is_empty();
+
+    ui.horizontal(|ui| {
+        super::section_heading(ui, "Batch");
+        let mut summary = format!("{n} images");
+        if have_predictions {
+            summary.push_str(&format!(" · {correct} of {n} correct"));
+            if let Some(loss) = snap.loss {
+                summary.push_str(&format!(" · loss {loss:.3}"));
+            }
+        } else if n > 0 {
+            summary.push_str(" · predictions appear after forward loss");
+        }
+        ui.label(summary);
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(RichText::new("click a digit to follow it").small().weak());
+        });
+    });
+    if n == 0 {
+        ui.label(RichText::new("No batch yet: press Step phase (Right arrow) or Step batch (Shift+Right).").weak());
+        return None;
+    }
+
+    // Fit the batch into at most two rows when the digits stay at least 36 points wide;
+    // larger batches scroll.
+    let avail = ui.available_width();
+    let gap = 4.0;
+    let per_row_2 = n.div_ceil(2).max(1) as f32;
+    let cell_w = ((avail - (per_row_2 - 1.0) * gap) / per_row_2).floor().clamp(36.0, 60.0);
+    let img = cell_w - 4.0;
+    let cell_h = img + 30.0;
+    let rows = ((n as f32 * (cell_w + gap)) / avail.max(1.0)).ceil().max(1.0);
+    let height = (rows.min(2.6) * (cell_h + gap)).max(cell_h + gap);
+
+    let mut clicked = None;
+    egui::ScrollArea::vertical().id_salt("batch strip").max_height(height).auto_shrink([false, true]).show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing = vec2(gap, gap);
+            for (i, cell) in cells.iter().enumerate() {
+                if digit_cell_ui(ui, i, cell, snap, digits, vec2(cell_w, cell_h), img) {
+                    clicked = Some(i);
+                }
+            }
+        });
+    });
+    clicked.map(Command::SelectSample)
+}
+
+fn digit_cell_ui(
+    ui: &mut egui::Ui,
+    i: usize,
+    cell: &Cell,
+    snap: &Snapshot,
+    digits: &TileSet,
+    size: egui::Vec2,
+    img: f32,
+) -> bool {
+    let names = &snap.class_names;
+    let selected = snap.sample.index == i;
+    let wrong = cell.prediction.is_some_and(|(p, _)| p != cell.label);
+    let description = match cell.prediction {
+        Some((p, conf)) => format!(
+            "digit {}: label {}, predicted {} ({:.0}%){}",
+            i + 1,
+            full_name(names, cell.label),
+            full_name(names, p),
+            conf * 100.0,
+            if wrong { ", wrong" } else { "" }
+        ),
+        None => format!("digit {}: label {}", i + 1, full_name(names, cell.label)),
+    };
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click());
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &description));
+    if ui.is_rect_visible(rect) {
+        let painter = ui.painter();
+        let visuals = ui.visuals();
+        if selected {
+            painter.rect_filled(rect, 4.0, visuals.selection.bg_fill.gamma_multiply(0.4));
+        } else if response.hovered() {
+            painter.rect_filled(rect, 4.0, visuals.widgets.hovered.weak_bg_fill);
+        }
+        let img_rect = egui::Rect::from_min_size(rect.min + vec2((size.x - img) / 2.0, 2.0), vec2(img, img));
+        if let Some(tex) = digits.texture_id().filter(|_| i < digits.count()) {
+            painter.image(tex, img_rect, digits.uv(i), Color32::WHITE);
+        }
+        if wrong {
+            painter.rect_stroke(img_rect, 2.0, Stroke::new(2.5, palette::WRONG), StrokeKind::Outside);
+        }
+        if selected {
+            painter.rect_stroke(rect, 4.0, Stroke::new(2.0, visuals.selection.stroke.color), StrokeKind::Inside);
+        }
+        let text_color = visuals.text_color();
+        let font = egui::FontId::monospace(11.0);
+        let y1 = img_rect.bottom() + 2.0;
+        painter.text(
+            egui::pos2(rect.center().x, y1),
+            egui::Align2::CENTER_TOP,
+            format!("y={}", short_name(names, cell.label)),
+            font.clone(),
+            text_color,
+        );
+        if let Some((p, conf)) = cell.prediction {
+            let color = if wrong { palette::WRONG } else { visuals.weak_text_color() };
+            painter.text(
+                egui::pos2(rect.center().x, y1 + 13.0),
+                egui::Align2::CENTER_TOP,
+                // Floored and capped so "100%" never claims certainty and always fits the cell.
+                format!("{} {:.0}%", short_name(names, p), (conf * 100.0).floor().min(99.0)),
+                font,
+                color,
+            );
+        }
+    }
+    let clicked = response.clicked();
+    response.on_hover_text(description);
+    clicked
+}

@@ -1,0 +1,314 @@
+//! The control bar: stepping and running, reset with the seed, engine and preset, the
+//! hyper-parameters, and where training stands (step, epoch progress, images per second).
+
+use eframe::egui::{self, RichText, TextEdit, vec2};
+
+use super::colormap::fmt_sig;
+use super::thousands;
+use crate::engine::{ConvEngine, Hyper, Preset};
+use crate::trainer::{Command, Settings, Snapshot};
+
+/// The text in the editable fields, and what they were last filled from.
+#[derive(Clone, Debug, Default)]
+pub struct ControlsState {
+    /// Seed for the next reset.
+    pub seed: String,
+    /// Learning rate.
+    pub lr: String,
+    /// Momentum.
+    pub momentum: String,
+    /// L2 regularisation strength.
+    pub reg: String,
+    /// Batch size.
+    pub batch: String,
+    /// Why the last values were refused, if they were.
+    pub message: Option<String>,
+    synced: Option<Settings>,
+    synced_seed: Option<u64>,
+}
+
+impl ControlsState {
+    /// Refills the fields from the trainer's settings when those changed (a reset, a preset),
+    /// unless the user is typing.
+    fn sync(&mut self, snap: &Snapshot, typing: bool) {
+        if typing {
+            return;
+        }
+        let target = snap.pending.unwrap_or(snap.settings);
+        if self.synced != Some(target) {
+            self.lr = target.hyper.lr.to_string();
+            self.momentum = target.hyper.momentum.to_string();
+            self.reg = target.hyper.reg.to_string();
+            self.batch = target.batch_size.to_string();
+            self.synced = Some(target);
+        }
+        if self.synced_seed != Some(snap.seed) {
+            self.seed = snap.seed.to_string();
+            self.synced_seed = Some(snap.seed);
+        }
+    }
+
+    /// The settings the fields describe, on top of `base` (engine and lr decay are kept), or
+    /// why they cannot train.
+    pub fn parse(&self, base: Settings) -> Result<Settings, String> {
+        let num = |what: &str, text: &str| -> Result<f32, String> {
+            text.trim().parse::<f32>().map_err(|_| format!("{what} \"{}\" is not a number", text.trim()))
+        };
+        let lr = num("learning rate", &self.lr)?;
+        let momentum = num("momentum", &self.momentum)?;
+        let reg = num("reg", &self.reg)?;
+        let batch_size = self
+            .batch
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("batch size \"{}\" is not a whole number", self.batch.trim()))?;
+        let s = Settings { hyper: Hyper { lr, momentum, reg, lr_decay: base.hyper.lr_decay }, batch_size, ..base };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The seed typed in the field, or why it is not one.
+    pub fn parse_seed(&self) -> Result<u64, String> {
+        self.seed.trim().parse::<u64>().map_err(|_| format!("seed \"{}\" must be a whole number ≥ 0", self.seed.trim()))
+    }
+}
+
+/// What the buttons can do right now, and why not.
+#[derive(Clone, Debug, Default)]
+pub struct Availability {
+    /// Set when there is no trainer at all (e.g. the session could not be created).
+    pub no_worker: Option<String>,
+    /// Set while a step command is being computed.
+    pub busy: Option<String>,
+}
+
+impl Availability {
+    /// Whether a step (phase or batch) may be sent, or why not.
+    pub fn can_step(&self, snap: Option<&Snapshot>) -> Result<(), String> {
+        if let Some(m) = &self.no_worker {
+            return Err(m.clone());
+        }
+        match snap {
+            None => Err("Waiting for the trainer".into()),
+            Some(s) if s.running => Err("Pause first".into()),
+            Some(_) => self.busy.clone().map_or(Ok(()), Err),
+        }
+    }
+
+    /// Whether Run / Pause / Reset may be sent, or why not.
+    pub fn can_control(&self, snap: Option<&Snapshot>) -> Result<(), String> {
+        if let Some(m) = &self.no_worker {
+            return Err(m.clone());
+        }
+        snap.map(|_| ()).ok_or_else(|| "Waiting for the trainer".into())
+    }
+}
+
+/// The reset command for the seed in the field, or why it cannot be sent.
+pub fn reset_command(state: &ControlsState, snap: &Snapshot, preset: Preset) -> Result<Command, String> {
+    let seed = state.parse_seed()?;
+    Ok(Command::Reset { seed, preset, config: snap.config })
+}
+
+fn big_button(text: &str) -> egui::Button<'_> {
+    egui::Button::new(RichText::new(text).size(15.0)).min_size(vec2(92.0, 28.0))
+}
+
+/// Draws the control bar and returns the commands the user gave.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    state: &mut ControlsState,
+    snap: Option<&Snapshot>,
+    avail: &Availability,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    let typing = ui.ctx().text_edit_focused();
+    if let Some(s) = snap {
+        state.sync(s, typing);
+    }
+    let running = snap.is_some_and(|s| s.running);
+    let step_ok = avail.can_step(snap);
+    let control_ok = avail.can_control(snap);
+
+    ui.horizontal(|ui| {
+        let r = ui.add_enabled(step_ok.is_ok(), big_button("Step phase"));
+        let r = explain(r, &step_ok, "Run the next phase of the step (Right arrow)");
+        if r.clicked() {
+            out.push(Command::StepPhase);
+        }
+        let r = ui.add_enabled(step_ok.is_ok(), big_button("Step batch"));
+        let r = explain(r, &step_ok, "Run every remaining phase of this batch, or a whole new one (Shift+Right arrow)");
+        if r.clicked() {
+            out.push(Command::StepBatch);
+        }
+        let run_label = if running { "Pause" } else { "Run" };
+        let r = ui.add_enabled(control_ok.is_ok(), big_button(run_label));
+        let r = explain(r, &control_ok, if running { "Stop after the current phase (Space)" } else { "Train continuously (Space)" });
+        if r.clicked() {
+            out.push(if running { Command::Pause } else { Command::Run });
+        }
+        let r = ui.add_enabled(control_ok.is_ok() && !running, egui::Button::new("Run epoch").min_size(vec2(0.0, 28.0)));
+        let epoch_ok = if running { Err("Pause first".to_string()) } else { control_ok.clone() };
+        let r = explain(r, &epoch_ok, "Train until this epoch ends, then pause");
+        if r.clicked() {
+            out.push(Command::RunEpoch);
+        }
+
+        ui.separator();
+        let seed_label = ui.label("Seed");
+        let r = ui.add(TextEdit::singleline(&mut state.seed).desired_width(56.0)).labelled_by(seed_label.id);
+        r.on_hover_text("Seed for the initial weights and the order of the batches; used by Reset.");
+        let r = ui.add_enabled(control_ok.is_ok(), egui::Button::new("Reset").min_size(vec2(0.0, 28.0)));
+        let r = explain(r, &control_ok, "Start again from fresh weights with this seed (R)");
+        if r.clicked()
+            && let Some(s) = snap
+        {
+            match reset_command(state, s, s.preset) {
+                Ok(c) => {
+                    state.message = None;
+                    out.push(c);
+                }
+                Err(e) => state.message = Some(e),
+            }
+        }
+
+        ui.separator();
+        if let Some(s) = snap {
+            ui.label("Preset");
+            for preset in [Preset::Post, Preset::Recommended] {
+                let tip = match preset {
+                    Preset::Post => "The post's model: tiny initial weights, plain SGD, reg 0.05. Restarts training.",
+                    Preset::Recommended => "He initialisation and SGD with momentum. Restarts training.",
+                };
+                let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(s.preset == preset, preset.name()));
+                if explain(r, &control_ok, tip).clicked() && s.preset != preset {
+                    match reset_command(state, s, preset) {
+                        Ok(c) => out.push(c),
+                        Err(e) => state.message = Some(e),
+                    }
+                }
+            }
+            ui.separator();
+            ui.label("Engine");
+            let target = s.pending.unwrap_or(s.settings);
+            for (engine, name, tip) in [
+                (ConvEngine::Naive, "naive", "The post's loops: slow, easy to follow. Applies at the next batch."),
+                (ConvEngine::Fast, "fast", "im2col + matrix multiply: the same numbers, much faster. Applies at the next batch."),
+            ] {
+                let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(target.engine == engine, name));
+                if explain(r, &control_ok, tip).clicked() && target.engine != engine {
+                    out.push(Command::SetSettings(Settings { engine, ..target }));
+                }
+            }
+        }
+
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if let Some(s) = snap {
+                let ips = s.images_per_sec;
+                let rate = if ips > 0.0 { format!("{} img/s", thousands(ips.round() as u64)) } else { "- img/s".into() };
+                ui.label(RichText::new(rate).monospace()).on_hover_text(format!(
+                    "Training throughput, smoothed over the last batches (batch size {}).",
+                    s.settings.batch_size
+                ));
+                let frac = if s.epoch_len > 0 { s.epoch_position as f32 / s.epoch_len as f32 } else { 0.0 };
+                ui.add(
+                    egui::ProgressBar::new(frac)
+                        .desired_width(170.0)
+                        .text(format!("epoch {} · {}/{}", s.epoch + 1, thousands(s.epoch_position as u64), thousands(s.epoch_len as u64))),
+                )
+                .on_hover_text("Images of this epoch already used for training.");
+                ui.label(RichText::new(format!("Step {}", s.step)).size(17.0).strong());
+            }
+        });
+    });
+
+    ui.horizontal(|ui| {
+        let Some(s) = snap else { return };
+        let mut apply = false;
+        for (name, text, width, tip) in [
+            ("Learning rate", &mut state.lr, 64.0, "Step size of SGD (> 0). Applies at the next batch."),
+            ("Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),
+            ("Reg", &mut state.reg, 56.0, "L2 strength on the dense weights (≥ 0)."),
+            ("Batch size", &mut state.batch, 44.0, "Images per step (1 to 512). Applies at the next batch."),
+        ] {
+            let label = ui.label(name);
+            let r = ui.add(TextEdit::singleline(text).desired_width(width)).labelled_by(label.id);
+            apply |= r.lost_focus();
+            r.on_hover_text(format!("{tip}\nPress Enter to apply."));
+            ui.add_space(6.0);
+        }
+        if apply && control_ok.is_ok() {
+            let target = s.pending.unwrap_or(s.settings);
+            match state.parse(target) {
+                Ok(new) => {
+                    state.message = None;
+                    if new != target {
+                        out.push(Command::SetSettings(new));
+                    }
+                }
+                Err(e) => state.message = Some(format!("Refused: {e}")),
+            }
+        }
+        if let Some(m) = &state.message {
+            ui.label(RichText::new(m).color(ui.visuals().error_fg_color).strong());
+        } else if s.pending.is_some() {
+            ui.label(RichText::new("applies at next batch").color(ui.visuals().warn_fg_color))
+                .on_hover_text("The current batch finishes with the settings it started with.");
+        } else if (s.effective_lr - s.settings.hyper.lr).abs() > f32::EPSILON * s.settings.hyper.lr.abs() {
+            ui.label(RichText::new(format!("lr now {} after decay", fmt_sig(s.effective_lr))).weak())
+                .on_hover_text(format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay));
+        }
+    });
+    out
+}
+
+/// Adds the tooltip: `why` when the widget is disabled, `what` when it is enabled.
+fn explain(r: egui::Response, why: &Result<(), String>, what: &str) -> egui::Response {
+    match why {
+        Ok(()) => r.on_hover_text(what),
+        Err(e) => r.on_disabled_hover_text(e.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Settings {
+        Settings::from_preset(Preset::Recommended, ConvEngine::Fast)
+    }
+
+    fn state(lr: &str, batch: &str) -> ControlsState {
+        ControlsState {
+            lr: lr.into(),
+            momentum: "0.9".into(),
+            reg: "0.0001".into(),
+            batch: batch.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_zero_learning_rate_is_refused_with_the_reason() {
+        let e = state("0", "32").parse(base()).err().unwrap_or_default();
+        assert!(e.contains("learning rate"), "{e}");
+    }
+
+    #[test]
+    fn a_zero_batch_is_refused() {
+        let e = state("0.01", "0").parse(base()).err().unwrap_or_default();
+        assert!(e.contains("batch size"), "{e}");
+    }
+
+    #[test]
+    fn text_that_is_not_a_number_is_refused() {
+        let e = state("fast", "32").parse(base()).err().unwrap_or_default();
+        assert!(e.contains("not a number"), "{e}");
+    }
+
+    #[test]
+    fn valid_fields_keep_the_engine_and_decay() {
+        let s = state("0.05", "64").parse(base());
+        assert_eq!(s.map(|s| (s.batch_size, s.engine, s.hyper.lr_decay)), Ok((64, ConvEngine::Fast, base().hyper.lr_decay)));
+    }
+}

@@ -1,0 +1,149 @@
+//! Feature maps of the selected digit: conv1 before and after its ReLU, and conv2 — or, in the
+//! backward pass, the gradients of the loss with respect to the same maps.
+
+use eframe::egui::{self, RichText, Stroke, StrokeKind};
+
+use super::colormap::{fmt_sig, legend_ui};
+use super::textures::{Grid, tiles_ui};
+use super::{MapGroup, MapMode, Scene, ViewState};
+use crate::engine::{Layer, Phase};
+use crate::trainer::Snapshot;
+
+fn title(layer: Layer, gradients: bool, relu_after_conv2: bool) -> String {
+    let name = layer.name();
+    if gradients {
+        return format!("∂L/∂{name}");
+    }
+    let what = match layer {
+        Layer::Conv2 if !relu_after_conv2 => "no ReLU after it in the post",
+        Layer::Conv1 | Layer::Conv2 => "before ReLU",
+        _ => "after ReLU",
+    };
+    format!("{name} · {what}")
+}
+
+/// The phase that fills a group, for the "not computed yet" placeholder.
+fn produced_by(layer: Layer, gradients: bool, relu_after_conv2: bool) -> Phase {
+    if !gradients {
+        return Phase::Forward(layer);
+    }
+    match layer {
+        Layer::Conv1 => Phase::Backward(Layer::Relu1),
+        Layer::Relu1 => Phase::Backward(Layer::Conv2),
+        Layer::Conv2 if relu_after_conv2 => Phase::Backward(Layer::ReluConv2),
+        _ => Phase::Backward(Layer::Fc1),
+    }
+}
+
+/// Draws the maps from `scene`; the mode buttons change `view`.
+pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &mut ViewState) {
+    let Some(snap) = snap else { return };
+    let grads = scene.maps_are_gradients;
+    ui.horizontal(|ui| {
+        ui.label("Show");
+        ui.selectable_value(&mut view.map_mode, MapMode::Auto, "Follow phase")
+            .on_hover_text("Activations during the forward pass, gradients once the backward pass reached them.");
+        ui.selectable_value(&mut view.map_mode, MapMode::Activations, "Activations");
+        ui.selectable_value(&mut view.map_mode, MapMode::Gradients, "Gradients");
+        ui.separator();
+        let label = snap.batch.labels.get(snap.sample.index).map(|l| {
+            snap.class_names.get(*l).cloned().unwrap_or_else(|| l.to_string())
+        });
+        ui.label(format!(
+            "Digit {} of the batch (label {})",
+            snap.sample.index + 1,
+            label.unwrap_or_else(|| "?".into())
+        ));
+    });
+
+    let cfg = &snap.config;
+    let groups: Vec<&MapGroup> =
+        scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();
+    let (first, rest) = groups.split_at(groups.len().min(2));
+    ui.horizontal(|ui| {
+        let what = if grads { "gradient" } else { "activation" };
+        if let Some(g) = first.first().filter(|g| !g.tiles.is_empty()) {
+            legend_ui(ui, &format!("conv1 {what}"), g.tiles.scale());
+            ui.add_space(12.0);
+        }
+        if let Some(g) = rest.first().filter(|g| !g.tiles.is_empty()) {
+            legend_ui(ui, &format!("conv2 {what}"), g.tiles.scale());
+        }
+    });
+    ui.add_space(2.0);
+
+    // conv1 and relu1 side by side in square grids, conv2 below in twice as many columns so that
+    // both rows are equally wide.
+    let f1 = cfg.conv1_filters;
+    let f2 = cfg.conv2_filters;
+    let cols1 = (f1 as f32).sqrt().ceil().max(1.0) as usize;
+    let rows1 = f1.div_ceil(cols1);
+    let cols2 = cols1 * 2;
+    let rows2 = f2.div_ceil(cols2);
+    let total_rows = rows1 + rows2 * rest.len();
+    let gap = 3.0;
+    let group_gap = 18.0;
+    let header = 22.0;
+    let avail = ui.available_size();
+    let fit_w = (avail.x - group_gap - (cols2 - 1) as f32 * gap) / cols2 as f32;
+    let fit_h = (avail.y - header * (1 + rest.len()) as f32 - 10.0 - total_rows.saturating_sub(1) as f32 * gap)
+        / total_rows as f32;
+    let tile = fit_w.min(fit_h).clamp(18.0, 140.0).floor();
+
+    egui::ScrollArea::both().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
+        ui.horizontal_top(|ui| {
+            for (i, g) in first.iter().enumerate() {
+                if i > 0 {
+                    ui.add_space(group_gap - ui.spacing().item_spacing.x);
+                }
+                group_ui(ui, g, Grid { rows: rows1, cols: cols1, tile, gap }, grads, snap, view);
+            }
+        });
+        for g in rest {
+            group_ui(ui, g, Grid { rows: rows2, cols: cols2, tile, gap }, grads, snap, view);
+        }
+    });
+}
+
+fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: &Snapshot, view: &ViewState) {
+    ui.vertical(|ui| {
+        let count = group.tiles.count();
+        let focused = view.is_focused(group.layer);
+        let relu_c2 = snap.config.relu_after_conv2;
+        let heading = RichText::new(title(group.layer, grads, relu_c2)).strong();
+        ui.horizontal(|ui| {
+            ui.label(if focused { heading.color(ui.visuals().selection.stroke.color) } else { heading });
+            if count > 0 {
+                let (h, w) = group.tiles.tile_size();
+                ui.label(RichText::new(format!("{count} maps · {h}×{w}")).small().weak());
+            }
+        });
+        if group.tiles.is_empty() {
+            let phase = produced_by(group.layer, grads, snap.config.relu_after_conv2);
+            let (rect, _) = ui.allocate_exact_size(grid.size(), egui::Sense::hover());
+            let stroke = Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color);
+            ui.painter().rect_stroke(rect, 4.0, stroke, StrokeKind::Inside);
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                format!("computed in {}", phase.label()),
+                egui::FontId::proportional(13.0),
+                ui.visuals().weak_text_color(),
+            );
+            return;
+        }
+        let layer = group.layer;
+        let name = title(layer, grads, relu_c2);
+        let (response, _) = tiles_ui(ui, &group.tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
+            format!("{name}, map {}\nrow {y}, column {x}\nvalue {}", t + 1, fmt_sig(v))
+        });
+        if focused {
+            ui.painter().rect_stroke(
+                response.rect.expand(2.0),
+                2.0,
+                Stroke::new(2.0, ui.visuals().selection.stroke.color),
+                StrokeKind::Outside,
+            );
+        }
+    });
+}

@@ -1,0 +1,98 @@
+//! The two filter banks: conv1's 16 kernels and conv2's 32×16, as weights, gradients or the
+//! change the last update made. Kernels are 5×5 texels scaled up with crisp (nearest) pixels.
+
+use eframe::egui::{self, RichText, Stroke, StrokeKind};
+
+use super::colormap::{fmt_sig, legend_ui};
+use super::textures::{Grid, tiles_ui};
+use super::{FilterMode, Scene, ViewState};
+use crate::engine::{Layer, Phase};
+use crate::trainer::Snapshot;
+
+/// Draws both banks; the mode buttons change `view`.
+pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &mut ViewState) {
+    let Some(snap) = snap else { return };
+    ui.horizontal(|ui| {
+        ui.label("Show");
+        ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
+        ui.selectable_value(&mut view.filter_mode, FilterMode::Gradients, "Gradients")
+            .on_hover_text("∂L/∂W of this step: how the loss changes with each weight.");
+        ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW")
+            .on_hover_text("What the last update added to each weight (−lr·gradient, plus momentum).");
+    });
+    let (sym, what) = match scene.banks_mode {
+        FilterMode::Weights => ("W", "weights"),
+        FilterMode::Gradients => ("∂L/∂W", "gradients"),
+        FilterMode::Delta => ("ΔW", "last update"),
+    };
+    let cfg = &snap.config;
+    let (f1, f2, c, k) = (cfg.conv1_filters, cfg.conv2_filters, cfg.in_channels, cfg.kernel);
+    let avail = ui.available_size();
+    let gap = 2.0;
+
+    egui::ScrollArea::both().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
+        // conv1: one column per filter, one row per input channel (1 for MNIST).
+        bank_header_ui(ui, &format!("conv1 {what}"), &format!("{f1} filters × {c} channel · {k}×{k}"), &scene.conv1_bank, view.is_focused(Layer::Conv1));
+        let tile1 = Grid::fit(c, f1, egui::vec2(avail.x, f32::INFINITY), gap + 2.0, 16.0, 56.0);
+        let conv1_name = format!("{sym}1");
+        bank_ui(ui, &scene.conv1_bank, tile1, c, phase_for(view.filter_mode, Layer::Conv1), &|t, y, x, v| {
+            format!("{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}", t / c + 1, t % c + 1, fmt_sig(v))
+        });
+        ui.add_space(8.0);
+
+        // conv2: columns are the 32 filters, rows the 16 input channels each filter looks at.
+        bank_header_ui(ui, &format!("conv2 {what}"), &format!("{f2} filters (columns) × {f1} input channels (rows) · {k}×{k}"), &scene.conv2_bank, view.is_focused(Layer::Conv2));
+        let used = ui.min_rect().height();
+        let rest = egui::vec2(avail.x, (avail.y - used - 8.0).max(100.0));
+        let grid2 = Grid::fit(f1, f2, rest, gap, 10.0, 48.0);
+        let conv2_name = format!("{sym}2");
+        bank_ui(ui, &scene.conv2_bank, grid2, f1, phase_for(view.filter_mode, Layer::Conv2), &|t, y, x, v| {
+            format!("{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}", t / f1 + 1, t % f1 + 1, fmt_sig(v))
+        });
+    });
+}
+
+/// The phase that produces what a bank shows in `mode` (for the empty placeholder).
+fn phase_for(mode: FilterMode, layer: Layer) -> Option<Phase> {
+    match mode {
+        FilterMode::Weights => None,
+        FilterMode::Gradients => Some(Phase::Backward(layer)),
+        FilterMode::Delta => Some(Phase::Update),
+    }
+}
+
+fn bank_header_ui(ui: &mut egui::Ui, title: &str, shape: &str, bank: &super::textures::TileSet, focused: bool) {
+    ui.horizontal(|ui| {
+        let heading = RichText::new(title).strong();
+        ui.label(if focused { heading.color(ui.visuals().selection.stroke.color) } else { heading });
+        ui.label(RichText::new(shape).small().weak());
+        if !bank.is_empty() {
+            ui.add_space(8.0);
+            legend_ui(ui, "", bank.scale());
+        }
+    });
+}
+
+/// One bank on `grid` (rows = input channels, columns = filters); `channels` converts a cell to
+/// the tile index `filter × channels + channel` of the `F × C × K × K` layout.
+fn bank_ui(
+    ui: &mut egui::Ui,
+    bank: &super::textures::TileSet,
+    grid: Grid,
+    channels: usize,
+    produced_by: Option<Phase>,
+    describe: &dyn Fn(usize, usize, usize, f32) -> String,
+) {
+    if bank.is_empty() {
+        let (rect, _) = ui.allocate_exact_size(grid.size().max(egui::vec2(240.0, 40.0)), egui::Sense::hover());
+        ui.painter().rect_stroke(rect, 4.0, Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color), StrokeKind::Inside);
+        let text = match produced_by {
+            Some(Phase::Update) => "no update yet: computed in update".to_string(),
+            Some(p) => format!("not this step yet: computed in {}", p.label()),
+            None => "no weights".to_string(),
+        };
+        ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+        return;
+    }
+    tiles_ui(ui, bank, grid, &|r, c| Some(c * channels + r), describe);
+}

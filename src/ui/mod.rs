@@ -1,0 +1,286 @@
+//! The window's panels, one file each. Every panel is a `*_ui` function that draws from the state
+//! it is given and returns the commands the user asked for; only the app sends them to the worker.
+//!
+//! What the panels share lives here: which view is in front ([`ViewState`]) and the textures
+//! built from the latest snapshot ([`Scene`]).
+
+pub mod banner;
+pub mod batch;
+pub mod colormap;
+pub mod controls;
+pub mod curves;
+pub mod feature_maps;
+pub mod filters;
+pub mod outputs;
+pub mod pipeline;
+pub mod status;
+pub mod text;
+pub mod textures;
+
+use eframe::egui::{self, Color32};
+
+use crate::engine::{Layer, Phase};
+use crate::trainer::Snapshot;
+use textures::{Coloring, TileSet, group_scale};
+
+/// Which large view the central area shows under the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CenterTab {
+    /// The selected digit's feature maps (or their gradients).
+    FeatureMaps,
+    /// The convolution kernels (weights, gradients or last update).
+    Filters,
+}
+
+/// What the feature-map view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapMode {
+    /// Activations in forward phases, gradients once the backward pass reached them.
+    Auto,
+    /// Always the forward values.
+    Activations,
+    /// Always the gradients ∂L/∂(map).
+    Gradients,
+}
+
+/// What the filter view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterMode {
+    /// The kernels themselves.
+    Weights,
+    /// ∂L/∂W of the current step.
+    Gradients,
+    /// The change the last update made.
+    Delta,
+}
+
+/// The user's choices about what to look at; owned by the app, changed by the panels.
+#[derive(Clone, Debug)]
+pub struct ViewState {
+    /// Tab of the central area.
+    pub tab: CenterTab,
+    /// Feature-map mode.
+    pub map_mode: MapMode,
+    /// Filter mode.
+    pub filter_mode: FilterMode,
+    /// The phase last clicked in the pipeline; its layer's view is outlined.
+    pub focus: Option<Phase>,
+    /// The (step, phases done) the pipeline last scrolled to.
+    pub scrolled_for: Option<(u64, usize)>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self { tab: CenterTab::FeatureMaps, map_mode: MapMode::Auto, filter_mode: FilterMode::Weights, focus: None, scrolled_for: None }
+    }
+}
+
+impl ViewState {
+    /// Whether the feature maps (and FC1 bars) show gradients for this snapshot.
+    pub fn shows_gradients(&self, snap: Option<&Snapshot>) -> bool {
+        match self.map_mode {
+            MapMode::Activations => false,
+            MapMode::Gradients => true,
+            // While running, the phase a snapshot lands on is arbitrary: flipping between
+            // activations and gradients 30 times a second would be unreadable.
+            MapMode::Auto => snap.is_some_and(|s| !s.running && s.last_phase().is_some_and(Phase::is_backward)),
+        }
+    }
+
+    /// Brings the view that shows what `phase` computes to the front.
+    pub fn focus_phase(&mut self, phase: Phase, snap: Option<&Snapshot>) {
+        use Layer::*;
+        self.focus = Some(phase);
+        let want_gradients = phase.is_backward();
+        match phase {
+            Phase::Forward(Conv1 | Relu1 | Conv2 | ReluConv2) | Phase::Backward(Relu1 | ReluConv2 | Fc1) => {
+                self.tab = CenterTab::FeatureMaps;
+                if self.shows_gradients(snap) != want_gradients {
+                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
+                }
+            }
+            Phase::Backward(Conv1 | Conv2) => {
+                self.tab = CenterTab::Filters;
+                self.filter_mode = FilterMode::Gradients;
+            }
+            Phase::Update => {
+                self.tab = CenterTab::Filters;
+                self.filter_mode = FilterMode::Delta;
+            }
+            // The dense layers and the loss are in the outputs panel, which is always visible.
+            Phase::Forward(Fc1 | Relu2 | Fc2 | Loss) | Phase::Backward(Relu2 | Fc2 | Loss) => {
+                if self.shows_gradients(snap) != want_gradients {
+                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
+                }
+            }
+        }
+    }
+
+    /// True when the last pipeline click was about `layer` (its view gets an outline).
+    pub fn is_focused(&self, layer: Layer) -> bool {
+        matches!(self.focus, Some(Phase::Forward(l) | Phase::Backward(l)) if l == layer)
+    }
+}
+
+/// One group of feature maps as drawn: its tiles and what they are.
+pub struct MapGroup {
+    /// The layer whose output (or output gradient) this is.
+    pub layer: Layer,
+    /// The tiles.
+    pub tiles: TileSet,
+}
+
+/// Everything drawn from textures, rebuilt only when a new snapshot arrives or the view mode
+/// changes.
+pub struct Scene {
+    /// The batch's digits (grey).
+    pub batch: TileSet,
+    /// conv1, relu1, conv2 and (if configured) relu_c2 maps of the selected digit.
+    pub maps: Vec<MapGroup>,
+    /// Whether `maps` hold gradients.
+    pub maps_are_gradients: bool,
+    /// conv1's kernels in the current filter mode.
+    pub conv1_bank: TileSet,
+    /// conv2's kernels in the current filter mode.
+    pub conv2_bank: TileSet,
+    /// The filter mode the banks were built for.
+    pub banks_mode: FilterMode,
+    built_for: Option<(u64, bool, FilterMode)>,
+}
+
+impl Default for Scene {
+    fn default() -> Self {
+        Self {
+            batch: TileSet::new("batch digits"),
+            maps: vec![
+                MapGroup { layer: Layer::Conv1, tiles: TileSet::new("conv1 maps") },
+                MapGroup { layer: Layer::Relu1, tiles: TileSet::new("relu1 maps") },
+                MapGroup { layer: Layer::Conv2, tiles: TileSet::new("conv2 maps") },
+                MapGroup { layer: Layer::ReluConv2, tiles: TileSet::new("relu_c2 maps") },
+            ],
+            maps_are_gradients: false,
+            conv1_bank: TileSet::new("conv1 filters"),
+            conv2_bank: TileSet::new("conv2 filters"),
+            banks_mode: FilterMode::Weights,
+            built_for: None,
+        }
+    }
+}
+
+impl Scene {
+    /// Rebuilds the textures if `generation` (bumped per snapshot) or the modes changed.
+    pub fn refresh(&mut self, ctx: &egui::Context, snap: &Snapshot, generation: u64, view: &ViewState) {
+        let grads = view.shows_gradients(Some(snap));
+        let key = (generation, grads, view.filter_mode);
+        if self.built_for == Some(key) {
+            return;
+        }
+        let batch_changed = self.built_for.is_none_or(|(g, _, _)| g != generation);
+        self.built_for = Some(key);
+        let cfg = &snap.config;
+        if batch_changed {
+            let b = &snap.batch;
+            self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray, "digits", snap.step);
+        }
+
+        let s = &snap.sample;
+        let (h1, w1) = cfg.conv1_out();
+        let (h2, w2) = cfg.conv2_out();
+        let (f1, f2) = (cfg.conv1_filters, cfg.conv2_filters);
+        let data: [(&[f32], usize, usize, usize); 4] = if grads {
+            [(&s.d_conv1, f1, h1, w1), (&s.d_relu1, f1, h1, w1), (&s.d_conv2, f2, h2, w2), (&s.d_relu_c2, f2, h2, w2)]
+        } else {
+            [(&s.conv1, f1, h1, w1), (&s.relu1, f1, h1, w1), (&s.conv2, f2, h2, w2), (&s.relu_c2, f2, h2, w2)]
+        };
+        // conv1 and relu1 share a scale so that "before" and "after" ReLU compare directly; the
+        // same for conv2 and its optional ReLU.
+        let scale_a = group_scale(&[data[0].0, data[1].0]);
+        let scale_b = group_scale(&[data[2].0, data[3].0]);
+        let kind = if grads { "gradient" } else { "activation" };
+        for (i, group) in self.maps.iter_mut().enumerate() {
+            let (values, count, h, w) = data[i];
+            let scale = if i < 2 { scale_a } else { scale_b };
+            let configured = group.layer != Layer::ReluConv2 || cfg.relu_after_conv2;
+            if !configured {
+                group.tiles.clear();
+            } else {
+                group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { scale }, kind, snap.step);
+            }
+        }
+        self.maps_are_gradients = grads;
+
+        let f = &snap.filters;
+        let (w1v, w2v): (&[f32], &[f32]) = match view.filter_mode {
+            FilterMode::Weights => (&f.conv1_w, &f.conv2_w),
+            FilterMode::Gradients => (&f.conv1_grad, &f.conv2_grad),
+            FilterMode::Delta => (&f.conv1_delta, &f.conv2_delta),
+        };
+        let k = cfg.kernel;
+        let c = cfg.in_channels;
+        let s1 = group_scale(&[w1v]);
+        let s2 = group_scale(&[w2v]);
+        self.conv1_bank.set(ctx, w1v, f1 * c, k, k, Coloring::Diverging { scale: s1 }, "filter", snap.step);
+        self.conv2_bank.set(ctx, w2v, f2 * f1, k, k, Coloring::Diverging { scale: s2 }, "filter", snap.step);
+        self.banks_mode = view.filter_mode;
+    }
+}
+
+/// Accent colours shared by the panels.
+pub mod palette {
+    use super::Color32;
+
+    /// Forward phases (ColorBrewer blue, distinguishable from the orange below for all common
+    /// kinds of colour blindness).
+    pub const FORWARD: Color32 = Color32::from_rgb(33, 102, 172);
+    /// Backward phases.
+    pub const BACKWARD: Color32 = Color32::from_rgb(214, 96, 77);
+    /// The update.
+    pub const UPDATE: Color32 = Color32::from_rgb(120, 100, 160);
+    /// Mistakes in the batch.
+    pub const WRONG: Color32 = Color32::from_rgb(215, 38, 40);
+    /// The loss curve's smoothed line.
+    pub const LOSS: Color32 = Color32::from_rgb(214, 96, 77);
+    /// The accuracy curve.
+    pub const ACCURACY: Color32 = Color32::from_rgb(33, 102, 172);
+}
+
+/// Thousands separators for counts shown to people ("25,088").
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The index of the largest value (the predicted class), if any.
+pub fn argmax(v: &[f32]) -> Option<usize> {
+    v.iter().enumerate().filter(|(_, x)| x.is_finite()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+}
+
+/// A small section heading.
+pub fn section_heading(ui: &mut egui::Ui, text: &str) {
+    ui.label(egui::RichText::new(text).strong().size(15.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(thousands(25088), "25,088");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn the_prediction_is_the_largest_probability() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.2]), Some(1));
+        assert_eq!(argmax(&[]), None);
+    }
+}

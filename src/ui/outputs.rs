@@ -1,0 +1,168 @@
+//! The network's outputs for the selected digit: class probabilities as a bar chart (with the
+//! gradient of the loss w.r.t. each score once the backward pass started), and FC1's 100 hidden
+//! units.
+
+use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
+
+use super::colormap::{diverging, fmt_sig};
+use super::textures::TileSet;
+use super::{ViewState, argmax, palette};
+use crate::engine::Layer;
+use crate::trainer::Snapshot;
+
+/// Draws the outputs of `snap`'s selected digit. `digits` holds the batch images (for the
+/// enlarged input); `gradients` follows the feature-map mode.
+pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, view: &ViewState, gradients: bool) {
+    let focused = [Layer::Fc1, Layer::Relu2, Layer::Fc2, Layer::Loss].iter().any(|l| view.is_focused(*l));
+    let frame = egui::Frame::new()
+        .inner_margin(4)
+        .corner_radius(4.0)
+        .stroke(if focused { Stroke::new(2.0, ui.visuals().selection.stroke.color) } else { Stroke::NONE });
+    frame.show(ui, |ui| {
+        super::section_heading(ui, "Outputs");
+        let Some(snap) = snap else { return };
+        let s = &snap.sample;
+        let names = &snap.class_names;
+        let label = snap.batch.labels.get(s.index).copied();
+        let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+
+        ui.horizontal(|ui| {
+            let side = 64.0;
+            let (rect, _) = ui.allocate_exact_size(vec2(side, side), Sense::hover());
+            if let Some(tex) = digits.texture_id().filter(|_| s.index < digits.count()) {
+                ui.painter().image(tex, rect, digits.uv(s.index), Color32::WHITE);
+            }
+            ui.vertical(|ui| {
+                ui.label(RichText::new(format!("Digit {} of the batch", s.index + 1)).strong());
+                if let Some(l) = label {
+                    ui.label(format!("label: {}", name(l)));
+                }
+                match argmax(&s.probs) {
+                    Some(p) => {
+                        let text = format!("predicted: {} ({:.1}%)", name(p), s.probs[p] * 100.0);
+                        let wrong = label.is_some_and(|l| l != p);
+                        ui.label(if wrong { RichText::new(text).color(palette::WRONG) } else { RichText::new(text) });
+                    }
+                    None => {
+                        ui.label(RichText::new("predicted: after forward loss").weak());
+                    }
+                }
+            });
+        });
+        ui.add_space(4.0);
+        probabilities_ui(ui, snap, label, gradients);
+        ui.add_space(6.0);
+        fc1_ui(ui, snap, gradients);
+    });
+}
+
+fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gradients: bool) {
+    let s = &snap.sample;
+    let classes = snap.config.classes;
+    let show_grad = gradients && !s.d_scores.is_empty();
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Class probabilities p = softmax(scores)").small().strong());
+        if show_grad {
+            ui.label(RichText::new("· ∂L/∂score at right").small().weak());
+        }
+    });
+    if s.probs.is_empty() {
+        ui.label(RichText::new("computed in forward loss").weak());
+        return;
+    }
+    let predicted = argmax(&s.probs);
+    let row_h = 17.0;
+    let name_w = snap.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(1).clamp(1, 11) as f32 * 7.5 + 6.0;
+    let pct_w = 52.0;
+    let grad_w = if show_grad { 74.0 } else { 0.0 };
+    let width = ui.available_width();
+    let bar_w = (width - name_w - pct_w - grad_w - 12.0).max(40.0);
+    for c in 0..classes {
+        let p = s.probs.get(c).copied().unwrap_or(0.0);
+        let (rect, response) = ui.allocate_exact_size(vec2(width, row_h), Sense::hover());
+        let painter = ui.painter();
+        let visuals = ui.visuals();
+        let is_label = label == Some(c);
+        let is_pred = predicted == Some(c);
+        let name = snap.class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
+        let font = egui::FontId::proportional(13.0);
+        let text_color = if is_label { visuals.strong_text_color() } else { visuals.text_color() };
+        painter.text(pos2(rect.left() + name_w - 4.0, rect.center().y), egui::Align2::RIGHT_CENTER, &name, font.clone(), text_color);
+        let bar_rect = egui::Rect::from_min_size(pos2(rect.left() + name_w, rect.top() + 2.0), vec2(bar_w, row_h - 4.0));
+        painter.rect_filled(bar_rect, 2.0, visuals.extreme_bg_color);
+        let fill_rect = egui::Rect::from_min_size(bar_rect.min, vec2(bar_w * p.clamp(0.0, 1.0), bar_rect.height()));
+        let fill = if is_pred && is_label {
+            palette::ACCURACY
+        } else if is_pred {
+            palette::WRONG
+        } else {
+            visuals.weak_text_color()
+        };
+        painter.rect_filled(fill_rect, 2.0, fill);
+        if is_label {
+            // The true class is outlined whether or not it won, so a miss shows where it should be.
+            painter.rect_stroke(bar_rect, 2.0, Stroke::new(1.5, visuals.strong_text_color()), StrokeKind::Outside);
+        }
+        let pct = format!("{:5.1}%", p * 100.0);
+        painter.text(pos2(bar_rect.right() + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, pct, egui::FontId::monospace(12.0), text_color);
+        let d = s.d_scores.get(c).copied();
+        if let (true, Some(d)) = (show_grad, d) {
+            painter.text(
+                pos2(rect.right(), rect.center().y),
+                egui::Align2::RIGHT_CENTER,
+                fmt_sig(d),
+                egui::FontId::monospace(11.5),
+                if d < 0.0 { palette::FORWARD } else { palette::BACKWARD },
+            );
+        }
+        let mut tip = format!("{name}: p = {p:.4}");
+        if let Some(score) = s.scores.get(c) {
+            tip.push_str(&format!(", score = {}", fmt_sig(*score)));
+        }
+        if let Some(d) = d {
+            tip.push_str(&format!("\n∂L/∂score = {} (= (p − [label]) / N)", fmt_sig(d)));
+        }
+        if is_label {
+            tip.push_str("\nthe true label");
+        }
+        response.on_hover_text(tip);
+    }
+}
+
+fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
+    let s = &snap.sample;
+    let (values, title, produced) = if gradients {
+        (&s.d_fc1, "FC1 gradients ∂L/∂z1 (100 hidden units)", "backward relu2")
+    } else {
+        (&s.fc1, "FC1 activations z1 (100 hidden units, before ReLU)", "forward fc1")
+    };
+    ui.label(RichText::new(title).small().strong());
+    let height = 56.0;
+    let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    if values.is_empty() {
+        painter.text(rect.center(), egui::Align2::CENTER_CENTER, format!("computed in {produced}"), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+        return;
+    }
+    let scale = super::textures::group_scale(&[values]);
+    let n = values.len();
+    let w = rect.width() / n as f32;
+    let mid = rect.center().y;
+    painter.hline(rect.x_range(), mid, Stroke::new(1.0, ui.visuals().weak_text_color()));
+    for (i, v) in values.iter().enumerate() {
+        let h = (v / scale).clamp(-1.0, 1.0) * (height / 2.0 - 2.0);
+        let x0 = rect.left() + i as f32 * w;
+        let bar = egui::Rect::from_two_pos(pos2(x0 + 0.5, mid), pos2(x0 + w - 0.5, mid - h));
+        painter.rect_filled(bar, 0.0, diverging(*v, scale));
+    }
+    if let Some(pos) = response.hover_pos() {
+        let i = (((pos.x - rect.left()) / w).floor() as usize).min(n - 1);
+        let x0 = rect.left() + i as f32 * w;
+        painter.rect_stroke(egui::Rect::from_x_y_ranges(x0..=x0 + w, rect.y_range()), 0.0, ui.visuals().selection.stroke, StrokeKind::Inside);
+        let relu = if gradients { String::new() } else { format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0))) };
+        response.show_tooltip_text(format!("hidden unit {}\nvalue {}{relu}", i + 1, fmt_sig(values[i])));
+    }
+    let note = if gradients { "zero where ReLU blocked the unit" } else { "bars below the line are zeroed by ReLU" };
+    ui.label(RichText::new(format!("scale ±{} · {note}", fmt_sig(scale))).small().weak());
+}

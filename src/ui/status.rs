@@ -1,0 +1,55 @@
+//! The status line: what the worker is doing (with progress inside long phases), where the data
+//! came from, and the keyboard shortcuts.
+
+use eframe::egui::{self, RichText};
+
+use crate::trainer::Snapshot;
+
+/// Progress inside a long phase or an evaluation, as the worker last reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// e.g. "backward conv2".
+    pub what: String,
+    /// Units done.
+    pub done: usize,
+    /// Units in all.
+    pub total: usize,
+}
+
+/// Draws the status line.
+pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&Progress>, note: Option<&str>) {
+    ui.horizontal(|ui| {
+        match (progress, snap) {
+            (Some(p), _) => {
+                let frac = if p.total > 0 { p.done as f32 / p.total as f32 } else { 0.0 };
+                ui.add(
+                    egui::ProgressBar::new(frac).desired_width(260.0).text(format!("{} {}/{}", p.what, p.done, p.total)),
+                );
+            }
+            (None, Some(s)) if s.running => {
+                ui.label(RichText::new("Running").strong());
+            }
+            (None, Some(s)) => {
+                let text = match s.last_phase() {
+                    Some(p) => format!("Paused after {}", p.label()),
+                    None => "Paused at the start of a step".to_string(),
+                };
+                ui.label(text);
+            }
+            (None, None) => {
+                ui.label("Starting…");
+            }
+        }
+        if let Some(n) = note {
+            ui.separator();
+            ui.label(RichText::new(n).weak());
+        }
+        if let Some(s) = snap {
+            ui.separator();
+            ui.label(RichText::new(format!("data: {}", s.data_source)).weak());
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · Ctrl +/- zoom").small().weak());
+        });
+    });
+}

@@ -1,0 +1,231 @@
+//! The trainer driven through its protocol: the synchronous session directly, and the worker
+//! thread through commands and events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cnn_stepper::data::{self, Mnist};
+use cnn_stepper::engine::{ConvEngine, Layer, ModelConfig, Phase, Preset};
+use cnn_stepper::trainer::{Command, Event, Session, Settings, Snapshot, Worker};
+
+fn sample() -> Arc<Mnist> {
+    Arc::new(data::embedded().unwrap())
+}
+
+fn session(engine: ConvEngine) -> Session {
+    Session::new(sample(), 7, Preset::Recommended, ModelConfig::default(), engine).unwrap()
+}
+
+#[test]
+fn stepping_phases_walks_the_network_in_order_and_counts_steps() {
+    let mut s = session(ConvEngine::Fast);
+    let phases = s.network().phases().to_vec();
+    for (i, want) in phases.iter().enumerate() {
+        let got = s.step_phase(&mut |_, _| {}).unwrap();
+        assert_eq!(got, *want, "phase {i}");
+        let snap = s.snapshot();
+        assert_eq!(snap.phases_done, i + 1);
+        assert_eq!(snap.last_phase(), Some(*want));
+    }
+    assert_eq!(s.step(), 1);
+    // The next phase starts a new batch.
+    assert_eq!(s.step_phase(&mut |_, _| {}).unwrap(), Phase::Forward(Layer::Conv1));
+}
+
+#[test]
+fn snapshot_shows_only_what_the_phases_so_far_computed() {
+    let mut s = session(ConvEngine::Fast);
+    s.step_phase(&mut |_, _| {}).unwrap(); // forward conv1
+    let snap = s.snapshot();
+    assert_eq!(snap.sample.input.len(), 28 * 28);
+    assert_eq!(snap.sample.conv1.len(), 16 * 28 * 28);
+    assert!(snap.sample.relu1.is_empty() && snap.sample.conv2.is_empty());
+    assert!(snap.batch.probs.is_empty() && snap.loss.is_none());
+    assert!(snap.filters.conv1_grad.is_empty());
+    while s.snapshot().last_phase() != Some(Phase::Backward(Layer::Conv2)) {
+        s.step_phase(&mut |_, _| {}).unwrap();
+    }
+    let snap = s.snapshot();
+    assert_eq!(snap.sample.d_conv2.len(), 32 * 28 * 28);
+    assert_eq!(snap.sample.d_relu1.len(), 16 * 28 * 28);
+    assert!(snap.sample.d_conv1.is_empty());
+    assert_eq!(snap.filters.conv2_grad.len(), 32 * 16 * 25);
+    assert!(snap.filters.conv1_grad.is_empty());
+    assert_eq!(snap.batch.probs.len(), 32 * 10);
+    assert!(snap.loss.is_some());
+}
+
+#[test]
+fn same_seed_and_commands_give_identical_curves_and_weights() {
+    let run = || {
+        let mut s = session(ConvEngine::Fast);
+        let mut points = vec![];
+        for _ in 0..3 {
+            s.step_batch(&mut |_, _| {}).unwrap();
+            points.extend(s.snapshot().new_loss_points);
+        }
+        (points, s.network().params.clone())
+    };
+    let (a, pa) = run();
+    let (b, pb) = run();
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, b);
+    assert_eq!(pa, pb);
+}
+
+#[test]
+fn settings_change_mid_step_waits_for_the_next_batch() {
+    let mut s = session(ConvEngine::Fast);
+    s.step_phase(&mut |_, _| {}).unwrap();
+    let mut new = s.settings();
+    new.batch_size = 8;
+    s.set_settings(new).unwrap();
+    assert_eq!(s.snapshot().pending, Some(new));
+    assert_eq!(s.settings().batch_size, 32, "the running batch keeps its settings");
+    s.step_batch(&mut |_, _| {}).unwrap();
+    s.step_phase(&mut |_, _| {}).unwrap();
+    let snap = s.snapshot();
+    assert_eq!(snap.settings.batch_size, 8);
+    assert_eq!(snap.batch.labels.len(), 8);
+    assert_eq!(snap.pending, None);
+}
+
+#[test]
+fn absurd_settings_are_refused_with_the_value_named() {
+    let mut s = session(ConvEngine::Fast);
+    let good = s.settings();
+    let cases = [
+        (Settings { batch_size: 0, ..good }, "batch size 0"),
+        (Settings { hyper: cnn_stepper::engine::Hyper { lr: -1.0, ..good.hyper }, ..good }, "learning rate"),
+        (Settings { hyper: cnn_stepper::engine::Hyper { momentum: 1.5, ..good.hyper }, ..good }, "momentum"),
+    ];
+    for (bad, words) in cases {
+        let err = s.set_settings(bad).unwrap_err();
+        assert!(err.contains(words), "{err}");
+    }
+    assert_eq!(s.settings(), good);
+}
+
+#[test]
+fn a_diverging_learning_rate_is_reported_not_a_crash() {
+    let mut s = session(ConvEngine::Fast);
+    let mut bad = s.settings();
+    bad.hyper.lr = 10.0;
+    bad.hyper.momentum = 0.99;
+    s.set_settings(bad).unwrap();
+    let mut error = None;
+    for _ in 0..50 {
+        if let Err(e) = s.step_batch(&mut |_, _| {}) {
+            error = Some(e);
+            break;
+        }
+    }
+    let e = error.expect("lr 10 with momentum 0.99 diverges within 50 steps");
+    assert!(e.contains("diverged") && e.contains("learning rate"), "{e}");
+}
+
+#[test]
+fn evaluation_counts_correct_test_images() {
+    let mut s = session(ConvEngine::Fast);
+    let r = s.evaluate(300, &mut |_, _| {}).unwrap();
+    assert_eq!(r.count, 300);
+    assert!(r.correct <= 300);
+    let all = s.evaluate(0, &mut |_, _| {}).unwrap();
+    assert_eq!(all.count, 10_000);
+}
+
+fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(e) = worker.recv_timeout(Duration::from_millis(100)) {
+            if let Event::Error(msg) = &e {
+                panic!("worker error while waiting for {what}: {msg}");
+            }
+            if f(&e) {
+                return e;
+            }
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn snapshot(e: &Event) -> Option<&Snapshot> {
+    if let Event::Snapshot(s) = e { Some(s) } else { None }
+}
+
+#[test]
+fn worker_steps_runs_pauses_and_wakes_the_ui() {
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let w = wakes.clone();
+    let worker = Worker::spawn(session(ConvEngine::Fast), move || {
+        w.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    wait_for(&worker, "the first snapshot", |e| snapshot(e).is_some_and(|s| s.step == 0));
+    worker.send(Command::StepPhase);
+    wait_for(&worker, "one phase", |e| snapshot(e).is_some_and(|s| s.phases_done == 1));
+    worker.send(Command::StepBatch);
+    wait_for(&worker, "a whole batch", |e| snapshot(e).is_some_and(|s| s.step == 1));
+    worker.send(Command::Run);
+    wait_for(&worker, "training to run", |e| snapshot(e).is_some_and(|s| s.running && s.step >= 3));
+    worker.send(Command::Pause);
+    let paused = wait_for(&worker, "the pause", |e| snapshot(e).is_some_and(|s| !s.running));
+    let step = snapshot(&paused).map(|s| s.step).unwrap_or_default();
+    // Nothing more happens while paused.
+    std::thread::sleep(Duration::from_millis(300));
+    while let Some(e) = worker.try_recv() {
+        assert!(snapshot(&e).is_none_or(|s| s.step == step), "trained while paused");
+    }
+    assert!(wakes.load(Ordering::Relaxed) >= 4, "the waker is called for events");
+    assert!(worker.is_alive());
+}
+
+#[test]
+fn pause_takes_effect_inside_a_naive_batch() {
+    let worker = Worker::spawn(session(ConvEngine::Naive), || {}).unwrap();
+    wait_for(&worker, "the first snapshot", |e| snapshot(e).is_some());
+    worker.send(Command::Run);
+    // Progress events come from inside the long naive phases.
+    wait_for(&worker, "progress inside a naive phase", |e| matches!(e, Event::Progress { .. }));
+    worker.send(Command::Pause);
+    let e = wait_for(&worker, "the pause", |e| snapshot(e).is_some_and(|s| !s.running));
+    let s = snapshot(&e).unwrap();
+    assert_eq!(s.step, 0, "paused before the first naive batch finished");
+    assert!(s.phases_done > 0 && s.phases_done < s.phases.len(), "paused between phases of the batch");
+}
+
+#[test]
+fn reset_starts_over_and_shutdown_joins_the_thread() {
+    let worker = Worker::spawn(session(ConvEngine::Fast), || {}).unwrap();
+    worker.send(Command::StepBatch);
+    wait_for(&worker, "a batch", |e| snapshot(e).is_some_and(|s| s.step == 1));
+    worker.send(Command::Reset { seed: 99, preset: Preset::Post, config: ModelConfig::default() });
+    let e = wait_for(&worker, "the reset", |e| snapshot(e).is_some_and(|s| s.seed == 99));
+    let s = snapshot(&e).unwrap();
+    assert_eq!((s.step, s.phases_done, s.preset), (0, 0, Preset::Post));
+    let started = Instant::now();
+    drop(worker); // sends Shutdown and joins
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn run_epoch_stops_at_the_end_of_the_epoch() {
+    // A tiny training set so an epoch is a few batches.
+    let full = data::embedded().unwrap();
+    let keep = 96;
+    let train = data::Dataset::new(
+        full.train.images[..keep * 784].to_vec(),
+        full.train.labels[..keep].to_vec(),
+        28,
+        28,
+        full.train.class_names.clone(),
+    )
+    .unwrap();
+    let small = Arc::new(Mnist { train, test: full.test.clone(), source: "first 96 images".into() });
+    let s = Session::new(small, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let worker = Worker::spawn(s, || {}).unwrap();
+    worker.send(Command::RunEpoch);
+    let e = wait_for(&worker, "the epoch to end", |e| snapshot(e).is_some_and(|s| !s.running && s.epoch == 1));
+    assert_eq!(snapshot(&e).unwrap().step, 3, "96 images in batches of 32");
+}

@@ -46,7 +46,9 @@ pub fn load_data(options: &GuiOptions) -> Result<(Arc<Mnist>, Option<String>), S
         None => None,
         Some(dir) => match load_dir(dir, options.classes) {
             Ok(m) => return Ok((Arc::new(m), None)),
-            Err(e) => Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display())),
+            Err(e) => {
+                Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display()))
+            }
         },
     };
     let mut data = embedded().map_err(|e| e.to_string())?;
@@ -249,10 +251,9 @@ impl CnnApp {
             // blank maps keeps the views steady.
             fill_gaps(&old.sample, &mut s.sample);
             let f = &mut s.filters;
-            for (new, old) in [
-                (&mut f.conv1_grad, &old.filters.conv1_grad),
-                (&mut f.conv2_grad, &old.filters.conv2_grad),
-            ] {
+            for (new, old) in
+                [(&mut f.conv1_grad, &old.filters.conv1_grad), (&mut f.conv2_grad, &old.filters.conv2_grad)]
+            {
                 if new.is_empty() {
                     new.clone_from(old);
                 }
@@ -354,11 +355,11 @@ impl CnnApp {
             let note = self.frame_log.as_ref().map(FrameLog::summary);
             status_ui(ui, snap, self.progress.as_ref(), note.as_deref());
         });
-        egui::Panel::left("pipeline").default_size(300.0).size_range(240.0..=480.0).show(ui, |ui| {
+        egui::Panel::left("pipeline").default_size(340.0).size_range(260.0..=520.0).show(ui, |ui| {
             pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
         });
         let grads = self.scene.maps_are_gradients;
-        egui::Panel::right("outputs and curves").default_size(380.0).size_range(300.0..=640.0).show(ui, |ui| {
+        egui::Panel::right("outputs and curves").default_size(350.0).size_range(280.0..=640.0).show(ui, |ui| {
             outputs_ui(ui, snap, &self.scene.batch, &self.view, grads);
             ui.separator();
             let can_eval = avail.can_step(snap).is_ok();
@@ -372,7 +373,11 @@ impl CnnApp {
             }
             ui.separator();
             ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.view.tab, CenterTab::FeatureMaps, egui::RichText::new("Feature maps").size(15.0));
+                ui.selectable_value(
+                    &mut self.view.tab,
+                    CenterTab::FeatureMaps,
+                    egui::RichText::new("Feature maps").size(15.0),
+                );
                 ui.selectable_value(&mut self.view.tab, CenterTab::Filters, egui::RichText::new("Filters").size(15.0));
             });
             ui.add_space(2.0);

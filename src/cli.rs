@@ -101,7 +101,7 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
         format!(
             "training on {} ({} images), {} engine, preset {}, batch {batch}, lr {}, momentum {}, reg {}, lr decay {}/epoch, seed {}",
             data.source,
-            data.train.len(),
+            thousands(data.train.len() as u64),
             o.engine.name(),
             o.preset.name(),
             hyper.lr,
@@ -172,7 +172,8 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
         reports.push(r);
     }
     if let Some(path) = &o.save {
-        let meta = WeightsMeta { config: cfg, preset: Some(o.preset.name().into()), seed: Some(o.seed), step: Some(step) };
+        let meta =
+            WeightsMeta { config: cfg, preset: Some(o.preset.name().into()), seed: Some(o.seed), step: Some(step) };
         weights::save(path, &net.params, &meta).map_err(|e| e.to_string())?;
         w(out, format!("saved weights to {}", path.display()))?;
     }
@@ -239,7 +240,8 @@ pub fn eval(
             data.test.num_classes()
         ));
     }
-    let mut net = Network::with_params(cfg, params, ConvEngine::Fast);
+    let mut net =
+        Network::with_params(cfg, params, ConvEngine::Fast).map_err(|e| format!("{}: {e}", weights_path.display()))?;
     let mut rows = Vec::new();
     let mut acts = Activations::default();
     let (correct, count) = evaluate(&mut net, &data.test, 0.0, &mut acts, csv.map(|_| &mut rows))?;
@@ -324,12 +326,44 @@ pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchRes
     })
 }
 
+/// Milliseconds each phase of one fast-engine training step takes (median of `rounds` steps
+/// after a warm-up): where the time of a step goes.
+pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<Vec<(String, f64)>, String> {
+    let data = data::embedded().map_err(|e| e.to_string())?;
+    let cfg = ModelConfig::default();
+    let mut net = Network::<f32>::new(cfg, Preset::Recommended.init(), 1, engine).map_err(|e| e.to_string())?;
+    let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
+    let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
+    let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
+    let hyper = Preset::Recommended.hyper();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); net.phases().len()];
+    for round in 0..rounds + 1 {
+        net.load_batch(pixels, &b.labels).map_err(|e| e.to_string())?;
+        for t in times.iter_mut() {
+            let started = Instant::now();
+            net.step_phase(&hyper, &mut |_, _| {});
+            if round > 0 {
+                t.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    Ok(net
+        .phases()
+        .iter()
+        .zip(times)
+        .map(|(p, mut t)| {
+            t.sort_by(f64::total_cmp);
+            (p.label(), t.get(t.len() / 2).copied().unwrap_or(0.0))
+        })
+        .collect())
+}
+
 /// Formats an integer with thousands separators: 60000 → "60,000".
 pub fn thousands(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

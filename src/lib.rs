@@ -7,11 +7,11 @@
 //! - [`trainer`]: a synchronous training session and the worker thread that drives it.
 //! - `app` and `ui` (feature `gui`): the eframe window.
 
+#[cfg(feature = "gui")]
+pub mod app;
 pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod trainer;
-#[cfg(feature = "gui")]
-pub mod app;
 #[cfg(feature = "gui")]
 pub mod ui;

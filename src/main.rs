@@ -76,7 +76,8 @@ enum Command {
         #[arg(long, value_name = "FILE.csv")]
         out: Option<PathBuf>,
     },
-    /// Images per second of full training steps, per engine and batch size.
+    /// Images per second of full training steps, per engine and batch size (default: naive at
+    /// batch 8, fast at 8, 32 and 128).
     Bench {
         /// Engine(s) to measure (default: both).
         #[arg(long, value_parser = parse_engine)]
@@ -87,6 +88,9 @@ enum Command {
         /// Seconds to measure each configuration for (at least 3 steps).
         #[arg(long, default_value_t = 3.0)]
         secs: f64,
+        /// Also show how long each phase of a step takes.
+        #[arg(long)]
+        phases: bool,
     },
 }
 
@@ -153,7 +157,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Eval { weights, out }) => {
             cli::eval(&weights, cli.data.as_deref(), cli.classes, out.as_deref(), &mut stdout).map(|_| ())
         }
-        Some(Command::Bench { engine, batch, secs }) => {
+        Some(Command::Bench { engine, batch, secs, phases }) => {
+            // By default the naive engine runs at batch 8 only: a batch of 128 takes it ~10 s.
+            let naive_default_only_8 = engine.is_empty() && batch.is_empty();
             let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
             let batches = if batch.is_empty() { vec![8, 32, 128] } else { batch };
             if let Some(b) = batches.iter().find(|b| **b == 0 || **b > 4096) {
@@ -163,6 +169,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut naive = std::collections::HashMap::new();
             for &b in &batches {
                 for &e in &engines {
+                    if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
+                        continue;
+                    }
                     let r = cli::bench(e, b, secs)?;
                     println!(
                         "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
@@ -176,6 +185,12 @@ fn run(cli: Cli) -> Result<(), String> {
                         ConvEngine::Fast => fast.insert(b, r.images_per_sec),
                         ConvEngine::Naive => naive.insert(b, r.images_per_sec),
                     };
+                    if phases {
+                        let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
+                        for (label, ms) in cli::phase_profile(e, b, rounds)? {
+                            println!("         {label:<18} {ms:>8.2} ms");
+                        }
+                    }
                 }
                 if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
                     println!("         batch {b:>3}: fast is {:.1}× naive", f / n);

@@ -1,6 +1,8 @@
 //! The engine's maths: analytic gradients against finite differences, naive ≡ fast, phase
 //! order and determinism. Small configs keep it fast; nothing here needs a dataset.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
+
 use cnn_stepper::engine::{
     Activations, ConvEngine, Float, Hyper, Init, Layer, ModelConfig, Network, PARAM_NAMES, Phase,
 };

@@ -1,6 +1,8 @@
 //! The trainer driven through its protocol: the synchronous session directly, and the worker
 //! thread through commands and events.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -554,7 +554,7 @@ fn check_against_torch(stem: &str, relu_after_conv2: bool) {
         "the documented input formula and the fixture disagree"
     );
     for engine in [ConvEngine::Naive, ConvEngine::Fast] {
-        let mut net = Network::with_params(cfg, params.clone(), engine);
+        let mut net = Network::with_params(cfg, params.clone(), engine).unwrap();
         let mut acts = Activations::default();
         net.forward_into(&inputs, &vec![0; n], 0.0, &mut acts).unwrap();
         let mut max_diff = 0.0f32;
@@ -623,7 +623,7 @@ fn full_size_network_for_pytorch() {
     let inputs = fixed_inputs(n * cfg.in_height * cfg.in_width);
     let mut logits = Vec::new();
     for engine in [ConvEngine::Naive, ConvEngine::Fast] {
-        let mut net = Network::with_params(cfg, params.clone(), engine);
+        let mut net = Network::with_params(cfg, params.clone(), engine).unwrap();
         let mut acts = Activations::default();
         net.forward_into(&inputs, &vec![0; n], 0.0, &mut acts).unwrap();
         logits.push(acts.scores.clone());

@@ -93,6 +93,12 @@ impl ModelConfig {
                 return Err(EngineError::Config(format!("{name} must be at least 1")));
             }
         }
+        // Bounds first, so the size arithmetic below cannot overflow.
+        for (name, v) in named.into_iter().chain([("pad", self.pad)]) {
+            if v > 1 << 16 {
+                return Err(EngineError::Config(format!("{name} = {v} is absurdly large")));
+            }
+        }
         if self.classes < 2 {
             return Err(EngineError::Config("classes must be at least 2".into()));
         }

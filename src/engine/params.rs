@@ -102,6 +102,32 @@ impl<T: Float> Params<T> {
         p
     }
 
+    /// True if every tensor is contiguous in standard (row-major) layout.
+    pub fn slices_checked(&self) -> bool {
+        self.conv1_w.is_standard_layout()
+            && self.conv1_b.is_standard_layout()
+            && self.conv2_w.is_standard_layout()
+            && self.conv2_b.is_standard_layout()
+            && self.fc1_w.is_standard_layout()
+            && self.fc1_b.is_standard_layout()
+            && self.fc2_w.is_standard_layout()
+            && self.fc2_b.is_standard_layout()
+    }
+
+    /// A copy with every tensor in standard layout.
+    pub fn to_standard_layout(&self) -> Self {
+        Self {
+            conv1_w: self.conv1_w.as_standard_layout().into_owned(),
+            conv1_b: self.conv1_b.as_standard_layout().into_owned(),
+            conv2_w: self.conv2_w.as_standard_layout().into_owned(),
+            conv2_b: self.conv2_b.as_standard_layout().into_owned(),
+            fc1_w: self.fc1_w.as_standard_layout().into_owned(),
+            fc1_b: self.fc1_b.as_standard_layout().into_owned(),
+            fc2_w: self.fc2_w.as_standard_layout().into_owned(),
+            fc2_b: self.fc2_b.as_standard_layout().into_owned(),
+        }
+    }
+
     /// The tensors as flat slices, in [`PARAM_NAMES`] order.
     pub fn slices(&self) -> [&[T]; 8] {
         [

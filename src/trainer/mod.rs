@@ -6,6 +6,8 @@ pub mod protocol;
 pub mod session;
 pub mod worker;
 
-pub use protocol::{AccuracyPoint, BatchView, Command, EvalResult, Event, FilterView, LossPoint, SampleView, Settings, Snapshot};
+pub use protocol::{
+    AccuracyPoint, BatchView, Command, EvalResult, Event, FilterView, LossPoint, SampleView, Settings, Snapshot,
+};
 pub use session::Session;
 pub use worker::Worker;

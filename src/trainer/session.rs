@@ -37,7 +37,13 @@ pub struct Session {
 
 impl Session {
     /// A fresh run on `data` with weights and batches drawn from `seed`.
-    pub fn new(data: Arc<Mnist>, seed: u64, preset: Preset, config: ModelConfig, engine: ConvEngine) -> Result<Self, String> {
+    pub fn new(
+        data: Arc<Mnist>,
+        seed: u64,
+        preset: Preset,
+        config: ModelConfig,
+        engine: ConvEngine,
+    ) -> Result<Self, String> {
         let settings = Settings::from_preset(preset, engine);
         let net = Network::new(config, preset.init(), seed, engine).map_err(|e| e.to_string())?;
         if data.train.is_empty() {
@@ -202,7 +208,7 @@ impl Session {
             self.images_per_sec =
                 if self.images_per_sec == 0.0 { rate } else { 0.8 * self.images_per_sec + 0.2 * rate };
         }
-        if self.step % EVAL_EVERY_STEPS == 0 {
+        if self.step.is_multiple_of(EVAL_EVERY_STEPS) {
             let count = EVAL_IMAGES.min(self.data.test.len());
             if let Ok(r) = self.evaluate(count, &mut |_, _| {}) {
                 self.new_accuracy.push(AccuracyPoint { step: self.step, accuracy: r.accuracy() });

@@ -37,9 +37,9 @@ impl Worker {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let waker: Waker = Box::new(waker);
-        let thread = std::thread::Builder::new()
-            .name("cnn-stepper trainer".into())
-            .spawn(move || Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None }.run(command_rx))?;
+        let thread = std::thread::Builder::new().name("cnn-stepper trainer".into()).spawn(move || {
+            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None }.run(command_rx)
+        })?;
         Ok(Self { commands, events, thread: Some(thread) })
     }
 
@@ -207,7 +207,11 @@ impl Loop {
     fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), String> {
         let what = self.session.network().next_phase().map_or("next batch".to_string(), |p| p.label());
         let mut progress = reporter(&self.events, &self.waker, what);
-        if whole_batch { self.session.step_batch(&mut progress) } else { self.session.step_phase(&mut progress).map(|_| ()) }
+        if whole_batch {
+            self.session.step_batch(&mut progress)
+        } else {
+            self.session.step_phase(&mut progress).map(|_| ())
+        }
     }
 }
 

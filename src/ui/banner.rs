@@ -25,10 +25,18 @@ pub fn banner_ui(ui: &mut egui::Ui, banners: &mut Vec<Banner>) {
     let mut dismiss = None;
     for (i, b) in banners.iter().enumerate() {
         let (fill, text_color, title) = match (b.severity, ui.visuals().dark_mode) {
-            (Severity::Error, true) => (egui::Color32::from_rgb(90, 24, 24), egui::Color32::from_rgb(255, 220, 215), "Error"),
-            (Severity::Error, false) => (egui::Color32::from_rgb(253, 226, 222), egui::Color32::from_rgb(120, 10, 10), "Error"),
-            (Severity::Info, true) => (egui::Color32::from_rgb(24, 48, 80), egui::Color32::from_rgb(215, 230, 255), "Note"),
-            (Severity::Info, false) => (egui::Color32::from_rgb(222, 235, 250), egui::Color32::from_rgb(10, 40, 90), "Note"),
+            (Severity::Error, true) => {
+                (egui::Color32::from_rgb(90, 24, 24), egui::Color32::from_rgb(255, 220, 215), "Error")
+            }
+            (Severity::Error, false) => {
+                (egui::Color32::from_rgb(253, 226, 222), egui::Color32::from_rgb(120, 10, 10), "Error")
+            }
+            (Severity::Info, true) => {
+                (egui::Color32::from_rgb(24, 48, 80), egui::Color32::from_rgb(215, 230, 255), "Note")
+            }
+            (Severity::Info, false) => {
+                (egui::Color32::from_rgb(222, 235, 250), egui::Color32::from_rgb(10, 40, 90), "Note")
+            }
         };
         egui::Frame::new().fill(fill).corner_radius(4.0).inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
             ui.set_width(ui.available_width());

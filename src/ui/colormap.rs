@@ -114,7 +114,12 @@ fn paint_bar(ui: &egui::Ui, rect: Rect) {
         let r = Rect::from_min_size(pos2(rect.left() + i as f32 * w, rect.top()), Vec2::new(w + 0.5, rect.height()));
         painter.rect_filled(r, 0.0, diverging(t, 1.0));
     }
-    painter.rect_stroke(rect, 0.0, Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color), StrokeKind::Outside);
+    painter.rect_stroke(
+        rect,
+        0.0,
+        Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color),
+        StrokeKind::Outside,
+    );
 }
 
 #[cfg(test)]

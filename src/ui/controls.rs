@@ -143,11 +143,16 @@ pub fn controls_ui(
         }
         let run_label = if running { "Pause" } else { "Run" };
         let r = ui.add_enabled(control_ok.is_ok(), big_button(run_label));
-        let r = explain(r, &control_ok, if running { "Stop after the current phase (Space)" } else { "Train continuously (Space)" });
+        let r = explain(
+            r,
+            &control_ok,
+            if running { "Stop after the current phase (Space)" } else { "Train continuously (Space)" },
+        );
         if r.clicked() {
             out.push(if running { Command::Pause } else { Command::Run });
         }
-        let r = ui.add_enabled(control_ok.is_ok() && !running, egui::Button::new("Run epoch").min_size(vec2(0.0, 28.0)));
+        let r =
+            ui.add_enabled(control_ok.is_ok() && !running, egui::Button::new("Run epoch").min_size(vec2(0.0, 28.0)));
         let epoch_ok = if running { Err("Pause first".to_string()) } else { control_ok.clone() };
         let r = explain(r, &epoch_ok, "Train until this epoch ends, then pause");
         if r.clicked() {
@@ -193,7 +198,11 @@ pub fn controls_ui(
             let target = s.pending.unwrap_or(s.settings);
             for (engine, name, tip) in [
                 (ConvEngine::Naive, "naive", "The post's loops: slow, easy to follow. Applies at the next batch."),
-                (ConvEngine::Fast, "fast", "im2col + matrix multiply: the same numbers, much faster. Applies at the next batch."),
+                (
+                    ConvEngine::Fast,
+                    "fast",
+                    "im2col + matrix multiply: the same numbers, much faster. Applies at the next batch.",
+                ),
             ] {
                 let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(target.engine == engine, name));
                 if explain(r, &control_ok, tip).clicked() && target.engine != engine {
@@ -202,24 +211,6 @@ pub fn controls_ui(
             }
         }
 
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if let Some(s) = snap {
-                let ips = s.images_per_sec;
-                let rate = if ips > 0.0 { format!("{} img/s", thousands(ips.round() as u64)) } else { "- img/s".into() };
-                ui.label(RichText::new(rate).monospace()).on_hover_text(format!(
-                    "Training throughput, smoothed over the last batches (batch size {}).",
-                    s.settings.batch_size
-                ));
-                let frac = if s.epoch_len > 0 { s.epoch_position as f32 / s.epoch_len as f32 } else { 0.0 };
-                ui.add(
-                    egui::ProgressBar::new(frac)
-                        .desired_width(170.0)
-                        .text(format!("epoch {} · {}/{}", s.epoch + 1, thousands(s.epoch_position as u64), thousands(s.epoch_len as u64))),
-                )
-                .on_hover_text("Images of this epoch already used for training.");
-                ui.label(RichText::new(format!("Step {}", s.step)).size(17.0).strong());
-            }
-        });
     });
 
     ui.horizontal(|ui| {
@@ -255,8 +246,9 @@ pub fn controls_ui(
             ui.label(RichText::new("applies at next batch").color(ui.visuals().warn_fg_color))
                 .on_hover_text("The current batch finishes with the settings it started with.");
         } else if (s.effective_lr - s.settings.hyper.lr).abs() > f32::EPSILON * s.settings.hyper.lr.abs() {
-            ui.label(RichText::new(format!("lr now {} after decay", fmt_sig(s.effective_lr))).weak())
-                .on_hover_text(format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay));
+            ui.label(RichText::new(format!("lr now {} after decay", fmt_sig(s.effective_lr))).weak()).on_hover_text(
+                format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay),
+            );
         }
     });
     out
@@ -309,6 +301,9 @@ mod tests {
     #[test]
     fn valid_fields_keep_the_engine_and_decay() {
         let s = state("0.05", "64").parse(base());
-        assert_eq!(s.map(|s| (s.batch_size, s.engine, s.hyper.lr_decay)), Ok((64, ConvEngine::Fast, base().hyper.lr_decay)));
+        assert_eq!(
+            s.map(|s| (s.batch_size, s.engine, s.hyper.lr_decay)),
+            Ok((64, ConvEngine::Fast, base().hyper.lr_decay))
+        );
     }
 }

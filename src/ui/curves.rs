@@ -248,11 +248,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
 }
 
 fn ui_gray(ctx: &egui::Context) -> egui::Color32 {
-    if ctx.global_style().visuals.dark_mode {
-        egui::Color32::from_gray(140)
-    } else {
-        egui::Color32::from_gray(150)
-    }
+    if ctx.global_style().visuals.dark_mode { egui::Color32::from_gray(140) } else { egui::Color32::from_gray(150) }
 }
 
 fn hover_label(pos: &egui_plot::HoverPosition<'_>, what: &str, unit: &str) -> Option<String> {

@@ -46,9 +46,11 @@ pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene
         ui.selectable_value(&mut view.map_mode, MapMode::Activations, "Activations");
         ui.selectable_value(&mut view.map_mode, MapMode::Gradients, "Gradients");
         ui.separator();
-        let label = snap.batch.labels.get(snap.sample.index).map(|l| {
-            snap.class_names.get(*l).cloned().unwrap_or_else(|| l.to_string())
-        });
+        let label = snap
+            .batch
+            .labels
+            .get(snap.sample.index)
+            .map(|l| snap.class_names.get(*l).cloned().unwrap_or_else(|| l.to_string()));
         ui.label(format!(
             "Digit {} of the batch (label {})",
             snap.sample.index + 1,
@@ -120,16 +122,7 @@ fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: 
         });
         if group.tiles.is_empty() {
             let phase = produced_by(group.layer, grads, snap.config.relu_after_conv2);
-            let (rect, _) = ui.allocate_exact_size(grid.size(), egui::Sense::hover());
-            let stroke = Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color);
-            ui.painter().rect_stroke(rect, 4.0, stroke, StrokeKind::Inside);
-            ui.painter().text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                format!("computed in {}", phase.label()),
-                egui::FontId::proportional(13.0),
-                ui.visuals().weak_text_color(),
-            );
+            placeholder_ui(ui, grid.size(), &format!("computed in {}", phase.label()));
             return;
         }
         let layer = group.layer;
@@ -146,4 +139,13 @@ fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: 
             );
         }
     });
+}
+
+/// An outlined empty box of `size` saying what will fill it (a label, so screen readers and
+/// tests can read it).
+pub fn placeholder_ui(ui: &mut egui::Ui, size: egui::Vec2, text: &str) {
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let stroke = Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color);
+    ui.painter().rect_stroke(rect, 4.0, stroke, StrokeKind::Inside);
+    ui.put(rect, egui::Label::new(RichText::new(text).weak()));
 }

@@ -1,7 +1,7 @@
 //! The two filter banks: conv1's 16 kernels and conv2's 32×16, as weights, gradients or the
 //! change the last update made. Kernels are 5×5 texels scaled up with crisp (nearest) pixels.
 
-use eframe::egui::{self, RichText, Stroke, StrokeKind};
+use eframe::egui::{self, RichText};
 
 use super::colormap::{fmt_sig, legend_ui};
 use super::textures::{Grid, tiles_ui};
@@ -32,22 +32,44 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
 
     egui::ScrollArea::both().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
         // conv1: one column per filter, one row per input channel (1 for MNIST).
-        bank_header_ui(ui, &format!("conv1 {what}"), &format!("{f1} filters × {c} channel · {k}×{k}"), &scene.conv1_bank, view.is_focused(Layer::Conv1));
+        bank_header_ui(
+            ui,
+            &format!("conv1 {what}"),
+            &format!("{f1} filters × {c} channel · {k}×{k}"),
+            &scene.conv1_bank,
+            view.is_focused(Layer::Conv1),
+        );
         let tile1 = Grid::fit(c, f1, egui::vec2(avail.x, f32::INFINITY), gap + 2.0, 16.0, 56.0);
         let conv1_name = format!("{sym}1");
         bank_ui(ui, &scene.conv1_bank, tile1, c, phase_for(view.filter_mode, Layer::Conv1), &|t, y, x, v| {
-            format!("{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}", t / c + 1, t % c + 1, fmt_sig(v))
+            format!(
+                "{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}",
+                t / c + 1,
+                t % c + 1,
+                fmt_sig(v)
+            )
         });
         ui.add_space(8.0);
 
         // conv2: columns are the 32 filters, rows the 16 input channels each filter looks at.
-        bank_header_ui(ui, &format!("conv2 {what}"), &format!("{f2} filters (columns) × {f1} input channels (rows) · {k}×{k}"), &scene.conv2_bank, view.is_focused(Layer::Conv2));
+        bank_header_ui(
+            ui,
+            &format!("conv2 {what}"),
+            &format!("{f2} filters (columns) × {f1} input channels (rows) · {k}×{k}"),
+            &scene.conv2_bank,
+            view.is_focused(Layer::Conv2),
+        );
         let used = ui.min_rect().height();
         let rest = egui::vec2(avail.x, (avail.y - used - 8.0).max(100.0));
         let grid2 = Grid::fit(f1, f2, rest, gap, 10.0, 48.0);
         let conv2_name = format!("{sym}2");
         bank_ui(ui, &scene.conv2_bank, grid2, f1, phase_for(view.filter_mode, Layer::Conv2), &|t, y, x, v| {
-            format!("{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}", t / f1 + 1, t % f1 + 1, fmt_sig(v))
+            format!(
+                "{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}",
+                t / f1 + 1,
+                t % f1 + 1,
+                fmt_sig(v)
+            )
         });
     });
 }
@@ -84,14 +106,12 @@ fn bank_ui(
     describe: &dyn Fn(usize, usize, usize, f32) -> String,
 ) {
     if bank.is_empty() {
-        let (rect, _) = ui.allocate_exact_size(grid.size().max(egui::vec2(240.0, 40.0)), egui::Sense::hover());
-        ui.painter().rect_stroke(rect, 4.0, Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color), StrokeKind::Inside);
         let text = match produced_by {
             Some(Phase::Update) => "no update yet: computed in update".to_string(),
             Some(p) => format!("not this step yet: computed in {}", p.label()),
             None => "no weights".to_string(),
         };
-        ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+        super::feature_maps::placeholder_ui(ui, grid.size().max(egui::vec2(240.0, 40.0)), &text);
         return;
     }
     tiles_ui(ui, bank, grid, &|r, c| Some(c * channels + r), describe);

@@ -71,7 +71,13 @@ pub struct ViewState {
 
 impl Default for ViewState {
     fn default() -> Self {
-        Self { tab: CenterTab::FeatureMaps, map_mode: MapMode::Auto, filter_mode: FilterMode::Weights, focus: None, scrolled_for: None }
+        Self {
+            tab: CenterTab::FeatureMaps,
+            map_mode: MapMode::Auto,
+            filter_mode: FilterMode::Weights,
+            focus: None,
+            scrolled_for: None,
+        }
     }
 }
 

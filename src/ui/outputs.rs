@@ -14,10 +14,11 @@ use crate::trainer::Snapshot;
 /// enlarged input); `gradients` follows the feature-map mode.
 pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, view: &ViewState, gradients: bool) {
     let focused = [Layer::Fc1, Layer::Relu2, Layer::Fc2, Layer::Loss].iter().any(|l| view.is_focused(*l));
-    let frame = egui::Frame::new()
-        .inner_margin(4)
-        .corner_radius(4.0)
-        .stroke(if focused { Stroke::new(2.0, ui.visuals().selection.stroke.color) } else { Stroke::NONE });
+    let frame = egui::Frame::new().inner_margin(4).corner_radius(4.0).stroke(if focused {
+        Stroke::new(2.0, ui.visuals().selection.stroke.color)
+    } else {
+        Stroke::NONE
+    });
     frame.show(ui, |ui| {
         super::section_heading(ui, "Outputs");
         let Some(snap) = snap else { return };
@@ -87,8 +88,15 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
         let name = snap.class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
         let font = egui::FontId::proportional(13.0);
         let text_color = if is_label { visuals.strong_text_color() } else { visuals.text_color() };
-        painter.text(pos2(rect.left() + name_w - 4.0, rect.center().y), egui::Align2::RIGHT_CENTER, &name, font.clone(), text_color);
-        let bar_rect = egui::Rect::from_min_size(pos2(rect.left() + name_w, rect.top() + 2.0), vec2(bar_w, row_h - 4.0));
+        painter.text(
+            pos2(rect.left() + name_w - 4.0, rect.center().y),
+            egui::Align2::RIGHT_CENTER,
+            &name,
+            font.clone(),
+            text_color,
+        );
+        let bar_rect =
+            egui::Rect::from_min_size(pos2(rect.left() + name_w, rect.top() + 2.0), vec2(bar_w, row_h - 4.0));
         painter.rect_filled(bar_rect, 2.0, visuals.extreme_bg_color);
         let fill_rect = egui::Rect::from_min_size(bar_rect.min, vec2(bar_w * p.clamp(0.0, 1.0), bar_rect.height()));
         let fill = if is_pred && is_label {
@@ -104,7 +112,13 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
             painter.rect_stroke(bar_rect, 2.0, Stroke::new(1.5, visuals.strong_text_color()), StrokeKind::Outside);
         }
         let pct = format!("{:5.1}%", p * 100.0);
-        painter.text(pos2(bar_rect.right() + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, pct, egui::FontId::monospace(12.0), text_color);
+        painter.text(
+            pos2(bar_rect.right() + 6.0, rect.center().y),
+            egui::Align2::LEFT_CENTER,
+            pct,
+            egui::FontId::monospace(12.0),
+            text_color,
+        );
         let d = s.d_scores.get(c).copied();
         if let (true, Some(d)) = (show_grad, d) {
             painter.text(
@@ -142,7 +156,13 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
     if values.is_empty() {
-        painter.text(rect.center(), egui::Align2::CENTER_CENTER, format!("computed in {produced}"), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("computed in {produced}"),
+            egui::FontId::proportional(13.0),
+            ui.visuals().weak_text_color(),
+        );
         return;
     }
     let scale = super::textures::group_scale(&[values]);
@@ -159,7 +179,12 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
     if let Some(pos) = response.hover_pos() {
         let i = (((pos.x - rect.left()) / w).floor() as usize).min(n - 1);
         let x0 = rect.left() + i as f32 * w;
-        painter.rect_stroke(egui::Rect::from_x_y_ranges(x0..=x0 + w, rect.y_range()), 0.0, ui.visuals().selection.stroke, StrokeKind::Inside);
+        painter.rect_stroke(
+            egui::Rect::from_x_y_ranges(x0..=x0 + w, rect.y_range()),
+            0.0,
+            ui.visuals().selection.stroke,
+            StrokeKind::Inside,
+        );
         let relu = if gradients { String::new() } else { format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0))) };
         response.show_tooltip_text(format!("hidden unit {}\nvalue {}{relu}", i + 1, fmt_sig(values[i])));
     }

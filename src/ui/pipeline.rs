@@ -43,7 +43,14 @@ pub fn phase_shapes(phase: Phase, cfg: &ModelConfig) -> String {
 pub fn param_count(cfg: &ModelConfig) -> usize {
     let k2 = cfg.kernel * cfg.kernel;
     let (f1, f2) = (cfg.conv1_filters, cfg.conv2_filters);
-    f1 * cfg.in_channels * k2 + f1 + f2 * f1 * k2 + f2 + cfg.hidden * cfg.flat_len() + cfg.hidden + cfg.classes * cfg.hidden + cfg.classes
+    f1 * cfg.in_channels * k2
+        + f1
+        + f2 * f1 * k2
+        + f2
+        + cfg.hidden * cfg.flat_len()
+        + cfg.hidden
+        + cfg.classes * cfg.hidden
+        + cfg.classes
 }
 
 fn phase_color(phase: Phase) -> Color32 {
@@ -66,29 +73,17 @@ pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewSt
     let last = snap.last_phase();
     let next = if snap.phases_done >= total { snap.phases.first().copied() } else { snap.next_phase() };
     ui.label(
-        RichText::new(format!("N = {} images per batch · step {} · phase {}/{}", snap.settings.batch_size, snap.step, snap.phases_done, total))
-            .small(),
+        RichText::new(format!(
+            "N = {} images per batch · phase {} of {}",
+            snap.settings.batch_size, snap.phases_done, total
+        ))
+        .small(),
     );
-    ui.add_space(4.0);
-    // What just happened, in words: the line a teacher reads out.
-    egui::Frame::group(ui.style()).fill(ui.visuals().faint_bg_color).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        match last {
-            Some(p) => {
-                ui.label(RichText::new(format!("Last phase: {}", p.label())).strong().color(phase_color(p)));
-                ui.label(RichText::new(p.description()).small());
-            }
-            None => {
-                ui.label(RichText::new("No phase has run in this step yet.").strong());
-            }
-        }
-        if let Some(n) = next {
-            let when = if snap.phases_done >= total { " (new batch)" } else { "" };
-            ui.label(RichText::new(format!("Next: {}{when}", n.label())).small().weak());
-        }
-    });
-    ui.add_space(4.0);
-
+    if last.is_none() {
+        let first = next.map(|n| n.label()).unwrap_or_default();
+        ui.label(RichText::new(format!("Nothing has run in this step yet; next: {first}")).small().weak());
+    }
+    ui.add_space(2.0);
     // Scroll the phase that just ran into sight once per phase, not every frame (so the user can
     // still scroll), and not while running (it would never hold still).
     let position = (snap.step, snap.phases_done);
@@ -110,7 +105,8 @@ pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewSt
             let is_last = Some(phase) == last;
             let is_next = !is_last && Some(phase) == next && snap.phases_done < total;
             let done = i < snap.phases_done;
-            let row = RowState { is_last, is_next, done, focused: view.focus == Some(phase), scroll: scroll && is_last };
+            let row =
+                RowState { is_last, is_next, done, focused: view.focus == Some(phase), scroll: scroll && is_last };
             if phase_row_ui(ui, phase, &snap.config, row, glyphs) {
                 clicked = Some(phase);
             }
@@ -121,8 +117,7 @@ pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewSt
     }
 }
 
-/// One phase: its name (a selectable button, selected when it just ran), shapes and formula.
-/// Returns true when clicked.
+/// How a row relates to the step's progress.
 struct RowState {
     is_last: bool,
     is_next: bool,
@@ -131,6 +126,8 @@ struct RowState {
     scroll: bool,
 }
 
+/// One phase: its name (a selectable button, on when it just ran), shapes and formula.
+/// Returns true when clicked.
 fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowState, glyphs: &mut GlyphSafe) -> bool {
     let RowState { is_last, is_next, done, focused, scroll } = row;
     let color = phase_color(phase);
@@ -140,43 +137,46 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
         Stroke::new(2.0, color)
     } else if focused {
         Stroke::new(1.0, visuals.selection.stroke.color)
+    } else if is_next {
+        Stroke::new(1.0, color.gamma_multiply(0.5))
     } else {
         Stroke::NONE
     };
     let mut clicked = false;
-    let frame = egui::Frame::new().fill(fill).stroke(stroke).corner_radius(4.0).inner_margin(egui::Margin::symmetric(6, 3));
+    let frame =
+        egui::Frame::new().fill(fill).stroke(stroke).corner_radius(4.0).inner_margin(egui::Margin::symmetric(6, 3));
+    let shapes = glyphs.get(ui.ctx(), &phase_shapes(phase, cfg), true);
+    let formula = glyphs.get(ui.ctx(), phase.formula(), true);
     let response = frame.show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.horizontal(|ui| {
             // A coloured bar: blue forward, orange backward, so the two passes separate at a glance.
             let (bar, _) = ui.allocate_exact_size(egui::vec2(4.0, 16.0), egui::Sense::hover());
             ui.painter().rect_filled(bar, 1.0, if done || is_last { color } else { color.gamma_multiply(0.35) });
-            let mut name = RichText::new(phase.label()).size(14.5);
+            let mut name = RichText::new(phase.label()).size(14.0);
             if is_last {
                 name = name.strong().color(color);
-            } else if !done {
-                name = name.color(ui.visuals().text_color());
             }
             let button = egui::Button::selectable(is_last, name).frame_when_inactive(false);
-            let r = ui.add(button).on_hover_text(format!("{}\n\nClick to show this layer's view.", phase.description()));
+            let r = ui.add(button).on_hover_ui(|ui| {
+                ui.label(phase.description());
+                ui.label(RichText::new(&shapes).monospace());
+                ui.label(RichText::new(&formula).monospace());
+                ui.label(RichText::new("Click to show this layer's view.").weak());
+            });
             clicked |= r.clicked();
-            let tag = if is_last {
-                "just ran"
-            } else if is_next {
-                "next"
-            } else if done {
-                "done"
-            } else {
-                ""
-            };
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                ui.label(RichText::new(tag).small().weak());
+                ui.add(egui::Label::new(RichText::new(&shapes).monospace().size(10.5)).truncate());
             });
         });
-        let shapes = glyphs.get(ui.ctx(), &phase_shapes(phase, cfg), true);
-        ui.label(RichText::new(shapes).monospace().size(11.5));
-        let formula = glyphs.get(ui.ctx(), phase.formula(), true);
-        ui.add(egui::Label::new(RichText::new(formula).monospace().size(11.0).weak()).wrap());
+        let formula_text = RichText::new(&formula).monospace().size(10.5).weak();
+        if is_last {
+            // The phase that just ran gets its whole formula and a sentence in words.
+            ui.add(egui::Label::new(formula_text).wrap());
+            ui.add(egui::Label::new(RichText::new(phase.description()).small()).wrap());
+        } else {
+            ui.add(egui::Label::new(formula_text).truncate());
+        }
     });
     if scroll {
         response.response.scroll_to_me(None);

@@ -23,7 +23,9 @@ pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&P
             (Some(p), _) => {
                 let frac = if p.total > 0 { p.done as f32 / p.total as f32 } else { 0.0 };
                 ui.add(
-                    egui::ProgressBar::new(frac).desired_width(260.0).text(format!("{} {}/{}", p.what, p.done, p.total)),
+                    egui::ProgressBar::new(frac)
+                        .desired_width(260.0)
+                        .text(format!("{} {}/{}", p.what, p.done, p.total)),
                 );
             }
             (None, Some(s)) if s.running => {
@@ -49,7 +51,11 @@ pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&P
             ui.label(RichText::new(format!("data: {}", s.data_source)).weak());
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            ui.label(RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · Ctrl +/- zoom").small().weak());
+            ui.label(
+                RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · Ctrl +/- zoom")
+                    .small()
+                    .weak(),
+            );
         });
     });
 }

@@ -19,8 +19,8 @@ use crate::ui::banner::{Banner, Severity, banner_ui};
 use crate::ui::batch::batch_ui;
 use crate::ui::controls::{Availability, ControlsState, controls_ui, reset_command};
 use crate::ui::curves::{Curves, curves_ui};
-use crate::ui::feature_maps::feature_maps_ui;
-use crate::ui::filters::filters_ui;
+use crate::ui::feature_maps::{feature_maps_ui, map_mode_ui};
+use crate::ui::filters::{filter_mode_ui, filters_ui};
 use crate::ui::outputs::outputs_ui;
 use crate::ui::pipeline::pipeline_ui;
 use crate::ui::status::{Progress, status_ui};
@@ -275,12 +275,12 @@ impl CnnApp {
         Availability { no_worker: self.no_worker.clone(), busy }
     }
 
-    /// Space, →, Shift+→ and R, unless the user is typing in a field.
+    /// Space, →, Shift+→, R, and 1 / 2 for the tabs, unless the user is typing in a field.
     fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
         if ctx.text_edit_focused() {
             return Vec::new();
         }
-        let (space, shift_right, right, r) = ctx.input_mut(|i| {
+        let (space, shift_right, right, r, maps, filters) = ctx.input_mut(|i| {
             // Shift+→ first: consume_key ignores extra Shift, so plain → would also match it.
             let shift_right = i.consume_key(Modifiers::SHIFT, Key::ArrowRight);
             (
@@ -288,8 +288,16 @@ impl CnnApp {
                 shift_right,
                 i.consume_key(Modifiers::NONE, Key::ArrowRight),
                 i.consume_key(Modifiers::NONE, Key::R),
+                i.consume_key(Modifiers::NONE, Key::Num1),
+                i.consume_key(Modifiers::NONE, Key::Num2),
             )
         });
+        if maps {
+            self.view.tab = CenterTab::FeatureMaps;
+        }
+        if filters {
+            self.view.tab = CenterTab::Filters;
+        }
         let snap = self.snapshot.as_deref();
         let avail = self.availability();
         let mut out = Vec::new();
@@ -373,17 +381,18 @@ impl CnnApp {
             }
             ui.separator();
             ui.horizontal(|ui| {
-                ui.selectable_value(
-                    &mut self.view.tab,
-                    CenterTab::FeatureMaps,
-                    egui::RichText::new("Feature maps").size(15.0),
-                );
-                ui.selectable_value(&mut self.view.tab, CenterTab::Filters, egui::RichText::new("Filters").size(15.0));
+                let tab = |t: &str| egui::RichText::new(t).size(15.0).strong();
+                ui.selectable_value(&mut self.view.tab, CenterTab::FeatureMaps, tab("Feature maps"));
+                ui.selectable_value(&mut self.view.tab, CenterTab::Filters, tab("Filters"));
+                ui.separator();
+                match self.view.tab {
+                    CenterTab::FeatureMaps => map_mode_ui(ui, &mut self.view),
+                    CenterTab::Filters => filter_mode_ui(ui, &mut self.view),
+                }
             });
-            ui.add_space(2.0);
             match self.view.tab {
-                CenterTab::FeatureMaps => feature_maps_ui(ui, snap, &self.scene, &mut self.view),
-                CenterTab::Filters => filters_ui(ui, snap, &self.scene, &mut self.view),
+                CenterTab::FeatureMaps => feature_maps_ui(ui, snap, &self.scene, &self.view),
+                CenterTab::Filters => filters_ui(ui, snap, &self.scene, &self.view),
             }
         });
         for c in commands {
@@ -526,7 +535,8 @@ impl FrameLog {
         }
         if now - self.window_start >= Duration::from_secs(5) {
             if self.window.frames > 0 {
-                eprintln!("frame log: {}", self.window.describe());
+                eprintln!("frame log, last 5 s: {}", self.window.describe());
+                eprintln!("frame log, so far: {}", self.total.describe());
             }
             self.window = FrameStats::default();
             self.window_start = now;

@@ -11,8 +11,8 @@ use crate::engine::{Activations, ConvEngine, Layer, ModelConfig, Network, Phase,
 use super::protocol::{AccuracyPoint, BatchView, EvalResult, FilterView, LossPoint, SampleView, Settings, Snapshot};
 
 /// How often (in steps) the held-out accuracy curve gets a point, and on how many test images.
-const EVAL_EVERY_STEPS: u64 = 100;
-const EVAL_IMAGES: usize = 1000;
+const EVAL_EVERY_STEPS: u64 = 200;
+const EVAL_IMAGES: usize = 500;
 /// Test images per forward pass when evaluating: bounds memory whatever the count.
 const EVAL_CHUNK: usize = 250;
 

@@ -1,5 +1,7 @@
 //! The named worker thread that owns the [`Session`] and talks to the window through channels.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -10,6 +12,10 @@ use super::session::Session;
 /// Snapshots while running are at least this far apart (~30 a second), so drawing never
 /// slows training.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(33);
+/// While running, no new snapshot is made while this many are still unread: a window that is
+/// not drawing (minimised, or slow) never makes the queue grow. Curve points are not lost:
+/// they wait in the session for the next snapshot.
+const MAX_UNREAD_SNAPSHOTS: usize = 2;
 /// Progress events inside a long phase are at least this far apart.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -20,6 +26,7 @@ pub type Waker = Box<dyn Fn() + Send + Sync>;
 pub struct Worker {
     commands: Sender<Command>,
     events: Receiver<Event>,
+    unread_snapshots: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -37,10 +44,12 @@ impl Worker {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let waker: Waker = Box::new(waker);
+        let unread_snapshots = Arc::new(AtomicUsize::new(0));
+        let unread = unread_snapshots.clone();
         let thread = std::thread::Builder::new().name("cnn-stepper trainer".into()).spawn(move || {
-            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None }.run(command_rx)
+            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None, unread }.run(command_rx)
         })?;
-        Ok(Self { commands, events, thread: Some(thread) })
+        Ok(Self { commands, events, unread_snapshots, thread: Some(thread) })
     }
 
     /// Sends a command; ignored if the thread has ended (its error was already reported).
@@ -50,12 +59,19 @@ impl Worker {
 
     /// The next event, if one is waiting. Never blocks.
     pub fn try_recv(&self) -> Option<Event> {
-        self.events.try_recv().ok()
+        self.events.try_recv().ok().map(|e| self.received(e))
     }
 
     /// Waits up to `timeout` for the next event (for tests and the headless CLI).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
-        self.events.recv_timeout(timeout).ok()
+        self.events.recv_timeout(timeout).ok().map(|e| self.received(e))
+    }
+
+    fn received(&self, e: Event) -> Event {
+        if matches!(e, Event::Snapshot(_)) {
+            self.unread_snapshots.fetch_sub(1, Ordering::Relaxed);
+        }
+        e
     }
 
     /// True while the thread runs.
@@ -79,6 +95,7 @@ struct Loop {
     waker: Waker,
     mode: Mode,
     last_snapshot: Option<Instant>,
+    unread: Arc<AtomicUsize>,
 }
 
 impl Loop {
@@ -117,6 +134,7 @@ impl Loop {
     fn snapshot(&mut self) {
         let mut s = self.session.snapshot();
         s.running = self.mode != Mode::Paused;
+        self.unread.fetch_add(1, Ordering::Relaxed);
         self.send(Event::Snapshot(Box::new(s)));
         self.last_snapshot = Some(Instant::now());
     }
@@ -137,7 +155,9 @@ impl Loop {
                 {
                     self.mode = Mode::Paused;
                     self.snapshot();
-                } else if self.last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_INTERVAL) {
+                } else if self.last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_INTERVAL)
+                    && self.unread.load(Ordering::Relaxed) < MAX_UNREAD_SNAPSHOTS
+                {
                     self.snapshot();
                 }
             }

@@ -63,14 +63,14 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
         return None;
     }
 
-    // Fit the batch into at most two rows when the digits stay at least 36 points wide;
+    // Fit the batch into at most two rows when the digits stay at least 32 points wide;
     // larger batches scroll.
     let avail = ui.available_width();
     let gap = 4.0;
     let per_row_2 = n.div_ceil(2).max(1) as f32;
-    let cell_w = ((avail - (per_row_2 - 1.0) * gap) / per_row_2).floor().clamp(36.0, 60.0);
+    let cell_w = ((avail - (per_row_2 - 1.0) * gap) / per_row_2).floor().clamp(32.0, 60.0);
     let img = cell_w - 4.0;
-    let cell_h = img + 30.0;
+    let cell_h = img + 28.0;
     let rows = ((n as f32 * (cell_w + gap)) / avail.max(1.0)).ceil().max(1.0);
     let height = (rows.min(2.6) * (cell_h + gap)).max(cell_h + gap);
 
@@ -132,7 +132,7 @@ fn digit_cell_ui(
             painter.rect_stroke(rect, 4.0, Stroke::new(2.0, visuals.selection.stroke.color), StrokeKind::Inside);
         }
         let text_color = visuals.text_color();
-        let font = egui::FontId::monospace(11.0);
+        let font = egui::FontId::monospace(10.5);
         let y1 = img_rect.bottom() + 2.0;
         painter.text(
             egui::pos2(rect.center().x, y1),
@@ -144,7 +144,7 @@ fn digit_cell_ui(
         if let Some((p, conf)) = cell.prediction {
             let color = if wrong { palette::WRONG } else { visuals.weak_text_color() };
             painter.text(
-                egui::pos2(rect.center().x, y1 + 13.0),
+                egui::pos2(rect.center().x, y1 + 12.0),
                 egui::Align2::CENTER_TOP,
                 // Floored and capped so "100%" never claims certainty and always fits the cell.
                 format!("{} {:.0}%", short_name(names, p), (conf * 100.0).floor().min(99.0)),

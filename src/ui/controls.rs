@@ -210,7 +210,6 @@ pub fn controls_ui(
                 }
             }
         }
-
     });
 
     ui.horizontal(|ui| {
@@ -250,8 +249,31 @@ pub fn controls_ui(
                 format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay),
             );
         }
+        progress_ui(ui, s);
     });
     out
+}
+
+/// Step counter, epoch progress and throughput, right-aligned.
+fn progress_ui(ui: &mut egui::Ui, s: &Snapshot) {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let ips = s.images_per_sec;
+        let rate = if ips > 0.0 { format!("{} img/s", thousands(ips.round() as u64)) } else { "- img/s".into() };
+        ui.label(RichText::new(rate).monospace()).on_hover_text(format!(
+            "Training throughput, smoothed over the last batches (batch size {}).",
+            s.settings.batch_size
+        ));
+        let frac = if s.epoch_len > 0 { s.epoch_position as f32 / s.epoch_len as f32 } else { 0.0 };
+        let text = format!(
+            "epoch {} · {}/{}",
+            s.epoch + 1,
+            thousands(s.epoch_position as u64),
+            thousands(s.epoch_len as u64)
+        );
+        ui.add(egui::ProgressBar::new(frac).desired_width(190.0).text(text))
+            .on_hover_text("Images of this epoch already used for training.");
+        ui.label(RichText::new(format!("Step {}", s.step)).size(17.0).strong());
+    });
 }
 
 /// Adds the tooltip: `why` when the widget is disabled, `what` when it is enabled.

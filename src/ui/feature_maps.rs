@@ -35,29 +35,19 @@ fn produced_by(layer: Layer, gradients: bool, relu_after_conv2: bool) -> Phase {
     }
 }
 
-/// Draws the maps from `scene`; the mode buttons change `view`.
-pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &mut ViewState) {
+/// The buttons choosing activations, gradients or "follow the phase".
+pub fn map_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
+    ui.label("Show");
+    ui.selectable_value(&mut view.map_mode, MapMode::Auto, "Follow phase")
+        .on_hover_text("Activations during the forward pass, gradients once the backward pass reached them.");
+    ui.selectable_value(&mut view.map_mode, MapMode::Activations, "Activations");
+    ui.selectable_value(&mut view.map_mode, MapMode::Gradients, "Gradients");
+}
+
+/// Draws the maps from `scene`.
+pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &ViewState) {
     let Some(snap) = snap else { return };
     let grads = scene.maps_are_gradients;
-    ui.horizontal(|ui| {
-        ui.label("Show");
-        ui.selectable_value(&mut view.map_mode, MapMode::Auto, "Follow phase")
-            .on_hover_text("Activations during the forward pass, gradients once the backward pass reached them.");
-        ui.selectable_value(&mut view.map_mode, MapMode::Activations, "Activations");
-        ui.selectable_value(&mut view.map_mode, MapMode::Gradients, "Gradients");
-        ui.separator();
-        let label = snap
-            .batch
-            .labels
-            .get(snap.sample.index)
-            .map(|l| snap.class_names.get(*l).cloned().unwrap_or_else(|| l.to_string()));
-        ui.label(format!(
-            "Digit {} of the batch (label {})",
-            snap.sample.index + 1,
-            label.unwrap_or_else(|| "?".into())
-        ));
-    });
-
     let cfg = &snap.config;
     let groups: Vec<&MapGroup> =
         scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();

@@ -9,17 +9,19 @@ use super::{FilterMode, Scene, ViewState};
 use crate::engine::{Layer, Phase};
 use crate::trainer::Snapshot;
 
-/// Draws both banks; the mode buttons change `view`.
-pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &mut ViewState) {
+/// The buttons choosing weights, gradients or the last update.
+pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
+    ui.label("Show");
+    ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
+    ui.selectable_value(&mut view.filter_mode, FilterMode::Gradients, "Gradients")
+        .on_hover_text("∂L/∂W of this step: how the loss changes with each weight.");
+    ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW")
+        .on_hover_text("What the last update added to each weight (−lr·gradient, plus momentum).");
+}
+
+/// Draws both banks from `scene`.
+pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &ViewState) {
     let Some(snap) = snap else { return };
-    ui.horizontal(|ui| {
-        ui.label("Show");
-        ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
-        ui.selectable_value(&mut view.filter_mode, FilterMode::Gradients, "Gradients")
-            .on_hover_text("∂L/∂W of this step: how the loss changes with each weight.");
-        ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW")
-            .on_hover_text("What the last update added to each weight (−lr·gradient, plus momentum).");
-    });
     let (sym, what) = match scene.banks_mode {
         FilterMode::Weights => ("W", "weights"),
         FilterMode::Gradients => ("∂L/∂W", "gradients"),

@@ -28,7 +28,7 @@ pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, 
         let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
 
         ui.horizontal(|ui| {
-            let side = 64.0;
+            let side = 56.0;
             let (rect, _) = ui.allocate_exact_size(vec2(side, side), Sense::hover());
             if let Some(tex) = digits.texture_id().filter(|_| s.index < digits.count()) {
                 ui.painter().image(tex, rect, digits.uv(s.index), Color32::WHITE);
@@ -72,7 +72,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
         return;
     }
     let predicted = argmax(&s.probs);
-    let row_h = 17.0;
+    let row_h = 15.5;
     let name_w = snap.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(1).clamp(1, 11) as f32 * 7.5 + 6.0;
     let pct_w = 52.0;
     let grad_w = if show_grad { 74.0 } else { 0.0 };
@@ -151,7 +151,7 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
         (&s.fc1, "FC1 activations z1 (100 hidden units, before ReLU)", "forward fc1")
     };
     ui.label(RichText::new(title).small().strong());
-    let height = 56.0;
+    let height = 44.0;
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);

@@ -51,11 +51,25 @@ pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&P
             ui.label(RichText::new(format!("data: {}", s.data_source)).weak());
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            theme_ui(ui);
+            ui.separator();
             ui.label(
-                RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · Ctrl +/- zoom")
+                RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · 1/2 tabs · Ctrl +/- zoom")
                     .small()
                     .weak(),
             );
         });
     });
+}
+
+/// Light and dark buttons: a light theme often reads better on a projector.
+fn theme_ui(ui: &mut egui::Ui) {
+    let dark = ui.visuals().dark_mode;
+    // Right-to-left layout: the last added is leftmost.
+    if ui.add(egui::Button::selectable(dark, "Dark")).clicked() {
+        ui.ctx().set_theme(egui::Theme::Dark);
+    }
+    if ui.add(egui::Button::selectable(!dark, "Light")).clicked() {
+        ui.ctx().set_theme(egui::Theme::Light);
+    }
 }

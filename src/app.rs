@@ -208,9 +208,13 @@ impl CnnApp {
                 Event::Snapshot(s) => {
                     self.awaiting = self.awaiting.saturating_sub(1);
                     self.progress = None;
-                    // A step count going back means a reset: the old curves belong to another run.
-                    if s.step < self.curves.last_step() {
+                    if s.curves_reset {
+                        // A new run, an opened file or a rewind: the points that follow are the
+                        // whole history.
                         self.curves.clear();
+                    }
+                    for n in &s.notices {
+                        self.push_banner(Severity::Info, n.clone());
                     }
                     for p in &s.new_loss_points {
                         self.curves.add_loss(p);
@@ -349,33 +353,41 @@ impl CnnApp {
         let avail = self.availability();
 
         if !self.banners.is_empty() {
-            egui::Panel::top("banners").show(ui, |ui| {
+            egui::Panel::top("banners").frame(bar_frame(ui)).show(ui, |ui| {
                 ui.add_space(4.0);
                 banner_ui(ui, &mut self.banners);
             });
         }
-        egui::Panel::top("controls").show(ui, |ui| {
+        egui::Panel::top("controls").frame(bar_frame(ui)).show(ui, |ui| {
             ui.add_space(4.0);
             commands.extend(controls_ui(ui, &mut self.controls, snap, &avail));
             ui.add_space(2.0);
         });
-        egui::Panel::bottom("status").show(ui, |ui| {
+        egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
             let note = self.frame_log.as_ref().map(FrameLog::summary);
             status_ui(ui, snap, self.progress.as_ref(), note.as_deref());
         });
-        egui::Panel::left("pipeline").default_size(340.0).size_range(260.0..=520.0).show(ui, |ui| {
-            pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
-        });
+        egui::Panel::left("pipeline").frame(bar_frame(ui)).default_size(340.0).size_range(260.0..=520.0).show(
+            ui,
+            |ui| {
+                pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
+            },
+        );
         let grads = self.scene.maps_are_gradients;
-        egui::Panel::right("outputs and curves").default_size(350.0).size_range(280.0..=640.0).show(ui, |ui| {
-            outputs_ui(ui, snap, &self.scene.batch, &self.view, grads);
-            ui.separator();
-            let can_eval = avail.can_step(snap).is_ok();
-            if let Some(c) = curves_ui(ui, &self.curves, can_eval) {
-                commands.push(c);
-            }
-        });
-        egui::CentralPanel::default().show(ui, |ui| {
+        egui::Panel::right("outputs and curves")
+            .frame(bar_frame(ui))
+            .default_size(350.0)
+            .size_range(280.0..=640.0)
+            .show(ui, |ui| {
+                outputs_ui(ui, snap, &self.scene.batch, &self.view, grads);
+                ui.separator();
+                let can_eval = avail.can_step(snap).is_ok();
+                if let Some(c) = curves_ui(ui, &self.curves, can_eval) {
+                    commands.push(c);
+                }
+            });
+        let central = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
+        egui::CentralPanel::default().frame(central).show(ui, |ui| {
             if let Some(c) = batch_ui(ui, snap, &self.scene.batch) {
                 commands.push(c);
             }
@@ -405,6 +417,9 @@ impl eframe::App for CnnApp {
     fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
         if let Some(log) = &mut self.frame_log {
             log.frame(frame.info().cpu_usage, self.snapshot.as_deref().is_some_and(|s| s.running));
+            if log.continuous {
+                ctx.request_repaint();
+            }
         }
         self.poll();
         if self.snapshot.as_deref().is_some_and(|s| s.running) {
@@ -418,11 +433,23 @@ impl eframe::App for CnnApp {
         self.show(ui);
     }
 
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        // The window's background is the clear colour, and the panels draw none of their own:
+        // a software renderer (Mesa's lavapipe, as under Xvfb in CI or in a VM) spends tens
+        // of milliseconds filling a window-sized rectangle, but clears for free.
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn on_exit(&mut self) {
         if let Some(log) = &self.frame_log {
             eprintln!("frame log (whole session): {}", log.total_summary());
         }
     }
+}
+
+/// A panel frame with margins but no fill (see [`eframe::App::clear_color`]).
+fn bar_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
 }
 
 /// Copies the tensors `new` lacks from `old` (both of the same selected digit).
@@ -469,8 +496,11 @@ fn setup_style(ctx: &egui::Context) {
 }
 
 /// Frame timing, on when `CNN_STEPPER_FRAME_LOG=1`: prints the frame rate and the slowest frame
-/// every 5 seconds to stderr, and a summary at exit.
+/// every 5 seconds to stderr, and a summary at exit. `CNN_STEPPER_FRAME_LOG=continuous` also
+/// repaints without pause and counts every frame, paused or not, to measure what drawing alone
+/// costs.
 struct FrameLog {
+    continuous: bool,
     last: Option<Instant>,
     window_start: Instant,
     window: FrameStats,
@@ -505,7 +535,9 @@ impl FrameStats {
 
 impl FrameLog {
     fn from_env() -> Option<Self> {
-        (std::env::var("CNN_STEPPER_FRAME_LOG").as_deref() == Ok("1")).then(|| Self {
+        let mode = std::env::var("CNN_STEPPER_FRAME_LOG").ok()?;
+        (mode == "1" || mode == "continuous").then(|| Self {
+            continuous: mode == "continuous",
             last: None,
             window_start: Instant::now(),
             window: FrameStats::default(),
@@ -516,6 +548,7 @@ impl FrameLog {
     /// Records a frame. Only frames while training runs count: when paused the window sleeps
     /// until something happens, and those gaps are not slow frames.
     fn frame(&mut self, cpu_secs: Option<f32>, running: bool) {
+        let running = running || self.continuous;
         let now = Instant::now();
         if !running {
             self.last = None;

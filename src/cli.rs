@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::data::{self, ClassNames, Dataset, Mnist, Sampler, SamplingMode};
-use crate::engine::weights::{self, WeightsMeta};
-use crate::engine::{Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, argmax};
+use crate::engine::weights;
+use crate::engine::{Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, argmax, npz};
+use crate::trainer::checkpoint::{self, History, SessionFile};
+use crate::trainer::{AccuracyPoint, LossPoint, Settings};
 
 /// Test images per forward pass when evaluating: bounds memory whatever the set's size.
 const EVAL_CHUNK: usize = 250;
@@ -87,15 +89,85 @@ pub fn resolve_hyper(o: &TrainOptions) -> Result<(Hyper, usize), String> {
 /// Trains as `cnn-stepper train` does, printing progress to stderr and a line per epoch to
 /// `out`. Stops early (still saving) when `stop` becomes true.
 pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result<Vec<EpochReport>, String> {
-    let (hyper, batch) = resolve_hyper(o)?;
+    train_from(o, None, stop, out)
+}
+
+/// [`train`], continuing the session file `resume` if given (`cnn-stepper train --resume`).
+///
+/// A resumed run takes the network, preset, seed, momentum, batch order and curves from the
+/// file, and its settings unless the options give them (`--lr`, `--batch`, …; `--preset`,
+/// `--seed` and `--relu-after-conv2` are ignored). `o.epochs` counts all epochs, those in the
+/// file included: a file saved after 1 epoch with `--epochs 3` trains epochs 2 and 3, and a
+/// file saved in the middle of epoch 2 finishes it. With `o.save`, the result is written as a
+/// session file, which `--resume` continues and which still loads as plain weights.
+pub fn train_from(
+    o: &TrainOptions,
+    resume: Option<&Path>,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<Vec<EpochReport>, String> {
+    // Bad options are refused before any data is read; a resumed run's are checked against
+    // the file's settings below.
+    let fresh = if resume.is_none() { Some(resolve_hyper(o)?) } else { None };
     if o.epochs == 0 {
         return Err("--epochs must be at least 1".into());
     }
     let data = load_data(o.data.as_deref(), o.classes)?;
-    let cfg = ModelConfig { relu_after_conv2: o.relu_after_conv2, ..ModelConfig::default() };
-    let mut net = Network::<f32>::new(cfg, o.preset.init(), o.seed, o.engine).map_err(|e| e.to_string())?;
-    let mut sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, o.seed);
+    let (mut net, mut sampler, mut step, mut history, hyper, batch, preset, seed) = match (resume, fresh) {
+        (None, fresh) => {
+            let (hyper, batch) = fresh.map_or_else(|| resolve_hyper(o), Ok)?;
+            let cfg = ModelConfig { relu_after_conv2: o.relu_after_conv2, ..ModelConfig::default() };
+            let net = Network::<f32>::new(cfg, o.preset.init(), o.seed, o.engine).map_err(|e| e.to_string())?;
+            let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, o.seed);
+            (net, sampler, 0, History::new(), hyper, batch, o.preset, o.seed)
+        }
+        (Some(path), _) => {
+            let opened = checkpoint::load(path, Some(data.train.len()), o.engine)?;
+            let f = opened.file;
+            let cfg = f.config;
+            if data.train.image_len() != cfg.in_channels * cfg.in_height * cfg.in_width {
+                return Err(format!(
+                    "{}: the network takes {}×{} images but {} has {}×{}",
+                    path.display(),
+                    cfg.in_height,
+                    cfg.in_width,
+                    data.source,
+                    data.train.rows,
+                    data.train.cols
+                ));
+            }
+            // Settings queued in the file apply from its next batch, which is the first one here.
+            let saved = f.pending.unwrap_or(f.settings);
+            let hyper = Hyper {
+                lr: o.lr.unwrap_or(saved.hyper.lr),
+                momentum: o.momentum.unwrap_or(saved.hyper.momentum),
+                reg: o.reg.unwrap_or(saved.hyper.reg),
+                lr_decay: o.lr_decay.unwrap_or(saved.hyper.lr_decay),
+            };
+            hyper.validate().map_err(|e| e.to_string())?;
+            let batch = o.batch.unwrap_or(saved.batch_size);
+            if batch == 0 || batch > 4096 {
+                return Err(format!("batch size {batch} must be between 1 and 4096"));
+            }
+            let mut net =
+                Network::with_params(cfg, f.params, o.engine).map_err(|e| format!("{}: {e}", path.display()))?;
+            net.velocity = f.velocity;
+            (net, f.sampler, f.step, f.history, hyper, batch, f.preset, f.seed)
+        }
+    };
+    let cfg = *net.config();
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
+    if let Some(path) = resume {
+        w(
+            out,
+            format!(
+                "resuming {} at step {step} (epoch {}, {} images into it)",
+                path.display(),
+                sampler.epoch() + 1,
+                thousands(sampler.position() as u64)
+            ),
+        )?;
+    }
     w(
         out,
         format!(
@@ -103,18 +175,24 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
             data.source,
             thousands(data.train.len() as u64),
             o.engine.name(),
-            o.preset.name(),
+            preset.name(),
             hyper.lr,
             hyper.momentum,
             hyper.reg,
             hyper.lr_decay,
-            o.seed
+            seed
         ),
     )?;
+    let first_epoch = usize::try_from(sampler.epoch()).unwrap_or(usize::MAX);
+    if first_epoch >= o.epochs {
+        w(
+            out,
+            format!("the session has already trained {first_epoch} epochs; nothing to do (--epochs counts all epochs)"),
+        )?;
+    }
     let mut reports = Vec::new();
     let mut eval_acts = Activations::default();
-    let mut step: u64 = 0;
-    'epochs: for epoch in 0..o.epochs {
+    'epochs: for epoch in first_epoch..o.epochs {
         let h = Hyper { lr: hyper.lr_at_epoch(epoch), ..hyper };
         let started = Instant::now();
         let mut bar = ProgressBar::new(format!("epoch {}/{}", epoch + 1, o.epochs), data.train.len());
@@ -130,6 +208,12 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
             let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
             let loss = net.train_step(pixels, &b.labels, &h).map_err(|e| e.to_string())?;
             step += 1;
+            let batch_correct = net.activations().correct(cfg.classes);
+            history.push_loss(LossPoint {
+                step,
+                loss,
+                batch_accuracy: batch_correct as f32 / b.labels.len().max(1) as f32,
+            });
             if !loss.is_finite() {
                 bar.finish();
                 return Err(format!(
@@ -141,7 +225,7 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
             }
             loss_sum += f64::from(loss);
             batches += 1;
-            correct += net.activations().correct(cfg.classes);
+            correct += batch_correct;
             seen += b.labels.len();
             bar.update(sampler.position().max(seen.min(data.train.len())), (loss_sum / batches as f64) as f32);
         }
@@ -169,13 +253,31 @@ pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result
                 thousands((seen as f32 / r.seconds.max(1e-6)) as u64)
             ),
         )?;
+        history.push_accuracy(AccuracyPoint { step, accuracy: r.test_accuracy });
         reports.push(r);
     }
     if let Some(path) = &o.save {
-        let meta =
-            WeightsMeta { config: cfg, preset: Some(o.preset.name().into()), seed: Some(o.seed), step: Some(step) };
-        weights::save(path, &net.params, &meta).map_err(|e| e.to_string())?;
-        w(out, format!("saved weights to {}", path.display()))?;
+        let settings = Settings { hyper, batch_size: batch, engine: o.engine };
+        let file = SessionFile {
+            config: cfg,
+            params: net.params,
+            velocity: net.velocity,
+            preset,
+            seed,
+            step,
+            settings,
+            pending: None,
+            sampler,
+            history,
+        };
+        file.save(path)?;
+        w(
+            out,
+            format!(
+                "saved weights to {} (a session file: also momentum, batch order and curves; --resume continues it)",
+                path.display()
+            ),
+        )?;
     }
     Ok(reports)
 }
@@ -264,6 +366,38 @@ pub fn eval(
         writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(|e| e.to_string())?;
     }
     Ok(acc)
+}
+
+/// `cnn-stepper export`: writes the weights of a weights or session file as a NumPy `.npz`
+/// with the post's names (see [`crate::engine::npz`]), and, for a session file, its curves as
+/// CSV (`step,loss,batch_accuracy` and `step,test_accuracy`).
+pub fn export(
+    weights_path: &Path,
+    npz_path: Option<&Path>,
+    loss_csv: Option<&Path>,
+    accuracy_csv: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    if npz_path.is_none() && loss_csv.is_none() && accuracy_csv.is_none() {
+        return Err("nothing to export: give --npz, --loss-csv or --accuracy-csv".into());
+    }
+    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast)?;
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
+    if let Some(path) = npz_path {
+        npz::save(path, &opened.file.params)?;
+        w(out, format!("wrote {} (numpy .npz, the post's names, float32)", path.display()))?;
+    }
+    if (loss_csv.is_some() || accuracy_csv.is_some()) && opened.weights_only {
+        return Err(format!("{}: a weights-only file has no curves to export", weights_path.display()));
+    }
+    let (loss, accuracy) = opened.file.history.curves_csv();
+    for (path, text) in [(loss_csv, loss), (accuracy_csv, accuracy)] {
+        if let Some(path) = path {
+            weights::write_atomically(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+            w(out, format!("wrote {} ({} rows)", path.display(), text.lines().count().saturating_sub(1)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Multiply-adds ×2 of one image's forward + backward pass (the conv1 input gradient is not

@@ -1,4 +1,5 @@
-//! `cnn-stepper`: opens the window, or runs a headless command (`train`, `eval`, `bench`).
+//! `cnn-stepper`: opens the window, or runs a headless command (`train`, `eval`, `export`,
+//! `bench`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,9 +64,30 @@ enum Command {
         /// Put a ReLU after conv2 (not in the post).
         #[arg(long)]
         relu_after_conv2: bool,
-        /// Save the weights here (safetensors, PyTorch layout); also after Ctrl-C.
+        /// Save here at the end (also after Ctrl-C): a session file (safetensors) that loads as
+        /// plain PyTorch-layout weights and that --resume continues.
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
+        /// Continue this session file. --epochs then counts all epochs, those in the file
+        /// included; --lr, --batch, etc. override the file's; --preset and --seed are ignored.
+        #[arg(long, value_name = "FILE")]
+        resume: Option<PathBuf>,
+    },
+    /// Export a weights or session file: weights as NumPy .npz with the post's names
+    /// (c1_filters … fc_b2, fc_W1/fc_W2 transposed), curves as CSV.
+    Export {
+        /// Weights or session file.
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// Write the weights here as .npz.
+        #[arg(long, value_name = "OUT.npz")]
+        npz: Option<PathBuf>,
+        /// Write the loss curve here: step,loss,batch_accuracy (session files only).
+        #[arg(long, value_name = "FILE.csv")]
+        loss_csv: Option<PathBuf>,
+        /// Write the held-out accuracy curve here: step,test_accuracy (session files only).
+        #[arg(long, value_name = "FILE.csv")]
+        accuracy_csv: Option<PathBuf>,
     },
     /// Accuracy of saved weights on the whole test set.
     Eval {
@@ -131,6 +153,7 @@ fn run(cli: Cli) -> Result<(), String> {
             seed,
             relu_after_conv2,
             save,
+            resume,
         }) => {
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
@@ -152,7 +175,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 relu_after_conv2,
                 save,
             };
-            cli::train(&o, &stop, &mut stdout).map(|_| ())
+            cli::train_from(&o, resume.as_deref(), &stop, &mut stdout).map(|_| ())
+        }
+        Some(Command::Export { weights, npz, loss_csv, accuracy_csv }) => {
+            cli::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)
         }
         Some(Command::Eval { weights, out }) => {
             cli::eval(&weights, cli.data.as_deref(), cli.classes, out.as_deref(), &mut stdout).map(|_| ())

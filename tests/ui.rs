@@ -5,6 +5,9 @@
 //! shows up, for at most [`TIMEOUT`]. The sleeps inside the loop only yield to the worker; they
 //! never stand in for an assertion.
 
+// clippy.toml allows expect in `#[test]` functions only; the helpers here are test code too.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -204,13 +207,17 @@ fn a_bad_data_folder_falls_back_to_the_sample_with_a_dismissable_banner() {
     wait_for(&mut h, "the banner to go", |h| !has_text_containing(h, "Using the embedded MNIST sample"));
 }
 
-#[test]
-fn a_setting_the_trainer_rejects_shows_as_a_banner() {
-    // Four training images: a batch of 8 passes Settings::validate but not the session.
+/// Four blank training and test images, labelled 0 to 3.
+fn tiny() -> Arc<Mnist> {
     let names = ClassNames::Digits.names();
     let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
-    let data = Mnist { train: split(4).expect("valid"), test: split(4).expect("valid"), source: "tiny".into() };
-    let mut h = harness_with(Arc::new(data));
+    Arc::new(Mnist { train: split(4).expect("valid"), test: split(4).expect("valid"), source: "tiny".into() })
+}
+
+#[test]
+fn a_setting_the_trainer_rejects_shows_as_a_banner() {
+    // A batch of 8 passes Settings::validate but not a session with four training images.
+    let mut h = harness_with(tiny());
     started(&mut h);
     h.get_by_label("Batch size").click();
     h.step();
@@ -240,4 +247,31 @@ fn a_backward_phase_shows_gradient_maps() {
     h.step();
     h.get_by_label("backward conv2").click();
     wait_for(&mut h, "the filter view with gradients", |h| has_text_containing(h, "conv2 gradients"));
+}
+
+#[test]
+fn evaluate_reports_the_test_accuracy() {
+    let mut h = harness_with(tiny());
+    started(&mut h);
+    h.get_by_label("Evaluate").click();
+    wait_for(&mut h, "the evaluation result", |h| has_text_containing(h, "full test set:"));
+    assert_eq!(h.state().curves().last_eval.as_ref().map(|e| e.count), Some(4));
+}
+
+#[test]
+fn reset_starts_again_with_the_seed_typed() {
+    let mut h = harness();
+    started(&mut h);
+    h.get_by_label("Step batch").click();
+    wait_for(&mut h, "step 1", |h| has_label(h, "Step 1"));
+    h.get_by_label("Seed").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_label("Seed").type_text("7");
+    h.step();
+    h.get_by_label("Reset").click();
+    wait_for(&mut h, "a fresh run with seed 7", |h| h.state().snapshot().is_some_and(|s| s.seed == 7 && s.step == 0));
+    assert!(has_label(&h, "Step 0"));
+    assert!(h.state().curves().loss.is_empty(), "the old run's curve is gone");
 }

@@ -138,7 +138,7 @@ mod tests {
     fn fused_and_gemm_backward_agree() {
         for n in [1, 3, 20] {
             let (inputs, outputs) = (2 * BLOCK + 37, 7);
-            let v = |len: usize, k: f64| (0..len).map(|i| ((i as f64 * k).sin())).collect::<Vec<f64>>();
+            let v = |len: usize, k: f64| (0..len).map(|i| (i as f64 * k).sin()).collect::<Vec<f64>>();
             let (x, w, dy) = (v(n * inputs, 0.37), v(outputs * inputs, 0.11), v(n * outputs, 0.5));
             let (mut dw1, mut dw2) = (vec![0.0; w.len()], vec![0.0; w.len()]);
             let (mut dx1, mut dx2) = (vec![0.0; x.len()], vec![0.0; x.len()]);

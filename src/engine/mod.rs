@@ -9,6 +9,7 @@ pub mod conv;
 pub mod dense;
 pub mod float;
 pub mod network;
+pub mod npz;
 pub mod params;
 pub mod phase;
 pub mod relu;

@@ -66,6 +66,17 @@ pub enum Command {
         /// How many test images.
         count: usize,
     },
+    /// Save weights and training state to a session file (finishing a half-done step first).
+    /// Success is a snapshot whose `notices` says where; failure an [`Event::Error`].
+    Save(std::path::PathBuf),
+    /// Open a session file (or a plain weights file) in place of the current run, paused.
+    /// Success is a snapshot with `curves_reset` and the whole history; failure an
+    /// [`Event::Error`] that leaves the current run as it was.
+    Open(std::path::PathBuf),
+    /// Test hook: the next phase that runs panics (after changing the state), to exercise the
+    /// worker's recovery. Not for the window.
+    #[doc(hidden)]
+    InjectPanic,
     /// End the worker thread.
     Shutdown,
 }
@@ -249,6 +260,12 @@ pub struct Snapshot {
     pub new_loss_points: Vec<LossPoint>,
     /// Held-out accuracy points since the previous snapshot.
     pub new_accuracy_points: Vec<AccuracyPoint>,
+    /// True when the curves start over (new run, opened file, or training rewound after a
+    /// divergence or internal error): drop the curves shown and take `new_*_points` as the
+    /// whole (possibly decimated) history.
+    pub curves_reset: bool,
+    /// Messages for the user since the previous snapshot, e.g. "saved session to FILE".
+    pub notices: Vec<String>,
 }
 
 impl Snapshot {

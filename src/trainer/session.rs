@@ -1,13 +1,15 @@
 //! The synchronous training state machine: network, data, sampler, settings and history.
 //! The worker thread drives it; tests drive it directly.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::data::{Mnist, Sampler, SamplingMode};
 use crate::engine::params::flat;
-use crate::engine::{Activations, ConvEngine, Layer, ModelConfig, Network, Phase, Preset};
+use crate::engine::{Activations, ConvEngine, Hyper, Layer, ModelConfig, Network, Params, Phase, Preset};
 
+use super::checkpoint::{self, History, SessionFile};
 use super::protocol::{AccuracyPoint, BatchView, EvalResult, FilterView, LossPoint, SampleView, Settings, Snapshot};
 
 /// How often (in steps) the held-out accuracy curve gets a point, and on how many test images.
@@ -33,6 +35,43 @@ pub struct Session {
     eval_acts: Activations<f32>,
     batch_started: Option<Instant>,
     images_per_sec: f32,
+    history: History,
+    /// State at the start of the batch in progress (or the last one).
+    batch_start: Option<Rewind>,
+    /// State at the start of the latest batch whose loss passed the divergence check.
+    last_good: Option<Rewind>,
+    /// True once the current batch's loss passed the check (its start is then in `last_good`).
+    loss_checked: bool,
+    notices: Vec<String>,
+    curves_reset: bool,
+    panic_next_phase: bool,
+    /// The phase running now (still set after a panic in it, for the error message).
+    in_progress: Option<Phase>,
+}
+
+/// Everything needed to go back to the start of a batch. Copied at every batch start into
+/// buffers that are reused, so it costs two memcpys of the parameters and no allocation.
+#[derive(Clone)]
+struct Rewind {
+    params: Params<f32>,
+    velocity: Params<f32>,
+    sampler: Sampler,
+    step: u64,
+    hyper: Hyper,
+}
+
+impl Rewind {
+    fn copy_from(&mut self, net: &Network<f32>, sampler: &Sampler, step: u64, hyper: Hyper) {
+        for (dst, src) in self.params.slices_mut().into_iter().zip(net.params.slices()) {
+            dst.copy_from_slice(src);
+        }
+        for (dst, src) in self.velocity.slices_mut().into_iter().zip(net.velocity.slices()) {
+            dst.copy_from_slice(src);
+        }
+        self.sampler.clone_from(sampler);
+        self.step = step;
+        self.hyper = hyper;
+    }
 }
 
 impl Session {
@@ -69,6 +108,14 @@ impl Session {
             eval_acts: Activations::default(),
             batch_started: None,
             images_per_sec: 0.0,
+            history: History::new(),
+            batch_start: None,
+            last_good: None,
+            loss_checked: false,
+            notices: Vec::new(),
+            curves_reset: true,
+            panic_next_phase: false,
+            in_progress: None,
         })
     }
 
@@ -142,6 +189,20 @@ impl Session {
         if let Some(p) = self.pending.take() {
             self.apply_settings(p);
         }
+        let hyper = self.effective_hyper();
+        match &mut self.batch_start {
+            Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper),
+            None => {
+                self.batch_start = Some(Rewind {
+                    params: self.net.params.clone(),
+                    velocity: self.net.velocity.clone(),
+                    sampler: self.sampler.clone(),
+                    step: self.step,
+                    hyper,
+                });
+            }
+        }
+        self.loss_checked = false;
         let indices = self.sampler.next_batch(self.settings.batch_size);
         let batch = self.data.train.batch(&indices).map_err(|e| e.to_string())?;
         let pixels = batch.images.as_slice().ok_or("batch images are not contiguous")?;
@@ -165,22 +226,268 @@ impl Session {
             self.start_batch()?;
         }
         let hyper = self.effective_hyper();
+        self.in_progress = self.net.next_phase();
         let phase = self.net.step_phase(&hyper, progress).ok_or("no phase to run")?;
+        if std::mem::take(&mut self.panic_next_phase) {
+            // The test hook of `Command::InjectPanic`: a panic after the phase changed the state,
+            // as a bug in the engine would.
+            panic!("injected panic after phase {} (Command::InjectPanic)", phase.label());
+        }
         if phase == Phase::Forward(Layer::Loss) {
             let loss = self.net.activations().loss();
-            if !loss.is_finite() {
-                return Err(format!(
-                    "the loss became {loss} at step {} (learning rate {}): training diverged. \
-                     Lower the learning rate and press Reset.",
-                    self.step + 1,
-                    hyper.lr
-                ));
+            if let Some(why) = checkpoint::divergence(loss, self.history.recent_median()) {
+                self.in_progress = None;
+                return Err(self.rewind_after_divergence(loss, &why));
             }
+            // This batch started from good weights: it becomes the point to go back to.
+            std::mem::swap(&mut self.batch_start, &mut self.last_good);
+            self.loss_checked = true;
         }
         if phase == Phase::Update {
             self.finish_batch();
         }
+        self.in_progress = None;
         Ok(phase)
+    }
+
+    /// Goes back to the start of the last batch whose loss was fine (the weights before the
+    /// update that blew up) and says what happened.
+    fn rewind_after_divergence(&mut self, loss: f32, why: &str) -> String {
+        let failed_step = self.step + 1;
+        let Some(r) = self.last_good.take().or_else(|| self.batch_start.take()) else {
+            return format!("the loss became {loss} at step {failed_step} ({why}): training diverged.");
+        };
+        let culprit = r.hyper;
+        let restored = self.restore(&r);
+        self.batch_start = Some(r);
+        let outcome = match restored {
+            Ok(()) => {
+                format!("Paused; the weights and momentum were restored to step {} (the last good batch)", self.step)
+            }
+            Err(e) => format!("The weights could not be restored: {e}"),
+        };
+        format!(
+            "the loss became {loss} at step {failed_step} ({why}) with learning rate {} and momentum {}: \
+             training diverged. {outcome}; lower the learning rate (or momentum) and continue.",
+            culprit.lr, culprit.momentum
+        )
+    }
+
+    /// Puts the network, sampler, step count and history back to `r`, with no batch loaded.
+    fn restore(&mut self, r: &Rewind) -> Result<(), String> {
+        let compute_input_grad = self.net.compute_input_grad;
+        let mut net =
+            Network::with_params(*self.net.config(), r.params.clone(), self.net.engine).map_err(|e| e.to_string())?;
+        net.velocity = r.velocity.clone();
+        net.compute_input_grad = compute_input_grad;
+        self.net = net;
+        self.sampler = r.sampler.clone();
+        self.step = r.step;
+        self.batch_indices.clear();
+        self.batch_started = None;
+        self.loss_checked = false;
+        self.history.truncate_after(r.step);
+        self.replace_curves();
+        Ok(())
+    }
+
+    /// After a panic in the middle of anything: back to the start of the batch in progress
+    /// (the state after the last completed step). Returns what was done, for the message.
+    pub fn recover(&mut self) -> String {
+        self.panic_next_phase = false;
+        self.in_progress = None;
+        let slot = if self.loss_checked { &mut self.last_good } else { &mut self.batch_start };
+        match slot.take() {
+            Some(r) => {
+                let restored = self.restore(&r);
+                self.batch_start = Some(r);
+                match restored {
+                    Ok(()) => format!("the session was restored to the end of step {}", self.step),
+                    Err(e) => format!("the session could not be restored ({e}); press Reset"),
+                }
+            }
+            // No batch ever started: the weights are untouched; drop any half-loaded batch.
+            None => {
+                let r = Rewind {
+                    params: self.net.params.clone(),
+                    velocity: self.net.velocity.clone(),
+                    sampler: self.sampler.clone(),
+                    step: self.step,
+                    hyper: self.settings.hyper,
+                };
+                match self.restore(&r) {
+                    Ok(()) => format!("the session was restored to step {}", self.step),
+                    Err(e) => format!("the session could not be restored ({e}); press Reset"),
+                }
+            }
+        }
+    }
+
+    /// The phase that was running when a step was interrupted (by a panic or a divergence),
+    /// until [`Session::recover`] or the next phase.
+    pub fn phase_in_progress(&self) -> Option<Phase> {
+        self.in_progress
+    }
+
+    /// Test hook behind `Command::InjectPanic`: the next phase panics after it has run.
+    #[doc(hidden)]
+    pub fn inject_panic(&mut self) {
+        self.panic_next_phase = true;
+    }
+
+    /// The next snapshot carries the whole history and says the curves start over.
+    fn replace_curves(&mut self) {
+        self.new_loss = self.history.loss().to_vec();
+        self.new_accuracy = self.history.accuracy().to_vec();
+        self.curves_reset = true;
+    }
+
+    /// The data this session trains on.
+    pub fn data(&self) -> &Arc<Mnist> {
+        &self.data
+    }
+
+    /// The loss and accuracy history (bounded; see [`History`]).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The curves as CSV: (`step,loss,batch_accuracy`, `step,test_accuracy`).
+    pub fn curves_csv(&self) -> (String, String) {
+        self.history.curves_csv()
+    }
+
+    /// Queues a message for the next snapshot (e.g. "saved session to …").
+    pub fn notify(&mut self, message: String) {
+        self.notices.push(message);
+    }
+
+    /// The state as a session file. Refused in the middle of a step: a file holds whole steps.
+    pub fn to_file(&self) -> Result<SessionFile, String> {
+        if self.mid_step() {
+            return Err(format!(
+                "cannot save in the middle of step {} ({} of {} phases done): finish the step first",
+                self.step + 1,
+                self.net.phases_done(),
+                self.net.phases().len()
+            ));
+        }
+        Ok(SessionFile {
+            config: *self.net.config(),
+            params: self.net.params.clone(),
+            velocity: self.net.velocity.clone(),
+            preset: self.preset,
+            seed: self.seed,
+            step: self.step,
+            settings: self.settings,
+            pending: self.pending,
+            sampler: self.sampler.clone(),
+            history: self.history.clone(),
+        })
+    }
+
+    /// Saves weights and training state to a session file, atomically (the old file stays
+    /// whole if anything fails). Only between steps: in the middle of one this is an error
+    /// (the worker's `Command::Save` finishes the step first).
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), String> {
+        self.to_file().map_err(|e| format!("{}: {e}", path.display()))?.save(path)
+    }
+
+    /// Opens a session file and continues exactly where it was saved, on `engine`.
+    ///
+    /// A plain weights file (ours, or a PyTorch state dict) opens too: for inspection and
+    /// further training from step 0, with zero momentum, an empty history and batches drawn
+    /// from the file's seed (1 if it has none).
+    pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, String> {
+        let opened = checkpoint::load(path, Some(data.train.len()), engine)?;
+        Self::from_file(data, opened.file, engine).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// A session continuing `file` on `data`.
+    pub fn from_file(data: Arc<Mnist>, file: SessionFile, engine: ConvEngine) -> Result<Session, String> {
+        let cfg = file.config;
+        if data.train.image_len() != cfg.in_channels * cfg.in_height * cfg.in_width {
+            return Err(format!(
+                "the network takes {}×{}×{} images but {} has {}×{}",
+                cfg.in_channels, cfg.in_height, cfg.in_width, data.source, data.train.rows, data.train.cols
+            ));
+        }
+        if data.train.num_classes() > cfg.classes {
+            return Err(format!(
+                "the network has {} classes but {} has {}",
+                cfg.classes,
+                data.source,
+                data.train.num_classes()
+            ));
+        }
+        if file.sampler.epoch_len() != data.train.len() {
+            return Err(format!(
+                "the session was trained on {} images but {} has {}",
+                file.sampler.epoch_len(),
+                data.source,
+                data.train.len()
+            ));
+        }
+        let mut settings = file.settings;
+        settings.engine = engine;
+        let pending = file.pending.map(|p| Settings { engine, ..p });
+        for s in std::iter::once(&settings).chain(pending.as_ref()) {
+            s.validate().map_err(|e| format!("saved settings: {e}"))?;
+            if s.batch_size > data.train.len() {
+                return Err(format!(
+                    "saved batch size {} is larger than the training set ({} images)",
+                    s.batch_size,
+                    data.train.len()
+                ));
+            }
+        }
+        let mut net = Network::with_params(cfg, file.params, engine).map_err(|e| e.to_string())?;
+        let v = &file.velocity;
+        let velocity_shapes = [
+            v.conv1_w.shape(),
+            v.conv1_b.shape(),
+            v.conv2_w.shape(),
+            v.conv2_b.shape(),
+            v.fc1_w.shape(),
+            v.fc1_b.shape(),
+            v.fc2_w.shape(),
+            v.fc2_b.shape(),
+        ];
+        for ((name, want), have) in
+            crate::engine::PARAM_NAMES.iter().zip(Params::<f32>::shapes(&cfg)).zip(velocity_shapes)
+        {
+            if want != have {
+                return Err(format!("the momentum of {name} has shape {have:?} but the network needs {want:?}"));
+            }
+        }
+        net.velocity = file.velocity.to_standard_layout();
+        let mut s = Session {
+            data,
+            net,
+            sampler: file.sampler,
+            seed: file.seed,
+            preset: file.preset,
+            settings,
+            pending,
+            step: file.step,
+            selected: 0,
+            batch_indices: Vec::new(),
+            new_loss: Vec::new(),
+            new_accuracy: Vec::new(),
+            eval_acts: Activations::default(),
+            batch_started: None,
+            images_per_sec: 0.0,
+            history: file.history,
+            batch_start: None,
+            last_good: None,
+            loss_checked: false,
+            notices: Vec::new(),
+            curves_reset: true,
+            panic_next_phase: false,
+            in_progress: None,
+        };
+        s.replace_curves();
+        Ok(s)
     }
 
     /// Runs every remaining phase of the current batch (a whole new batch if none is half done).
@@ -196,11 +503,13 @@ impl Session {
         self.step += 1;
         let acts = self.net.activations();
         let n = acts.n;
-        self.new_loss.push(LossPoint {
+        let point = LossPoint {
             step: self.step,
             loss: acts.loss(),
             batch_accuracy: acts.correct(self.net.config().classes) as f32 / n.max(1) as f32,
-        });
+        };
+        self.new_loss.push(point);
+        self.history.push_loss(point);
         if let Some(t) = self.batch_started.take() {
             let secs = t.elapsed().as_secs_f32().max(1e-6);
             let rate = n as f32 / secs;
@@ -211,7 +520,9 @@ impl Session {
         if self.step.is_multiple_of(EVAL_EVERY_STEPS) {
             let count = EVAL_IMAGES.min(self.data.test.len());
             if let Ok(r) = self.evaluate(count, &mut |_, _| {}) {
-                self.new_accuracy.push(AccuracyPoint { step: self.step, accuracy: r.accuracy() });
+                let point = AccuracyPoint { step: self.step, accuracy: r.accuracy() };
+                self.new_accuracy.push(point);
+                self.history.push_accuracy(point);
             }
         }
     }
@@ -318,6 +629,8 @@ impl Session {
             images_per_sec: self.images_per_sec,
             new_loss_points: std::mem::take(&mut self.new_loss),
             new_accuracy_points: std::mem::take(&mut self.new_accuracy),
+            curves_reset: std::mem::take(&mut self.curves_reset),
+            notices: std::mem::take(&mut self.notices),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The named worker thread that owns the [`Session`] and talks to the window through channels.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -116,13 +117,45 @@ impl Loop {
                     Err(TryRecvError::Disconnected) => return,
                 }
             };
+            // A panic (a bug in the engine, say) must not take the thread down: it becomes an
+            // error message, the session goes back to the last completed step, and the thread
+            // keeps serving commands so the user can still save or reset.
             match next {
                 Some(Command::Shutdown) => return,
-                Some(c) => self.apply(c),
-                None if self.mode != Mode::Paused => self.run_one_phase(),
+                Some(c) => {
+                    let what = format!("command {}", command_name(&c));
+                    self.guarded(what, |l| l.apply(c));
+                }
+                None if self.mode != Mode::Paused => {
+                    let what = self.activity();
+                    self.guarded(what, Self::run_one_phase);
+                }
                 None => {}
             }
         }
+    }
+
+    /// What the next phase is, for error messages.
+    fn activity(&self) -> String {
+        self.session
+            .network()
+            .next_phase()
+            .map_or("phase forward conv1 (new batch)".into(), |p| format!("phase {}", p.label()))
+    }
+
+    /// Runs `f`, turning a panic into an error event and a restored session.
+    fn guarded(&mut self, what: String, f: impl FnOnce(&mut Self)) {
+        let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(self))) else { return };
+        let what = self.session.phase_in_progress().map_or(what, |p| format!("phase {}", p.label()));
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        // Recovery itself must not kill the thread either.
+        let restored = catch_unwind(AssertUnwindSafe(|| self.session.recover()))
+            .unwrap_or_else(|_| "restoring the session failed too; press Reset".into());
+        self.fail(format!("internal error in {what}: {message}; {restored}"));
     }
 
     fn send(&self, e: Event) {
@@ -220,6 +253,38 @@ impl Loop {
                     Err(e) => self.fail(e),
                 }
             }
+            Command::Save(path) => {
+                self.mode = Mode::Paused;
+                // A file holds whole steps: finish the half-done one, as Step batch would.
+                if self.session.mid_step()
+                    && let Err(e) = self.step_with_progress(true)
+                {
+                    self.fail(format!("{}: not saved: finishing the current step failed: {e}", path.display()));
+                    return;
+                }
+                match self.session.save_checkpoint(&path) {
+                    Ok(()) => {
+                        let step = self.session.step();
+                        self.session.notify(format!("saved the session at step {step} to {}", path.display()));
+                        self.snapshot();
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::Open(path) => {
+                self.mode = Mode::Paused;
+                let engine = self.session.settings().engine;
+                match Session::open_checkpoint(self.session.data().clone(), &path, engine) {
+                    Ok(s) => {
+                        self.session = s;
+                        let step = self.session.step();
+                        self.session.notify(format!("opened {} at step {step}", path.display()));
+                        self.snapshot();
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            Command::InjectPanic => self.session.inject_panic(),
             Command::Shutdown => {}
         }
     }
@@ -232,6 +297,25 @@ impl Loop {
         } else {
             self.session.step_phase(&mut progress).map(|_| ())
         }
+    }
+}
+
+/// The command's name for messages, without its (possibly large) arguments.
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::StepPhase => "StepPhase",
+        Command::StepBatch => "StepBatch",
+        Command::Run => "Run",
+        Command::Pause => "Pause",
+        Command::RunEpoch => "RunEpoch",
+        Command::Reset { .. } => "Reset",
+        Command::SetSettings(_) => "SetSettings",
+        Command::SelectSample(_) => "SelectSample",
+        Command::Evaluate { .. } => "Evaluate",
+        Command::Save(_) => "Save",
+        Command::Open(_) => "Open",
+        Command::InjectPanic => "InjectPanic",
+        Command::Shutdown => "Shutdown",
     }
 }
 

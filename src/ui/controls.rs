@@ -264,12 +264,8 @@ fn progress_ui(ui: &mut egui::Ui, s: &Snapshot) {
             s.settings.batch_size
         ));
         let frac = if s.epoch_len > 0 { s.epoch_position as f32 / s.epoch_len as f32 } else { 0.0 };
-        let text = format!(
-            "epoch {} · {}/{}",
-            s.epoch + 1,
-            thousands(s.epoch_position as u64),
-            thousands(s.epoch_len as u64)
-        );
+        let text =
+            format!("epoch {} · {}/{}", s.epoch + 1, thousands(s.epoch_position as u64), thousands(s.epoch_len as u64));
         ui.add(egui::ProgressBar::new(frac).desired_width(190.0).text(text))
             .on_hover_text("Images of this epoch already used for training.");
         ui.label(RichText::new(format!("Step {}", s.step)).size(17.0).strong());

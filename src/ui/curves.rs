@@ -202,6 +202,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
         .include_x(0.0)
         .link_axis(link, [true, false])
         .allow_scroll(false)
+        .show_background(false)
         .label_formatter(|pos| hover_label(pos, "loss", ""))
         .show(ui, |plot| {
             plot.line(
@@ -225,6 +226,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
         .include_x(0.0)
         .link_axis(link, [true, false])
         .allow_scroll(false)
+        .show_background(false)
         .label_formatter(|pos| hover_label(pos, "accuracy", "%"))
         .show(ui, |plot| {
             plot.line(

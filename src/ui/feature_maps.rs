@@ -52,13 +52,15 @@ pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene
     let groups: Vec<&MapGroup> =
         scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();
     let (first, rest) = groups.split_at(groups.len().min(2));
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let what = if grads { "gradient" } else { "activation" };
-        if let Some(g) = first.first().filter(|g| !g.tiles.is_empty()) {
+        // Each pair (conv1 and relu1, conv2 and relu_c2) shares one scale; either may be the one
+        // computed so far.
+        if let Some(g) = first.iter().find(|g| !g.tiles.is_empty()) {
             legend_ui(ui, &format!("conv1 {what}"), g.tiles.scale());
             ui.add_space(12.0);
         }
-        if let Some(g) = rest.first().filter(|g| !g.tiles.is_empty()) {
+        if let Some(g) = rest.iter().find(|g| !g.tiles.is_empty()) {
             legend_ui(ui, &format!("conv2 {what}"), g.tiles.scale());
         }
     });
@@ -82,7 +84,7 @@ pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene
         / total_rows as f32;
     let tile = fit_w.min(fit_h).clamp(18.0, 140.0).floor();
 
-    egui::ScrollArea::both().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
         ui.horizontal_top(|ui| {
             for (i, g) in first.iter().enumerate() {
                 if i > 0 {

@@ -29,15 +29,15 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
     };
     let cfg = &snap.config;
     let (f1, f2, c, k) = (cfg.conv1_filters, cfg.conv2_filters, cfg.in_channels, cfg.kernel);
-    let avail = ui.available_size();
     let gap = 2.0;
 
-    egui::ScrollArea::both().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
+        let avail = ui.available_size();
         // conv1: one column per filter, one row per input channel (1 for MNIST).
         bank_header_ui(
             ui,
             &format!("conv1 {what}"),
-            &format!("{f1} filters × {c} channel · {k}×{k}"),
+            &format!("{f1} filters · {k}×{k}"),
             &scene.conv1_bank,
             view.is_focused(Layer::Conv1),
         );
@@ -57,7 +57,7 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
         bank_header_ui(
             ui,
             &format!("conv2 {what}"),
-            &format!("{f2} filters (columns) × {f1} input channels (rows) · {k}×{k}"),
+            &format!("{f2} filters (columns) × {f1} channels (rows)"),
             &scene.conv2_bank,
             view.is_focused(Layer::Conv2),
         );

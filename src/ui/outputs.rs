@@ -97,7 +97,14 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
         );
         let bar_rect =
             egui::Rect::from_min_size(pos2(rect.left() + name_w, rect.top() + 2.0), vec2(bar_w, row_h - 4.0));
-        painter.rect_filled(bar_rect, 2.0, visuals.extreme_bg_color);
+        // An outline rather than a filled track: large fills are what software renderers
+        // (lavapipe under Xvfb) are slowest at.
+        painter.rect_stroke(
+            bar_rect,
+            2.0,
+            Stroke::new(1.0, visuals.widgets.noninteractive.bg_stroke.color),
+            StrokeKind::Inside,
+        );
         let fill_rect = egui::Rect::from_min_size(bar_rect.min, vec2(bar_w * p.clamp(0.0, 1.0), bar_rect.height()));
         let fill = if is_pred && is_label {
             palette::ACCURACY
@@ -154,7 +161,12 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
     let height = 44.0;
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    painter.rect_stroke(
+        rect,
+        2.0,
+        Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color),
+        StrokeKind::Inside,
+    );
     if values.is_empty() {
         painter.text(
             rect.center(),

@@ -54,9 +54,11 @@ pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&P
             theme_ui(ui);
             ui.separator();
             ui.label(
-                RichText::new("Space run/pause · Right step phase · Shift+Right step batch · R reset · 1/2 tabs · Ctrl +/- zoom")
-                    .small()
-                    .weak(),
+                RichText::new(
+                    "Space run/pause · Right step phase · Shift+Right step batch · R reset · 1/2 tabs · Ctrl +/- zoom",
+                )
+                .small()
+                .weak(),
             );
         });
     });

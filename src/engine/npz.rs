@@ -1,0 +1,132 @@
+//! Weights as a NumPy `.npz` under the blog post's own names, so the post's numpy code can
+//! load them: `np.load("w.npz")["c1_filters"]`.
+//!
+//! | npz name     | shape           | from                         |
+//! |--------------|-----------------|------------------------------|
+//! | `c1_filters` | `[F1, C, K, K]` | `conv1.weight`               |
+//! | `c1_b`       | `[F1]`          | `conv1.bias`                 |
+//! | `c2_filters` | `[F2, F1, K, K]`| `conv2.weight`               |
+//! | `c2_b`       | `[F2]`          | `conv2.bias`                 |
+//! | `fc_W1`      | `[FLAT, HIDDEN]`| `fc1.weight` **transposed**  |
+//! | `fc_b1`      | `[HIDDEN]`      | `fc1.bias`                   |
+//! | `fc_W2`      | `[HIDDEN, CLASSES]` | `fc2.weight` **transposed** |
+//! | `fc_b2`      | `[CLASSES]`     | `fc2.bias`                   |
+//!
+//! The post computes `X @ W` where PyTorch computes `x @ W.T`, hence the transposes.
+//!
+//! An `.npz` is a zip of `.npy` files. This writer stores them uncompressed (zip method 0,
+//! "stored") with a CRC-32 per member, which `numpy.load` and every unzip read; little-endian
+//! `float32` (`'<f4'`), C order, `.npy` format version 1.0.
+
+use std::path::Path;
+
+use ndarray::{ArrayBase, Data, Dimension};
+
+use super::Params;
+use super::weights::write_atomically;
+
+/// The npz member names, in the order they are written.
+pub const NPZ_NAMES: [&str; 8] = ["c1_filters", "c1_b", "c2_filters", "c2_b", "fc_W1", "fc_b1", "fc_W2", "fc_b2"];
+
+/// One `.npy` file (format 1.0): magic, header dict padded to a multiple of 64 bytes, then the
+/// values of `a` in logical (row-major) order as little-endian `f32`.
+pub fn npy_f32<S: Data<Elem = f32>, D: Dimension>(a: &ArrayBase<S, D>) -> Vec<u8> {
+    let shape = match a.shape() {
+        [n] => format!("({n},)"),
+        dims => format!("({})", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic (6) + version (2) + header length (2) + header, ending in '\n', to a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * a.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    // At most a few hundred bytes: the shape has at most 4 dimensions.
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in a.iter() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// A zip archive of `(name, bytes)` members, stored uncompressed. Fails only if the archive
+/// would need ZIP64 (a member or the whole over 4 GiB, or over 65,535 members).
+pub fn zip_stored(members: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    // 1980-01-01 00:00, the earliest DOS date: the files carry no meaningful time, and a fixed
+    // one makes the same weights give the same bytes.
+    const DOS_TIME: u16 = 0;
+    const DOS_DATE: u16 = (1 << 5) | 1;
+    let too_big = |what: &str| format!("{what} is too large for a zip without ZIP64 (4 GiB)");
+    let count = u16::try_from(members.len()).map_err(|_| "more than 65,535 members".to_owned())?;
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let offset = u32::try_from(out.len()).map_err(|_| too_big("the archive"))?;
+        let size = u32::try_from(data.len()).map_err(|_| too_big(name))?;
+        let name_len = u16::try_from(name.len()).map_err(|_| format!("member name {name:?} is too long"))?;
+        let crc = crc32fast::hash(data);
+        // Local file header.
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        for v in [20u16, 0, 0, DOS_TIME, DOS_DATE] {
+            out.extend_from_slice(&v.to_le_bytes()); // version needed, flags, method, time, date
+        }
+        for v in [crc, size, size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        // Central directory entry.
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        for v in [20u16, 20, 0, 0, DOS_TIME, DOS_DATE] {
+            central.extend_from_slice(&v.to_le_bytes()); // made by, needed, flags, method, time, date
+        }
+        for v in [crc, size, size] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [name_len, 0, 0, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes()); // name, extra, comment, disk, internal attrs
+        }
+        central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let central_offset = u32::try_from(out.len()).map_err(|_| too_big("the archive"))?;
+    let central_size = u32::try_from(central.len()).map_err(|_| too_big("the central directory"))?;
+    out.extend_from_slice(&central);
+    // End of central directory record.
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, count, count] {
+        out.extend_from_slice(&v.to_le_bytes()); // this disk, disk with directory, entries ×2
+    }
+    out.extend_from_slice(&central_size.to_le_bytes());
+    out.extend_from_slice(&central_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    Ok(out)
+}
+
+/// The parameters as the bytes of an `.npz` under [`NPZ_NAMES`].
+pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, String> {
+    let members = [
+        npy_f32(&p.conv1_w),
+        npy_f32(&p.conv1_b),
+        npy_f32(&p.conv2_w),
+        npy_f32(&p.conv2_b),
+        npy_f32(&p.fc1_w.t()),
+        npy_f32(&p.fc1_b),
+        npy_f32(&p.fc2_w.t()),
+        npy_f32(&p.fc2_b),
+    ];
+    let members: Vec<(String, Vec<u8>)> =
+        NPZ_NAMES.iter().zip(members).map(|(n, data)| (format!("{n}.npy"), data)).collect();
+    zip_stored(&members)
+}
+
+/// Writes the parameters as an `.npz` file, atomically.
+pub fn save(path: &Path, p: &Params<f32>) -> Result<(), String> {
+    let bytes = to_bytes(p).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomically(path, &bytes).map_err(|e| format!("{}: cannot write the npz: {e}", path.display()))
+}

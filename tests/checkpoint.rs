@@ -1,0 +1,409 @@
+//! Session files: saving and reopening continues bit-identically, plain weights open for
+//! further training, session files stay readable as weights, the CLI resumes, exports, and no
+//! corrupt file makes the loader panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use cnn_stepper::cli::{self, TrainOptions};
+use cnn_stepper::data::{self, Dataset, Mnist};
+use cnn_stepper::engine::weights::{self, WeightsMeta};
+use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset, npz};
+use cnn_stepper::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
+use cnn_stepper::trainer::{Command, Event, LossPoint, Session, Worker};
+use proptest::prelude::*;
+
+fn sample() -> Arc<Mnist> {
+    Arc::new(data::embedded().unwrap())
+}
+
+/// The first `n` training images of the sample, so that an epoch is a few batches.
+fn first(n: usize) -> Arc<Mnist> {
+    let full = data::embedded().unwrap();
+    let train = Dataset::new(
+        full.train.images[..n * 784].to_vec(),
+        full.train.labels[..n].to_vec(),
+        28,
+        28,
+        full.train.class_names.clone(),
+    )
+    .unwrap();
+    Arc::new(Mnist { train, test: full.test.clone(), source: format!("first {n} images") })
+}
+
+fn steps(s: &mut Session, n: usize) {
+    for _ in 0..n {
+        s.step_batch(&mut |_, _| {}).unwrap();
+    }
+}
+
+fn assert_same_state(a: &Session, b: &Session) {
+    assert_eq!(a.step(), b.step());
+    assert_eq!(a.epoch(), b.epoch());
+    assert_eq!(a.network().params, b.network().params, "weights differ");
+    assert_eq!(a.network().velocity, b.network().velocity, "momentum differs");
+    assert_eq!(a.history(), b.history(), "histories differ");
+}
+
+#[test]
+fn resuming_a_saved_session_continues_bit_identically() {
+    // 96 images in batches of 32: 3 steps an epoch, so the run crosses two epoch boundaries
+    // (new order, learning-rate decay) after the save.
+    let data = first(96);
+    let (k, m) = (2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+
+    let mut before =
+        Session::new(data.clone(), 11, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut before, k);
+    before.save_checkpoint(&path).unwrap();
+    let mut resumed = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
+    assert_same_state(&before, &resumed);
+    steps(&mut resumed, m);
+
+    let mut straight = Session::new(data, 11, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut straight, k + m);
+    assert_same_state(&resumed, &straight);
+    assert_eq!(resumed.settings(), straight.settings());
+}
+
+#[test]
+fn changed_settings_survive_the_file() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.safetensors");
+    let mut s = Session::new(data.clone(), 2, Preset::Post, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut tuned = s.settings();
+    tuned.hyper.lr = 0.003;
+    tuned.batch_size = 8;
+    s.set_settings(tuned).unwrap();
+    steps(&mut s, 2);
+    s.save_checkpoint(&path).unwrap();
+    let mut r = Session::open_checkpoint(data, &path, ConvEngine::Fast).unwrap();
+    assert_eq!(r.settings(), tuned);
+    assert_eq!(r.snapshot().preset, Preset::Post);
+}
+
+#[test]
+fn saving_in_the_middle_of_a_step_is_refused_with_the_step_named() {
+    let mut s = Session::new(sample(), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    s.step_phase(&mut |_, _| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half.safetensors");
+    let err = s.save_checkpoint(&path).unwrap_err();
+    assert!(err.contains("half.safetensors") && err.contains("middle of step 1"), "{err}");
+    assert!(!path.exists());
+}
+
+fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> Event {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        if let Some(e) = worker.recv_timeout(Duration::from_millis(200))
+            && f(&e)
+        {
+            return e;
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn the_worker_saves_after_finishing_a_half_done_step_and_opens_it_again() {
+    let data = sample();
+    let s = Session::new(data.clone(), 5, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let worker = Worker::spawn(s, || {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    worker.send(Command::StepBatch);
+    worker.send(Command::StepPhase);
+    worker.send(Command::Save(path.clone()));
+    let e = wait_for(&worker, "the save notice", |e| matches!(e, Event::Snapshot(s) if !s.notices.is_empty()));
+    let Event::Snapshot(snap) = e else { unreachable!() };
+    assert_eq!(snap.step, 2, "the half-done second step was finished before saving");
+    assert!(snap.notices[0].contains("saved") && snap.notices[0].contains("w.safetensors"), "{:?}", snap.notices);
+
+    let mut direct =
+        Session::new(data.clone(), 5, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut direct, 2);
+    let opened = Session::open_checkpoint(data, &path, ConvEngine::Fast).unwrap();
+    assert_same_state(&opened, &direct);
+
+    worker.send(Command::Reset { seed: 9, preset: Preset::Recommended, config: ModelConfig::default() });
+    worker.send(Command::Open(path.clone()));
+    let e = wait_for(&worker, "the open notice", |e| matches!(e, Event::Snapshot(s) if !s.notices.is_empty()));
+    let Event::Snapshot(snap) = e else { unreachable!() };
+    assert_eq!(snap.step, 2);
+    assert_eq!(snap.seed, 5);
+    assert!(snap.curves_reset);
+    assert_eq!(snap.new_loss_points.len(), 2, "the whole history comes with the opened file");
+
+    worker.send(Command::Open(dir.path().join("absent.safetensors")));
+    let e = wait_for(&worker, "the error", |e| matches!(e, Event::Error(_)));
+    let Event::Error(msg) = e else { unreachable!() };
+    assert!(msg.contains("absent.safetensors"), "{msg}");
+    assert!(worker.is_alive());
+}
+
+#[test]
+fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
+    let data = sample();
+    let mut s = Session::new(data.clone(), 4, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut s, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.safetensors");
+    // As PyTorch would write it: no metadata of ours, so no seed either.
+    let bytes = weights::to_bytes(&s.network().params, &WeightsMeta::new(ModelConfig::default())).unwrap();
+    let (params, _) = weights::from_bytes(&bytes, "x", None).unwrap();
+    weights::save(&path, &params, &WeightsMeta { seed: None, ..WeightsMeta::new(ModelConfig::default()) }).unwrap();
+
+    let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
+    assert_eq!(opened.step(), 0);
+    assert_eq!(opened.network().params, s.network().params);
+    assert!(opened.network().velocity.slices().iter().all(|t| t.iter().all(|v| *v == 0.0)));
+    assert!(opened.history().loss().is_empty());
+    steps(&mut opened, 2);
+    assert_eq!(opened.step(), 2);
+    // Batches come from seed 1 when the file has no seed.
+    assert_eq!(opened.snapshot().seed, 1);
+}
+
+#[test]
+fn a_session_file_still_loads_as_plain_weights() {
+    let data = sample();
+    let mut s = Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut s, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.safetensors");
+    s.save_checkpoint(&path).unwrap();
+    let (params, meta) = weights::load(&path, Some(&ModelConfig::default())).unwrap();
+    assert_eq!(params, s.network().params);
+    assert_eq!(meta.step, Some(1));
+    assert_eq!(meta.seed, Some(3));
+    assert_eq!(meta.preset.as_deref(), Some("recommended"));
+    let mut out = Vec::new();
+    cli::eval(&path, None, None, None, &mut out).unwrap();
+    assert!(String::from_utf8(out).unwrap().starts_with("test accuracy:"));
+}
+
+#[test]
+fn a_file_from_another_training_set_is_refused_with_both_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.safetensors");
+    let mut s = Session::new(first(96), 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut s, 1);
+    s.save_checkpoint(&path).unwrap();
+    let err = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).err().unwrap();
+    assert!(err.contains("s.safetensors") && err.contains("96") && err.contains("10000"), "{err}");
+}
+
+/// A dataset folder with the first `n` images of the embedded sample as both splits.
+fn small_folder(dir: &Path, n: usize) {
+    let full = data::embedded().unwrap();
+    let (images, labels) = (&full.train.images[..n * 784], &full.train.labels[..n]);
+    for (img, lab) in
+        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        let f = std::fs::File::create(dir.join(img)).unwrap();
+        data::write_images(f, img, 28, 28, images).unwrap();
+        let f = std::fs::File::create(dir.join(lab)).unwrap();
+        data::write_labels(f, lab, labels).unwrap();
+    }
+}
+
+fn options(dir: &Path, epochs: usize, save: &str) -> TrainOptions {
+    TrainOptions {
+        data: Some(dir.to_path_buf()),
+        classes: None,
+        epochs,
+        batch: Some(16),
+        lr: None,
+        momentum: None,
+        reg: None,
+        lr_decay: None,
+        engine: ConvEngine::Fast,
+        preset: Preset::Recommended,
+        seed: 3,
+        relu_after_conv2: false,
+        save: Some(dir.join(save)),
+    }
+}
+
+#[test]
+fn cli_resume_continues_a_saved_run_and_counts_epochs_in_total() {
+    let dir = tempfile::tempdir().unwrap();
+    small_folder(dir.path(), 48);
+    let stop = AtomicBool::new(false);
+    let mut out = Vec::new();
+    cli::train(&options(dir.path(), 1, "one.safetensors"), &stop, &mut out).unwrap();
+    let reports = cli::train_from(
+        &options(dir.path(), 3, "three.safetensors"),
+        Some(&dir.path().join("one.safetensors")),
+        &stop,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(reports.iter().map(|r| r.epoch).collect::<Vec<_>>(), [2, 3], "{}", String::from_utf8_lossy(&out));
+    cli::train(&options(dir.path(), 3, "straight.safetensors"), &stop, &mut out).unwrap();
+
+    let resumed = checkpoint::load(&dir.path().join("three.safetensors"), None, ConvEngine::Fast).unwrap().file;
+    let straight = checkpoint::load(&dir.path().join("straight.safetensors"), None, ConvEngine::Fast).unwrap().file;
+    assert_eq!(resumed.step, 9);
+    assert_eq!(resumed, straight);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("resuming") && text.contains("one.safetensors"), "{text}");
+}
+
+#[test]
+fn export_writes_an_npz_with_the_posts_names_and_the_curves_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::new(sample(), 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    steps(&mut s, 3);
+    let path = dir.path().join("s.safetensors");
+    s.save_checkpoint(&path).unwrap();
+    let (npz_path, loss, acc) = (dir.path().join("w.npz"), dir.path().join("loss.csv"), dir.path().join("acc.csv"));
+    let mut out = Vec::new();
+    cli::export(&path, Some(&npz_path), Some(&loss), Some(&acc), &mut out).unwrap();
+
+    let bytes = std::fs::read(&npz_path).unwrap();
+    assert_eq!(bytes, npz::to_bytes(&s.network().params).unwrap());
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    for name in npz::NPZ_NAMES {
+        let member = format!("{name}.npy");
+        assert!(bytes.windows(member.len()).any(|w| w == member.as_bytes()), "{member}");
+    }
+    // First member: c1_filters, header then 16·1·5·5 floats equal to conv1.weight.
+    let name_len = u16::from_le_bytes([bytes[26], bytes[27]]) as usize;
+    let size = u32::from_le_bytes(bytes[22..26].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(bytes[14..18].try_into().unwrap());
+    let npy = &bytes[30 + name_len..30 + name_len + size];
+    assert_eq!(crc, crc32fast_hash(npy));
+    assert!(npy.starts_with(b"\x93NUMPY\x01\x00"));
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert_eq!((10 + header_len) % 64, 0);
+    let header = std::str::from_utf8(&npy[10..10 + header_len]).unwrap();
+    assert!(header.contains("'shape': (16, 1, 5, 5)") && header.contains("'<f4'"), "{header}");
+    let values: Vec<f32> =
+        npy[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(values, s.network().params.conv1_w.iter().copied().collect::<Vec<_>>());
+
+    let loss = std::fs::read_to_string(&loss).unwrap();
+    assert!(loss.starts_with("step,loss,batch_accuracy\n1,"), "{loss}");
+    assert_eq!(loss.lines().count(), 4);
+    assert!(std::fs::read_to_string(&acc).unwrap().starts_with("step,test_accuracy\n"));
+}
+
+/// CRC-32 (IEEE), bit by bit: an independent check of the writer's crc32fast.
+fn crc32fast_hash(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn history_stays_bounded_and_keeps_the_curves_shape() {
+    let mut h = History::new();
+    let total = 3 * MAX_LOSS_POINTS as u64 + 123;
+    for step in 1..=total {
+        h.push_loss(LossPoint { step, loss: 1.0 / step as f32, batch_accuracy: 0.5 });
+    }
+    assert!(h.loss().len() <= MAX_LOSS_POINTS, "{}", h.loss().len());
+    assert!(h.loss().len() >= MAX_LOSS_POINTS / 4, "{}", h.loss().len());
+    assert!(h.stride().is_power_of_two() && h.stride() >= 4);
+    assert!(h.loss().windows(2).all(|w| w[0].step < w[1].step && w[0].loss >= w[1].loss));
+    assert!(h.loss().iter().all(|p| p.batch_accuracy == 0.5));
+    assert!(h.loss().last().unwrap().step > total - 2 * h.stride());
+    let (csv, _) = h.curves_csv();
+    assert_eq!(csv.lines().count(), h.loss().len() + 1);
+}
+
+/// A tiny network and data set so that files are a few kilobytes and each case is fast.
+fn tiny() -> (Arc<Mnist>, ModelConfig) {
+    let cfg = ModelConfig {
+        in_channels: 1,
+        in_height: 8,
+        in_width: 8,
+        conv1_filters: 2,
+        conv2_filters: 3,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        hidden: 5,
+        classes: 4,
+        relu_after_conv2: false,
+    };
+    let n = 12;
+    let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+    let names: Vec<String> = (0..4).map(|c| c.to_string()).collect();
+    let set = Dataset::new(images, labels, 8, 8, names).unwrap();
+    (Arc::new(Mnist { train: set.clone(), test: set, source: "tiny".into() }), cfg)
+}
+
+fn tiny_file() -> Vec<u8> {
+    let (data, cfg) = tiny();
+    let mut s = Session::new(data, 1, Preset::Recommended, cfg, ConvEngine::Fast).unwrap();
+    let mut settings = s.settings();
+    settings.batch_size = 4;
+    s.set_settings(settings).unwrap();
+    steps(&mut s, 5);
+    s.to_file().unwrap().to_bytes("tiny").unwrap()
+}
+
+fn open_bytes(bytes: &[u8]) -> Result<Session, String> {
+    let (data, _) = tiny();
+    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)?;
+    Session::from_file(data, opened.file, ConvEngine::Fast)
+}
+
+#[test]
+fn the_tiny_session_file_round_trips() {
+    let bytes = tiny_file();
+    let mut s = open_bytes(&bytes).unwrap();
+    assert_eq!(s.step(), 5);
+    steps(&mut s, 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_are_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let err = open_bytes(&bytes).err().unwrap();
+        prop_assert!(err.starts_with("bad.safetensors"), "{}", err);
+    }
+
+    #[test]
+    fn a_truncated_session_file_is_an_error_not_a_panic(cut in 0usize..100_000) {
+        let bytes = tiny_file();
+        let cut = cut % bytes.len();
+        let err = open_bytes(&bytes[..cut]).err().unwrap();
+        prop_assert!(err.starts_with("bad.safetensors"), "{}", err);
+    }
+
+    #[test]
+    fn a_bit_flipped_session_file_is_an_error_or_a_usable_session(
+        flips in proptest::collection::vec((0usize..1_000_000, 0u8..8), 1..4)
+    ) {
+        let mut bytes = tiny_file();
+        let len = bytes.len();
+        for (at, bit) in flips {
+            bytes[at % len] ^= 1 << bit;
+        }
+        // Either outcome is fine; a panic or hang fails the test. A session that opens must
+        // also train (flipped weights may be NaN: that is a divergence error, not a crash).
+        if let Ok(mut s) = open_bytes(&bytes) {
+            let _ = s.step_batch(&mut |_, _| {});
+            let _ = s.to_file().map(|f| f.to_bytes("again"));
+        }
+    }
+}

@@ -88,6 +88,9 @@ kill -0 "$apid" 2>/dev/null || fail "the program exited right after opening its 
 # The first frames (wgpu setup on a software renderer) take a moment.
 sleep 3
 xdotool windowfocus --sync "$wid" 2>/dev/null || xdotool windowfocus "$wid"
+# Xvfb starts with the pointer in the middle of the screen, over the maps: park it on the
+# pipeline's heading so that no tooltip covers the screenshot.
+xdotool mousemove 60 82
 
 press() {
   xdotool key --delay 50 "$@"

@@ -105,6 +105,8 @@ pub struct CnnApp {
     glyphs: GlyphSafe,
     frame_log: Option<FrameLog>,
     zoom: ZoomMode,
+    /// Set once the renderer is known: the adapter's name when it draws on the CPU.
+    software_renderer: Option<Option<String>>,
 }
 
 /// How large the interface is drawn.
@@ -139,6 +141,7 @@ impl CnnApp {
             glyphs: GlyphSafe::default(),
             frame_log: FrameLog::from_env(),
             zoom: ZoomMode::Auto(ctx.zoom_factor()),
+            software_renderer: None,
         };
         match Session::new(data, seed, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast) {
             Ok(session) => {
@@ -186,9 +189,17 @@ impl CnnApp {
     pub fn send(&mut self, command: Command) {
         let Some(worker) = &self.worker else { return };
         match &command {
+            // These answer with exactly one snapshot (an error comes with one too).
+            Command::StepPhase
+            | Command::StepBatch
+            | Command::Run
+            | Command::Pause
+            | Command::RunEpoch
+            | Command::Reset { .. }
+            | Command::SetSettings(_)
+            | Command::SelectSample(_) => self.awaiting += 1,
             Command::Evaluate { .. } => self.evaluating = true,
-            Command::Shutdown => {}
-            _ => self.awaiting += 1,
+            _ => {}
         }
         worker.send(command);
     }
@@ -228,7 +239,7 @@ impl CnnApp {
                 Event::Evaluated(r) => {
                     self.evaluating = false;
                     self.progress = None;
-                    self.curves.last_eval = Some(r);
+                    self.curves.add_evaluation(r);
                 }
                 Event::Error(e) => {
                     self.evaluating = false;
@@ -248,20 +259,8 @@ impl CnnApp {
     fn show_snapshot(&mut self, mut s: Box<Snapshot>) {
         if s.running
             && let Some(old) = &self.snapshot
-            && old.sample.index == s.sample.index
         {
-            // While running, a snapshot may land after any phase, so half of the tensors are
-            // often not computed yet in its step. Showing the previous values instead of
-            // blank maps keeps the views steady.
-            fill_gaps(&old.sample, &mut s.sample);
-            let f = &mut s.filters;
-            for (new, old) in
-                [(&mut f.conv1_grad, &old.filters.conv1_grad), (&mut f.conv2_grad, &old.filters.conv2_grad)]
-            {
-                if new.is_empty() {
-                    new.clone_from(old);
-                }
-            }
+            hold_coherent_views(old, &mut s);
         }
         self.snapshot = Some(s);
         self.generation += 1;
@@ -364,8 +363,8 @@ impl CnnApp {
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
-            let note = self.frame_log.as_ref().map(FrameLog::summary);
-            status_ui(ui, snap, self.progress.as_ref(), note.as_deref());
+            let software = self.software_renderer.as_ref().and_then(|s| s.as_deref());
+            status_ui(ui, snap, self.progress.as_ref(), software);
         });
         egui::Panel::left("pipeline").frame(bar_frame(ui)).default_size(340.0).size_range(260.0..=520.0).show(
             ui,
@@ -415,6 +414,16 @@ impl CnnApp {
 
 impl eframe::App for CnnApp {
     fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
+        if self.software_renderer.is_none()
+            && let Some(rs) = frame.wgpu_render_state()
+        {
+            let info = rs.adapter.get_info();
+            let cpu = info.device_type == eframe::wgpu::DeviceType::Cpu;
+            if self.frame_log.is_some() {
+                eprintln!("renderer: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+            }
+            self.software_renderer = Some(cpu.then_some(info.name));
+        }
         if let Some(log) = &mut self.frame_log {
             log.frame(frame.info().cpu_usage, self.snapshot.as_deref().is_some_and(|s| s.running));
             if log.continuous {
@@ -452,7 +461,30 @@ fn bar_frame(ui: &egui::Ui) -> egui::Frame {
     egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
 }
 
-/// Copies the tensors `new` lacks from `old` (both of the same selected digit).
+/// While running, a snapshot may land after any phase, so many of its tensors are often not
+/// computed yet in its step, and the batch it shows may have no predictions yet. Rather than
+/// blank views flickering 30 times a second, or a mix of two batches (one digit's image with
+/// another's probabilities), the batch and digit views keep the last snapshot whose batch had
+/// been through the loss; within one step, tensors not recomputed yet are taken from earlier
+/// snapshots of the same step.
+fn hold_coherent_views(old: &Snapshot, new: &mut Snapshot) {
+    if new.batch.probs.is_empty() && !old.batch.probs.is_empty() {
+        new.batch.clone_from(&old.batch);
+        new.sample.clone_from(&old.sample);
+        new.loss = old.loss;
+    } else if new.batch.indices == old.batch.indices && new.sample.index == old.sample.index {
+        fill_gaps(&old.sample, &mut new.sample);
+    }
+    // The last gradient computed, even of an earlier step, beats an empty filter view.
+    let f = &mut new.filters;
+    for (n, o) in [(&mut f.conv1_grad, &old.filters.conv1_grad), (&mut f.conv2_grad, &old.filters.conv2_grad)] {
+        if n.is_empty() {
+            n.clone_from(o);
+        }
+    }
+}
+
+/// Copies the tensors `new` lacks from `old` (the same digit in the same step).
 fn fill_gaps(old: &SampleView, new: &mut SampleView) {
     let pairs: [(&mut Vec<f32>, &Vec<f32>); 15] = [
         (&mut new.conv1, &old.conv1),
@@ -576,13 +608,58 @@ impl FrameLog {
         }
     }
 
-    fn summary(&self) -> String {
-        let s = &self.total;
-        let fps = if s.secs > 0.0 { s.frames as f64 / s.secs } else { 0.0 };
-        format!("{fps:.0} fps")
-    }
-
     fn total_summary(&self) -> String {
         self.total.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    fn session() -> Session {
+        let names = ClassNames::Digits.names();
+        let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
+        let data = Mnist { train: split(8).unwrap(), test: split(8).unwrap(), source: "tiny".into() };
+        let mut s =
+            Session::new(Arc::new(data), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        let mut settings = s.settings();
+        settings.batch_size = 4;
+        s.set_settings(settings).unwrap();
+        s
+    }
+
+    fn running(mut snap: Snapshot) -> Snapshot {
+        snap.running = true;
+        snap
+    }
+
+    #[test]
+    fn while_running_a_batch_without_predictions_keeps_the_last_one_with_them() {
+        let mut s = session();
+        s.step_batch(&mut |_, _| {}).unwrap();
+        let old = running(s.snapshot());
+        s.step_phase(&mut |_, _| {}).unwrap(); // forward conv1 of a new batch
+        let mut new = running(s.snapshot());
+        assert!(new.batch.probs.is_empty());
+        hold_coherent_views(&old, &mut new);
+        assert_eq!(new.batch, old.batch, "the digits shown match their predictions");
+        assert_eq!(new.sample, old.sample);
+        assert_eq!(new.step, 1, "the counters are the new snapshot's");
+    }
+
+    #[test]
+    fn within_a_step_missing_tensors_come_from_earlier_snapshots() {
+        let mut s = session();
+        for _ in 0..12 {
+            s.step_phase(&mut |_, _| {}).unwrap(); // up to backward conv2
+        }
+        let old = running(s.snapshot());
+        assert!(!old.sample.d_relu1.is_empty());
+        let mut new = old.clone();
+        new.sample.d_relu1.clear();
+        hold_coherent_views(&old, &mut new);
+        assert_eq!(new.sample.d_relu1, old.sample.d_relu1);
     }
 }

@@ -7,6 +7,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::engine::{Layer, Phase};
+
 use super::protocol::{Command, Event};
 use super::session::Session;
 
@@ -17,6 +19,8 @@ const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(33);
 /// not drawing (minimised, or slow) never makes the queue grow. Curve points are not lost:
 /// they wait in the session for the next snapshot.
 const MAX_UNREAD_SNAPSHOTS: usize = 2;
+/// While a slow step runs, a mid-step snapshot at most this often.
+const SLOW_STEP_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 /// Progress events inside a long phase are at least this far apart.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -190,6 +194,10 @@ impl Loop {
                     self.snapshot();
                 } else if self.last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_INTERVAL)
                     && self.unread.load(Ordering::Relaxed) < MAX_UNREAD_SNAPSHOTS
+                    // Whole steps while running, so the views never mix two batches; a slow
+                    // (naive) step still shows its phases once a second.
+                    && (!self.session.mid_step()
+                        || self.last_snapshot.is_none_or(|t| t.elapsed() >= SLOW_STEP_SNAPSHOT_INTERVAL))
                 {
                     self.snapshot();
                 }
@@ -290,12 +298,14 @@ impl Loop {
     }
 
     fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), String> {
-        let what = self.session.network().next_phase().map_or("next batch".to_string(), |p| p.label());
-        let mut progress = reporter(&self.events, &self.waker, what);
-        if whole_batch {
-            self.session.step_batch(&mut progress)
-        } else {
-            self.session.step_phase(&mut progress).map(|_| ())
+        loop {
+            // Labelled per phase, so progress reads "backward conv2 37/128".
+            let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
+            let mut progress = reporter(&self.events, &self.waker, what);
+            let phase = self.session.step_phase(&mut progress)?;
+            if !whole_batch || phase == Phase::Update {
+                return Ok(());
+            }
         }
     }
 }

@@ -90,7 +90,7 @@ pub fn legend_ui(ui: &mut egui::Ui, what: &str, scale: f32) {
         let left = format!("−{}", fmt_sig(scale));
         let right = format!("+{}", fmt_sig(scale));
         ui.label(egui::RichText::new(left).font(font.clone()).color(text_color));
-        let bar = vec2(96.0, 12.0);
+        let bar = vec2(84.0, 12.0);
         let (rect, response) = ui.allocate_exact_size(bar, Sense::hover());
         paint_bar(ui, rect);
         // A tick at zero so the white centre does not look like a gap.

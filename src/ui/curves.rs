@@ -95,6 +95,8 @@ pub struct Curves {
     pub batch_accuracy_ema: Series,
     /// Accuracy on held-out test images, in percent.
     pub test_accuracy: Series,
+    /// Accuracy on the whole test set, from the Evaluate button, in percent.
+    pub full_test_accuracy: Series,
     ema_loss: f64,
     ema_acc: f64,
     ema_count: i32,
@@ -110,6 +112,7 @@ impl Default for Curves {
             loss_ema: Series::new(MAX_POINTS),
             batch_accuracy_ema: Series::new(MAX_POINTS),
             test_accuracy: Series::new(MAX_POINTS),
+            full_test_accuracy: Series::new(MAX_POINTS),
             ema_loss: 0.0,
             ema_acc: 0.0,
             ema_count: 0,
@@ -150,6 +153,12 @@ impl Curves {
     /// Adds a held-out accuracy measurement.
     pub fn add_accuracy(&mut self, p: &AccuracyPoint) {
         self.test_accuracy.push(p.step as f64, 100.0 * p.accuracy as f64);
+    }
+
+    /// Adds the result of an evaluation the user asked for.
+    pub fn add_evaluation(&mut self, r: EvalResult) {
+        self.full_test_accuracy.push(r.step as f64, 100.0 * r.accuracy() as f64);
+        self.last_eval = Some(r);
     }
 
     /// The smoothed loss at the latest step.
@@ -245,6 +254,14 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
                     .color(palette::ACCURACY)
                     .radius(3.0),
             );
+            if !curves.full_test_accuracy.is_empty() {
+                plot.points(
+                    Points::new("whole test set (Evaluate)", PlotPoints::Borrowed(curves.full_test_accuracy.points()))
+                        .color(palette::LOSS)
+                        .shape(egui_plot::MarkerShape::Diamond)
+                        .radius(5.0),
+                );
+            }
         });
     command
 }

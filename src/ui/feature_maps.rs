@@ -53,15 +53,14 @@ pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene
         scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();
     let (first, rest) = groups.split_at(groups.len().min(2));
     ui.horizontal_wrapped(|ui| {
-        let what = if grads { "gradient" } else { "activation" };
         // Each pair (conv1 and relu1, conv2 and relu_c2) shares one scale; either may be the one
         // computed so far.
         if let Some(g) = first.iter().find(|g| !g.tiles.is_empty()) {
-            legend_ui(ui, &format!("conv1 {what}"), g.tiles.scale());
+            legend_ui(ui, "conv1", g.tiles.scale());
             ui.add_space(12.0);
         }
         if let Some(g) = rest.iter().find(|g| !g.tiles.is_empty()) {
-            legend_ui(ui, &format!("conv2 {what}"), g.tiles.scale());
+            legend_ui(ui, "conv2", g.tiles.scale());
         }
     });
     ui.add_space(2.0);

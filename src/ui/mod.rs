@@ -186,7 +186,7 @@ impl Scene {
         let cfg = &snap.config;
         if batch_changed {
             let b = &snap.batch;
-            self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray, "digits", snap.step);
+            self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray);
         }
 
         let s = &snap.sample;
@@ -202,7 +202,6 @@ impl Scene {
         // same for conv2 and its optional ReLU.
         let scale_a = group_scale(&[data[0].0, data[1].0]);
         let scale_b = group_scale(&[data[2].0, data[3].0]);
-        let kind = if grads { "gradient" } else { "activation" };
         for (i, group) in self.maps.iter_mut().enumerate() {
             let (values, count, h, w) = data[i];
             let scale = if i < 2 { scale_a } else { scale_b };
@@ -210,7 +209,7 @@ impl Scene {
             if !configured {
                 group.tiles.clear();
             } else {
-                group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { scale }, kind, snap.step);
+                group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { scale });
             }
         }
         self.maps_are_gradients = grads;
@@ -225,8 +224,8 @@ impl Scene {
         let c = cfg.in_channels;
         let s1 = group_scale(&[w1v]);
         let s2 = group_scale(&[w2v]);
-        self.conv1_bank.set(ctx, w1v, f1 * c, k, k, Coloring::Diverging { scale: s1 }, "filter", snap.step);
-        self.conv2_bank.set(ctx, w2v, f2 * f1, k, k, Coloring::Diverging { scale: s2 }, "filter", snap.step);
+        self.conv1_bank.set(ctx, w1v, f1 * c, k, k, Coloring::Diverging { scale: s1 });
+        self.conv2_bank.set(ctx, w2v, f2 * f1, k, k, Coloring::Diverging { scale: s2 });
         self.banks_mode = view.filter_mode;
     }
 }

@@ -16,8 +16,14 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// Draws the status line.
-pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&Progress>, note: Option<&str>) {
+/// Draws the status line. `software_renderer` names the adapter when the window is drawn by the
+/// CPU.
+pub fn status_ui(
+    ui: &mut egui::Ui,
+    snap: Option<&Snapshot>,
+    progress: Option<&Progress>,
+    software_renderer: Option<&str>,
+) {
     ui.horizontal(|ui| {
         match (progress, snap) {
             (Some(p), _) => {
@@ -42,23 +48,23 @@ pub fn status_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, progress: Option<&P
                 ui.label("Starting…");
             }
         }
-        if let Some(n) = note {
-            ui.separator();
-            ui.label(RichText::new(n).weak());
-        }
         if let Some(s) = snap {
             ui.separator();
             ui.label(RichText::new(format!("data: {}", s.data_source)).weak());
         }
+        if let Some(name) = software_renderer {
+            ui.separator();
+            ui.label(RichText::new("software rendering").weak()).on_hover_text(format!(
+                "The window is drawn by the processor ({name}), not a graphics card, so drawing takes \
+                 processor time from training. With a graphics driver both are faster."
+            ));
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             theme_ui(ui);
             ui.separator();
-            ui.label(
-                RichText::new(
-                    "Space run/pause · Right step phase · Shift+Right step batch · R reset · 1/2 tabs · Ctrl +/- zoom",
-                )
-                .small()
-                .weak(),
+            ui.label(RichText::new("Keys: Space, Right, Shift+Right, R, 1, 2").small().weak()).on_hover_text(
+                "Space: run / pause\nRight: step one phase\nShift+Right: step one batch\nR: reset with the seed\n\
+                 1 / 2: feature maps / filters\nCtrl + / Ctrl -: larger / smaller",
             );
         });
     });

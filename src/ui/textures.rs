@@ -30,11 +30,6 @@ pub struct TileSet {
     tile_w: usize,
     atlas_cols: usize,
     coloring: Coloring,
-    /// What the tiles show, e.g. "activation" or "gradient"; lets a caller keep stale data only
-    /// when it is of the same kind.
-    kind: &'static str,
-    /// The step the numbers are from.
-    step: u64,
 }
 
 impl TileSet {
@@ -49,13 +44,11 @@ impl TileSet {
             tile_w: 0,
             atlas_cols: 1,
             coloring: Coloring::Gray,
-            kind: "",
-            step: 0,
         }
     }
 
     /// Replaces the tiles with `values` (`count × tile_h × tile_w`, tile after tile) and uploads
-    /// them. A scale of `None` on a diverging map means "the group's own max |v|".
+    /// them into the one texture of this set; too few values (a tensor not computed yet) empty it.
     pub fn set(
         &mut self,
         ctx: &egui::Context,
@@ -64,8 +57,6 @@ impl TileSet {
         tile_h: usize,
         tile_w: usize,
         coloring: Coloring,
-        kind: &'static str,
-        step: u64,
     ) {
         let per = tile_h * tile_w;
         if count == 0 || per == 0 || values.len() < count * per {
@@ -103,15 +94,12 @@ impl TileSet {
         self.tile_w = tile_w;
         self.atlas_cols = cols;
         self.coloring = coloring;
-        self.kind = kind;
-        self.step = step;
     }
 
     /// Forgets the tiles (the texture is kept for reuse).
     pub fn clear(&mut self) {
         self.values.clear();
         self.count = 0;
-        self.kind = "";
     }
 
     /// True when there is nothing to draw.
@@ -135,16 +123,6 @@ impl TileSet {
             Coloring::Diverging { scale } => scale,
             Coloring::Gray => 0.0,
         }
-    }
-
-    /// What the tiles show ("" when empty).
-    pub fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    /// The step the tiles are from.
-    pub fn step(&self) -> u64 {
-        self.step
     }
 
     /// The texture, once something was uploaded.

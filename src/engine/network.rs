@@ -133,7 +133,6 @@ pub struct Network<T: Float> {
     phases: Vec<Phase>,
     cursor: usize,
     ws: ConvWorkspace<T>,
-    dense_scratch: Vec<Vec<T>>,
 }
 
 impl<T: Float> Network<T> {
@@ -174,7 +173,6 @@ impl<T: Float> Network<T> {
             phases: Phase::sequence(&cfg),
             cursor: 0,
             ws: ConvWorkspace::default(),
-            dense_scratch: Vec::new(),
         })
     }
 
@@ -297,7 +295,6 @@ impl<T: Float> Network<T> {
                 super::params::flat_mut(&mut g.fc2_w),
                 super::params::flat_mut(&mut g.fc2_b),
                 Some(&mut a.d_relu2),
-                &mut self.dense_scratch,
             ),
             Layer::Relu2 => relu::backward(&a.fc1, &a.d_relu2, &mut a.d_fc1),
             Layer::Fc1 => {
@@ -314,7 +311,6 @@ impl<T: Float> Network<T> {
                     super::params::flat_mut(&mut g.fc1_w),
                     super::params::flat_mut(&mut g.fc1_b),
                     Some(dx),
-                    &mut self.dense_scratch,
                 )
             }
             Layer::ReluConv2 => relu::backward(&a.conv2, &a.d_relu_c2, &mut a.d_conv2),

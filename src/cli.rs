@@ -125,17 +125,7 @@ pub fn train_from(
             let opened = checkpoint::load(path, Some(data.train.len()), o.engine)?;
             let f = opened.file;
             let cfg = f.config;
-            if data.train.image_len() != cfg.in_channels * cfg.in_height * cfg.in_width {
-                return Err(format!(
-                    "{}: the network takes {}×{} images but {} has {}×{}",
-                    path.display(),
-                    cfg.in_height,
-                    cfg.in_width,
-                    data.source,
-                    data.train.rows,
-                    data.train.cols
-                ));
-            }
+            check_images_fit(path, &cfg, &data.train, &data.source)?;
             // Settings queued in the file apply from its next batch, which is the first one here.
             let saved = f.pending.unwrap_or(f.settings);
             let hyper = Hyper {
@@ -322,17 +312,7 @@ pub fn eval(
     let (params, meta) = weights::load(weights_path, None).map_err(|e| e.to_string())?;
     let data = load_data(data_dir, classes)?;
     let cfg = meta.config;
-    if data.test.image_len() != cfg.in_channels * cfg.in_height * cfg.in_width {
-        return Err(format!(
-            "{}: the network takes {}×{} images but {} has {}×{}",
-            weights_path.display(),
-            cfg.in_height,
-            cfg.in_width,
-            data.source,
-            data.test.rows,
-            data.test.cols
-        ));
-    }
+    check_images_fit(weights_path, &cfg, &data.test, &data.source)?;
     if data.test.num_classes() != cfg.classes {
         return Err(format!(
             "{}: the network has {} classes but {} has {}",
@@ -490,6 +470,21 @@ pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<
             (p.label(), t.get(t.len() / 2).copied().unwrap_or(0.0))
         })
         .collect())
+}
+
+/// Refuses a dataset whose images are not the size the network in `file` takes.
+fn check_images_fit(file: &Path, cfg: &ModelConfig, set: &Dataset, source: &str) -> Result<(), String> {
+    if set.image_len() == cfg.in_channels * cfg.in_height * cfg.in_width {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: the network takes {}×{} images but {source} has {}×{}",
+        file.display(),
+        cfg.in_height,
+        cfg.in_width,
+        set.rows,
+        set.cols
+    ))
 }
 
 /// Formats an integer with thousands separators: 60000 → "60,000".

@@ -408,14 +408,22 @@ pub struct BenchResult {
     pub gflops: f64,
 }
 
+/// The post's network with the recommended init, and a batch of the embedded sample's first
+/// images: what `bench` and `phase_profile` time.
+fn bench_setup(engine: ConvEngine, batch: usize) -> Result<(Network<f32>, data::Batch), String> {
+    let data = data::embedded().map_err(|e| e.to_string())?;
+    let net = Network::<f32>::new(ModelConfig::default(), Preset::Recommended.init(), 1, engine)
+        .map_err(|e| e.to_string())?;
+    let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
+    let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
+    Ok((net, b))
+}
+
 /// Times full training steps (forward, backward, update) on the embedded sample's first images:
 /// warm-up, then the median of several steps.
 pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchResult, String> {
-    let data = data::embedded().map_err(|e| e.to_string())?;
-    let cfg = ModelConfig::default();
-    let mut net = Network::<f32>::new(cfg, Preset::Recommended.init(), 1, engine).map_err(|e| e.to_string())?;
-    let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
-    let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
+    let (mut net, b) = bench_setup(engine, batch)?;
+    let cfg = *net.config();
     let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
     let hyper = Preset::Recommended.hyper();
     let warmup = if engine == ConvEngine::Naive { 1 } else { 3 };
@@ -443,11 +451,7 @@ pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchRes
 /// Milliseconds each phase of one fast-engine training step takes (median of `rounds` steps
 /// after a warm-up): where the time of a step goes.
 pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<Vec<(String, f64)>, String> {
-    let data = data::embedded().map_err(|e| e.to_string())?;
-    let cfg = ModelConfig::default();
-    let mut net = Network::<f32>::new(cfg, Preset::Recommended.init(), 1, engine).map_err(|e| e.to_string())?;
-    let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
-    let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
+    let (mut net, b) = bench_setup(engine, batch)?;
     let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
     let hyper = Preset::Recommended.hyper();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); net.phases().len()];

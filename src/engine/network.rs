@@ -145,20 +145,8 @@ impl<T: Float> Network<T> {
     /// A network with the given parameters; refused if a tensor's shape does not match `cfg`.
     pub fn with_params(cfg: ModelConfig, params: Params<T>, engine: ConvEngine) -> Result<Self, EngineError> {
         cfg.validate()?;
-        let have = [
-            params.conv1_w.shape(),
-            params.conv1_b.shape(),
-            params.conv2_w.shape(),
-            params.conv2_b.shape(),
-            params.fc1_w.shape(),
-            params.fc1_b.shape(),
-            params.fc2_w.shape(),
-            params.fc2_b.shape(),
-        ];
-        for ((name, want), have) in super::PARAM_NAMES.iter().zip(Params::<T>::shapes(&cfg)).zip(have) {
-            if want != have {
-                return Err(EngineError::Config(format!("{name} has shape {have:?} but the network needs {want:?}")));
-            }
+        if let Some((name, have, want)) = params.shape_mismatch(&cfg) {
+            return Err(EngineError::Config(format!("{name} has shape {have:?} but the network needs {want:?}")));
         }
         // `flat()` needs standard layout; arrays built elsewhere may not have it.
         let params = if params.slices_checked() { params } else { params.to_standard_layout() };

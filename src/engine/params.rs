@@ -102,6 +102,26 @@ impl<T: Float> Params<T> {
         p
     }
 
+    /// The first tensor whose shape differs from what `cfg` needs: (name, has, needs).
+    pub fn shape_mismatch(&self, cfg: &ModelConfig) -> Option<(&'static str, Vec<usize>, Vec<usize>)> {
+        let have = [
+            self.conv1_w.shape(),
+            self.conv1_b.shape(),
+            self.conv2_w.shape(),
+            self.conv2_b.shape(),
+            self.fc1_w.shape(),
+            self.fc1_b.shape(),
+            self.fc2_w.shape(),
+            self.fc2_b.shape(),
+        ];
+        PARAM_NAMES
+            .iter()
+            .zip(Self::shapes(cfg))
+            .zip(have)
+            .find(|((_, want), have)| want.as_slice() != *have)
+            .map(|((name, want), have)| (*name, have.to_vec(), want))
+    }
+
     /// True if every tensor is contiguous in standard (row-major) layout.
     pub fn slices_checked(&self) -> bool {
         self.conv1_w.is_standard_layout()

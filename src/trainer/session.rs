@@ -92,15 +92,30 @@ impl Session {
             return Err(format!("{}: images do not match the network's input size", data.source));
         }
         let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, seed);
-        Ok(Self {
+        Ok(Self::from_parts(data, net, sampler, seed, preset, settings, None, 0, History::new()))
+    }
+
+    /// A session at a given point of a run; everything transient starts empty.
+    fn from_parts(
+        data: Arc<Mnist>,
+        net: Network<f32>,
+        sampler: Sampler,
+        seed: u64,
+        preset: Preset,
+        settings: Settings,
+        pending: Option<Settings>,
+        step: u64,
+        history: History,
+    ) -> Self {
+        Self {
             data,
             net,
             sampler,
             seed,
             preset,
             settings,
-            pending: None,
-            step: 0,
+            pending,
+            step,
             selected: 0,
             batch_indices: Vec::new(),
             new_loss: Vec::new(),
@@ -108,7 +123,7 @@ impl Session {
             eval_acts: Activations::default(),
             batch_started: None,
             images_per_sec: 0.0,
-            history: History::new(),
+            history,
             batch_start: None,
             last_good: None,
             loss_checked: false,
@@ -116,7 +131,7 @@ impl Session {
             curves_reset: true,
             panic_next_phase: false,
             in_progress: None,
-        })
+        }
     }
 
     /// Starts again with fresh weights, keeping the data and the user's settings.
@@ -442,50 +457,21 @@ impl Session {
             }
         }
         let mut net = Network::with_params(cfg, file.params, engine).map_err(|e| e.to_string())?;
-        let v = &file.velocity;
-        let velocity_shapes = [
-            v.conv1_w.shape(),
-            v.conv1_b.shape(),
-            v.conv2_w.shape(),
-            v.conv2_b.shape(),
-            v.fc1_w.shape(),
-            v.fc1_b.shape(),
-            v.fc2_w.shape(),
-            v.fc2_b.shape(),
-        ];
-        for ((name, want), have) in
-            crate::engine::PARAM_NAMES.iter().zip(Params::<f32>::shapes(&cfg)).zip(velocity_shapes)
-        {
-            if want != have {
-                return Err(format!("the momentum of {name} has shape {have:?} but the network needs {want:?}"));
-            }
+        if let Some((name, have, want)) = file.velocity.shape_mismatch(&cfg) {
+            return Err(format!("the momentum of {name} has shape {have:?} but the network needs {want:?}"));
         }
         net.velocity = file.velocity.to_standard_layout();
-        let mut s = Session {
+        let mut s = Self::from_parts(
             data,
             net,
-            sampler: file.sampler,
-            seed: file.seed,
-            preset: file.preset,
+            file.sampler,
+            file.seed,
+            file.preset,
             settings,
             pending,
-            step: file.step,
-            selected: 0,
-            batch_indices: Vec::new(),
-            new_loss: Vec::new(),
-            new_accuracy: Vec::new(),
-            eval_acts: Activations::default(),
-            batch_started: None,
-            images_per_sec: 0.0,
-            history: file.history,
-            batch_start: None,
-            last_good: None,
-            loss_checked: false,
-            notices: Vec::new(),
-            curves_reset: true,
-            panic_next_phase: false,
-            in_progress: None,
-        };
+            file.step,
+            file.history,
+        );
         s.replace_curves();
         Ok(s)
     }

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -201,20 +203,6 @@ fn a_file_from_another_training_set_is_refused_with_both_sizes() {
     assert!(err.contains("s.safetensors") && err.contains("96") && err.contains("10000"), "{err}");
 }
 
-/// A dataset folder with the first `n` images of the embedded sample as both splits.
-fn small_folder(dir: &Path, n: usize) {
-    let full = data::embedded().unwrap();
-    let (images, labels) = (&full.train.images[..n * 784], &full.train.labels[..n]);
-    for (img, lab) in
-        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
-    {
-        let f = std::fs::File::create(dir.join(img)).unwrap();
-        data::write_images(f, img, 28, 28, images).unwrap();
-        let f = std::fs::File::create(dir.join(lab)).unwrap();
-        data::write_labels(f, lab, labels).unwrap();
-    }
-}
-
 fn options(dir: &Path, epochs: usize, save: &str) -> TrainOptions {
     TrainOptions {
         data: Some(dir.to_path_buf()),
@@ -236,7 +224,7 @@ fn options(dir: &Path, epochs: usize, save: &str) -> TrainOptions {
 #[test]
 fn cli_resume_continues_a_saved_run_and_counts_epochs_in_total() {
     let dir = tempfile::tempdir().unwrap();
-    small_folder(dir.path(), 48);
+    common::small_folder(dir.path(), 48);
     let stop = AtomicBool::new(false);
     let mut out = Vec::new();
     cli::train(&options(dir.path(), 1, "one.safetensors"), &stop, &mut out).unwrap();

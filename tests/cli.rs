@@ -3,26 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use cnn_stepper::cli::{self, TrainOptions};
-use cnn_stepper::data;
 use cnn_stepper::engine::{ConvEngine, Preset};
-
-/// A dataset folder with the first `n` images of the embedded sample as both splits.
-fn small_folder(dir: &Path, n: usize) {
-    let full = data::embedded().unwrap();
-    let (images, labels) = (&full.train.images[..n * 784], &full.train.labels[..n]);
-    for (img, lab) in
-        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
-    {
-        let f = std::fs::File::create(dir.join(img)).unwrap();
-        data::write_images(f, img, 28, 28, images).unwrap();
-        let f = std::fs::File::create(dir.join(lab)).unwrap();
-        data::write_labels(f, lab, labels).unwrap();
-    }
-}
 
 fn options(dir: &Path) -> TrainOptions {
     TrainOptions {
@@ -45,7 +32,7 @@ fn options(dir: &Path) -> TrainOptions {
 #[test]
 fn train_prints_each_epoch_saves_and_eval_reads_it_back() {
     let dir = tempfile::tempdir().unwrap();
-    small_folder(dir.path(), 64);
+    common::small_folder(dir.path(), 64);
     let mut out = Vec::new();
     let reports = cli::train(&options(dir.path()), &AtomicBool::new(false), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -74,7 +61,7 @@ fn train_prints_each_epoch_saves_and_eval_reads_it_back() {
 #[test]
 fn ctrl_c_stops_after_the_current_step_and_still_saves() {
     let dir = tempfile::tempdir().unwrap();
-    small_folder(dir.path(), 32);
+    common::small_folder(dir.path(), 32);
     let mut out = Vec::new();
     let reports = cli::train(&options(dir.path()), &AtomicBool::new(true), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();

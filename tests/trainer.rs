@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -112,18 +114,7 @@ fn absurd_settings_are_refused_with_the_value_named() {
 #[test]
 fn a_diverging_learning_rate_is_reported_not_a_crash() {
     let mut s = session(ConvEngine::Fast);
-    let mut bad = s.settings();
-    bad.hyper.lr = 10.0;
-    bad.hyper.momentum = 0.99;
-    s.set_settings(bad).unwrap();
-    let mut error = None;
-    for _ in 0..50 {
-        if let Err(e) = s.step_batch(&mut |_, _| {}) {
-            error = Some(e);
-            break;
-        }
-    }
-    let e = error.expect("lr 10 with momentum 0.99 diverges within 50 steps");
+    let e = common::diverge(&mut s);
     assert!(e.contains("diverged") && e.contains("learning rate"), "{e}");
 }
 

@@ -6,7 +6,7 @@
 //! `ctx.request_repaint()`, so the window sleeps while paused and repaints about 30 times a
 //! second while running (the worker's snapshot rate). Nothing here blocks on the worker.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,17 +14,31 @@ use eframe::egui::{self, Key, Modifiers};
 
 use crate::data::{ClassNames, Mnist, embedded, load_dir};
 use crate::engine::{ConvEngine, ModelConfig, Preset};
-use crate::trainer::{Command, Event, SampleView, Session, Snapshot, Worker};
+use crate::trainer::{
+    Command, Event, Export, ImageId, InspectError, PixelInspection, ProbeInput, Probed, SampleView, Session, Settings,
+    Snapshot, Worker,
+};
 use crate::ui::banner::{Banner, Severity, banner_ui};
 use crate::ui::batch::batch_ui;
 use crate::ui::controls::{Availability, ControlsState, controls_ui, reset_command};
 use crate::ui::curves::{Curves, curves_ui};
+use crate::ui::draw::{DrawState, draw_canvas_ui};
+use crate::ui::evaluation::{EvaluationState, evaluation_ui};
+use crate::ui::export::{ShotQueue, ShotTarget};
+use crate::ui::fc1::{Fc1State, fc1_ui};
 use crate::ui::feature_maps::{feature_maps_ui, map_mode_ui};
+use crate::ui::file_dialog::{DialogOutcome, FileDialog};
 use crate::ui::filters::{filter_mode_ui, filters_ui};
-use crate::ui::outputs::outputs_ui;
+use crate::ui::health::{HealthState, Magnitudes, health_ui};
+use crate::ui::help::{HelpTopic, help_ui, with_help};
+use crate::ui::inspector::{InspectorState, inspector_ui};
+use crate::ui::menu::{FileAction, MenuAction, MenuState, menu_bar_ui, start_dir};
+use crate::ui::outputs::{Subject, outputs_ui};
 use crate::ui::pipeline::pipeline_ui;
+use crate::ui::prefs::{PREFS_KEY, Prefs};
 use crate::ui::status::{Progress, status_ui};
 use crate::ui::text::GlyphSafe;
+use crate::ui::textures::{Coloring, TileSet};
 use crate::ui::{CenterTab, Scene, ViewState};
 
 /// What the command line passes to the window.
@@ -76,7 +90,9 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
         "cnn-stepper",
         native,
         Box::new(move |cc| {
-            let mut app = CnnApp::new(&cc.egui_ctx, data, seed);
+            let prefs =
+                cc.storage.and_then(|s| s.get_string(PREFS_KEY)).map(|t| Prefs::from_json(&t)).unwrap_or_default();
+            let mut app = CnnApp::with_prefs(&cc.egui_ctx, data, seed, prefs);
             if let Some(n) = note {
                 app.push_banner(Severity::Error, n);
             }
@@ -101,12 +117,59 @@ pub struct CnnApp {
     /// Commands sent whose snapshot has not come back yet (each command answers with one).
     awaiting: usize,
     evaluating: bool,
+    /// The latest answer to each read-only request (evaluation, probe, class evidence, FC1
+    /// unit, gradient check), for the teaching panels.
+    pub teaching: crate::trainer::TeachingResults,
     no_worker: Option<String>,
     glyphs: GlyphSafe,
     frame_log: Option<FrameLog>,
     zoom: ZoomMode,
     /// Set once the renderer is known: the adapter's name when it draws on the CPU.
     software_renderer: Option<Option<String>>,
+    /// The file dialog shown, and what its file is for.
+    dialog: Option<(FileAction, FileDialog)>,
+    shots: ShotQueue,
+    /// Where the feature-map and filter views were drawn last frame (for PNG export).
+    view_rects: ViewRects,
+    projector: bool,
+    last_dir: Option<PathBuf>,
+    last_session: Option<PathBuf>,
+    /// For what `App::save` needs of the context (the zoom).
+    egui_ctx: egui::Context,
+    inspector: InspectorState,
+    draw: DrawState,
+    show_draw: bool,
+    probe: ProbeState,
+    /// What the digit views show: the snapshot, or a copy with a probed image's tensors.
+    display: Option<Box<Snapshot>>,
+    display_key: Option<(u64, u64, bool)>,
+    display_generation: u64,
+    /// The probed image, for the outputs panel's thumbnail.
+    probe_thumb: TileSet,
+    /// The data the worker trains on: the evaluation view shows test digits from it.
+    data: Arc<Mnist>,
+    evaluation: EvaluationState,
+    fc1: Fc1State,
+    health: HealthState,
+    magnitudes: Magnitudes,
+}
+
+/// A drawn digit or a test image run through the network instead of the batch's digit.
+#[derive(Debug, Default)]
+struct ProbeState {
+    /// The digit views show the probe, not the batch's selected digit.
+    showing: bool,
+    /// What to probe next (the newest drawing wins over older ones not sent yet).
+    pending: Option<ProbeInput>,
+    in_flight: bool,
+    /// What was probed last: probed again after each step, so the answer follows training.
+    source: Option<ProbeInput>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ViewRects {
+    maps: Option<egui::Rect>,
+    filters: Option<egui::Rect>,
 }
 
 /// How large the interface is drawn.
@@ -124,6 +187,53 @@ impl CnnApp {
     /// engine, `seed`). The worker wakes `ctx` whenever it has news. Failures to start are shown
     /// as a banner, not returned: the window still opens and says what went wrong.
     pub fn new(ctx: &egui::Context, data: Arc<Mnist>, seed: u64) -> Self {
+        Self::with_prefs(ctx, data, seed, Prefs::default())
+    }
+
+    /// Like [`Self::new`], then applies what the last run remembered: preset and settings,
+    /// zoom, projector mode, help panel and folders. Unusable remembered values are dropped and
+    /// a banner says which.
+    pub fn with_prefs(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, prefs: Prefs) -> Self {
+        let (prefs, dropped) = prefs.sanitized();
+        let preset = prefs.preset.unwrap_or(Preset::Recommended);
+        let engine = prefs.settings.map_or(ConvEngine::Fast, |s| s.engine);
+        let mut app = Self::start(ctx, data, seed, preset, engine);
+        for d in dropped {
+            app.push_banner(Severity::Info, d);
+        }
+        if let Some(s) = prefs.settings
+            && s != Settings::from_preset(preset, engine)
+        {
+            app.send(Command::SetSettings(s));
+        }
+        app.projector = prefs.projector;
+        if let Some(v) = prefs.view {
+            app.view = v;
+        }
+        app.last_dir = prefs.last_dir;
+        app.last_session = prefs.last_session;
+        if let Some(z) = prefs.zoom {
+            ctx.set_zoom_factor(z);
+            app.zoom = ZoomMode::Manual;
+        }
+        app
+    }
+
+    /// What is remembered for the next start (see [`Prefs`]).
+    pub fn prefs(&self) -> Prefs {
+        let snap = self.snapshot.as_deref();
+        Prefs {
+            preset: snap.map(|s| s.preset),
+            settings: snap.map(|s| s.pending.unwrap_or(s.settings)),
+            projector: self.projector,
+            zoom: (self.zoom == ZoomMode::Manual).then(|| self.egui_ctx.zoom_factor()),
+            view: Some(self.view.clone()),
+            last_dir: self.last_dir.clone(),
+            last_session: self.last_session.clone(),
+        }
+    }
+
+    fn start(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, preset: Preset, engine: ConvEngine) -> Self {
         setup_style(ctx);
         let mut app = Self {
             worker: None,
@@ -137,13 +247,34 @@ impl CnnApp {
             progress: None,
             awaiting: 0,
             evaluating: false,
+            teaching: crate::trainer::TeachingResults::default(),
             no_worker: None,
             glyphs: GlyphSafe::default(),
             frame_log: FrameLog::from_env(),
             zoom: ZoomMode::Auto(ctx.zoom_factor()),
             software_renderer: None,
+            dialog: None,
+            shots: ShotQueue::default(),
+            view_rects: ViewRects::default(),
+            projector: false,
+            last_dir: None,
+            last_session: None,
+            egui_ctx: ctx.clone(),
+            inspector: InspectorState::default(),
+            draw: DrawState::default(),
+            show_draw: false,
+            probe: ProbeState::default(),
+            display: None,
+            display_key: None,
+            display_generation: 0,
+            probe_thumb: TileSet::new("probed digit"),
+            data: data.clone(),
+            evaluation: EvaluationState::default(),
+            fc1: Fc1State::default(),
+            health: HealthState::default(),
+            magnitudes: Magnitudes::default(),
         };
-        match Session::new(data, seed, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast) {
+        match Session::new(data, seed, preset, ModelConfig::default(), engine) {
             Ok(session) => {
                 let waker_ctx = ctx.clone();
                 match Worker::spawn(session, move || waker_ctx.request_repaint()) {
@@ -197,7 +328,10 @@ impl CnnApp {
             | Command::RunEpoch
             | Command::Reset { .. }
             | Command::SetSettings(_)
-            | Command::SelectSample(_) => self.awaiting += 1,
+            | Command::SelectSample(_)
+            | Command::Save(_)
+            | Command::Open(_)
+            | Command::Export(_) => self.awaiting += 1,
             Command::Evaluate { .. } => self.evaluating = true,
             _ => {}
         }
@@ -233,16 +367,42 @@ impl CnnApp {
                     for p in &s.new_accuracy_points {
                         self.curves.add_accuracy(p);
                     }
+                    self.magnitudes.absorb(&s);
                     newest = Some(s);
                 }
                 Event::Progress { what, done, total } => self.progress = Some(Progress { what, done, total }),
                 Event::Evaluated(r) => {
                     self.evaluating = false;
                     self.progress = None;
+                    self.teaching.evaluation = Some(r.clone());
+                    self.teaching.revision += 1;
                     self.curves.add_evaluation(r);
+                }
+                Event::Probed(p) => {
+                    self.probe.in_flight = false;
+                    self.teaching.probe = Some(p);
+                    self.teaching.revision += 1;
+                }
+                Event::ClassEvidence(e) => {
+                    self.teaching.class_evidence = Some(e);
+                    self.teaching.revision += 1;
+                }
+                Event::Fc1Unit(u) => {
+                    self.teaching.fc1_unit = Some(u);
+                    self.teaching.revision += 1;
+                }
+                Event::GradientCheck(g) => {
+                    self.progress = None;
+                    self.teaching.gradient_check = Some(g);
+                    self.teaching.revision += 1;
                 }
                 Event::Error(e) => {
                     self.evaluating = false;
+                    // It may be the answer to a teaching view's request (e.g. a drawing the
+                    // worker refused): they may ask again.
+                    self.probe.in_flight = false;
+                    self.fc1.forget_requests();
+                    self.health.forget_request();
                     self.push_banner(Severity::Error, e);
                 }
             }
@@ -280,6 +440,17 @@ impl CnnApp {
 
     /// Space, →, Shift+→, R, and 1 / 2 for the tabs, unless the user is typing in a field.
     fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
+        if self.dialog.is_some() {
+            return Vec::new();
+        }
+        // Ctrl+S / Ctrl+O work even while a field has the focus, as in any editor.
+        let (save, open) =
+            ctx.input_mut(|i| (i.consume_key(Modifiers::COMMAND, Key::S), i.consume_key(Modifiers::COMMAND, Key::O)));
+        if save {
+            self.ask_file(FileAction::SaveSession);
+        } else if open {
+            self.ask_file(FileAction::OpenSession);
+        }
         if ctx.text_edit_focused() {
             return Vec::new();
         }
@@ -323,6 +494,201 @@ impl CnnApp {
         out
     }
 
+    /// Runs `input` through the network and shows it in the digit views (a drawn digit, a test
+    /// image). It is probed again after each training step, so its prediction follows training.
+    pub fn probe(&mut self, input: ProbeInput) {
+        self.probe.showing = true;
+        self.probe.source = Some(input.clone());
+        self.probe.pending = Some(input);
+        self.send_probe();
+    }
+
+    /// Back to the batch's selected digit in the digit views.
+    pub fn stop_probe(&mut self) {
+        self.probe.showing = false;
+        self.probe.source = None;
+        self.probe.pending = None;
+    }
+
+    /// The feature-map pixel the inspector shows, if it is open.
+    pub fn inspected(&self) -> Option<crate::trainer::PixelRef> {
+        self.inspector.pixel
+    }
+
+    /// The probed image shown instead of the batch's digit, if any.
+    pub fn shown_probe(&self) -> Option<&Probed> {
+        self.teaching.probe.as_deref().filter(|_| self.probe.showing)
+    }
+
+    /// One probe at a time: a fast drawing hand makes more images than frames, and only the
+    /// newest matters.
+    fn send_probe(&mut self) {
+        if self.probe.in_flight || self.worker.is_none() {
+            return;
+        }
+        if self.probe.pending.is_none()
+            && self.probe.showing
+            && let (Some(src), Some(snap), Some(done)) = (&self.probe.source, &self.snapshot, &self.teaching.probe)
+            && snap.step != done.step
+        {
+            self.probe.pending = Some(src.clone());
+        }
+        if let Some(input) = self.probe.pending.take() {
+            self.probe.in_flight = true;
+            self.send(Command::Probe(input));
+        }
+    }
+
+    /// Rebuilds what the digit views show when the snapshot, a probe or the choice changed.
+    fn refresh_display(&mut self, ctx: &egui::Context) {
+        let key = (self.generation, self.teaching.revision, self.probe.showing);
+        if self.display_key == Some(key) {
+            return;
+        }
+        self.display_key = Some(key);
+        self.display_generation += 1;
+        self.display = match (self.snapshot.as_deref(), self.shown_probe()) {
+            (Some(snap), Some(p)) => Some(Box::new(with_probe(snap, p))),
+            _ => None,
+        };
+        let shown = self.teaching.probe.as_deref().filter(|_| self.probe.showing);
+        if let (Some(p), Some(snap)) = (shown, self.snapshot.as_deref()) {
+            // The first channel, as the batch's thumbnails show it.
+            let (h, w) = (snap.config.in_height, snap.config.in_width);
+            let first = &p.sample.input[..(h * w).min(p.sample.input.len())];
+            self.probe_thumb.set(ctx, first, 1, h, w, Coloring::Gray);
+        }
+    }
+
+    /// Opens the file dialog for `action` (unless there is no trainer to act).
+    pub fn ask_file(&mut self, action: FileAction) {
+        if self.no_worker.is_some() {
+            return;
+        }
+        let dir = start_dir(self.last_dir.as_deref());
+        let step = self.snapshot.as_deref().map_or(0, |s| s.step);
+        self.dialog = Some((action, action.dialog(&dir, step, self.last_session.as_deref())));
+    }
+
+    /// Whether a file dialog is open.
+    pub fn dialog_open(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    fn file_chosen(&mut self, action: FileAction, path: PathBuf) {
+        self.last_dir = path.parent().map(Path::to_path_buf);
+        match action {
+            FileAction::OpenSession => {
+                self.last_session = Some(path.clone());
+                self.send(Command::Open(path));
+            }
+            FileAction::SaveSession => {
+                self.last_session = Some(path.clone());
+                self.send(Command::Save(path));
+            }
+            FileAction::ExportNpz => self.send(Command::Export(Export::Npz(path))),
+            FileAction::ExportCurves => self.send(Command::Export(Export::CurvesCsv(path))),
+            FileAction::ExportPng(target) => {
+                match target {
+                    ShotTarget::FeatureMaps => self.view.tab = CenterTab::FeatureMaps,
+                    ShotTarget::Filters => self.view.tab = CenterTab::Filters,
+                    ShotTarget::Window => {}
+                }
+                self.shots.request(target, path);
+            }
+        }
+    }
+
+    fn menu_action(&mut self, ctx: &egui::Context, action: MenuAction) {
+        match action {
+            MenuAction::File(f) => self.ask_file(f),
+            MenuAction::SetProjector(on) => {
+                self.projector = on;
+                self.zoom = ZoomMode::Auto(ctx.zoom_factor());
+            }
+            MenuAction::AutoZoom => self.zoom = ZoomMode::Auto(ctx.zoom_factor()),
+            MenuAction::SetHelp(on) => self.view.show_help = on,
+            MenuAction::SetDraw(on) => self.show_draw = on,
+            MenuAction::ResetLayout => {
+                // Panel sizes and scroll positions live in egui's memory, which eframe saves.
+                ctx.memory_mut(|m| {
+                    m.reset_areas();
+                    m.data = Default::default();
+                });
+                self.projector = false;
+                self.show_draw = false;
+                self.inspector.pixel = None;
+                self.view = ViewState::default();
+                self.zoom = ZoomMode::Auto(ctx.zoom_factor());
+                ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(1280.0, 800.0)));
+            }
+            MenuAction::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    /// The pixel inspector, a window over the others while a pixel is chosen.
+    fn inspector_window(&mut self, ctx: &egui::Context) {
+        let Some(at) = self.inspector.pixel else { return };
+        let result: Result<PixelInspection, InspectError> = match self.display.as_deref().or(self.snapshot.as_deref()) {
+            Some(s) => s.inspect_pixel(at),
+            None => return,
+        };
+        let mut keep = true;
+        egui::Window::new("Pixel inspector")
+            .id(egui::Id::unique("pixel inspector"))
+            .default_pos(egui::pos2(360.0, 140.0))
+            .resizable(false)
+            .show(ctx, |ui| keep = inspector_ui(ui, &mut self.inspector, &result, self.view.color_map));
+        if !keep {
+            self.inspector.pixel = None;
+        }
+    }
+
+    /// The draw-a-digit window: the canvas, and the network's answer as bars.
+    fn draw_window(&mut self, ctx: &egui::Context) {
+        if !self.show_draw {
+            return;
+        }
+        let mut open = true;
+        let mut drawn = None;
+        let answer = self.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn).cloned();
+        let names = self.snapshot.as_deref().map(|s| s.class_names.clone()).unwrap_or_default();
+        egui::Window::new("Draw a digit")
+            .id(egui::Id::unique("draw a digit"))
+            .open(&mut open)
+            .default_pos(egui::pos2(950.0, 110.0))
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    crate::ui::help::help_button_ui(ui, HelpTopic::Draw);
+                    ui.label(
+                        egui::RichText::new("Draw with the mouse; it is centred and scaled like MNIST's digits.")
+                            .small(),
+                    );
+                });
+                drawn = draw_canvas_ui(ui, &mut self.draw);
+                ui.separator();
+                let answer = answer.as_ref().filter(|_| !self.draw.is_empty());
+                draw_answer_ui(ui, answer, &names);
+            });
+        if let Some(image) = drawn {
+            if self.draw.is_empty() {
+                self.stop_probe();
+            } else {
+                self.probe(ProbeInput::Pixels(image));
+            }
+        }
+        if !open {
+            self.show_draw = false;
+        }
+    }
+
+    /// Width in points (at zoom 1) the layout is designed for: the zoom makes the window that
+    /// wide. Projector mode designs for a narrower window, so everything is drawn larger.
+    fn design_width(&self) -> f32 {
+        if self.projector { 1100.0 } else { 1360.0 }
+    }
+
     fn auto_zoom(&mut self, ctx: &egui::Context) {
         let ZoomMode::Auto(ours) = self.zoom else { return };
         let zoom = ctx.zoom_factor();
@@ -331,9 +697,8 @@ impl CnnApp {
             self.zoom = ZoomMode::Manual;
             return;
         }
-        // Width in points at zoom 1; the layout is designed for about 1360 of them.
         let width = ctx.content_rect().width() * zoom;
-        let wanted = (width / 1360.0).clamp(1.0, 1.6);
+        let wanted = (width / self.design_width()).clamp(1.0, 2.0);
         if (wanted - zoom).abs() > 0.03 {
             ctx.set_zoom_factor(wanted);
             self.zoom = ZoomMode::Auto(wanted);
@@ -345,10 +710,44 @@ impl CnnApp {
         let ctx = ui.ctx().clone();
         self.auto_zoom(&ctx);
         let mut commands = self.shortcuts(&ctx);
-        if let Some(s) = &self.snapshot {
-            self.scene.refresh(&ctx, s, self.generation, &self.view);
+        let menu_state = MenuState {
+            projector: self.projector,
+            help: self.view.show_help,
+            draw: self.show_draw,
+            zoom: ctx.zoom_factor(),
+            manual_zoom: self.zoom == ZoomMode::Manual,
+            files_disabled: self.no_worker.is_some().then_some("No training session (see the message at the top)"),
+        };
+        let menu = egui::Panel::top("menu").frame(bar_frame(ui)).show(ui, |ui| menu_bar_ui(ui, menu_state)).inner;
+        if let Some(action) = menu {
+            self.menu_action(&ctx, action);
+        }
+        if let Some((action, dialog)) = &mut self.dialog {
+            let action = *action;
+            match dialog.ui(&ctx) {
+                DialogOutcome::Open => {}
+                DialogOutcome::Cancelled => self.dialog = None,
+                DialogOutcome::Chosen(path) => {
+                    self.dialog = None;
+                    self.file_chosen(action, path);
+                }
+            }
+        }
+        if let Some(target) = self.shots.waiting_for() {
+            match target {
+                ShotTarget::FeatureMaps => self.view.tab = CenterTab::FeatureMaps,
+                ShotTarget::Filters => self.view.tab = CenterTab::Filters,
+                ShotTarget::Window => {}
+            }
+        }
+        self.send_probe();
+        self.refresh_display(&ctx);
+        if let Some(s) = self.display.as_deref().or(self.snapshot.as_deref()) {
+            self.scene.refresh(&ctx, s, self.display_generation, &self.view);
         }
         let snap = self.snapshot.as_deref();
+        // The digit views: the batch's selected digit, or a probed image.
+        let shown = self.display.as_deref().or(snap);
         let avail = self.availability();
 
         if !self.banners.is_empty() {
@@ -372,43 +771,152 @@ impl CnnApp {
                 pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
             },
         );
+        if self.view.show_help {
+            egui::Panel::right("help")
+                .frame(bar_frame(ui))
+                .default_size(300.0)
+                .size_range(220.0..=520.0)
+                .show(ui, |ui| help_ui(ui, snap, &self.view));
+        }
         let grads = self.scene.maps_are_gradients;
+        let probe = self.teaching.probe.as_deref().filter(|_| self.probe.showing);
+        let subject = match probe {
+            Some(p) => Subject::Probe { caption: probe_caption(p), label: p.label },
+            None => Subject::Batch,
+        };
+        let digits = if probe.is_some() { &self.probe_thumb } else { &self.scene.batch };
         egui::Panel::right("outputs and curves")
             .frame(bar_frame(ui))
             .default_size(350.0)
             .size_range(280.0..=640.0)
             .show(ui, |ui| {
-                outputs_ui(ui, snap, &self.scene.batch, &self.view, grads);
+                outputs_ui(ui, shown, digits, &self.view, grads, &subject);
                 ui.separator();
                 let can_eval = avail.can_step(snap).is_ok();
                 if let Some(c) = curves_ui(ui, &self.curves, can_eval) {
                     commands.push(c);
                 }
             });
+        let mut stop_probe = false;
+        let mut clicked_pixel = None;
         let central = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
         egui::CentralPanel::default().frame(central).show(ui, |ui| {
             if let Some(c) = batch_ui(ui, snap, &self.scene.batch) {
+                if matches!(c, Command::SelectSample(_)) {
+                    stop_probe = true;
+                }
                 commands.push(c);
             }
             ui.separator();
+            if let Some(p) = probe {
+                ui.horizontal_wrapped(|ui| {
+                    // The button first: the line may run under a window on a narrow screen.
+                    if ui.button("Back to the batch").on_hover_text("Show the batch's selected digit again").clicked() {
+                        stop_probe = true;
+                    }
+                    let text = format!(
+                        "Showing {}: predicted {} ({:.0}%), weights after step {}",
+                        probe_caption(p).to_lowercase(),
+                        snap.and_then(|s| s.class_names.get(p.predicted))
+                            .cloned()
+                            .unwrap_or_else(|| p.predicted.to_string()),
+                        p.confidence * 100.0,
+                        p.step
+                    );
+                    ui.label(egui::RichText::new(text).strong().color(ui.visuals().warn_fg_color));
+                });
+            }
             ui.horizontal(|ui| {
                 let tab = |t: &str| egui::RichText::new(t).size(15.0).strong();
-                ui.selectable_value(&mut self.view.tab, CenterTab::FeatureMaps, tab("Feature maps"));
-                ui.selectable_value(&mut self.view.tab, CenterTab::Filters, tab("Filters"));
-                ui.separator();
-                match self.view.tab {
-                    CenterTab::FeatureMaps => map_mode_ui(ui, &mut self.view),
-                    CenterTab::Filters => filter_mode_ui(ui, &mut self.view),
+                with_help(
+                    ui.selectable_value(&mut self.view.tab, CenterTab::FeatureMaps, tab("Feature maps")),
+                    HelpTopic::FeatureMaps,
+                );
+                with_help(
+                    ui.selectable_value(&mut self.view.tab, CenterTab::Filters, tab("Filters")),
+                    HelpTopic::Filters,
+                );
+                with_help(ui.selectable_value(&mut self.view.tab, CenterTab::Fc1, tab("FC1")), HelpTopic::Fc1);
+                with_help(
+                    ui.selectable_value(&mut self.view.tab, CenterTab::Evaluation, tab("Evaluation")),
+                    HelpTopic::Evaluation,
+                );
+                with_help(
+                    ui.selectable_value(&mut self.view.tab, CenterTab::Health, tab("Backprop check")),
+                    HelpTopic::Health,
+                );
+            });
+            // The view's own choices on a line of their own: the tabs fill a 1280-pixel row.
+            match self.view.tab {
+                CenterTab::FeatureMaps => {
+                    ui.horizontal(|ui| map_mode_ui(ui, &mut self.view));
+                }
+                CenterTab::Filters => {
+                    ui.horizontal(|ui| filter_mode_ui(ui, &mut self.view));
+                }
+                CenterTab::Fc1 | CenterTab::Evaluation | CenterTab::Health => {}
+            }
+            // The view with its legend, for "Save … as PNG".
+            let view = ui.scope(|ui| match self.view.tab {
+                CenterTab::FeatureMaps => {
+                    if let Some(p) = feature_maps_ui(ui, shown, &self.scene, &self.view) {
+                        clicked_pixel = Some(p);
+                    }
+                }
+                CenterTab::Filters => filters_ui(ui, snap, &self.scene, &self.view),
+                CenterTab::Fc1 => {
+                    self.fc1.color_map = self.view.color_map;
+                    let (unit, evidence) = (self.teaching.fc1_unit.as_deref(), self.teaching.class_evidence.as_deref());
+                    egui::ScrollArea::vertical().id_salt("fc1 view").show(ui, |ui| {
+                        commands.extend(fc1_ui(ui, &mut self.fc1, snap, unit, evidence));
+                    });
+                }
+                CenterTab::Evaluation => {
+                    let progress = self.progress.as_ref().filter(|p| p.what == "evaluating").map(|p| (p.done, p.total));
+                    let step = snap.map_or(0, |s| s.step);
+                    let result = self.teaching.evaluation.as_ref();
+                    let can = avail.can_step(snap).map(|_| ());
+                    egui::ScrollArea::vertical().id_salt("evaluation view").show(ui, |ui| {
+                        let test = &self.data.test;
+                        commands.extend(evaluation_ui(ui, &mut self.evaluation, result, test, step, progress, can));
+                    });
+                }
+                CenterTab::Health => {
+                    let check = self.teaching.gradient_check.as_deref();
+                    let can = avail.can_step(snap).map(|_| ());
+                    egui::ScrollArea::vertical().id_salt("backprop check view").show(ui, |ui| {
+                        commands.extend(health_ui(ui, &mut self.health, snap, check, &self.magnitudes, can));
+                    });
                 }
             });
-            match self.view.tab {
-                CenterTab::FeatureMaps => feature_maps_ui(ui, snap, &self.scene, &self.view),
-                CenterTab::Filters => filters_ui(ui, snap, &self.scene, &self.view),
-            }
+            let rect = Some(view.response.rect);
+            self.view_rects = match self.view.tab {
+                CenterTab::FeatureMaps => ViewRects { maps: rect, filters: None },
+                CenterTab::Filters => ViewRects { maps: None, filters: rect },
+                CenterTab::Fc1 | CenterTab::Evaluation | CenterTab::Health => ViewRects::default(),
+            };
         });
-        for c in commands {
-            self.send(c);
+        if let Some(p) = clicked_pixel {
+            self.inspector.open(p);
         }
+        self.inspector_window(&ctx);
+        self.draw_window(&ctx);
+        if stop_probe {
+            self.stop_probe();
+        }
+        for c in commands {
+            match c {
+                // Shown everywhere until the user goes back to the batch.
+                Command::Probe(input) => self.probe(input),
+                c => self.send(c),
+            }
+        }
+        let rects = self.view_rects;
+        self.shots.after_frame(&ctx, |t| match t {
+            ShotTarget::Window => None,
+            ShotTarget::FeatureMaps => rects.maps,
+            ShotTarget::Filters => rects.filters,
+        });
     }
 }
 
@@ -425,12 +933,19 @@ impl eframe::App for CnnApp {
             self.software_renderer = Some(cpu.then_some(info.name));
         }
         if let Some(log) = &mut self.frame_log {
-            log.frame(frame.info().cpu_usage, self.snapshot.as_deref().is_some_and(|s| s.running));
+            let snap = self.snapshot.as_deref();
+            log.frame(frame.info().cpu_usage, snap.is_some_and(|s| s.running), snap.map_or(0, |s| s.step));
             if log.continuous {
                 ctx.request_repaint();
             }
         }
         self.poll();
+        for result in self.shots.poll() {
+            match result {
+                Ok(m) => self.push_banner(Severity::Info, m),
+                Err(e) => self.push_banner(Severity::Error, e),
+            }
+        }
         if self.snapshot.as_deref().is_some_and(|s| s.running) {
             // The worker's snapshots wake us ~30 times a second; this keeps the frame rate up
             // if one is late (e.g. a slow naive phase), without spinning when paused.
@@ -449,6 +964,12 @@ impl eframe::App for CnnApp {
         visuals.panel_fill.to_normalized_gamma_f32()
     }
 
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Ok(text) = serde_json::to_string(&self.prefs()) {
+            storage.set_string(PREFS_KEY, text);
+        }
+    }
+
     fn on_exit(&mut self) {
         if let Some(log) = &self.frame_log {
             eprintln!("frame log (whole session): {}", log.total_summary());
@@ -459,6 +980,56 @@ impl eframe::App for CnnApp {
 /// A panel frame with margins but no fill (see [`eframe::App::clear_color`]).
 fn bar_frame(ui: &egui::Ui) -> egui::Frame {
     egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
+/// `snap` with the probed image's tensors in place of the selected digit's: the forward pass is
+/// complete (so the views show activations), there are no gradients, and the weights are the
+/// current ones (a probe runs on the weights in force, not on those of a half-done step).
+fn with_probe(snap: &Snapshot, probe: &Probed) -> Snapshot {
+    let mut shown = snap.clone();
+    shown.sample = probe.sample.clone();
+    shown.sample.index = 0;
+    shown.filters.before_update = None;
+    if let Some(i) = snap.phases.iter().position(|p| *p == crate::engine::Phase::Forward(crate::engine::Layer::Loss)) {
+        shown.phases_done = i + 1;
+    }
+    shown
+}
+
+/// The class probabilities of a drawn digit, the most probable marked. Before there is an
+/// answer the bars are empty but present, so the window does not jump when it arrives.
+fn draw_answer_ui(ui: &mut egui::Ui, p: Option<&Probed>, names: &[String]) {
+    let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+    let (headline, detail) = match p {
+        Some(p) => (
+            format!("The network says {} ({:.0}%)", name(p.predicted), p.confidence * 100.0),
+            format!("with the weights after step {}", p.step),
+        ),
+        None => ("Draw a digit above".to_string(), "the network's answer appears here".to_string()),
+    };
+    ui.label(egui::RichText::new(headline).size(18.0).strong());
+    ui.label(egui::RichText::new(detail).small().weak());
+    egui::Grid::new("drawn digit probabilities").num_columns(4).spacing(egui::vec2(6.0, 3.0)).show(ui, |ui| {
+        for c in 0..names.len() {
+            let prob = p.and_then(|p| p.sample.probs.get(c)).copied().unwrap_or(0.0);
+            ui.label(egui::RichText::new(name(c)).monospace());
+            let bar = egui::ProgressBar::new(prob).desired_width(100.0).text(format!("{:.1}%", prob * 100.0));
+            let top = p.is_some_and(|p| p.predicted == c);
+            ui.add(if top { bar.fill(ui.visuals().selection.bg_fill) } else { bar });
+            if c % 2 == 1 {
+                ui.end_row();
+            }
+        }
+    });
+}
+
+/// What a probed image is called in the views.
+fn probe_caption(p: &Probed) -> String {
+    match p.image {
+        ImageId::Drawn => "Your drawing".to_string(),
+        ImageId::Test(i) => format!("Test image {}", crate::ui::thousands(i as u64)),
+        ImageId::Batch { position, .. } => format!("Digit {} of the batch", position + 1),
+    }
 }
 
 /// While running, a snapshot may land after any phase, so many of its tensors are often not
@@ -579,7 +1150,7 @@ impl FrameLog {
 
     /// Records a frame. Only frames while training runs count: when paused the window sleeps
     /// until something happens, and those gaps are not slow frames.
-    fn frame(&mut self, cpu_secs: Option<f32>, running: bool) {
+    fn frame(&mut self, cpu_secs: Option<f32>, running: bool, step: u64) {
         let running = running || self.continuous;
         let now = Instant::now();
         if !running {
@@ -603,6 +1174,10 @@ impl FrameLog {
                 eprintln!("frame log, last 5 s: {}", self.window.describe());
                 eprintln!("frame log, so far: {}", self.total.describe());
             }
+            // For endurance runs: memory must stay flat over an hour of training.
+            if let Some(kb) = resident_kb() {
+                eprintln!("frame log, memory: resident {:.1} MB at step {step}", kb as f64 / 1024.0);
+            }
             self.window = FrameStats::default();
             self.window_start = now;
         }
@@ -611,6 +1186,13 @@ impl FrameLog {
     fn total_summary(&self) -> String {
         self.total.describe()
     }
+}
+
+/// Resident memory of this process in kB (Linux; `None` elsewhere).
+fn resident_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

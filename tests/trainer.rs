@@ -61,6 +61,28 @@ fn snapshot_shows_only_what_the_phases_so_far_computed() {
 }
 
 #[test]
+fn snapshot_carries_conv_biases_and_after_an_update_the_weights_the_maps_came_from() {
+    let mut s = session(ConvEngine::Fast);
+    s.step_batch(&mut |_, _| {}).unwrap();
+    let snap = s.snapshot();
+    let f = &snap.filters;
+    assert_eq!((f.conv1_b.len(), f.conv2_b.len()), (16, 32));
+    assert!(f.conv1_b.iter().any(|b| *b != 0.0), "the update moved the biases");
+    // The step's forward pass ran with the initial weights: zero biases, and current − Δ.
+    let before = f.before_update.as_ref().expect("after the update, the forward's weights");
+    assert!(before.conv1_b.iter().chain(&before.conv2_b).all(|b| *b == 0.0));
+    for ((w, old), delta) in f.conv2_w.iter().zip(&before.conv2_w).zip(&f.conv2_delta) {
+        assert!((w - delta - old).abs() <= 1e-6, "{w} − {delta} ≠ {old}");
+    }
+    assert_eq!(f.forward_weights().3, before.conv2_b.as_slice());
+    // Once the next batch's forward pass starts, the current weights are the forward's again.
+    s.step_phase(&mut |_, _| {}).unwrap();
+    let f = s.snapshot().filters;
+    assert!(f.before_update.is_none());
+    assert_eq!(f.forward_weights().0, f.conv1_w.as_slice());
+}
+
+#[test]
 fn same_seed_and_commands_give_identical_curves_and_weights() {
     let run = || {
         let mut s = session(ConvEngine::Fast);

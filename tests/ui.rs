@@ -1,67 +1,20 @@
 //! The window, driven like a user would: egui_kittest clicks and types through the
-//! accessibility tree while the real worker thread trains the real network.
-//!
-//! The worker is asynchronous, so every check polls: it runs frames until the expected state
-//! shows up, for at most [`TIMEOUT`]. The sleeps inside the loop only yield to the worker; they
-//! never stand in for an assertion.
+//! accessibility tree while the real worker thread trains the real network. The waiting helpers
+//! are in `common/kittest.rs`.
 
 // clippy.toml allows expect in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use cnn_stepper::app::{CnnApp, GuiOptions, load_data};
-use cnn_stepper::data::{ClassNames, Dataset, Mnist, embedded};
+use cnn_stepper::data::ClassNames;
 use cnn_stepper::ui::banner::Severity;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-/// How long any one expectation may take to come true.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn harness_with(data: Arc<Mnist>) -> Harness<'static, CnnApp> {
-    Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_eframe(move |cc| CnnApp::new(&cc.egui_ctx, data, 1))
-}
-
-fn harness() -> Harness<'static, CnnApp> {
-    harness_with(Arc::new(embedded().expect("the embedded sample decodes")))
-}
-
-/// Runs frames until `done` holds, failing with `what` after [`TIMEOUT`].
-fn wait_for(h: &mut Harness<'static, CnnApp>, what: &str, done: impl Fn(&Harness<'static, CnnApp>) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h) {
-            return;
-        }
-        assert!(start.elapsed() < TIMEOUT, "timed out after {TIMEOUT:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn has_label(h: &Harness<'static, CnnApp>, label: &str) -> bool {
-    h.query_by_label(label).is_some()
-}
-
-fn has_text_containing(h: &Harness<'static, CnnApp>, text: &str) -> bool {
-    h.query_by_label_contains(text).is_some()
-}
-
-fn step(h: &Harness<'static, CnnApp>) -> u64 {
-    h.state().snapshot().map_or(0, |s| s.step)
-}
-
-fn started(h: &mut Harness<'static, CnnApp>) {
-    wait_for(h, "the first snapshot", |h| h.state().snapshot().is_some());
-}
-
-/// True when the (selectable) button `label` is on: egui reports that as "toggled".
-fn is_selected(h: &Harness<'static, CnnApp>, label: &str) -> bool {
-    h.query_all_by_label(label).any(|n| n.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True))
-}
+#[path = "common/kittest.rs"]
+mod kittest;
+use kittest::*;
 
 #[test]
 fn step_phase_runs_forward_conv1_and_the_pipeline_highlights_it() {
@@ -132,20 +85,11 @@ fn an_invalid_learning_rate_is_refused_and_not_sent() {
     let mut h = harness();
     started(&mut h);
     let before = h.state().snapshot().map(|s| s.settings);
-    let field = h.get_by_label("Learning rate");
-    field.click();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label("Learning rate").type_text("0");
-    h.step();
+    fill(&mut h, "Learning rate", "0");
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, "the refusal message", |h| has_text_containing(h, "Refused: learning rate = 0"));
     // Give the worker a chance to answer anything it was (wrongly) sent.
-    for _ in 0..20 {
-        h.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    settle(&mut h);
     let after = h.state().snapshot().map(|s| (s.settings, s.pending));
     assert_eq!(after, before.map(|s| (s, None)), "nothing reached the trainer");
 }
@@ -156,12 +100,7 @@ fn a_valid_learning_rate_applies_at_the_next_batch() {
     started(&mut h);
     h.get_by_label("Step phase").click();
     wait_for(&mut h, "a half-done step", |h| is_selected(h, "forward conv1"));
-    h.get_by_label("Learning rate").click();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label("Learning rate").type_text("0.02");
-    h.step();
+    fill(&mut h, "Learning rate", "0.02");
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, "the pending notice", |h| has_label(h, "applies at next batch"));
     let pending = h.state().snapshot().and_then(|s| s.pending).map(|p| p.hyper.lr);
@@ -207,24 +146,12 @@ fn a_bad_data_folder_falls_back_to_the_sample_with_a_dismissable_banner() {
     wait_for(&mut h, "the banner to go", |h| !has_text_containing(h, "Using the embedded MNIST sample"));
 }
 
-/// Four blank training and test images, labelled 0 to 3.
-fn tiny() -> Arc<Mnist> {
-    let names = ClassNames::Digits.names();
-    let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
-    Arc::new(Mnist { train: split(4).expect("valid"), test: split(4).expect("valid"), source: "tiny".into() })
-}
-
 #[test]
 fn a_setting_the_trainer_rejects_shows_as_a_banner() {
     // A batch of 8 passes Settings::validate but not a session with four training images.
     let mut h = harness_with(tiny());
     started(&mut h);
-    h.get_by_label("Batch size").click();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label("Batch size").type_text("8");
-    h.step();
+    fill(&mut h, "Batch size", "8");
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, "the error banner", |h| has_text_containing(h, "larger than the training set"));
     assert!(h.state().banners().iter().any(|b| b.severity == Severity::Error));
@@ -242,9 +169,13 @@ fn a_backward_phase_shows_gradient_maps() {
     }
     wait_for(&mut h, "∂L/∂conv2 maps", |h| has_label(h, "∂L/∂conv2"));
     assert!(is_selected(&h, "backward fc1"));
-    let row = h.get_by_label("backward conv2");
-    row.scroll_to_me();
-    h.step();
+    h.get_by_label("backward conv2").scroll_to_me();
+    // The scroll lands over a few frames; click only once the row is inside the panel.
+    wait_for(&mut h, "the row to scroll into view", |h| {
+        let row = h.get_by_label("backward conv2").rect();
+        let panel = h.get_by_label("Pipeline").rect();
+        row.bottom() < 800.0 - 40.0 && row.top() > panel.bottom()
+    });
     h.get_by_label("backward conv2").click();
     wait_for(&mut h, "the filter view with gradients", |h| has_text_containing(h, "conv2 gradients"));
 }
@@ -264,14 +195,108 @@ fn reset_starts_again_with_the_seed_typed() {
     started(&mut h);
     h.get_by_label("Step batch").click();
     wait_for(&mut h, "step 1", |h| has_label(h, "Step 1"));
-    h.get_by_label("Seed").click();
-    h.step();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.step();
-    h.get_by_label("Seed").type_text("7");
-    h.step();
+    fill(&mut h, "Seed", "7");
     h.get_by_label("Reset").click();
     wait_for(&mut h, "a fresh run with seed 7", |h| h.state().snapshot().is_some_and(|s| s.seed == 7 && s.step == 0));
     assert!(has_label(&h, "Step 0"));
     assert!(h.state().curves().loss.is_empty(), "the old run's curve is gone");
+}
+
+/// A click at `pos`, as the mouse makes it: move, press, release.
+fn click_at(h: &mut Harness<'static, CnnApp>, pos: egui::Pos2) {
+    h.hover_at(pos);
+    h.step();
+    h.drag_at(pos);
+    h.step();
+    h.drop_at(pos);
+    h.step();
+}
+
+#[test]
+fn clicking_a_conv2_pixel_shows_its_arithmetic_and_the_engines_value() {
+    let mut h = harness();
+    started(&mut h);
+    h.get_by_label("Step batch").click();
+    wait_for(&mut h, "step 1", |h| step(h) == 1);
+    wait_for(&mut h, "the conv2 maps", |h| has_label(h, "conv2 maps"));
+    let rect = h.get_by_label("conv2 maps").rect();
+    click_at(&mut h, rect.min + egui::vec2(12.0, 12.0));
+    wait_for(&mut h, "the inspector", |h| has_label(h, "Pixel inspector"));
+    let at = h.state().inspected().expect("a pixel is inspected");
+    assert_eq!((at.channel, format!("{:?}", at.layer)), (0, "Conv2".to_string()), "the first map was clicked");
+    let insp = h.state().snapshot().unwrap().inspect_pixel(at).expect("computed");
+    assert!((insp.total - insp.map_value).abs() <= 1e-4 * insp.map_value.abs().max(1.0));
+    let name = format!("a2[0,{},{}]", at.y, at.x);
+    let total = format!("= {name} = {}", cnn_stepper::ui::colormap::fmt_sig(insp.total));
+    assert!(has_text_containing(&h, &total), "the window shows the total: {total}");
+    let engine = format!("the engine computed {}", cnn_stepper::ui::colormap::fmt_sig(insp.map_value));
+    assert!(has_text_containing(&h, &engine), "and the engine's value: {engine}");
+    assert!(has_text_containing(&h, "Σ over 16 channels"), "conv2 sums 16 input channels");
+    assert!(has_text_containing(&h, "gradient arriving here"), "a whole step ran, so the gradient is known");
+    h.get_by_label("Close").click();
+    wait_for(&mut h, "the inspector to close", |h| h.state().inspected().is_none());
+}
+
+/// Drags the mouse over the drawing canvas through `points` (fractions of its size).
+fn draw_on_canvas(h: &mut Harness<'static, CnnApp>, points: &[(f32, f32)]) {
+    let rect = h.get_by_label("Drawing canvas").rect();
+    let at = |(x, y): (f32, f32)| rect.min + egui::vec2(x * rect.width(), y * rect.height());
+    h.hover_at(at(points[0]));
+    h.step();
+    h.drag_at(at(points[0]));
+    h.step();
+    for p in &points[1..] {
+        h.hover_at(at(*p));
+        h.step();
+    }
+    h.drop_at(at(points[points.len() - 1]));
+    h.step();
+}
+
+#[test]
+fn a_drawn_digit_is_classified_and_shown_in_every_view_while_training_runs() {
+    let mut h = harness();
+    started(&mut h);
+    h.get_by_label("Draw a digit").click();
+    wait_for(&mut h, "the canvas", |h| has_label(h, "Drawing canvas"));
+    h.get_by_label("Run").click();
+    wait_for(&mut h, "training", |h| step(h) >= 1);
+    // A "7": a bar across the top, then down to the bottom left.
+    draw_on_canvas(&mut h, &[(0.25, 0.2), (0.5, 0.2), (0.75, 0.2), (0.6, 0.5), (0.45, 0.8)]);
+    wait_for(&mut h, "the network's answer", |h| has_text_containing(h, "The network says"));
+    let first = h.state().shown_probe().expect("the drawing is shown").step;
+    assert!(has_text_containing(&h, "Showing your drawing"), "the digit views say what they show");
+    assert!(has_label(&h, "Your drawing"), "the outputs panel names it");
+    let p = h.state().shown_probe().unwrap();
+    assert!(p.sample.input.iter().filter(|v| **v > 0.5).count() > 20, "ink reached the network");
+    // While training goes on, the drawing is classified again by the newer weights.
+    wait_for(&mut h, "a newer answer", |h| h.state().shown_probe().is_some_and(|p| p.step > first));
+    h.get_by_label("Pause").click();
+    wait_for(&mut h, "paused", |h| has_label(h, "Run"));
+    h.get_by_label("Back to the batch").click();
+    wait_for(&mut h, "the batch digit again", |h| h.state().shown_probe().is_none());
+}
+
+#[test]
+fn the_evaluation_tab_evaluates_and_a_mistake_clicked_is_shown_everywhere() {
+    let mut h = harness_with(tiny());
+    started(&mut h);
+    h.get_by_label("Evaluation").click();
+    wait_for(&mut h, "the evaluation view", |h| has_label(h, cnn_stepper::ui::evaluation::EVALUATE_LABEL));
+    h.get_by_label(cnn_stepper::ui::evaluation::EVALUATE_LABEL).click();
+    wait_for(&mut h, "the result", |h| h.state().teaching.evaluation.is_some());
+    let result = h.state().teaching.evaluation.clone().unwrap();
+    assert_eq!(result.count, 4);
+    // Four blank images labelled 0–3 get one answer: three of them are mistakes.
+    assert_eq!(result.misclassified.len(), 3);
+    let first = &result.misclassified[0];
+    wait_for(&mut h, "the gallery", |h| has_text_containing(h, &format!("test image {}:", first.index)));
+    let item = format!("test image {}:", first.index);
+    h.get_by_label_contains(&item).scroll_to_me();
+    wait_for(&mut h, "the digit to scroll into view", |h| h.get_by_label_contains(&item).rect().bottom() < 780.0);
+    h.get_by_label_contains(&item).click();
+    wait_for(&mut h, "the test image in the views", |h| {
+        h.state().shown_probe().is_some_and(|p| p.image == cnn_stepper::trainer::ImageId::Test(first.index))
+    });
+    assert!(has_label(&h, &format!("Test image {}", first.index)), "the outputs panel names it");
 }

@@ -9,6 +9,7 @@
 
 mod batch;
 mod dataset;
+pub mod draw;
 mod error;
 mod idx;
 mod sample;

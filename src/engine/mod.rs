@@ -7,7 +7,9 @@
 pub mod config;
 pub mod conv;
 pub mod dense;
+pub mod evidence;
 pub mod float;
+pub mod gradcheck;
 pub mod network;
 pub mod npz;
 pub mod params;

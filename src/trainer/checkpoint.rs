@@ -1,5 +1,5 @@
 //! Session files: a weights file (see [`crate::engine::weights`]) plus everything that exact
-//! resumption needs, and the bounded loss/accuracy [`History`].
+//! resumption needs, and the bounded loss/accuracy/magnitude [`History`].
 //!
 //! A session file is a weights file with more in it, so `cnn-stepper eval`, the window's weights
 //! loader and PyTorch's `safetensors.torch.load_file` all read it (PyTorch returns the extra
@@ -10,6 +10,9 @@
 //! - tensors `session.history.loss_step` (`I64 [n]`), `session.history.loss` (`F32 [n, 2]`:
 //!   loss and batch accuracy), `session.history.accuracy_step` (`I64 [m]`) and
 //!   `session.history.accuracy` (`F32 [m]`): the curves, exact and compact;
+//! - optionally (files written before they existed lack them) `session.history.magnitude_step`
+//!   (`I64 [p]`) and `session.history.magnitudes` (`F32 [p, 20]`): the per-layer magnitude
+//!   curves, fields in [`MagnitudePoint`] order;
 //! - metadata `"session_format"` ([`SESSION_FORMAT`]) and `"session"`: JSON with the preset,
 //!   seed, step, settings (and queued settings), the [`Sampler`] state and the history's
 //!   decimation state.
@@ -27,7 +30,7 @@ use crate::data::{Sampler, SamplingMode};
 use crate::engine::weights::{self, FORMAT};
 use crate::engine::{ConvEngine, ModelConfig, PARAM_NAMES, Params, Preset};
 
-use super::protocol::{AccuracyPoint, LossPoint, Settings};
+use super::protocol::{AccuracyPoint, LossPoint, MagnitudePoint, Settings};
 
 /// The `"session_format"` metadata value this version writes and reads.
 pub const SESSION_FORMAT: &str = "cnn-stepper session v1";
@@ -36,6 +39,9 @@ pub const SESSION_FORMAT: &str = "cnn-stepper session v1";
 pub const MAX_LOSS_POINTS: usize = 20_000;
 /// Most accuracy points a [`History`] keeps; beyond that, every other one is dropped.
 pub const MAX_ACCURACY_POINTS: usize = 20_000;
+/// Most magnitude points a [`History`] keeps; beyond that, neighbours are merged in pairs.
+/// Each is 80 bytes, so the curves stay under a megabyte however long training runs.
+pub const MAX_MAGNITUDE_POINTS: usize = 10_000;
 /// How many of the latest losses the divergence rule takes the median of.
 pub const RECENT_LOSSES: usize = 50;
 /// Fewer recent losses than this and only the absolute limits of [`divergence`] apply.
@@ -76,12 +82,46 @@ struct Bucket {
     count: u64,
 }
 
-/// The loss and accuracy curves of a run, bounded in memory.
+/// Magnitude points not yet merged into one stored point: per-field sums in f64.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct MagnitudeBucket {
+    step: u64,
+    sums: [f64; 20],
+    count: u64,
+}
+
+impl MagnitudeBucket {
+    fn fields(p: &MagnitudePoint) -> impl Iterator<Item = f32> + '_ {
+        p.activations.iter().chain(&p.gradients).chain(&p.weights).chain(&p.weight_gradients).copied()
+    }
+
+    /// The mean of the points summed so far, at the latest step.
+    fn mean(&self) -> MagnitudePoint {
+        let n = self.count.max(1) as f64;
+        let v = |i: usize| (self.sums[i] / n) as f32;
+        MagnitudePoint {
+            step: self.step,
+            activations: std::array::from_fn(v),
+            gradients: std::array::from_fn(|i| v(6 + i)),
+            weights: std::array::from_fn(|i| v(12 + i)),
+            weight_gradients: std::array::from_fn(|i| v(16 + i)),
+        }
+    }
+
+    fn add(&mut self, p: &MagnitudePoint) {
+        self.step = p.step;
+        self.sums.iter_mut().zip(Self::fields(p)).for_each(|(s, v)| *s += f64::from(v));
+        self.count += 1;
+    }
+}
+
+/// The loss, accuracy and magnitude curves of a run, bounded in memory.
 ///
 /// Up to [`MAX_LOSS_POINTS`] loss points are kept exactly; when the limit is reached, each pair
 /// of neighbours is merged into their mean (at the later step) and from then on every stored
 /// point is the mean of twice as many steps. Memory stays flat however long training runs,
-/// and the curve keeps its shape.
+/// and the curve keeps its shape. Magnitude points are decimated the same way, with their own
+/// stride and [`MAX_MAGNITUDE_POINTS`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
     loss: Vec<LossPoint>,
@@ -90,11 +130,24 @@ pub struct History {
     stride: u64,
     bucket: Option<Bucket>,
     recent: Vec<(u64, f32)>,
+    magnitudes: Vec<MagnitudePoint>,
+    /// Raw steps per stored magnitude point: 1, 2, 4, …
+    magnitude_stride: u64,
+    magnitude_bucket: Option<MagnitudeBucket>,
 }
 
 impl Default for History {
     fn default() -> Self {
-        Self { loss: Vec::new(), accuracy: Vec::new(), stride: 1, bucket: None, recent: Vec::new() }
+        Self {
+            loss: Vec::new(),
+            accuracy: Vec::new(),
+            stride: 1,
+            bucket: None,
+            recent: Vec::new(),
+            magnitudes: Vec::new(),
+            magnitude_stride: 1,
+            magnitude_bucket: None,
+        }
     }
 }
 
@@ -117,6 +170,40 @@ impl History {
     /// How many raw steps each stored loss point stands for.
     pub fn stride(&self) -> u64 {
         self.stride
+    }
+
+    /// The stored magnitude points (each the mean of [`History::magnitude_stride`] steps).
+    pub fn magnitudes(&self) -> &[MagnitudePoint] {
+        &self.magnitudes
+    }
+
+    /// How many raw steps each stored magnitude point stands for.
+    pub fn magnitude_stride(&self) -> u64 {
+        self.magnitude_stride
+    }
+
+    /// Records one step's layer magnitudes.
+    pub fn push_magnitudes(&mut self, p: MagnitudePoint) {
+        let b = self.magnitude_bucket.get_or_insert(MagnitudeBucket { step: p.step, sums: [0.0; 20], count: 0 });
+        b.add(&p);
+        if b.count < self.magnitude_stride {
+            return;
+        }
+        let point = b.mean();
+        self.magnitude_bucket = None;
+        self.magnitudes.push(point);
+        if self.magnitudes.len() >= MAX_MAGNITUDE_POINTS {
+            self.magnitudes = self
+                .magnitudes
+                .chunks(2)
+                .map(|pair| {
+                    let mut merged = MagnitudeBucket { step: 0, sums: [0.0; 20], count: 0 };
+                    pair.iter().for_each(|p| merged.add(p));
+                    merged.mean()
+                })
+                .collect();
+            self.magnitude_stride = self.magnitude_stride.saturating_mul(2);
+        }
     }
 
     /// Records one step's loss.
@@ -184,9 +271,13 @@ impl History {
         self.loss.retain(|p| p.step <= step);
         self.accuracy.retain(|p| p.step <= step);
         self.recent.retain(|(s, _)| *s <= step);
+        self.magnitudes.retain(|p| p.step <= step);
         // A partial bucket may mix kept and dropped steps; it is at most `stride` steps.
         if self.bucket.is_some_and(|b| b.step > step) {
             self.bucket = None;
+        }
+        if self.magnitude_bucket.is_some_and(|b| b.step > step) {
+            self.magnitude_bucket = None;
         }
     }
 
@@ -202,6 +293,26 @@ impl History {
             let _ = writeln!(accuracy, "{},{}", p.step, p.accuracy);
         }
         (loss, accuracy)
+    }
+
+    /// Both curves in one CSV, `step,loss,batch_accuracy,test_accuracy`: a row per step that has
+    /// either point, the other columns empty where that step has none.
+    pub fn merged_csv(&self) -> String {
+        let mut rows: std::collections::BTreeMap<u64, (Option<&LossPoint>, Option<f32>)> = Default::default();
+        for p in &self.loss {
+            rows.entry(p.step).or_default().0 = Some(p);
+        }
+        for p in &self.accuracy {
+            rows.entry(p.step).or_default().1 = Some(p.accuracy);
+        }
+        let mut out = String::from("step,loss,batch_accuracy,test_accuracy\n");
+        for (step, (loss, acc)) in rows {
+            let (l, b) =
+                loss.map_or((String::new(), String::new()), |p| (p.loss.to_string(), p.batch_accuracy.to_string()));
+            let a = acc.map_or(String::new(), |a| a.to_string());
+            let _ = writeln!(out, "{step},{l},{b},{a}");
+        }
+        out
     }
 }
 
@@ -252,12 +363,25 @@ struct State {
     history_stride: u64,
     history_bucket: Option<Bucket>,
     recent_losses: Vec<(u64, f32)>,
+    /// Absent from files written before the magnitude curves existed.
+    #[serde(default = "one")]
+    magnitude_stride: u64,
+    #[serde(default)]
+    magnitude_bucket: Option<MagnitudeBucket>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 const LOSS_STEP: &str = "session.history.loss_step";
 const LOSS: &str = "session.history.loss";
 const ACCURACY_STEP: &str = "session.history.accuracy_step";
 const ACCURACY: &str = "session.history.accuracy";
+/// Optional (older files lack them): `I64 [m]` steps and `F32 [m, 20]` values of the magnitude
+/// points, in the field order of [`MagnitudePoint`].
+const MAGNITUDE_STEP: &str = "session.history.magnitude_step";
+const MAGNITUDES: &str = "session.history.magnitudes";
 
 fn velocity_name(param: &str) -> String {
     format!("session.velocity.{param}")
@@ -318,6 +442,14 @@ impl SessionFile {
             vec![h.accuracy.len()],
             le_f32(h.accuracy.iter().map(|p| &p.accuracy)),
         ));
+        tensors.push((
+            MAGNITUDE_STEP.into(),
+            Dtype::I64,
+            vec![h.magnitudes.len()],
+            steps(&mut h.magnitudes.iter().map(|p| p.step)),
+        ));
+        let magnitudes: Vec<f32> = h.magnitudes.iter().flat_map(MagnitudeBucket::fields).collect();
+        tensors.push((MAGNITUDES.into(), Dtype::F32, vec![h.magnitudes.len(), 20], le_f32(magnitudes.iter())));
 
         let state = State {
             preset: self.preset,
@@ -330,6 +462,8 @@ impl SessionFile {
             history_stride: h.stride,
             history_bucket: h.bucket,
             recent_losses: h.recent.clone(),
+            magnitude_stride: h.magnitude_stride,
+            magnitude_bucket: h.magnitude_bucket,
         };
         let json = |what: &str, r: Result<String, serde_json::Error>| {
             r.map_err(|e| format!("{name}: cannot encode the {what} as JSON: {e}"))
@@ -438,6 +572,14 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
     {
         return Err(bad(format!("the history's partial bucket {b:?} is invalid")));
     }
+    if !state.magnitude_stride.is_power_of_two() || state.magnitude_stride > 1 << 40 {
+        return Err(bad(format!("magnitude stride {} is not a power of two up to 2^40", state.magnitude_stride)));
+    }
+    if let Some(b) = state.magnitude_bucket
+        && (b.count == 0 || b.count >= state.magnitude_stride || b.sums.iter().any(|v| !v.is_finite()))
+    {
+        return Err(bad("the magnitude history's partial bucket is invalid".into()));
+    }
     if state.recent_losses.len() > RECENT_LOSSES || state.recent_losses.iter().any(|(_, l)| !l.is_finite()) {
         return Err(bad(format!(
             "the recent losses must be at most {RECENT_LOSSES} finite numbers, found {:?}",
@@ -457,6 +599,22 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
     let losses = f32_tensor(&st, LOSS, &[loss_steps.len(), 2], name)?;
     let accuracy_steps = i64_tensor(&st, ACCURACY_STEP, MAX_ACCURACY_POINTS, state.step, name)?;
     let accuracies = f32_tensor(&st, ACCURACY, &[accuracy_steps.len()], name)?;
+    // Files from before the magnitude curves have neither tensor: an empty curve.
+    let magnitudes = if st.names().contains(&MAGNITUDE_STEP) {
+        let steps = i64_tensor(&st, MAGNITUDE_STEP, MAX_MAGNITUDE_POINTS, state.step, name)?;
+        let values = f32_tensor(&st, MAGNITUDES, &[steps.len(), 20], name)?;
+        steps
+            .iter()
+            .zip(values.chunks_exact(20))
+            .map(|(&step, v)| {
+                let mut b = MagnitudeBucket { step, sums: [0.0; 20], count: 1 };
+                b.sums.iter_mut().zip(v).for_each(|(s, v)| *s = f64::from(*v));
+                b.mean()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let history = History {
         loss: loss_steps
             .iter()
@@ -471,6 +629,9 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
         stride: state.history_stride,
         bucket: state.history_bucket,
         recent: state.recent_losses,
+        magnitudes,
+        magnitude_stride: state.magnitude_stride,
+        magnitude_bucket: state.magnitude_bucket,
     };
     let file = SessionFile {
         config,

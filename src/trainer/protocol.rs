@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::gradcheck::GradCheckReport;
 use crate::engine::{ConvEngine, Hyper, ModelConfig, Phase, Preset};
 
 /// Training settings the user can change; they apply from the next batch on.
@@ -73,12 +74,38 @@ pub enum Command {
     /// Success is a snapshot with `curves_reset` and the whole history; failure an
     /// [`Event::Error`] that leaves the current run as it was.
     Open(std::path::PathBuf),
+    /// Write what the run has so far to a file, without pausing: the weights as a NumPy `.npz`
+    /// with the post's names, or the loss and accuracy curves as one CSV. Success is a snapshot
+    /// whose `notices` says where; failure an [`Event::Error`].
+    Export(Export),
+    /// Forward pass of the current weights on one image, without touching the batch or the
+    /// training state; answered by [`Event::Probed`] (or [`Event::Error`] for a bad image).
+    /// Served between phases, so it does not stop a run.
+    Probe(ProbeInput),
+    /// The exact class-evidence maps of an image (see [`ClassEvidence`]); answered by
+    /// [`Event::ClassEvidence`]. Does not stop a run.
+    ClassEvidence(EvidenceOf),
+    /// FC1 unit `j`'s weights as `F2` maps; answered by [`Event::Fc1Unit`]. Does not stop a run.
+    Fc1Unit(usize),
+    /// Finite-difference check of backprop on the current batch, with progress events;
+    /// answered by [`Event::GradientCheck`]. Leaves the training state untouched.
+    CheckGradients,
     /// Test hook: the next phase that runs panics (after changing the state), to exercise the
     /// worker's recovery. Not for the window.
     #[doc(hidden)]
     InjectPanic,
     /// End the worker thread.
     Shutdown,
+}
+
+/// What [`Command::Export`] writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// The weights as `.npz` (`c1_filters`, `c1_b`, `c2_filters`, `c2_b`, `fc_W1`, `fc_b1`,
+    /// `fc_W2`, `fc_b2`), loadable into the post's numpy code.
+    Npz(std::path::PathBuf),
+    /// The curves as CSV: `step,loss,batch_accuracy,test_accuracy`, one row per recorded step.
+    CurvesCsv(std::path::PathBuf),
 }
 
 /// Something the trainer reports.
@@ -97,7 +124,17 @@ pub enum Event {
     },
     /// An evaluation finished.
     Evaluated(EvalResult),
-    /// Something went wrong; training is paused and nothing was lost.
+    /// The answer to [`Command::Probe`].
+    Probed(Box<Probed>),
+    /// The answer to [`Command::ClassEvidence`].
+    ClassEvidence(Box<ClassEvidence>),
+    /// The answer to [`Command::Fc1Unit`].
+    Fc1Unit(Box<Fc1Unit>),
+    /// The answer to [`Command::CheckGradients`].
+    GradientCheck(Box<GradientCheck>),
+    /// Something went wrong and nothing was lost. Training is paused, except when the failed
+    /// command only reads the state (probe, class evidence, FC1 unit, gradient check): then a
+    /// run goes on.
     Error(String),
 }
 
@@ -121,22 +158,272 @@ pub struct AccuracyPoint {
     pub accuracy: f32,
 }
 
-/// Result of evaluating on test images.
+/// Result of evaluating on test images: accuracy, confusion matrix and the mistakes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalResult {
     /// Step at which it was measured.
     pub step: u64,
-    /// Images evaluated.
+    /// Images evaluated (the first `count` of the test set).
     pub count: usize,
     /// Images classified correctly.
     pub correct: usize,
+    /// Number of classes: the confusion matrix is `classes × classes`.
+    pub classes: usize,
+    /// Counts, row-major `[true class, predicted class]`.
+    pub confusion: Vec<usize>,
+    /// The misclassified images in test-set order, at most [`EvalResult::MAX_MISCLASSIFIED`]
+    /// (`count − correct` is the true number).
+    pub misclassified: Vec<Misclassified>,
+}
+
+/// One misclassified test image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Misclassified {
+    /// Index in the test set.
+    pub index: usize,
+    /// Its true class.
+    pub label: usize,
+    /// The class the network chose.
+    pub predicted: usize,
+    /// The probability the network gave its choice.
+    pub confidence: f32,
+    /// The probability the network gave the true class.
+    pub label_probability: f32,
 }
 
 impl EvalResult {
+    /// Most misclassified images a result lists: all of MNIST's 10,000 test images, so the
+    /// limit only bites on a larger custom test set.
+    pub const MAX_MISCLASSIFIED: usize = 10_000;
+
     /// `correct / count`.
     pub fn accuracy(&self) -> f32 {
         if self.count == 0 { 0.0 } else { self.correct as f32 / self.count as f32 }
     }
+
+    /// How many images of class `truth` were predicted as `predicted` (0 outside the matrix).
+    pub fn confusion_count(&self, truth: usize, predicted: usize) -> usize {
+        if truth >= self.classes || predicted >= self.classes {
+            return 0;
+        }
+        self.confusion.get(truth * self.classes + predicted).copied().unwrap_or(0)
+    }
+
+    /// How many evaluated images are of class `truth` (the row sum).
+    pub fn class_count(&self, truth: usize) -> usize {
+        (0..self.classes).map(|p| self.confusion_count(truth, p)).sum()
+    }
+
+    /// The accuracy on each class (recall): `None` for a class with no images evaluated.
+    pub fn per_class_accuracy(&self) -> Vec<Option<f32>> {
+        (0..self.classes)
+            .map(|k| {
+                let n = self.class_count(k);
+                (n > 0).then(|| self.confusion_count(k, k) as f32 / n as f32)
+            })
+            .collect()
+    }
+
+    /// The listed mistakes in one confusion-matrix cell (what a click on the cell shows).
+    pub fn misclassified_as(&self, truth: usize, predicted: usize) -> impl Iterator<Item = &Misclassified> + '_ {
+        self.misclassified.iter().filter(move |m| m.label == truth && m.predicted == predicted)
+    }
+}
+
+/// One point of the per-layer magnitude curves: the root mean square of each activation, of
+/// the loss gradient with respect to it, and of each weight tensor and its gradient, over one
+/// training step's batch. Shows signals and gradients vanishing (the post's init) or exploding.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MagnitudePoint {
+    /// Step (batch) number, 1-based; a decimated point is the mean of the steps up to this one.
+    pub step: u64,
+    /// RMS of each tensor of [`MagnitudePoint::TENSORS`], over the batch.
+    pub activations: [f32; 6],
+    /// RMS of ∂L/∂ each tensor of [`MagnitudePoint::TENSORS`], over the batch.
+    pub gradients: [f32; 6],
+    /// RMS of each weight tensor of [`MagnitudePoint::WEIGHTS`] (after the step's update).
+    pub weights: [f32; 4],
+    /// RMS of ∂L/∂ each weight tensor of [`MagnitudePoint::WEIGHTS`] (with the L2 term on FC).
+    pub weight_gradients: [f32; 4],
+}
+
+impl MagnitudePoint {
+    /// The activation tensors measured, in forward order.
+    pub const TENSORS: [&str; 6] = ["conv1", "relu1", "conv2", "fc1", "relu2", "scores"];
+    /// The weight tensors measured, in forward order.
+    pub const WEIGHTS: [&str; 4] = ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"];
+}
+
+/// An image to run a forward pass on, outside the training batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeInput {
+    /// Image `index` of the test set (e.g. a misclassified one clicked in the gallery).
+    TestImage(usize),
+    /// A drawn digit: `in_channels × in_height × in_width` values in [0, 1], row-major
+    /// (784 for MNIST).
+    Pixels(Vec<f32>),
+}
+
+/// Whose class evidence [`Command::ClassEvidence`] asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvidenceOf {
+    /// The digit selected in the current batch.
+    SelectedSample,
+    /// A test image or a drawn digit.
+    Image(ProbeInput),
+}
+
+/// Which image a result is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageId {
+    /// An image of the current batch.
+    Batch {
+        /// Its position in the batch.
+        position: usize,
+        /// Its index in the training set.
+        train_index: usize,
+    },
+    /// Test image `index`.
+    Test(usize),
+    /// The pixels sent with the command (a drawn digit).
+    Drawn,
+}
+
+/// A forward pass of the current weights on one image ([`Command::Probe`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probed {
+    /// Completed training steps when it ran (the weights are those after that step's update,
+    /// or the weights in force mid-step).
+    pub step: u64,
+    /// What was probed.
+    pub image: ImageId,
+    /// The true class, when known (test images).
+    pub label: Option<usize>,
+    /// Every forward tensor of the image (input to probs); the gradients are empty and
+    /// `index` is 0.
+    pub sample: SampleView,
+    /// The most probable class.
+    pub predicted: usize,
+    /// Its probability.
+    pub confidence: f32,
+}
+
+/// The exact class-evidence maps of one image ([`Command::ClassEvidence`]).
+///
+/// With FC1's ReLU pattern held fixed each class score is linear in FC1's input `x` (conv2's
+/// output, or relu_c2's): `logit_k = bias_terms[k] + Σ_i maps[k][i]` with
+/// `maps[k][i] = x_i · Σ_j W2[k,j]·m_j·W1[j,i]`. See [`crate::engine::evidence`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassEvidence {
+    /// Completed training steps when it was computed (the current weights).
+    pub step: u64,
+    /// Which image.
+    pub image: ImageId,
+    /// The true class, when known.
+    pub label: Option<usize>,
+    /// The image's pixels `C × H × W`, to draw next to the maps.
+    pub input: Vec<f32>,
+    /// True if `x` is relu_c2's output (the network has a ReLU after conv2), false if conv2's.
+    pub after_relu: bool,
+    /// Maps per class (conv2's filters, F2).
+    pub channels: usize,
+    /// Map height (H2).
+    pub height: usize,
+    /// Map width (W2).
+    pub width: usize,
+    /// `[CLASSES, F2, H2, W2]`: contribution of every FC1 input position to every class score.
+    pub maps: Vec<f32>,
+    /// `[CLASSES]`: `b2_k + Σ_j W2[k,j]·m_j·b1_j`, the part of each score from the biases.
+    pub bias_terms: Vec<f32>,
+    /// `[CLASSES]`: the class scores (from an ordinary forward pass).
+    pub logits: Vec<f32>,
+    /// `[HIDDEN]`: which FC1 units passed their ReLU (the pattern held fixed).
+    pub active_units: Vec<bool>,
+}
+
+impl ClassEvidence {
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.logits.len()
+    }
+
+    /// Class `k`'s evidence, `F2 × H2 × W2` (empty if there is no class `k`).
+    pub fn class_map(&self, k: usize) -> &[f32] {
+        let per = self.channels * self.height * self.width;
+        self.maps.get(k * per..(k + 1) * per).unwrap_or(&[])
+    }
+
+    /// Class `k`'s evidence in conv2 map `c`, `H2 × W2` (empty if out of range).
+    pub fn channel_map(&self, k: usize, c: usize) -> &[f32] {
+        let hw = self.height * self.width;
+        if c >= self.channels {
+            return &[];
+        }
+        self.class_map(k).get(c * hw..(c + 1) * hw).unwrap_or(&[])
+    }
+
+    /// Σ of class `k`'s map, summed in f64: `logits[k] − bias_terms[k]` up to rounding.
+    pub fn evidence_sum(&self, k: usize) -> f32 {
+        self.class_map(k).iter().map(|v| f64::from(*v)).sum::<f64>() as f32
+    }
+}
+
+/// One FC1 hidden unit's weights, shaped as the maps they multiply ([`Command::Fc1Unit`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fc1Unit {
+    /// Completed training steps when it was read (the current weights).
+    pub step: u64,
+    /// The unit, `0..hidden`.
+    pub unit: usize,
+    /// Maps (conv2's filters, F2).
+    pub channels: usize,
+    /// Map height (H2).
+    pub height: usize,
+    /// Map width (W2).
+    pub width: usize,
+    /// `[F2, H2, W2]`: row `unit` of FC1's weight matrix.
+    pub weights: Vec<f32>,
+    /// The unit's bias.
+    pub bias: f32,
+    /// `[CLASSES]`: FC2's weight from this unit to each class (how its output votes).
+    pub class_weights: Vec<f32>,
+}
+
+impl Fc1Unit {
+    /// The weights on conv2 map `c`, `H2 × W2` (empty if out of range).
+    pub fn channel_map(&self, c: usize) -> &[f32] {
+        let hw = self.height * self.width;
+        if c >= self.channels {
+            return &[];
+        }
+        self.weights.get(c * hw..(c + 1) * hw).unwrap_or(&[])
+    }
+}
+
+/// The result of [`Command::CheckGradients`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradientCheck {
+    /// Completed training steps when it ran (the current weights, on the current batch).
+    pub step: u64,
+    /// Per-layer entries: analytic vs numeric gradient and their relative error.
+    pub report: GradCheckReport,
+}
+
+/// The latest answer to each read-only request, as the window keeps them for its panels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TeachingResults {
+    /// The last evaluation (accuracy, confusion matrix, misclassified images).
+    pub evaluation: Option<EvalResult>,
+    /// The last gradient check.
+    pub gradient_check: Option<Box<GradientCheck>>,
+    /// The last probed image (drawn digit or test image).
+    pub probe: Option<Box<Probed>>,
+    /// The last class-evidence maps.
+    pub class_evidence: Option<Box<ClassEvidence>>,
+    /// The last FC1 unit asked for.
+    pub fc1_unit: Option<Box<Fc1Unit>>,
+    /// Bumped whenever a result is stored, so views can tell when to redraw their textures.
+    pub revision: u64,
 }
 
 /// The batch as shown: its images, labels and (once the loss phase ran) probabilities.
@@ -196,21 +483,54 @@ pub struct SampleView {
     pub d_conv1: Vec<f32>,
 }
 
-/// Both filter banks with their gradients and last update.
+/// Both filter banks with their biases, gradients and last update.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FilterView {
     /// conv1 weights `F1 × C × K × K`.
     pub conv1_w: Vec<f32>,
+    /// conv1 biases `F1`.
+    pub conv1_b: Vec<f32>,
     /// Their gradient (empty until backward conv1 ran this step).
     pub conv1_grad: Vec<f32>,
     /// The change the last update made.
     pub conv1_delta: Vec<f32>,
     /// conv2 weights `F2 × F1 × K × K`.
     pub conv2_w: Vec<f32>,
+    /// conv2 biases `F2`.
+    pub conv2_b: Vec<f32>,
     /// Their gradient (empty until backward conv2 ran this step).
     pub conv2_grad: Vec<f32>,
     /// The change the last update made.
     pub conv2_delta: Vec<f32>,
+    /// Once this step's update has run: the weights and biases its forward pass used (the
+    /// fields above are then the updated ones). `None` before the update, when the fields
+    /// above are the forward pass's. The pixel inspector redoes the arithmetic with these.
+    pub before_update: Option<Box<ConvWeights>>,
+}
+
+/// Both convolutions' weights and biases.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConvWeights {
+    /// conv1 weights `F1 × C × K × K`.
+    pub conv1_w: Vec<f32>,
+    /// conv1 biases `F1`.
+    pub conv1_b: Vec<f32>,
+    /// conv2 weights `F2 × F1 × K × K`.
+    pub conv2_w: Vec<f32>,
+    /// conv2 biases `F2`.
+    pub conv2_b: Vec<f32>,
+}
+
+impl FilterView {
+    /// The weights and biases the current step's feature maps were computed with:
+    /// [`FilterView::before_update`] once the update ran, else the current ones.
+    /// Returns `(conv1_w, conv1_b, conv2_w, conv2_b)`.
+    pub fn forward_weights(&self) -> (&[f32], &[f32], &[f32], &[f32]) {
+        match &self.before_update {
+            Some(b) => (&b.conv1_w, &b.conv1_b, &b.conv2_w, &b.conv2_b),
+            None => (&self.conv1_w, &self.conv1_b, &self.conv2_w, &self.conv2_b),
+        }
+    }
 }
 
 /// Everything the window shows of the trainer's state at one moment.
@@ -260,6 +580,9 @@ pub struct Snapshot {
     pub new_loss_points: Vec<LossPoint>,
     /// Held-out accuracy points since the previous snapshot.
     pub new_accuracy_points: Vec<AccuracyPoint>,
+    /// Per-layer magnitude points since the previous snapshot (one per step, decimated like
+    /// the loss in a resent history).
+    pub new_magnitude_points: Vec<MagnitudePoint>,
     /// True when the curves start over (new run, opened file, or training rewound after a
     /// divergence or internal error): drop the curves shown and take `new_*_points` as the
     /// whole (possibly decimated) history.

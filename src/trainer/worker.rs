@@ -292,9 +292,42 @@ impl Loop {
                     Err(e) => self.fail(e),
                 }
             }
+            Command::Export(what) => match self.session.export(&what) {
+                Ok(message) => {
+                    self.session.notify(message);
+                    self.snapshot();
+                }
+                Err(e) => self.fail(e),
+            },
+            // Read-only requests: they answer with their own event, leave the mode alone (a run
+            // goes on after them) and a failure is only reported, never pauses training.
+            Command::Probe(input) => {
+                let r = self.session.probe(&input).map(|p| Event::Probed(Box::new(p)));
+                self.answer(r);
+            }
+            Command::ClassEvidence(of) => {
+                let r = self.session.class_evidence(&of).map(|e| Event::ClassEvidence(Box::new(e)));
+                self.answer(r);
+            }
+            Command::Fc1Unit(unit) => {
+                let r = self.session.fc1_unit(unit).map(|u| Event::Fc1Unit(Box::new(u)));
+                self.answer(r);
+            }
+            Command::CheckGradients => {
+                let r = {
+                    let mut progress = reporter(&self.events, &self.waker, "checking gradients".into());
+                    self.session.check_gradients(&mut progress)
+                };
+                self.answer(r.map(|g| Event::GradientCheck(Box::new(g))));
+            }
             Command::InjectPanic => self.session.inject_panic(),
             Command::Shutdown => {}
         }
+    }
+
+    /// Sends the answer to a read-only request, or its error (without pausing).
+    fn answer(&self, result: Result<Event, String>) {
+        self.send(result.unwrap_or_else(Event::Error));
     }
 
     fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), String> {
@@ -324,6 +357,11 @@ fn command_name(c: &Command) -> &'static str {
         Command::Evaluate { .. } => "Evaluate",
         Command::Save(_) => "Save",
         Command::Open(_) => "Open",
+        Command::Export(_) => "Export",
+        Command::Probe(_) => "Probe",
+        Command::ClassEvidence(_) => "ClassEvidence",
+        Command::Fc1Unit(_) => "Fc1Unit",
+        Command::CheckGradients => "CheckGradients",
         Command::InjectPanic => "InjectPanic",
         Command::Shutdown => "Shutdown",
     }

@@ -4,6 +4,7 @@
 
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, vec2};
 
+use super::help::{HelpTopic, heading_ui};
 use super::textures::TileSet;
 use super::{argmax, palette};
 use crate::trainer::{Command, Snapshot};
@@ -43,7 +44,7 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
     let have_predictions = !b.probs.is_empty();
 
     ui.horizontal(|ui| {
-        super::section_heading(ui, "Batch");
+        heading_ui(ui, HelpTopic::Batch);
         let mut summary = format!("{n} images");
         if have_predictions {
             summary.push_str(&format!(" · {correct} of {n} correct"));

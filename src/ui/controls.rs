@@ -131,6 +131,7 @@ pub fn controls_ui(
     let control_ok = avail.can_control(snap);
 
     ui.horizontal(|ui| {
+        super::help::help_button_ui(ui, super::help::HelpTopic::Controls);
         let r = ui.add_enabled(step_ok.is_ok(), big_button("Step phase"));
         let r = explain(r, &step_ok, "Run the next phase of the step (Right arrow)");
         if r.clicked() {

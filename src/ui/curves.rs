@@ -7,6 +7,7 @@
 use eframe::egui::{self, RichText};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
 
+use super::help::{HelpTopic, heading_ui};
 use super::palette;
 use crate::trainer::{AccuracyPoint, Command, EvalResult, LossPoint};
 
@@ -172,7 +173,7 @@ impl Curves {
 pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Option<Command> {
     let mut command = None;
     ui.horizontal(|ui| {
-        super::section_heading(ui, "Training curves");
+        heading_ui(ui, HelpTopic::Curves);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let r = ui
                 .add_enabled(can_evaluate, egui::Button::new("Evaluate"))

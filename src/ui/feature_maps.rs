@@ -3,11 +3,12 @@
 
 use eframe::egui::{self, RichText, Stroke, StrokeKind};
 
-use super::colormap::{fmt_sig, legend_ui};
+use super::colormap::{Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
+use super::help::{HelpTopic, help_button_ui};
 use super::textures::{Grid, tiles_ui};
-use super::{MapGroup, MapMode, Scene, ViewState};
+use super::{MapGroup, MapMode, ScaleMode, Scene, ViewState};
 use crate::engine::{Layer, Phase};
-use crate::trainer::Snapshot;
+use crate::trainer::{InspectLayer, PixelRef, Snapshot};
 
 fn title(layer: Layer, gradients: bool, relu_after_conv2: bool) -> String {
     let name = layer.name();
@@ -35,33 +36,48 @@ fn produced_by(layer: Layer, gradients: bool, relu_after_conv2: bool) -> Phase {
     }
 }
 
-/// The buttons choosing activations, gradients or "follow the phase".
+/// The buttons choosing activations, gradients or "follow the phase", then the colour-scale
+/// selector.
 pub fn map_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
-    ui.label("Show");
+    // On a 1280-pixel screen the row has no room for the word and the colour selector both.
+    if row_fits(ui, &["Show", "Follow phase", "Activations", "Gradients"]) {
+        ui.label("Show");
+    }
     ui.selectable_value(&mut view.map_mode, MapMode::Auto, "Follow phase")
         .on_hover_text("Activations during the forward pass, gradients once the backward pass reached them.");
     ui.selectable_value(&mut view.map_mode, MapMode::Activations, "Activations");
     ui.selectable_value(&mut view.map_mode, MapMode::Gradients, "Gradients");
+    ui.separator();
+    color_scale_ui(ui, view);
 }
 
-/// Draws the maps from `scene`.
-pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &ViewState) {
-    let Some(snap) = snap else { return };
+/// The legend of a pair of groups sharing a layer (conv1 and relu1, conv2 and relu_c2): the
+/// scales of the first one computed, and the larger share of clipped values of the two.
+fn pair_legend_ui(ui: &mut egui::Ui, what: &str, pair: &[&MapGroup], scene: &Scene) {
+    let computed: Vec<&&MapGroup> = pair.iter().filter(|g| !g.tiles.is_empty()).collect();
+    let Some(scales) = computed.first().and_then(|g| g.tiles.scales()) else { return };
+    let clipped = computed.iter().map(|g| g.tiles.clipped_fraction()).fold(0.0, f32::max);
+    legend_ui(ui, &Legend { what, scales, clipped, map: scene.color_map });
+}
+
+/// Draws the maps from `scene`. Returns the pixel clicked, for the pixel inspector.
+pub fn feature_maps_ui(
+    ui: &mut egui::Ui,
+    snap: Option<&Snapshot>,
+    scene: &Scene,
+    view: &ViewState,
+) -> Option<PixelRef> {
+    let snap = snap?;
     let grads = scene.maps_are_gradients;
     let cfg = &snap.config;
     let groups: Vec<&MapGroup> =
         scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();
     let (first, rest) = groups.split_at(groups.len().min(2));
     ui.horizontal_wrapped(|ui| {
-        // Each pair (conv1 and relu1, conv2 and relu_c2) shares one scale; either may be the one
-        // computed so far.
-        if let Some(g) = first.iter().find(|g| !g.tiles.is_empty()) {
-            legend_ui(ui, "conv1", g.tiles.scale());
-            ui.add_space(12.0);
-        }
-        if let Some(g) = rest.iter().find(|g| !g.tiles.is_empty()) {
-            legend_ui(ui, "conv2", g.tiles.scale());
-        }
+        help_button_ui(ui, HelpTopic::FeatureMaps);
+        pair_legend_ui(ui, "conv1", first, scene);
+        ui.add_space(12.0);
+        pair_legend_ui(ui, "conv2", rest, scene);
     });
     ui.add_space(2.0);
 
@@ -83,22 +99,44 @@ pub fn feature_maps_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene
         / total_rows as f32;
     let tile = fit_w.min(fit_h).clamp(18.0, 140.0).floor();
 
+    let mut clicked = None;
     egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
         ui.horizontal_top(|ui| {
             for (i, g) in first.iter().enumerate() {
                 if i > 0 {
                     ui.add_space(group_gap - ui.spacing().item_spacing.x);
                 }
-                group_ui(ui, g, Grid { rows: rows1, cols: cols1, tile, gap }, grads, snap, view);
+                let grid = Grid { rows: rows1, cols: cols1, tile, gap };
+                clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
             }
         });
         for g in rest {
-            group_ui(ui, g, Grid { rows: rows2, cols: cols2, tile, gap }, grads, snap, view);
+            let grid = Grid { rows: rows2, cols: cols2, tile, gap };
+            clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
         }
     });
+    clicked
 }
 
-fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: &Snapshot, view: &ViewState) {
+/// The inspector's name for a group of maps (gradient maps inspect the same pixel).
+fn inspect_layer(layer: Layer) -> Option<InspectLayer> {
+    match layer {
+        Layer::Conv1 => Some(InspectLayer::Conv1),
+        Layer::Relu1 => Some(InspectLayer::Relu1),
+        Layer::Conv2 => Some(InspectLayer::Conv2),
+        Layer::ReluConv2 => Some(InspectLayer::ReluConv2),
+        _ => None,
+    }
+}
+
+fn group_ui(
+    ui: &mut egui::Ui,
+    group: &MapGroup,
+    grid: Grid,
+    grads: bool,
+    snap: &Snapshot,
+    view: &ViewState,
+) -> Option<PixelRef> {
     ui.vertical(|ui| {
         let count = group.tiles.count();
         let focused = view.is_focused(group.layer);
@@ -114,12 +152,18 @@ fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: 
         if group.tiles.is_empty() {
             let phase = produced_by(group.layer, grads, snap.config.relu_after_conv2);
             placeholder_ui(ui, grid.size(), &format!("computed in {}", phase.label()));
-            return;
+            return None;
         }
         let layer = group.layer;
         let name = title(layer, grads, relu_c2);
-        let (response, _) = tiles_ui(ui, &group.tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
-            format!("{name}, map {}\nrow {y}, column {x}\nvalue {}", t + 1, fmt_sig(v))
+        let scales = group.tiles.scales();
+        let (response, hovered) = tiles_ui(ui, &group.tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
+            let mut text =
+                format!("{name}, map {t}\nrow {y}, column {x}\nvalue {}\nclick: how it was computed", fmt_sig(v));
+            if let Some(s) = scales {
+                text.push_str(&scale_note(s.mode(), s.is_held(), s.of_tile(t), v));
+            }
+            text
         });
         if focused {
             ui.painter().rect_stroke(
@@ -129,7 +173,23 @@ fn group_ui(ui: &mut egui::Ui, group: &MapGroup, grid: Grid, grads: bool, snap: 
                 StrokeKind::Outside,
             );
         }
-    });
+        let (t, y, x) = hovered.filter(|_| response.clicked())?;
+        Some(PixelRef { layer: inspect_layer(layer)?, channel: t, y, x })
+    })
+    .inner
+}
+
+/// The line a tile's hover text adds about its colour scale: the map's own scale, and whether
+/// this value is beyond a held one.
+pub fn scale_note(mode: ScaleMode, held: bool, scale: f32, value: f32) -> String {
+    let mut note = match mode {
+        ScaleMode::PerMap => format!("\nthis map's scale ±{}", fmt_sig(scale)),
+        ScaleMode::PerLayer => String::new(),
+    };
+    if held && value.abs() > scale {
+        note.push_str(&format!("\nbeyond the held scale ±{}: drawn at full colour", fmt_sig(scale)));
+    }
+    note
 }
 
 /// An outlined empty box of `size` saying what will fill it (a label, so screen readers and

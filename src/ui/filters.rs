@@ -3,20 +3,27 @@
 
 use eframe::egui::{self, RichText};
 
-use super::colormap::{fmt_sig, legend_ui};
-use super::textures::{Grid, tiles_ui};
+use super::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
+use super::feature_maps::scale_note;
+use super::help::{HelpTopic, help_button_ui};
+use super::textures::{Grid, TileSet, tiles_ui};
 use super::{FilterMode, Scene, ViewState};
 use crate::engine::{Layer, Phase};
 use crate::trainer::Snapshot;
 
-/// The buttons choosing weights, gradients or the last update.
+/// The buttons choosing weights, gradients or the last update, then the colour-scale selector.
 pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
-    ui.label("Show");
+    // On a 1280-pixel screen the row has no room for the word and the colour selector both.
+    if row_fits(ui, &["Show", "Weights", "Gradients", "Last update ΔW"]) {
+        ui.label("Show");
+    }
     ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
     ui.selectable_value(&mut view.filter_mode, FilterMode::Gradients, "Gradients")
         .on_hover_text("∂L/∂W of this step: how the loss changes with each weight.");
     ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW")
         .on_hover_text("What the last update added to each weight (−lr·gradient, plus momentum).");
+    ui.separator();
+    color_scale_ui(ui, view);
 }
 
 /// Draws both banks from `scene`.
@@ -40,15 +47,19 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             &format!("{f1} filters · {k}×{k}"),
             &scene.conv1_bank,
             view.is_focused(Layer::Conv1),
+            scene.color_map,
+            true,
         );
         let tile1 = Grid::fit(c, f1, egui::vec2(avail.x, f32::INFINITY), gap + 2.0, 16.0, 56.0);
         let conv1_name = format!("{sym}1");
-        bank_ui(ui, &scene.conv1_bank, tile1, c, phase_for(view.filter_mode, Layer::Conv1), &|t, y, x, v| {
+        let bank1 = &scene.conv1_bank;
+        bank_ui(ui, bank1, tile1, c, phase_for(view.filter_mode, Layer::Conv1), &|t, y, x, v| {
             format!(
-                "{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}",
+                "{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}{}",
                 t / c + 1,
                 t % c + 1,
-                fmt_sig(v)
+                fmt_sig(v),
+                tile_scale_note(bank1, t, v)
             )
         });
         ui.add_space(8.0);
@@ -60,17 +71,21 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             &format!("{f2} filters (columns) × {f1} channels (rows)"),
             &scene.conv2_bank,
             view.is_focused(Layer::Conv2),
+            scene.color_map,
+            false,
         );
         let used = ui.min_rect().height();
         let rest = egui::vec2(avail.x, (avail.y - used - 8.0).max(100.0));
         let grid2 = Grid::fit(f1, f2, rest, gap, 10.0, 48.0);
         let conv2_name = format!("{sym}2");
-        bank_ui(ui, &scene.conv2_bank, grid2, f1, phase_for(view.filter_mode, Layer::Conv2), &|t, y, x, v| {
+        let bank2 = &scene.conv2_bank;
+        bank_ui(ui, bank2, grid2, f1, phase_for(view.filter_mode, Layer::Conv2), &|t, y, x, v| {
             format!(
-                "{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}",
+                "{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
                 t / f1 + 1,
                 t % f1 + 1,
-                fmt_sig(v)
+                fmt_sig(v),
+                tile_scale_note(bank2, t, v)
             )
         });
     });
@@ -85,14 +100,30 @@ fn phase_for(mode: FilterMode, layer: Layer) -> Option<Phase> {
     }
 }
 
-fn bank_header_ui(ui: &mut egui::Ui, title: &str, shape: &str, bank: &super::textures::TileSet, focused: bool) {
-    ui.horizontal(|ui| {
+fn tile_scale_note(bank: &TileSet, tile: usize, value: f32) -> String {
+    bank.scales().map(|s| scale_note(s.mode(), s.is_held(), s.of_tile(tile), value)).unwrap_or_default()
+}
+
+/// A bank's title, shape and legend; `help` adds the panel's "?" (once per panel).
+fn bank_header_ui(
+    ui: &mut egui::Ui,
+    title: &str,
+    shape: &str,
+    bank: &TileSet,
+    focused: bool,
+    map: ColorMap,
+    help: bool,
+) {
+    ui.horizontal_wrapped(|ui| {
         let heading = RichText::new(title).strong();
         ui.label(if focused { heading.color(ui.visuals().selection.stroke.color) } else { heading });
+        if help {
+            help_button_ui(ui, HelpTopic::Filters);
+        }
         ui.label(RichText::new(shape).small().weak());
-        if !bank.is_empty() {
+        if let (false, Some(scales)) = (bank.is_empty(), bank.scales()) {
             ui.add_space(8.0);
-            legend_ui(ui, "", bank.scale());
+            legend_ui(ui, &Legend { what: "", scales, clipped: bank.clipped_fraction(), map });
         }
     });
 }
@@ -101,7 +132,7 @@ fn bank_header_ui(ui: &mut egui::Ui, title: &str, shape: &str, bank: &super::tex
 /// the tile index `filter × channels + channel` of the `F × C × K × K` layout.
 fn bank_ui(
     ui: &mut egui::Ui,
-    bank: &super::textures::TileSet,
+    bank: &TileSet,
     grid: Grid,
     channels: usize,
     produced_by: Option<Phase>,

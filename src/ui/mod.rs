@@ -9,31 +9,49 @@ pub mod batch;
 pub mod colormap;
 pub mod controls;
 pub mod curves;
+pub mod draw;
+pub mod evaluation;
+pub mod export;
+pub mod fc1;
 pub mod feature_maps;
+pub mod file_dialog;
 pub mod filters;
+pub mod health;
+pub mod help;
+pub mod inspector;
+pub mod menu;
 pub mod outputs;
 pub mod pipeline;
+pub mod prefs;
 pub mod status;
 pub mod text;
 pub mod textures;
 
 use eframe::egui::{self, Color32};
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Layer, Phase};
 use crate::trainer::Snapshot;
-use textures::{Coloring, TileSet, group_scale};
+use colormap::{ColorMap, HeldScales, Scales};
+use textures::{Coloring, TileSet};
 
 /// Which large view the central area shows under the batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CenterTab {
     /// The selected digit's feature maps (or their gradients).
     FeatureMaps,
     /// The convolution kernels (weights, gradients or last update).
     Filters,
+    /// What FC1's hidden units look at, and the exact class evidence of the selected digit.
+    Fc1,
+    /// Accuracy on the test set: confusion matrix, per-class accuracy, the mistakes.
+    Evaluation,
+    /// The gradient check, and activation and gradient magnitudes over time.
+    Health,
 }
 
 /// What the feature-map view shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MapMode {
     /// Activations in forward phases, gradients once the backward pass reached them.
     Auto,
@@ -44,7 +62,7 @@ pub enum MapMode {
 }
 
 /// What the filter view shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FilterMode {
     /// The kernels themselves.
     Weights,
@@ -54,8 +72,24 @@ pub enum FilterMode {
     Delta,
 }
 
+/// How the maps (or kernels) of one layer are put on a colour scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScaleMode {
+    /// Each map by its own largest |value|: every map's pattern shows, even a weak one, but the
+    /// same colour means different values in different maps.
+    PerMap,
+    /// All maps of a layer share the layer's largest |value| (conv1 with relu1, conv2 with its
+    /// ReLU; each filter bank as a whole): colours compare between maps.
+    #[default]
+    PerLayer,
+}
+
 /// The user's choices about what to look at; owned by the app, changed by the panels.
-#[derive(Clone, Debug)]
+///
+/// Serialisable so that the app can remember the view preferences between runs; what belongs
+/// to one session (the focused phase, scroll position, a held scale) is not stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewState {
     /// Tab of the central area.
     pub tab: CenterTab,
@@ -64,9 +98,21 @@ pub struct ViewState {
     /// Filter mode.
     pub filter_mode: FilterMode,
     /// The phase last clicked in the pipeline; its layer's view is outlined.
+    #[serde(skip)]
     pub focus: Option<Phase>,
     /// The (step, phases done) the pipeline last scrolled to.
+    #[serde(skip)]
     pub scrolled_for: Option<(u64, usize)>,
+    /// One colour scale per map or per layer, for feature maps and filters alike.
+    pub scale_mode: ScaleMode,
+    /// Freeze the colour scales at their values when this was switched on. Not remembered:
+    /// the values it froze belong to the run it was switched on in.
+    #[serde(skip)]
+    pub hold_scale: bool,
+    /// The diverging colour map of every signed view.
+    pub color_map: ColorMap,
+    /// Whether the help panel ([`help::help_ui`]) is shown.
+    pub show_help: bool,
 }
 
 impl Default for ViewState {
@@ -77,6 +123,10 @@ impl Default for ViewState {
             filter_mode: FilterMode::Weights,
             focus: None,
             scrolled_for: None,
+            scale_mode: ScaleMode::PerLayer,
+            hold_scale: false,
+            color_map: ColorMap::RdBu,
+            show_help: false,
         }
     }
 }
@@ -151,7 +201,21 @@ pub struct Scene {
     pub conv2_bank: TileSet,
     /// The filter mode the banks were built for.
     pub banks_mode: FilterMode,
-    built_for: Option<(u64, bool, FilterMode)>,
+    /// The colour map the tiles were drawn with.
+    pub color_map: ColorMap,
+    held: HeldScales,
+    built_for: Option<SceneKey>,
+}
+
+/// What the textures of a [`Scene`] depend on besides the snapshot's generation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct SceneKey {
+    generation: u64,
+    gradients: bool,
+    filter_mode: FilterMode,
+    scale_mode: ScaleMode,
+    hold: bool,
+    color_map: ColorMap,
 }
 
 impl Default for Scene {
@@ -168,26 +232,38 @@ impl Default for Scene {
             conv1_bank: TileSet::new("conv1 filters"),
             conv2_bank: TileSet::new("conv2 filters"),
             banks_mode: FilterMode::Weights,
+            color_map: ColorMap::RdBu,
+            held: HeldScales::default(),
             built_for: None,
         }
     }
 }
 
 impl Scene {
-    /// Rebuilds the textures if `generation` (bumped per snapshot) or the modes changed.
+    /// Rebuilds the textures if `generation` (bumped per snapshot) or the view's modes, scale or
+    /// colour map changed.
     pub fn refresh(&mut self, ctx: &egui::Context, snap: &Snapshot, generation: u64, view: &ViewState) {
         let grads = view.shows_gradients(Some(snap));
-        let key = (generation, grads, view.filter_mode);
+        let key = SceneKey {
+            generation,
+            gradients: grads,
+            filter_mode: view.filter_mode,
+            scale_mode: view.scale_mode,
+            hold: view.hold_scale,
+            color_map: view.color_map,
+        };
         if self.built_for == Some(key) {
             return;
         }
-        let batch_changed = self.built_for.is_none_or(|(g, _, _)| g != generation);
+        let batch_changed = self.built_for.is_none_or(|k| k.generation != generation);
         self.built_for = Some(key);
         let cfg = &snap.config;
         if batch_changed {
             let b = &snap.batch;
             self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray);
         }
+        let (mode, hold, map) = (view.scale_mode, view.hold_scale, view.color_map);
+        self.color_map = map;
 
         let s = &snap.sample;
         let (h1, w1) = cfg.conv1_out();
@@ -198,34 +274,58 @@ impl Scene {
         } else {
             [(&s.conv1, f1, h1, w1), (&s.relu1, f1, h1, w1), (&s.conv2, f2, h2, w2), (&s.relu_c2, f2, h2, w2)]
         };
-        // conv1 and relu1 share a scale so that "before" and "after" ReLU compare directly; the
-        // same for conv2 and its optional ReLU.
-        let scale_a = group_scale(&[data[0].0, data[1].0]);
-        let scale_b = group_scale(&[data[2].0, data[3].0]);
+        // Per layer, conv1 and relu1 share a scale so that "before" and "after" ReLU compare
+        // directly; the same for conv2 and its optional ReLU. Held scales are kept apart for
+        // activations and gradients, which differ by orders of magnitude.
+        const SLOTS: [[&str; 4]; 2] = [
+            ["conv1 maps", "relu1 maps", "conv2 maps", "relu_c2 maps"],
+            ["conv1 map gradients", "relu1 map gradients", "conv2 map gradients", "relu_c2 map gradients"],
+        ];
+        const PAIR_SLOTS: [[&str; 2]; 2] = [
+            ["conv1 and relu1 maps", "conv2 and relu_c2 maps"],
+            ["conv1 and relu1 gradients", "conv2 and relu_c2 gradients"],
+        ];
+        let pairs = [[data[0].0, data[1].0], [data[2].0, data[3].0]];
         for (i, group) in self.maps.iter_mut().enumerate() {
             let (values, count, h, w) = data[i];
-            let scale = if i < 2 { scale_a } else { scale_b };
             let configured = group.layer != Layer::ReluConv2 || cfg.relu_after_conv2;
-            if !configured {
+            if !configured || count * h * w == 0 || values.len() < count * h * w {
                 group.tiles.clear();
-            } else {
-                group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { scale });
+                continue;
             }
+            let values = &values[..count * h * w];
+            let slot = match mode {
+                ScaleMode::PerMap => SLOTS[usize::from(grads)][i],
+                ScaleMode::PerLayer => PAIR_SLOTS[usize::from(grads)][i / 2],
+            };
+            let scales = self.held.resolve(slot, Scales::compute(mode, values, h * w, &pairs[i / 2]), hold);
+            group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { map, scales });
         }
         self.maps_are_gradients = grads;
 
         let f = &snap.filters;
-        let (w1v, w2v): (&[f32], &[f32]) = match view.filter_mode {
-            FilterMode::Weights => (&f.conv1_w, &f.conv2_w),
-            FilterMode::Gradients => (&f.conv1_grad, &f.conv2_grad),
-            FilterMode::Delta => (&f.conv1_delta, &f.conv2_delta),
+        let (w1v, w2v, quantity): (&[f32], &[f32], usize) = match view.filter_mode {
+            FilterMode::Weights => (&f.conv1_w, &f.conv2_w, 0),
+            FilterMode::Gradients => (&f.conv1_grad, &f.conv2_grad, 1),
+            FilterMode::Delta => (&f.conv1_delta, &f.conv2_delta, 2),
         };
+        const BANK_SLOTS: [[&str; 3]; 2] = [
+            ["conv1 weights", "conv1 gradients", "conv1 updates"],
+            ["conv2 weights", "conv2 gradients", "conv2 updates"],
+        ];
         let k = cfg.kernel;
         let c = cfg.in_channels;
-        let s1 = group_scale(&[w1v]);
-        let s2 = group_scale(&[w2v]);
-        self.conv1_bank.set(ctx, w1v, f1 * c, k, k, Coloring::Diverging { scale: s1 });
-        self.conv2_bank.set(ctx, w2v, f2 * f1, k, k, Coloring::Diverging { scale: s2 });
+        let banks = [(&mut self.conv1_bank, w1v, f1 * c), (&mut self.conv2_bank, w2v, f2 * f1)];
+        for (b, (bank, values, count)) in banks.into_iter().enumerate() {
+            if count * k * k == 0 || values.len() < count * k * k {
+                bank.clear();
+                continue;
+            }
+            let values = &values[..count * k * k];
+            let scales =
+                self.held.resolve(BANK_SLOTS[b][quantity], Scales::compute(mode, values, k * k, &[values]), hold);
+            bank.set(ctx, values, count, k, k, Coloring::Diverging { map, scales });
+        }
         self.banks_mode = view.filter_mode;
     }
 }
@@ -281,6 +381,28 @@ mod tests {
         assert_eq!(thousands(25088), "25,088");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn view_preferences_survive_a_restart_but_a_held_scale_does_not() {
+        let view = ViewState {
+            scale_mode: ScaleMode::PerMap,
+            color_map: ColorMap::HighContrast,
+            hold_scale: true,
+            show_help: true,
+            focus: Some(Phase::Update),
+            ..ViewState::default()
+        };
+        let json = serde_json::to_string(&view).unwrap();
+        let back: ViewState = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (back.scale_mode, back.color_map, back.show_help),
+            (ScaleMode::PerMap, ColorMap::HighContrast, true)
+        );
+        assert!(!back.hold_scale && back.focus.is_none(), "session-only state is not stored");
+        // A stored copy from before these fields existed still loads, with the defaults.
+        let old: ViewState = serde_json::from_str(r#"{"tab":"Filters"}"#).unwrap();
+        assert_eq!((old.tab, old.scale_mode, old.color_map), (CenterTab::Filters, ScaleMode::PerLayer, ColorMap::RdBu));
     }
 
     #[test]

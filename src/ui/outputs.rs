@@ -4,15 +4,37 @@
 
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use super::colormap::{diverging, fmt_sig};
+use super::colormap::{ColorMap, fmt_sig};
+use super::help::{HelpTopic, heading_ui};
 use super::textures::TileSet;
 use super::{ViewState, argmax, palette};
 use crate::engine::Layer;
 use crate::trainer::Snapshot;
 
-/// Draws the outputs of `snap`'s selected digit. `digits` holds the batch images (for the
-/// enlarged input); `gradients` follows the feature-map mode.
-pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, view: &ViewState, gradients: bool) {
+/// Whose outputs the panel shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    /// The batch's selected digit.
+    Batch,
+    /// An image run through the network on its own (a drawing, a test image).
+    Probe {
+        /// What to call it, e.g. "Your drawing".
+        caption: String,
+        /// Its true class, if known.
+        label: Option<usize>,
+    },
+}
+
+/// Draws the selected digit's (or a probed image's) class probabilities and FC1 activations;
+/// `digits` holds its thumbnail at the sample's index; `gradients` follows the feature-map mode.
+pub fn outputs_ui(
+    ui: &mut egui::Ui,
+    snap: Option<&Snapshot>,
+    digits: &TileSet,
+    view: &ViewState,
+    gradients: bool,
+    subject: &Subject,
+) {
     let focused = [Layer::Fc1, Layer::Relu2, Layer::Fc2, Layer::Loss].iter().any(|l| view.is_focused(*l));
     let frame = egui::Frame::new().inner_margin(4).corner_radius(4.0).stroke(if focused {
         Stroke::new(2.0, ui.visuals().selection.stroke.color)
@@ -20,11 +42,14 @@ pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, 
         Stroke::NONE
     });
     frame.show(ui, |ui| {
-        super::section_heading(ui, "Outputs");
+        heading_ui(ui, HelpTopic::Outputs);
         let Some(snap) = snap else { return };
         let s = &snap.sample;
         let names = &snap.class_names;
-        let label = snap.batch.labels.get(s.index).copied();
+        let (caption, label) = match subject {
+            Subject::Batch => (format!("Digit {} of the batch", s.index + 1), snap.batch.labels.get(s.index).copied()),
+            Subject::Probe { caption, label } => (caption.clone(), *label),
+        };
         let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
 
         ui.horizontal(|ui| {
@@ -34,7 +59,7 @@ pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, 
                 ui.painter().image(tex, rect, digits.uv(s.index), Color32::WHITE);
             }
             ui.vertical(|ui| {
-                ui.label(RichText::new(format!("Digit {} of the batch", s.index + 1)).strong());
+                ui.label(RichText::new(caption).strong());
                 if let Some(l) = label {
                     ui.label(format!("label: {}", name(l)));
                 }
@@ -53,7 +78,7 @@ pub fn outputs_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet, 
         ui.add_space(4.0);
         probabilities_ui(ui, snap, label, gradients);
         ui.add_space(6.0);
-        fc1_ui(ui, snap, gradients);
+        fc1_ui(ui, snap, gradients, view.color_map);
     });
 }
 
@@ -150,7 +175,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
     }
 }
 
-fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
+fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool, map: ColorMap) {
     let s = &snap.sample;
     let (values, title, produced) = if gradients {
         (&s.d_fc1, "FC1 gradients ∂L/∂z1 (100 hidden units)", "backward relu2")
@@ -186,7 +211,7 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool) {
         let h = (v / scale).clamp(-1.0, 1.0) * (height / 2.0 - 2.0);
         let x0 = rect.left() + i as f32 * w;
         let bar = egui::Rect::from_two_pos(pos2(x0 + 0.5, mid), pos2(x0 + w - 0.5, mid - h));
-        painter.rect_filled(bar, 0.0, diverging(*v, scale));
+        painter.rect_filled(bar, 0.0, map.color(*v, scale));
     }
     if let Some(pos) = response.hover_pos() {
         let i = (((pos.x - rect.left()) / w).floor() as usize).min(n - 1);

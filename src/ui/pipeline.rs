@@ -3,6 +3,7 @@
 
 use eframe::egui::{self, Color32, RichText, Stroke};
 
+use super::help::{HelpTopic, heading_ui, phase_note};
 use super::text::GlyphSafe;
 use super::{ViewState, palette, thousands};
 use crate::engine::{Layer, ModelConfig, Phase};
@@ -64,7 +65,7 @@ fn phase_color(phase: Phase) -> Color32 {
 /// Draws the pipeline for `snap`. Clicking a phase brings its layer's view to the front (it does
 /// not run anything), so the panel returns no commands.
 pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewState, glyphs: &mut GlyphSafe) {
-    super::section_heading(ui, "Pipeline");
+    heading_ui(ui, HelpTopic::Pipeline);
     let Some(snap) = snap else {
         ui.label("Waiting for the trainer…");
         return;
@@ -147,6 +148,7 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
         egui::Frame::new().fill(fill).stroke(stroke).corner_radius(4.0).inner_margin(egui::Margin::symmetric(6, 3));
     let shapes = glyphs.get(ui.ctx(), &phase_shapes(phase, cfg), true);
     let formula = glyphs.get(ui.ctx(), phase.formula(), true);
+    let note = glyphs.get(ui.ctx(), phase_note(phase), false);
     let response = frame.show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.horizontal(|ui| {
@@ -162,6 +164,8 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
                 ui.label(phase.description());
                 ui.label(RichText::new(&shapes).monospace());
                 ui.label(RichText::new(&formula).monospace());
+                ui.set_max_width(440.0);
+                ui.add(egui::Label::new(RichText::new(&note).small()).wrap());
                 ui.label(RichText::new("Click to show this layer's view.").weak());
             });
             clicked |= r.clicked();

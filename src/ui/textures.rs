@@ -6,18 +6,27 @@
 
 use eframe::egui::{self, Color32, ColorImage, Rect, TextureHandle, TextureId, TextureOptions, pos2};
 
-use super::colormap::{abs_max, diverging, gray};
+use super::colormap::{ColorMap, Scales, abs_max, gray};
 
 /// How numbers become colours.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Coloring {
-    /// Symmetric diverging map over `[-scale, +scale]`.
+    /// A symmetric diverging map, each tile over `[-scale, +scale]` of its scale.
     Diverging {
-        /// Magnitude drawn at full colour.
-        scale: f32,
+        /// The colour map.
+        map: ColorMap,
+        /// The scale of every tile (shared or per tile, maybe held).
+        scales: Scales,
     },
     /// Grey levels for pixel intensities in `[0, 1]`.
     Gray,
+}
+
+impl Coloring {
+    /// RdBu with one scale shared by every tile.
+    pub fn shared(scale: f32) -> Self {
+        Coloring::Diverging { map: ColorMap::RdBu, scales: Scales::per_layer(&[&[scale]]) }
+    }
 }
 
 /// A set of equally sized images (tiles) packed into one texture.
@@ -30,6 +39,8 @@ pub struct TileSet {
     tile_w: usize,
     atlas_cols: usize,
     coloring: Coloring,
+    /// Share of the values beyond their tile's scale.
+    clipped: f32,
 }
 
 impl TileSet {
@@ -44,6 +55,7 @@ impl TileSet {
             tile_w: 0,
             atlas_cols: 1,
             coloring: Coloring::Gray,
+            clipped: 0.0,
         }
     }
 
@@ -75,8 +87,8 @@ impl TileSet {
                 let row = &mut pixels[(oy + y) * w + ox..(oy + y) * w + ox + tile_w];
                 for (x, px) in row.iter_mut().enumerate() {
                     let v = tile[y * tile_w + x];
-                    *px = match coloring {
-                        Coloring::Diverging { scale } => diverging(v, scale),
+                    *px = match &coloring {
+                        Coloring::Diverging { map, scales } => map.color(v, scales.of_tile(t)),
                         Coloring::Gray => gray(v),
                     };
                 }
@@ -93,6 +105,10 @@ impl TileSet {
         self.tile_h = tile_h;
         self.tile_w = tile_w;
         self.atlas_cols = cols;
+        self.clipped = match &coloring {
+            Coloring::Diverging { scales, .. } if scales.is_held() => scales.clipped_fraction(&self.values, per),
+            _ => 0.0,
+        };
         self.coloring = coloring;
     }
 
@@ -117,12 +133,30 @@ impl TileSet {
         (self.tile_h, self.tile_w)
     }
 
-    /// The colour scale in use (0 for grey tiles).
+    /// The largest colour scale in use (0 for grey tiles).
     pub fn scale(&self) -> f32 {
-        match self.coloring {
-            Coloring::Diverging { scale } => scale,
-            Coloring::Gray => 0.0,
+        self.scales().map_or(0.0, |s| s.range().1)
+    }
+
+    /// The colour scales in use (`None` for grey tiles).
+    pub fn scales(&self) -> Option<&Scales> {
+        match &self.coloring {
+            Coloring::Diverging { scales, .. } => Some(scales),
+            Coloring::Gray => None,
         }
+    }
+
+    /// The colour map in use (`None` for grey tiles).
+    pub fn color_map(&self) -> Option<ColorMap> {
+        match &self.coloring {
+            Coloring::Diverging { map, .. } => Some(*map),
+            Coloring::Gray => None,
+        }
+    }
+
+    /// Share of the values drawn at full colour because they are beyond their (held) scale.
+    pub fn clipped_fraction(&self) -> f32 {
+        self.clipped
     }
 
     /// The texture, once something was uploaded.
@@ -192,16 +226,17 @@ impl Grid {
 }
 
 /// Draws the tiles of `set` on `grid`; `tile_at(row, col)` says which tile goes in a cell.
-/// Hovering shows `describe(tile, y, x, value)` next to the pointer. Returns the hover response
-/// and the tile under the pointer.
+/// Hovering shows `describe(tile, y, x, value)` next to the pointer. Returns the response (it
+/// senses clicks) and the pixel under the pointer as `(tile, y, x)`.
 pub fn tiles_ui(
     ui: &mut egui::Ui,
     set: &TileSet,
     grid: Grid,
     tile_at: &dyn Fn(usize, usize) -> Option<usize>,
     describe: &dyn Fn(usize, usize, usize, f32) -> String,
-) -> (egui::Response, Option<usize>) {
-    let (rect, response) = ui.allocate_exact_size(grid.size(), egui::Sense::hover());
+) -> (egui::Response, Option<(usize, usize, usize)>) {
+    let (rect, response) = ui.allocate_exact_size(grid.size(), egui::Sense::click());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, set.name));
     let Some(tex) = set.texture_id() else { return (response, None) };
     if !ui.is_rect_visible(rect) || set.is_empty() {
         return (response, None);
@@ -229,7 +264,7 @@ pub fn tiles_ui(
                 let y = (((pos.y - cell.top()) / grid.tile) * th as f32).floor() as usize;
                 let x = (((pos.x - cell.left()) / grid.tile) * tw as f32).floor() as usize;
                 if let Some(v) = set.value(t, y.min(th - 1), x.min(tw - 1)) {
-                    hovered_tile = Some(t);
+                    hovered_tile = Some((t, y.min(th - 1), x.min(tw - 1)));
                     painter.rect_stroke(cell, 0.0, ui.visuals().selection.stroke, egui::StrokeKind::Outside);
                     let text = describe(t, y.min(th - 1), x.min(tw - 1), v);
                     response.show_tooltip_text(text);

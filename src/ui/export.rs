@@ -1,0 +1,216 @@
+//! Pictures of the window for slides and worksheets: the whole window, or one view cut out of
+//! it (the feature maps, the filters), saved as PNG.
+//!
+//! The picture is the renderer's own screenshot, so it shows exactly what the student saw,
+//! legend and all. eframe hands it to a callback on the window thread; the callback crops,
+//! encodes and writes it (atomically, so a failed save leaves an older file intact) and reports
+//! back through a channel that [`ShotQueue::poll`] drains.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use eframe::egui::{self, ColorImage, Rect};
+
+use crate::engine::weights::write_atomically;
+
+/// Which part of the window a PNG shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShotTarget {
+    /// Everything.
+    Window,
+    /// The feature-map view with its legend.
+    FeatureMaps,
+    /// The filter view with its legend.
+    Filters,
+}
+
+impl ShotTarget {
+    /// How a menu names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Window => "the window",
+            Self::FeatureMaps => "the feature maps",
+            Self::Filters => "the filters",
+        }
+    }
+
+    /// A file name to suggest.
+    pub fn default_name(self, step: u64) -> String {
+        let what = match self {
+            Self::Window => "window",
+            Self::FeatureMaps => "feature-maps",
+            Self::Filters => "filters",
+        };
+        format!("cnn-stepper-{what}-step{step}.png")
+    }
+}
+
+/// Screenshots asked for and not yet written, and the results of those written.
+pub struct ShotQueue {
+    /// Waiting for the frame that draws the view (the tab may have to switch first).
+    pending: Option<(ShotTarget, PathBuf, u8)>,
+    results_tx: Sender<Result<String, String>>,
+    results_rx: Receiver<Result<String, String>>,
+}
+
+impl Default for ShotQueue {
+    fn default() -> Self {
+        let (results_tx, results_rx) = channel();
+        Self { pending: None, results_tx, results_rx }
+    }
+}
+
+impl ShotQueue {
+    /// Asks for a PNG of `target` at `path`; taken once the view has been drawn.
+    pub fn request(&mut self, target: ShotTarget, path: PathBuf) {
+        // Two frames: one to bring the view to the front, one to draw it settled.
+        self.pending = Some((target, path, 2));
+    }
+
+    /// The view a request is waiting for, so the app can bring it to the front.
+    pub fn waiting_for(&self) -> Option<ShotTarget> {
+        self.pending.as_ref().map(|(t, _, _)| *t)
+    }
+
+    /// Called after each frame is laid out with the rectangle (in points) of each view drawn;
+    /// sends the screenshot request once the waited-for view has been drawn.
+    pub fn after_frame(&mut self, ctx: &egui::Context, view_rect: impl Fn(ShotTarget) -> Option<Rect>) {
+        let Some((target, _, frames)) = &mut self.pending else { return };
+        if *frames > 0 {
+            *frames -= 1;
+            ctx.request_repaint();
+            return;
+        }
+        let target = *target;
+        let crop = match target {
+            ShotTarget::Window => None,
+            t => match view_rect(t) {
+                Some(r) => Some(r),
+                None => {
+                    ctx.request_repaint();
+                    return;
+                }
+            },
+        };
+        let Some((_, path, _)) = self.pending.take() else { return };
+        let tx = self.results_tx.clone();
+        let waker = ctx.clone();
+        let pixels_per_point = ctx.pixels_per_point();
+        ctx.request_screenshot(move |image| {
+            let rect_px = crop.map(|r| r * pixels_per_point);
+            let result = write_png(&path, &image, rect_px)
+                .map(|(w, h)| format!("saved {} ({w}×{h} pixels) to {}", target.label(), path.display()));
+            let _ = tx.send(result);
+            waker.request_repaint();
+        });
+    }
+
+    /// Results of screenshots written since the last call (messages for the banner).
+    pub fn poll(&mut self) -> Vec<Result<String, String>> {
+        self.results_rx.try_iter().collect()
+    }
+}
+
+/// `image` cut to `rect` (in pixels; `None` = all of it, and clamped to the image).
+pub fn crop(image: &ColorImage, rect: Option<Rect>) -> ColorImage {
+    let [w, h] = image.size;
+    let Some(r) = rect else { return image.clone() };
+    let x0 = (r.min.x.round().max(0.0) as usize).min(w);
+    let y0 = (r.min.y.round().max(0.0) as usize).min(h);
+    let x1 = (r.max.x.round().max(0.0) as usize).clamp(x0, w);
+    let y1 = (r.max.y.round().max(0.0) as usize).clamp(y0, h);
+    let mut pixels = Vec::with_capacity((x1 - x0) * (y1 - y0));
+    for y in y0..y1 {
+        pixels.extend_from_slice(&image.pixels[y * w + x0..y * w + x1]);
+    }
+    ColorImage::new([x1 - x0, y1 - y0], pixels)
+}
+
+/// The image as PNG bytes (8-bit RGBA).
+pub fn encode_png(image: &ColorImage) -> Result<Vec<u8>, String> {
+    let [w, h] = image.size;
+    if w == 0 || h == 0 {
+        return Err("the picture is empty (is the view visible?)".into());
+    }
+    let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+    let mut out = Vec::new();
+    let width = u32::try_from(w).map_err(|_| "the picture is too wide")?;
+    let height = u32::try_from(h).map_err(|_| "the picture is too tall")?;
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgba).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Crops, encodes and writes `image` to `path`; returns the size written.
+pub fn write_png(path: &Path, image: &ColorImage, rect_px: Option<Rect>) -> Result<(usize, usize), String> {
+    let cut = crop(image, rect_px);
+    let bytes = encode_png(&cut).map_err(|e| format!("{}: cannot make the PNG: {e}", path.display()))?;
+    write_atomically(path, &bytes).map_err(|e| format!("{}: cannot write the PNG: {e}", path.display()))?;
+    Ok((cut.size[0], cut.size[1]))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use eframe::egui::{Color32, pos2};
+
+    fn gradient(w: usize, h: usize) -> ColorImage {
+        let pixels = (0..w * h).map(|i| Color32::from_rgb((i % w) as u8, (i / w) as u8, 7)).collect();
+        ColorImage::new([w, h], pixels)
+    }
+
+    fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    #[test]
+    fn a_crop_keeps_exactly_the_pixels_inside_the_rectangle() {
+        let img = gradient(40, 30);
+        let cut = crop(&img, Some(Rect::from_min_max(pos2(10.0, 5.0), pos2(20.0, 9.0))));
+        assert_eq!(cut.size, [10, 4]);
+        assert_eq!(cut.pixels[0], Color32::from_rgb(10, 5, 7));
+        assert_eq!(cut.pixels[39], Color32::from_rgb(19, 8, 7));
+    }
+
+    #[test]
+    fn a_rectangle_beyond_the_image_is_clamped() {
+        let img = gradient(8, 8);
+        let cut = crop(&img, Some(Rect::from_min_max(pos2(-5.0, 6.0), pos2(50.0, 50.0))));
+        assert_eq!(cut.size, [8, 2]);
+    }
+
+    #[test]
+    fn the_png_decodes_to_the_same_pixels() {
+        let img = gradient(13, 7);
+        let (w, h, rgba) = decode(&encode_png(&img).unwrap());
+        assert_eq!((w, h), (13, 7));
+        assert_eq!(&rgba[4 * 14..4 * 15], &[1, 1, 7, 255]);
+    }
+
+    #[test]
+    fn an_empty_picture_is_an_error_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.png");
+        let img = gradient(4, 4);
+        let err = write_png(&path, &img, Some(Rect::from_min_max(pos2(2.0, 2.0), pos2(2.0, 2.0)))).unwrap_err();
+        assert!(err.contains("x.png") && err.contains("empty"), "{err}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_unwritable_path_is_an_error_naming_it() {
+        let img = gradient(4, 4);
+        let err = write_png(Path::new("/nonexistent-folder/x.png"), &img, None).unwrap_err();
+        assert!(err.contains("/nonexistent-folder/x.png"), "{err}");
+    }
+}

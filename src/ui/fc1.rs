@@ -1,0 +1,627 @@
+//! What FC1 looks at, and the exact class evidence of the selected digit.
+//!
+//! With no pooling, FC1's input is conv2's output flattened, so row `j` of FC1's weights is a
+//! stack of `F2` maps of `H2 × W2` (32 maps of 28×28 in the post). The first part of the view
+//! draws them for a chosen unit, with the unit's bias, its activation on the selected digit and
+//! its FC2 weights (the classes it votes for). The second part draws, for the selected digit,
+//! how much every conv2 position adds to every class score ([`ClassEvidence`]): an exact
+//! decomposition, so each class's map plus its bias terms sums to its logit.
+//!
+//! Both come from the worker on request, because they need FC1's 2.5 M weights, which snapshots
+//! never carry. The view asks again when the unit, the step or the selected digit changes, with
+//! at most one request of each kind in flight so that a running trainer is never flooded.
+
+use eframe::egui::{self, RichText, Stroke, StrokeKind};
+
+use super::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
+use super::feature_maps::placeholder_ui;
+use super::textures::{Coloring, Grid, TileSet, tiles_ui};
+use super::{argmax, palette, section_heading};
+use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, Snapshot};
+
+/// Accessibility label of the slider choosing the FC1 unit.
+pub const UNIT_LABEL: &str = "FC1 unit";
+/// Accessibility label of the button going to the previous unit.
+pub const PREVIOUS_UNIT_LABEL: &str = "Previous FC1 unit";
+/// Accessibility label of the button going to the next unit.
+pub const NEXT_UNIT_LABEL: &str = "Next FC1 unit";
+/// Accessibility label of the grid of the unit's weight maps.
+pub const UNIT_MAPS_LABEL: &str = "FC1 unit weight maps";
+/// Accessibility label of the grid of the chosen class's per-channel evidence maps.
+pub const CHANNEL_MAPS_LABEL: &str = "Evidence per conv2 map";
+/// The words that start the identity line of the chosen class ("Σ evidence 3.217 + bias terms
+/// 0.412 = logit 3.629"), so tests and screen readers can find it.
+pub const IDENTITY_START: &str = "Σ evidence";
+
+/// A request that got no answer (the worker reported an error instead) is sent again after this.
+const RETRY_SECS: f64 = 5.0;
+/// Automatic re-requests (a new step while training runs) at most this often: a result is 1 MB
+/// and nobody reads 30 of them a second.
+const REFRESH_SECS: f64 = 0.25;
+
+/// Tracks one kind of request so that at most one is in flight.
+///
+/// A request counts as answered as soon as a *different* result is shown than the one shown
+/// when it was sent: results carry no request id, and comparing with what was asked for fails
+/// after a reset (the step goes back) or while training runs ahead of the snapshots.
+#[derive(Debug)]
+struct Requests<K> {
+    /// The result shown when the request went out, and when it went out.
+    pending: Option<(Option<K>, f64)>,
+    last_sent: f64,
+}
+
+impl<K> Default for Requests<K> {
+    fn default() -> Self {
+        Self { pending: None, last_sent: f64::NEG_INFINITY }
+    }
+}
+
+impl<K: PartialEq + Clone> Requests<K> {
+    fn update(&mut self, shown: Option<&K>, now: f64) {
+        if let Some((before, sent)) = &self.pending
+            && (before.as_ref() != shown || now - sent > RETRY_SECS)
+        {
+            self.pending = None;
+        }
+    }
+
+    fn may_send(&self, now: f64, urgent: bool) -> bool {
+        self.pending.is_none() && (urgent || now - self.last_sent >= REFRESH_SECS)
+    }
+
+    fn sent(&mut self, shown: Option<&K>, now: f64) {
+        self.pending = Some((shown.cloned(), now));
+        self.last_sent = now;
+    }
+
+    fn in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+}
+
+/// What identifies an FC1 unit result (the bias and FC2 weights tell two runs apart at the same
+/// step).
+#[derive(Clone, Debug, PartialEq)]
+struct UnitKey {
+    unit: usize,
+    step: u64,
+    bias: u32,
+    votes: Vec<u32>,
+}
+
+impl UnitKey {
+    fn of(u: &Fc1Unit) -> Self {
+        Self { unit: u.unit, step: u.step, bias: u.bias.to_bits(), votes: bits(&u.class_weights) }
+    }
+}
+
+/// What identifies a class-evidence result.
+#[derive(Clone, Debug, PartialEq)]
+struct EvidenceKey {
+    step: u64,
+    image: ImageId,
+    logits: Vec<u32>,
+    bias_terms: Vec<u32>,
+}
+
+impl EvidenceKey {
+    fn of(e: &ClassEvidence) -> Self {
+        Self { step: e.step, image: e.image.clone(), logits: bits(&e.logits), bias_terms: bits(&e.bias_terms) }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The view's state: the choices, the textures and the requests in flight. Owned by the app.
+pub struct Fc1State {
+    /// The FC1 unit shown, `0..hidden`.
+    pub unit: usize,
+    /// The class whose per-channel evidence maps are shown; `None` follows the predicted class.
+    pub class: Option<usize>,
+    /// The diverging colour map (the app keeps it equal to the other views').
+    pub color_map: ColorMap,
+    unit_requests: Requests<UnitKey>,
+    evidence_requests: Requests<EvidenceKey>,
+    unit_tiles: TileSet,
+    unit_built: Option<(UnitKey, ColorMap)>,
+    input_tiles: TileSet,
+    sum_tiles: TileSet,
+    channel_tiles: TileSet,
+    evidence_built: Option<(EvidenceKey, usize, ColorMap)>,
+}
+
+impl Default for Fc1State {
+    fn default() -> Self {
+        Self {
+            unit: 0,
+            class: None,
+            color_map: ColorMap::default(),
+            unit_requests: Requests::default(),
+            evidence_requests: Requests::default(),
+            unit_tiles: TileSet::new("fc1 unit weights"),
+            unit_built: None,
+            input_tiles: TileSet::new("class evidence input"),
+            sum_tiles: TileSet::new("class evidence sums"),
+            channel_tiles: TileSet::new("class evidence channels"),
+            evidence_built: None,
+        }
+    }
+}
+
+impl Fc1State {
+    /// Forgets the requests in flight, so the next frame asks again at once: call it when the
+    /// worker answered one of them with an error.
+    pub fn forget_requests(&mut self) {
+        self.unit_requests = Requests::default();
+        self.evidence_requests = Requests::default();
+    }
+
+    /// True while an FC1-unit request is unanswered.
+    pub fn unit_request_in_flight(&self) -> bool {
+        self.unit_requests.in_flight()
+    }
+
+    /// True while a class-evidence request is unanswered.
+    pub fn evidence_request_in_flight(&self) -> bool {
+        self.evidence_requests.in_flight()
+    }
+}
+
+/// The selected digit as a class-evidence result names it, if there is a batch.
+fn selected_image(snap: &Snapshot) -> Option<ImageId> {
+    if snap.batch.labels.is_empty() {
+        return None;
+    }
+    let position = snap.sample.index;
+    Some(ImageId::Batch { position, train_index: snap.batch.indices.get(position).copied().unwrap_or(0) })
+}
+
+/// The class name of `k` for labels.
+fn class_name(snap: Option<&Snapshot>, k: usize) -> String {
+    snap.and_then(|s| s.class_names.get(k).cloned()).unwrap_or_else(|| k.to_string())
+}
+
+/// A signed number with its sign always shown, three decimals: the identity line's format.
+fn signed3(v: f32) -> String {
+    format!("{v:+.3}")
+}
+
+/// The line stating the identity for class `k`: "Σ evidence 3.217 + bias terms 0.412 = logit
+/// 3.629".
+pub fn identity_line(e: &ClassEvidence, k: usize) -> String {
+    let sum = e.evidence_sum(k);
+    let bias = e.bias_terms.get(k).copied().unwrap_or(0.0);
+    let logit = e.logits.get(k).copied().unwrap_or(0.0);
+    format!("{IDENTITY_START} {sum:.3} + bias terms {bias:.3} = logit {logit:.3}")
+}
+
+/// Draws both parts: what FC1 unit `state.unit` looks at, and the class evidence of the
+/// selected digit. `unit` and `evidence` are the latest answers from the worker (whatever they
+/// are about); returns the requests to send.
+pub fn fc1_ui(
+    ui: &mut egui::Ui,
+    state: &mut Fc1State,
+    snap: Option<&Snapshot>,
+    unit: Option<&Fc1Unit>,
+    evidence: Option<&ClassEvidence>,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let now = ui.input(|i| i.time);
+    egui::ScrollArea::vertical().id_salt("fc1 view").auto_shrink([false, false]).show(ui, |ui| {
+        if let Some(c) = unit_section_ui(ui, state, snap, unit, evidence, now) {
+            commands.push(c);
+        }
+        ui.add_space(10.0);
+        ui.separator();
+        if let Some(c) = evidence_section_ui(ui, state, snap, evidence, now) {
+            commands.push(c);
+        }
+    });
+    commands
+}
+
+/// Grid shape for `count` square maps twice as wide as tall (32 → 8 × 4).
+fn wide_grid(count: usize, avail_w: f32, max_tile: f32) -> Grid {
+    let cols = ((2 * count) as f32).sqrt().ceil().max(1.0) as usize;
+    let rows = count.div_ceil(cols).max(1);
+    let gap = 3.0;
+    let tile = ((avail_w - (cols - 1) as f32 * gap) / cols as f32).clamp(16.0, max_tile).floor();
+    Grid { rows, cols, tile, gap }
+}
+
+fn unit_section_ui(
+    ui: &mut egui::Ui,
+    state: &mut Fc1State,
+    snap: Option<&Snapshot>,
+    unit: Option<&Fc1Unit>,
+    evidence: Option<&ClassEvidence>,
+    now: f64,
+) -> Option<Command> {
+    let hidden = snap.map_or(100, |s| s.config.hidden).max(1);
+    state.unit = state.unit.min(hidden - 1);
+    section_heading(ui, "What an FC1 unit looks at");
+    ui.label(
+        RichText::new(
+            "With no pooling, FC1's input is conv2's maps laid end to end, so each hidden unit's \
+             weights are one weight per conv2 pixel: a stack of maps the size of conv2's. A \
+             positive weight raises the unit's input where conv2 is positive, a negative one \
+             lowers it.",
+        )
+        .small(),
+    );
+
+    let before = state.unit;
+    ui.horizontal(|ui| {
+        let prev = ui.add_enabled(state.unit > 0, egui::Button::new("<"));
+        prev.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, state.unit > 0, PREVIOUS_UNIT_LABEL));
+        if prev.on_hover_text("Previous unit").clicked() {
+            state.unit -= 1;
+        }
+        ui.add(egui::Slider::new(&mut state.unit, 0..=hidden - 1).text(UNIT_LABEL).integer());
+        let more = state.unit + 1 < hidden;
+        let next = ui.add_enabled(more, egui::Button::new(">"));
+        next.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, more, NEXT_UNIT_LABEL));
+        if next.on_hover_text("Next unit").clicked() {
+            state.unit += 1;
+        }
+    });
+    let changed = state.unit != before;
+
+    // Ask for the chosen unit when what is shown is another unit or another step's weights.
+    let shown = unit.map(UnitKey::of);
+    state.unit_requests.update(shown.as_ref(), now);
+    let mut command = None;
+    if let Some(s) = snap {
+        let current = unit.is_some_and(|u| u.unit == state.unit && u.step == s.step);
+        if !current && state.unit_requests.may_send(now, changed) {
+            state.unit_requests.sent(shown.as_ref(), now);
+            command = Some(Command::Fc1Unit(state.unit));
+        }
+    }
+
+    let Some(u) = unit else {
+        let what = if snap.is_some() { "asking the trainer for the unit's weights…" } else { "no network yet" };
+        placeholder_ui(ui, egui::vec2(ui.available_width().min(480.0), 80.0), what);
+        return command;
+    };
+
+    let key = (UnitKey::of(u), state.color_map);
+    let count = u.channels;
+    let (h, w) = (u.height, u.width);
+    if state.unit_built.as_ref() != Some(&key) {
+        let scales = Scales::per_layer(&[&u.weights]);
+        state.unit_tiles.set(ui.ctx(), &u.weights, count, h, w, Coloring::Diverging { map: state.color_map, scales });
+        state.unit_built = Some(key);
+    }
+
+    if u.unit != state.unit {
+        // Keeps the last unit on screen while the next arrives, so dragging the slider does not
+        // flash an empty box every frame.
+        ui.label(RichText::new(format!("showing unit {} until unit {} arrives…", u.unit, state.unit)).weak());
+    }
+    unit_facts_ui(ui, u, snap, evidence);
+    votes_ui(ui, u, snap, state.color_map);
+
+    ui.add_space(4.0);
+    ui.label(
+        RichText::new(format!(
+            "{} weights as {count} maps of {h}×{w} (one per conv2 map) · step {}",
+            super::thousands((count * h * w) as u64),
+            u.step
+        ))
+        .strong(),
+    );
+    if let Some(scales) = state.unit_tiles.scales() {
+        legend_ui(ui, &Legend { what: "FC1 weights", scales, clipped: 0.0, map: state.color_map });
+    }
+    let grid = wide_grid(count, ui.available_width(), 72.0);
+    let j = u.unit;
+    let (response, _) = tiles_ui(ui, &state.unit_tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
+        format!("unit {j}'s weight on conv2 map {}\nrow {y}, column {x}\nweight {}", t + 1, fmt_sig(v))
+    });
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, UNIT_MAPS_LABEL));
+    command
+}
+
+/// The unit's bias and what it does on the selected digit.
+fn unit_facts_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, evidence: Option<&ClassEvidence>) {
+    let j = u.unit;
+    let mut facts = vec![format!("unit {j}: bias {}", fmt_sig(u.bias))];
+    match snap.map(|s| (&s.sample.fc1, &s.sample.relu2)) {
+        Some((fc1, relu2)) if j < fc1.len() => {
+            let z = fc1[j];
+            let mut text = format!("on the selected digit: fc1 = {}", fmt_sig(z));
+            if let Some(a) = relu2.get(j) {
+                text.push_str(&format!(", relu2 = {}", fmt_sig(*a)));
+            }
+            text.push_str(if z > 0.0 { " (active: it passes its ReLU)" } else { " (off: its ReLU blocks it)" });
+            facts.push(text);
+        }
+        Some(_) => facts.push("on the selected digit: computed in forward fc1".to_string()),
+        None => {}
+    }
+    if let Some(active) = evidence.and_then(|e| e.active_units.get(j)) {
+        facts.push(format!(
+            "with the current weights it is {}",
+            if *active { "on for this digit" } else { "off for this digit" }
+        ));
+    }
+    ui.label(facts.join(" · "));
+}
+
+/// FC2's weight from the unit to each class: how its output votes.
+fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, map: ColorMap) {
+    let votes = &u.class_weights;
+    if votes.is_empty() {
+        return;
+    }
+    let scale = votes.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let best = argmax(votes);
+    let worst = argmax(&votes.iter().map(|v| -v).collect::<Vec<_>>());
+    let mut summary = String::from("FC2 weights from this unit: when it fires it votes");
+    if let Some(b) = best {
+        summary.push_str(&format!(" most for {} ({})", class_name(snap, b), fmt_sig(votes[b])));
+    }
+    if let Some(w) = worst {
+        summary.push_str(&format!(", most against {} ({})", class_name(snap, w), fmt_sig(votes[w])));
+    }
+    ui.label(summary);
+    let bar_w = 90.0;
+    ui.horizontal_wrapped(|ui| {
+        for (k, v) in votes.iter().enumerate() {
+            let name = class_name(snap, k);
+            let (rect, response) = ui.allocate_exact_size(egui::vec2(bar_w, 16.0), egui::Sense::hover());
+            let painter = ui.painter_at(rect);
+            let mid = rect.center().x;
+            let end = mid + (v / scale) * (bar_w * 0.5 - 14.0);
+            let bar = egui::Rect::from_x_y_ranges(mid.min(end)..=mid.max(end), rect.y_range().shrink(3.0));
+            painter.rect_filled(bar, 1.0, map.color(*v, scale));
+            painter.vline(mid, rect.y_range(), Stroke::new(1.0, ui.visuals().weak_text_color()));
+            let align = if *v >= 0.0 { egui::Align2::LEFT_CENTER } else { egui::Align2::RIGHT_CENTER };
+            let at = if *v >= 0.0 { rect.left_center() } else { rect.right_center() };
+            painter.text(at, align, &name, egui::FontId::monospace(11.0), ui.visuals().text_color());
+            let label = format!("vote for {name}: FC2 weight {}", fmt_sig(*v));
+            response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+            response.on_hover_text(label);
+        }
+    });
+}
+
+fn evidence_section_ui(
+    ui: &mut egui::Ui,
+    state: &mut Fc1State,
+    snap: Option<&Snapshot>,
+    evidence: Option<&ClassEvidence>,
+    now: f64,
+) -> Option<Command> {
+    section_heading(ui, "Class evidence for the selected digit");
+    ui.label(
+        RichText::new(
+            "How much every conv2 pixel adds to each class score, summed over the conv2 maps: \
+             positive values push the class up, negative ones down. All classes share one colour \
+             scale, so colours compare between them.",
+        )
+        .small(),
+    );
+
+    let shown = evidence.map(EvidenceKey::of);
+    state.evidence_requests.update(shown.as_ref(), now);
+    let mut command = None;
+    if let Some((s, image)) = snap.and_then(|s| selected_image(s).map(|i| (s, i))) {
+        let current = evidence.is_some_and(|e| e.step == s.step && e.image == image);
+        if !current && state.evidence_requests.may_send(now, false) {
+            state.evidence_requests.sent(shown.as_ref(), now);
+            command = Some(Command::ClassEvidence(EvidenceOf::SelectedSample));
+        }
+    }
+
+    let Some(e) = evidence.filter(|e| e.classes() > 0 && e.channels * e.height * e.width > 0) else {
+        let what = match snap {
+            Some(s) if selected_image(s).is_some() => "asking the trainer for the evidence maps…",
+            Some(_) => "take a step first: the evidence is about a digit of the batch",
+            None => "no network yet",
+        };
+        placeholder_ui(ui, egui::vec2(ui.available_width().min(480.0), 80.0), what);
+        return command;
+    };
+
+    let classes = e.classes();
+    let predicted = argmax(&e.logits).unwrap_or(0);
+    let chosen = state.class.filter(|k| *k < classes).unwrap_or(predicted);
+    build_evidence_textures(ui.ctx(), state, e, chosen);
+
+    ui.label(image_caption(e, snap));
+
+    // The digit, then one summed map per class on a shared scale.
+    if let Some(scales) = state.sum_tiles.scales() {
+        legend_ui(ui, &Legend { what: "evidence per pixel", scales, clipped: 0.0, map: state.color_map });
+    }
+    let gap = ui.spacing().item_spacing.x;
+    let tile = ((ui.available_width() - (classes as f32) * gap) / (classes + 1) as f32).clamp(28.0, 84.0).floor();
+    let one = Grid { rows: 1, cols: 1, tile, gap: 0.0 };
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            let (r, _) = tiles_ui(ui, &state.input_tiles, one, &|_, _| Some(0), &|_, y, x, v| {
+                format!("input pixel row {y}, column {x}: {}", fmt_sig(v))
+            });
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "the digit"));
+            ui.label(RichText::new("digit").small());
+        });
+        for k in 0..classes {
+            ui.vertical(|ui| {
+                let name = class_name(snap, k);
+                let logit = e.logits.get(k).copied().unwrap_or(0.0);
+                let (r, _) = tiles_ui(ui, &state.sum_tiles, one, &|_, _| Some(k), &|_, _, _, _| String::new());
+                // The click area covers the tile and egui hovers only the topmost interactive
+                // widget, so the per-pixel hover text is this area's.
+                let click = ui.interact(r.rect, ui.scope_id().with(("evidence class", k)), egui::Sense::click());
+                if let Some(pos) = click.hover_pos() {
+                    let (th, tw) = state.sum_tiles.tile_size();
+                    let rel = (pos - click.rect.min) / click.rect.size().max(egui::Vec2::splat(1.0));
+                    let y = ((rel.y * th as f32) as usize).min(th.saturating_sub(1));
+                    let x = ((rel.x * tw as f32) as usize).min(tw.saturating_sub(1));
+                    if let Some(v) = state.sum_tiles.value(k, y, x) {
+                        click.show_tooltip_text(format!(
+                            "class {name}: evidence of conv2 position row {y}, column {x}: {}\n{}\n\
+                             Click: show its evidence per conv2 map.",
+                            fmt_sig(v),
+                            identity_line(e, k)
+                        ));
+                    }
+                }
+                if k == predicted {
+                    let stroke = Stroke::new(3.0, palette::FORWARD);
+                    ui.painter().rect_stroke(click.rect.expand(2.0), 2.0, stroke, StrokeKind::Outside);
+                }
+                if k == chosen {
+                    let stroke = Stroke::new(1.5, ui.visuals().selection.stroke.color);
+                    ui.painter().rect_stroke(click.rect.expand(5.0), 3.0, stroke, StrokeKind::Outside);
+                }
+                let mut text = RichText::new(format!("{name} · {}", signed3(logit))).small().monospace();
+                if k == predicted {
+                    text = text.strong().color(palette::FORWARD);
+                }
+                ui.label(text);
+                let mut label = format!("class {name} evidence, logit {logit:.3}");
+                if k == predicted {
+                    label.push_str(", predicted");
+                }
+                click.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, k == chosen, &label));
+                if click.clicked() {
+                    state.class = Some(k);
+                }
+            });
+        }
+    });
+    ui.label(
+        RichText::new(format!("Blue-ringed: the predicted class, {}.", class_name(snap, predicted)))
+            .small()
+            .color(palette::FORWARD),
+    );
+
+    ui.add_space(4.0);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(format!("class {}:", class_name(snap, chosen))).strong());
+        ui.label(RichText::new(identity_line(e, chosen)).monospace());
+    });
+    ui.label(
+        RichText::new(
+            "Exact, not approximate: with FC1's ReLU pattern held fixed and no pooling, the logits \
+             are linear in conv2's output, so the pixels' contributions plus the bias terms (b2 \
+             and the biases of the FC1 units that are on) add up to the logit.",
+        )
+        .small()
+        .weak(),
+    );
+
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new(format!(
+                "Class {}'s evidence in each of the {} conv2 maps",
+                class_name(snap, chosen),
+                e.channels
+            ))
+            .strong(),
+        );
+        if state.class.is_some() && ui.small_button("Follow prediction").clicked() {
+            state.class = None;
+        }
+    });
+    if let Some(scales) = state.channel_tiles.scales() {
+        legend_ui(ui, &Legend { what: "per map", scales, clipped: 0.0, map: state.color_map });
+    }
+    let grid = wide_grid(e.channels, ui.available_width(), 72.0);
+    let chosen_name = class_name(snap, chosen);
+    let (response, _) = tiles_ui(ui, &state.channel_tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
+        format!("class {chosen_name}, conv2 map {}\nrow {y}, column {x}\nevidence {}", t + 1, fmt_sig(v))
+    });
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, CHANNEL_MAPS_LABEL));
+    command
+}
+
+/// What the evidence is about, in words.
+fn image_caption(e: &ClassEvidence, snap: Option<&Snapshot>) -> String {
+    let what = match &e.image {
+        ImageId::Batch { position, train_index } => {
+            format!("digit {} of the batch (training image {train_index})", position + 1)
+        }
+        ImageId::Test(i) => format!("test image {i}"),
+        ImageId::Drawn => "the drawn digit".to_string(),
+    };
+    let label = e.label.map(|l| format!(", label {}", class_name(snap, l))).unwrap_or_default();
+    let x = if e.after_relu { "relu_c2's output" } else { "conv2's output (no ReLU after conv2)" };
+    let on = e.active_units.iter().filter(|a| **a).count();
+    format!("{what}{label} · weights after step {} · x = {x} · {on} of {} FC1 units on", e.step, e.active_units.len())
+}
+
+/// Uploads the digit, the per-class sums and the chosen class's maps when the result, the class
+/// or the colour map changed.
+fn build_evidence_textures(ctx: &egui::Context, state: &mut Fc1State, e: &ClassEvidence, chosen: usize) {
+    let key = (EvidenceKey::of(e), chosen, state.color_map);
+    if state.evidence_built.as_ref() == Some(&key) {
+        return;
+    }
+    let map = state.color_map;
+    let hw = e.height * e.width;
+    let classes = e.classes();
+    let same_result = state.evidence_built.as_ref().is_some_and(|(k, _, m)| *k == key.0 && *m == map);
+    if !same_result {
+        let side = (e.input.len() as f32).sqrt() as usize;
+        if side * side == e.input.len() {
+            state.input_tiles.set(ctx, &e.input, 1, side, side, Coloring::Gray);
+        } else {
+            state.input_tiles.clear();
+        }
+        // Summed in f64 like `evidence_sum`, so the maps drawn add up to what the line says.
+        let mut sums = vec![0.0_f64; classes * hw];
+        for k in 0..classes {
+            for c in 0..e.channels {
+                for (s, v) in sums[k * hw..(k + 1) * hw].iter_mut().zip(e.channel_map(k, c)) {
+                    *s += f64::from(*v);
+                }
+            }
+        }
+        let sums: Vec<f32> = sums.into_iter().map(|v| v as f32).collect();
+        // One scale for all classes, so a stronger colour means more evidence whatever the class.
+        let scales = Scales::per_layer(&[&sums]);
+        state.sum_tiles.set(ctx, &sums, classes, e.height, e.width, Coloring::Diverging { map, scales });
+    }
+    let maps = e.class_map(chosen);
+    let scales = Scales::per_layer(&[maps]);
+    state.channel_tiles.set(ctx, maps, e.channels, e.height, e.width, Coloring::Diverging { map, scales });
+    state.evidence_built = Some(key);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_request_at_a_time_answered_by_any_new_result() {
+        let mut r = Requests::<u32>::default();
+        assert!(r.may_send(0.0, false));
+        r.sent(Some(&1), 0.0);
+        r.update(Some(&1), 1.0);
+        assert!(!r.may_send(1.0, true), "the same result is still shown: still in flight");
+        r.update(Some(&2), 1.1);
+        assert!(r.may_send(1.1, true), "a new result answers it");
+        r.sent(Some(&2), 1.1);
+        assert!(!r.may_send(1.2, false));
+        r.update(Some(&2), 1.1 + RETRY_SECS + 0.1);
+        assert!(r.may_send(1.1 + RETRY_SECS + 0.1, false), "an unanswered request is retried");
+    }
+
+    #[test]
+    fn automatic_requests_are_spaced_but_a_users_choice_is_not() {
+        let mut r = Requests::<u32>::default();
+        r.sent(None, 10.0);
+        r.update(Some(&1), 10.05);
+        assert!(!r.may_send(10.05, false));
+        assert!(r.may_send(10.05, true));
+        assert!(r.may_send(10.0 + REFRESH_SECS, false));
+    }
+}

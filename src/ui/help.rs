@@ -1,0 +1,481 @@
+//! "What am I looking at": a short explanation with its formula for every panel and every
+//! phase, written for a student who has read the post's numpy code, so in its notation (X the
+//! batch of images, y the labels, W and b the parameters, dscores the gradient of the scores).
+//!
+//! The texts are data ([`PANEL_HELP`], [`PHASE_HELP`]); the phases' own label, formula and
+//! one-line description come from [`Phase`] and are not repeated here. They are offered twice:
+//! as a tooltip on each panel's heading and its "?" button ([`heading_ui`], [`help_button_ui`]),
+//! and in the help panel ([`help_ui`]), which follows the phase that ran last and the panel last
+//! hovered or clicked.
+//!
+//! Which panel was last hovered is kept in egui's memory rather than in [`ViewState`]: several
+//! panels only get to read the view state (or none of it), and the help panel only reads it.
+
+use std::sync::{Arc, Mutex};
+
+use eframe::egui::{self, RichText};
+use serde::{Deserialize, Serialize};
+
+use super::text::GlyphSafe;
+use super::{CenterTab, ScaleMode, ViewState, palette};
+use crate::engine::{Layer, Phase};
+use crate::trainer::Snapshot;
+
+/// A panel of the window that has an explanation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HelpTopic {
+    /// The control bar.
+    Controls,
+    /// The list of phases.
+    Pipeline,
+    /// The batch of digits.
+    Batch,
+    /// The selected digit's feature maps.
+    FeatureMaps,
+    /// The convolution kernels.
+    Filters,
+    /// Probabilities and hidden units of the selected digit.
+    Outputs,
+    /// Loss and accuracy curves.
+    Curves,
+    /// Test-set accuracy, confusion matrix and mistakes.
+    Evaluation,
+    /// One feature-map pixel's arithmetic.
+    Inspector,
+    /// The draw-a-digit canvas.
+    Draw,
+    /// FC1's units and the class evidence.
+    Fc1,
+    /// The gradient check and the signal magnitudes.
+    Health,
+}
+
+/// The explanation of one panel.
+#[derive(Clone, Copy, Debug)]
+pub struct PanelHelp {
+    /// The panel.
+    pub topic: HelpTopic,
+    /// Its name as its heading shows it.
+    pub title: &'static str,
+    /// What it shows, in a few sentences.
+    pub text: &'static str,
+    /// The formula behind it.
+    pub formula: &'static str,
+}
+
+/// Every panel's explanation, in the order of [`HelpTopic`].
+pub const PANEL_HELP: [PanelHelp; 12] = [
+    PanelHelp {
+        topic: HelpTopic::Controls,
+        title: "Controls",
+        text: "Training goes in steps. One step takes a mini-batch X of N images (N×1×28×28) with \
+               labels y, runs the forward pass to the loss L, the backward pass to a gradient dW, \
+               db for every parameter, and updates the weights. Step phase runs the next phase of \
+               that, Step batch the rest of the step, Run keeps stepping. The learning rate lr, \
+               momentum μ, reg and N apply from the next batch; Reset starts again from fresh \
+               weights with the seed.",
+        formula: "each step: L = loss(X, y; W, b) → dW, db → v = μ·v − lr·dW; W += v",
+    },
+    PanelHelp {
+        topic: HelpTopic::Pipeline,
+        title: "Pipeline",
+        text: "Every phase of one step, in the order the code runs them. Forward (blue): each layer \
+               computes its output from its input. Backward (orange): the chain rule carries \
+               dscores back through the layers, giving each layer its dW and db and the gradient \
+               of its input. Update (purple): every parameter moves against its gradient. The row \
+               that ran last is highlighted; hover a row for its shapes and formula, click it to \
+               show that layer's view.",
+        formula: "forward: out = f(in; W, b)    backward: din, dW, db = f_backward(dout)",
+    },
+    PanelHelp {
+        topic: HelpTopic::Batch,
+        title: "Batch",
+        text: "The mini-batch X: N digits of the training set, pixels scaled to 0–1, and their \
+               labels y. Once forward loss ran, each digit shows the network's prediction (the \
+               class with the largest p) and its probability; red frames are mistakes. The loss is \
+               the mean over these N images. Click a digit to follow it in the feature maps and \
+               outputs.",
+        formula: "pred[n] = argmax p[n, :];  L = −(1/N)·Σn log p[n, y[n]] + ½·reg·(ΣW3² + ΣW4²)",
+    },
+    PanelHelp {
+        topic: HelpTopic::FeatureMaps,
+        title: "Feature maps",
+        text: "The maps of the selected digit X[n]. Each tile is one channel: a 28×28 picture of \
+               where one filter responded. conv1 has 16 maps, one per filter W1[f], before ReLU; \
+               relu1 is the same with the negatives set to 0; conv2 has 32 maps, each summing what \
+               its filter sees in all 16 relu1 maps. In the backward pass (or with Gradients) a \
+               tile shows ∂L/∂ that map: how the loss changes when a pixel grows. A pixel's colour \
+               is its value over the scale on the colour map; the legend says which scale is in \
+               force (per layer, per map or held) and its value.",
+        formula: "a1[f] = b1[f] + W1[f] ⋆ X[n];  h1 = max(0, a1);  a2[f] = b2[f] + Σc W2[f, c] ⋆ h1[c]",
+    },
+    PanelHelp {
+        topic: HelpTopic::Filters,
+        title: "Filters",
+        text: "The convolution weights: conv1's 16 filters W1[f] (1×5×5) in one row, and conv2's \
+               32×16 kernels W2[f, c] (5×5 each), one column per filter f and one row per input \
+               channel c. Gradients shows dW of this step: how the loss changes with each weight. \
+               Last update ΔW shows what the update added. Colours as in the feature maps: one \
+               scale per bank, per kernel, or held.",
+        formula: "dW1[f] = Σn,i,j da1[n, f, i, j]·X[n, :, i:i+5, j:j+5];  ΔW = v = μ·v − lr·dW",
+    },
+    PanelHelp {
+        topic: HelpTopic::Outputs,
+        title: "Outputs",
+        text: "For the selected digit: the class probabilities p = softmax(scores), the true class \
+               outlined. In the backward pass the number at the right of each bar is dscores: p \
+               minus 1 at the true class, divided by N, the push each score gets. Below, FC1's 100 \
+               hidden units z1 before ReLU (bars below the line become 0), or their gradient dz1 in \
+               the backward pass.",
+        formula: "p[k] = exp(scores[k]) / Σj exp(scores[j]);  dscores = (p − onehot(y)) / N",
+    },
+    PanelHelp {
+        topic: HelpTopic::Curves,
+        title: "Training curves",
+        text: "The loss of every step (grey) and its moving average (orange). It starts near ln 10 ≈ \
+               2.303, the loss of a uniform guess over 10 classes, and should fall. Below, the \
+               accuracy on the training batches (dashed) and on held-out test images every 200 \
+               steps (blue); Evaluate measures the whole test set. Test accuracy falling behind \
+               batch accuracy is overfitting.",
+        formula: "L = −mean log p[n, y[n]] + ½·reg·(ΣW3² + ΣW4²);  accuracy = mean(argmax p[n] == y[n])",
+    },
+    PanelHelp {
+        topic: HelpTopic::Evaluation,
+        title: "Evaluation",
+        text: "The network, with the weights of the current step, classifies every test image — \
+               digits it never trained on. Accuracy is the share it gets right. The confusion \
+               matrix counts, for each true class (row), what the network predicted (column): \
+               the diagonal is right, every other cell is one kind of mistake, e.g. 4 read as 9. \
+               Click a cell to see those digits, most confident mistakes first; click a digit to \
+               run it through every view.",
+        formula: "pred = argmax(softmax(scores(X_test)));  accuracy = mean(pred == y_test)",
+    },
+    PanelHelp {
+        topic: HelpTopic::Inspector,
+        title: "Pixel inspector",
+        text: "One pixel of a feature map is one dot product: the 5×5 patch of the layer's input \
+               under the filter (16 patches, one per input channel, for conv2) times the filter's \
+               weights, summed, plus the bias. The inspector redoes that sum with this step's \
+               numbers and shows the engine's own value beside it. After the backward pass it \
+               shows the gradient arriving at the pixel: times the patch it is this pixel's share \
+               of dW, times the weights its share of the gradient passed back to the input.",
+        formula: "a[f,y,x] = b[f] + Σ_c Σ_i,j in[c, y+i−2, x+j−2] · W[f,c,i,j];  dW[f] += da[f,y,x] · patch",
+    },
+    PanelHelp {
+        topic: HelpTopic::Draw,
+        title: "Draw a digit",
+        text: "Draw with the mouse. As MNIST's digits were prepared, your drawing is cropped to its \
+               ink, scaled so the longer side is 20 pixels, and placed in 28×28 with its centre of \
+               mass in the middle. Then the current network runs only its forward pass on it: no \
+               loss, no gradient, no update. While training runs it is classified again after \
+               each step, so you can watch the answer change.",
+        formula: "x = prepare(drawing);  p = softmax(fc2(relu(fc1(conv2(relu(conv1(x)))))))",
+    },
+    PanelHelp {
+        topic: HelpTopic::Fc1,
+        title: "FC1",
+        text: "With no pooling, FC1 sees every conv2 pixel: each of its 100 units has 25,088 weights, \
+               one per pixel of the 32 conv2 maps, so a unit's weights are themselves 32 maps of \
+               28×28 — a template it matches against conv2's output. Class evidence: with FC1's \
+               ReLU pattern held fixed (which units are on), each score is exactly linear in conv2's \
+               output, so it splits into one number per conv2 pixel. Red pixels push towards the \
+               class, blue away; they add up exactly to the score minus the bias terms.",
+        formula: "scores[k] = Σ_j W4[k,j]·[z1_j > 0]·(Σ_i W3[j,i]·a2_i + b3_j) + b4[k]",
+    },
+    PanelHelp {
+        topic: HelpTopic::Health,
+        title: "Backprop check",
+        text: "Is backprop right? Nudge one weight by ±h, run the forward pass twice and divide the \
+               change in loss by 2h: that is the gradient measured, not derived. Check gradients \
+               does this for a few weights of every layer on the current batch and compares with \
+               what the backward pass computed. The plots show how large each layer's activations \
+               and gradients are, step by step: with the post's tiny initial weights they shrink \
+               layer by layer until almost nothing reaches the loss, which then sits at ln 10 ≈ 2.30.",
+        formula: "numeric = (L(W + h) − L(W − h)) / 2h;  relative error = |a − n| / max(|a|, |n|)",
+    },
+];
+
+/// What each phase does in the post's numpy terms, beyond its formula and one-line description.
+pub const PHASE_HELP: [(Phase, &str); 17] = [
+    (
+        Phase::Forward(Layer::Conv1),
+        "X is the batch, N×1×28×28, padded by 2 so the maps stay 28×28. Each of the 16 filters W1[f] \
+         (1×5×5) slides over every image: out[n, f, i, j] = b1[f] + sum(X[n, :, i:i+5, j:j+5] * W1[f]). \
+         That is the post's loop; the fast engine gets the same numbers from im2col and one matrix product.",
+    ),
+    (
+        Phase::Forward(Layer::Relu1),
+        "h1 = np.maximum(0, a1): negative responses become 0, positive ones pass unchanged. The mask \
+         a1 > 0 is what the backward pass will use.",
+    ),
+    (
+        Phase::Forward(Layer::Conv2),
+        "Like conv1, but each of the 32 filters W2[f] is 16×5×5: it reads all 16 relu1 maps at once and \
+         adds up the 16 results. (The post builds W2 as 32×1×5×5, one of its bugs.)",
+    ),
+    (
+        Phase::Forward(Layer::ReluConv2),
+        "h2 = np.maximum(0, a2). Not in the post: switch it on to see what a non-linearity between the \
+         two convolutions changes.",
+    ),
+    (
+        Phase::Forward(Layer::Fc1),
+        "a2.reshape(N, -1) lines up the 32×28×28 = 25,088 numbers of each image in one row; \
+         z1 = that @ W3ᵀ + b3 gives 100 hidden units (the post's fc_W1 is W3ᵀ, 25,088×100).",
+    ),
+    (Phase::Forward(Layer::Relu2), "h3 = np.maximum(0, z1): the 100 hidden units after ReLU."),
+    (
+        Phase::Forward(Layer::Fc2),
+        "scores = h3 @ W4ᵀ + b4: one number per class for each image, N×10 (the post's fc_W2 is W4ᵀ).",
+    ),
+    (
+        Phase::Forward(Layer::Loss),
+        "p = exp(scores) / exp(scores).sum(axis=1), row by row (the largest score is subtracted first \
+         so exp cannot overflow). L is the mean of −log p[n, y[n]] plus ½·reg·(ΣW3² + ΣW4²). Guessing \
+         gives p = 0.1 everywhere and L = ln 10 ≈ 2.303.",
+    ),
+    (
+        Phase::Backward(Layer::Loss),
+        "dscores = p.copy(); dscores[range(N), y] -= 1; dscores /= N. Each row says which way each \
+         score should move to lower L: down for the wrong classes, up for the true one.",
+    ),
+    (
+        Phase::Backward(Layer::Fc2),
+        "dW4 = dscoresᵀ @ h3 + reg·W4 and db4 = dscores.sum(axis=0). dh3 = dscores @ W4 carries the \
+         gradient on to the hidden units (the post starts this from the activations; fixed here).",
+    ),
+    (
+        Phase::Backward(Layer::Relu2),
+        "dz1 = dh3 * (z1 > 0): the gradient passes where a unit was positive and stops where ReLU had \
+         zeroed it.",
+    ),
+    (
+        Phase::Backward(Layer::Fc1),
+        "dW3 = dz1ᵀ @ a2.reshape(N, -1) + reg·W3 and db3 = dz1.sum(axis=0). da2 = (dz1 @ W3) reshaped \
+         to N×32×28×28 is the gradient of every conv2 pixel: the ∂L/∂conv2 maps.",
+    ),
+    (Phase::Backward(Layer::ReluConv2), "da2 = dh2 * (a2 > 0), as for the other ReLUs."),
+    (
+        Phase::Backward(Layer::Conv2),
+        "dW2[f] adds up, over the batch and every position, the relu1 patch under the filter times that \
+         position's da2; db2[f] = da2[:, f].sum(). dh1 spreads every da2 pixel back over its 5×5 window \
+         through W2 (a full convolution). The post never computes it, so its conv1 never learns.",
+    ),
+    (
+        Phase::Backward(Layer::Relu1),
+        "da1 = dh1 * (a1 > 0): only conv1 pixels that were positive pass their gradient on.",
+    ),
+    (
+        Phase::Backward(Layer::Conv1),
+        "dW1[f] = sum over n, i, j of da1[n, f, i, j] · X[n, :, i:i+5, j:j+5] (padded X); \
+         db1[f] = da1[:, f].sum(). No gradient for X: the digits are data, not parameters.",
+    ),
+    (
+        Phase::Update,
+        "For every parameter: v = μ·v − lr·dW, then W += v (with μ = 0 this is the post's plain \
+         W -= lr·dW). The Filters tab's \"Last update ΔW\" shows v of the conv filters.",
+    ),
+];
+
+impl HelpTopic {
+    /// Every topic, in the order of [`PANEL_HELP`].
+    pub const ALL: [HelpTopic; 12] = [
+        HelpTopic::Controls,
+        HelpTopic::Pipeline,
+        HelpTopic::Batch,
+        HelpTopic::FeatureMaps,
+        HelpTopic::Filters,
+        HelpTopic::Outputs,
+        HelpTopic::Curves,
+        HelpTopic::Evaluation,
+        HelpTopic::Inspector,
+        HelpTopic::Draw,
+        HelpTopic::Fc1,
+        HelpTopic::Health,
+    ];
+
+    /// This panel's explanation.
+    pub fn help(self) -> &'static PanelHelp {
+        &PANEL_HELP[self as usize]
+    }
+}
+
+/// The numpy-terms explanation of `phase` (empty only if [`PHASE_HELP`] missed one).
+pub fn phase_note(phase: Phase) -> &'static str {
+    PHASE_HELP.iter().find(|(p, _)| *p == phase).map_or("", |(_, text)| text)
+}
+
+fn topic_id() -> egui::Id {
+    egui::Id::unique("cnn-stepper help topic")
+}
+
+/// The panel whose heading or "?" was hovered or clicked last.
+pub fn last_topic(ctx: &egui::Context) -> Option<HelpTopic> {
+    ctx.data(|d| d.get_temp(topic_id()))
+}
+
+/// Makes `topic` the panel the help panel explains.
+pub fn set_topic(ctx: &egui::Context, topic: HelpTopic) {
+    ctx.data_mut(|d| d.insert_temp(topic_id(), topic));
+}
+
+/// `text` with characters the fonts lack spelled out (see [`GlyphSafe`]); one cache per
+/// context, in its memory, because the help texts are drawn from panels that own no state.
+fn safe(ctx: &egui::Context, text: &str, mono: bool) -> String {
+    let id = egui::Id::unique("cnn-stepper help glyphs");
+    let glyphs = ctx.data_mut(|d| d.get_temp_mut_or_default::<Arc<Mutex<GlyphSafe>>>(id).clone());
+    match glyphs.lock() {
+        Ok(mut g) => g.get(ctx, text, mono),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// The body of a panel's tooltip (and of its part of the help panel): title, text, formula.
+pub fn topic_tooltip_ui(ui: &mut egui::Ui, topic: HelpTopic) {
+    let help = topic.help();
+    ui.set_max_width(420.0);
+    ui.label(RichText::new(help.title).strong());
+    explanation_ui(ui, help.text, help.formula);
+}
+
+fn explanation_ui(ui: &mut egui::Ui, text: &str, formula: &str) {
+    let ctx = ui.ctx().clone();
+    ui.add(egui::Label::new(safe(&ctx, text, false)).wrap());
+    ui.add(egui::Label::new(RichText::new(safe(&ctx, formula, true)).monospace()).wrap());
+}
+
+/// Attaches `topic`'s explanation to `response` as a tooltip, and makes it the help panel's
+/// topic when hovered or clicked. For headings drawn elsewhere (the tabs, the control bar).
+pub fn with_help(response: egui::Response, topic: HelpTopic) -> egui::Response {
+    if response.hovered() || response.clicked() {
+        set_topic(&response.ctx, topic);
+    }
+    response.on_hover_ui(|ui| topic_tooltip_ui(ui, topic))
+}
+
+/// A small "?" that explains `topic` on hover and makes it the help panel's topic when hovered
+/// or clicked.
+pub fn help_button_ui(ui: &mut egui::Ui, topic: HelpTopic) -> egui::Response {
+    let response = ui.small_button("?");
+    let label = format!("What is {}?", topic.help().title);
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+    with_help(response, topic)
+}
+
+/// A panel heading (as [`super::section_heading`]) that explains the panel on hover, followed
+/// by its "?".
+pub fn heading_ui(ui: &mut egui::Ui, topic: HelpTopic) -> egui::Response {
+    ui.horizontal(|ui| {
+        let title = topic.help().title;
+        let response = ui.label(RichText::new(title).strong().size(15.0));
+        help_button_ui(ui, topic);
+        with_help(response, topic)
+    })
+    .inner
+}
+
+/// A phase explained: its label, formula and description from [`Phase`], then [`phase_note`].
+pub fn phase_help_ui(ui: &mut egui::Ui, phase: Phase) {
+    let color = match phase {
+        Phase::Forward(_) => palette::FORWARD,
+        Phase::Backward(_) => palette::BACKWARD,
+        Phase::Update => palette::UPDATE,
+    };
+    ui.label(RichText::new(phase.label()).strong().color(color));
+    explanation_ui(ui, phase.description(), phase.formula());
+    let ctx = ui.ctx().clone();
+    ui.add(egui::Label::new(RichText::new(safe(&ctx, phase_note(phase), false)).small()).wrap());
+}
+
+/// The help panel: the phase that ran last (and the one clicked in the pipeline, if another),
+/// the panel last hovered or clicked (or the central tab in front), and how the colours read.
+/// The app places it, e.g. in a side panel shown while [`ViewState::show_help`] is on.
+pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState) {
+    ui.label(RichText::new("Help").strong().size(15.0));
+    egui::ScrollArea::vertical().id_salt("help").auto_shrink([false, false]).show(ui, |ui| {
+        ui.label(RichText::new("The phase that ran last").small().weak());
+        match snap {
+            None => {
+                ui.label("Waiting for the trainer…");
+            }
+            Some(s) => match s.last_phase() {
+                Some(p) => phase_help_ui(ui, p),
+                None => {
+                    ui.label("Nothing has run in this step yet. Next:");
+                    if let Some(next) = s.next_phase().or_else(|| s.phases.first().copied()) {
+                        phase_help_ui(ui, next);
+                    }
+                }
+            },
+        }
+        if let Some(focus) = view.focus.filter(|f| snap.and_then(Snapshot::last_phase) != Some(*f)) {
+            ui.add_space(6.0);
+            ui.label(RichText::new("The phase you clicked").small().weak());
+            phase_help_ui(ui, focus);
+        }
+        ui.separator();
+
+        let fallback = match view.tab {
+            CenterTab::FeatureMaps => HelpTopic::FeatureMaps,
+            CenterTab::Filters => HelpTopic::Filters,
+            CenterTab::Fc1 => HelpTopic::Fc1,
+            CenterTab::Evaluation => HelpTopic::Evaluation,
+            CenterTab::Health => HelpTopic::Health,
+        };
+        let topic = last_topic(ui.ctx()).unwrap_or(fallback);
+        ui.label(RichText::new("The panel").small().weak());
+        ui.horizontal_wrapped(|ui| {
+            for t in HelpTopic::ALL {
+                if ui.selectable_label(t == topic, t.help().title).clicked() {
+                    set_topic(ui.ctx(), t);
+                }
+            }
+        });
+        topic_tooltip_ui(ui, topic);
+        ui.separator();
+
+        ui.label(RichText::new("Colours").small().weak());
+        let scale = match view.scale_mode {
+            ScaleMode::PerLayer => {
+                "One scale per layer: all maps of a layer share its largest |value|, so \
+                                    equal colours are equal values."
+            }
+            ScaleMode::PerMap => {
+                "One scale per map: each map is scaled by its own largest |value|, so \
+                                  weak maps show their pattern, but colours do not compare between maps."
+            }
+        };
+        let held = if view.hold_scale {
+            " The scale is held: values beyond it are clipped to full colour, and the legend says how many."
+        } else {
+            ""
+        };
+        let text = format!("{}: {}. {scale}{held}", view.color_map.name(), view.color_map.reading());
+        ui.add(egui::Label::new(text).wrap());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ModelConfig;
+
+    #[test]
+    fn every_panel_has_its_own_explanation_in_topic_order() {
+        for (i, t) in HelpTopic::ALL.into_iter().enumerate() {
+            assert_eq!(PANEL_HELP[i].topic, t, "PANEL_HELP is indexed by the topic");
+            assert!(t.help().text.len() > 80 && !t.help().formula.is_empty(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn every_phase_has_a_note_in_the_posts_terms() {
+        let cfg = ModelConfig { relu_after_conv2: true, ..ModelConfig::default() };
+        let phases = Phase::sequence(&cfg);
+        assert_eq!(phases.len(), PHASE_HELP.len());
+        for p in phases {
+            assert!(phase_note(p).len() > 20, "{p:?} has no note");
+        }
+        assert!(phase_note(Phase::Backward(Layer::Loss)).contains("dscores[range(N), y] -= 1"));
+    }
+}

@@ -1,0 +1,287 @@
+//! The pixel inspector: click a pixel of a feature map and see the arithmetic that made it —
+//! the patch the kernel sees, the kernel, their products, the per-channel sums, the bias and
+//! the ReLU — with the live numbers of the step; after the backward pass, the gradient arriving
+//! at the pixel and what it adds to dW and dX.
+//!
+//! The numbers come from [`crate::trainer::inspect_pixel`], which redoes the sum from the
+//! snapshot; the window shows the engine's own value next to it, so a student can check that
+//! the two agree.
+
+use eframe::egui::{self, Color32, RichText, vec2};
+
+use super::colormap::{ColorMap, abs_max, fmt_sig};
+use crate::trainer::{InspectError, InspectLayer, PixelInspection, PixelRef};
+
+/// Which pixel is inspected, and which input channel's 5×5 detail is open (conv2 has 16).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InspectorState {
+    /// The pixel clicked last; `None` closes the inspector.
+    pub pixel: Option<PixelRef>,
+    /// Input channel shown in detail for conv2.
+    pub channel: usize,
+}
+
+impl InspectorState {
+    /// Inspects `pixel`; for conv2, opens the input channel that contributes most once shown.
+    pub fn open(&mut self, pixel: PixelRef) {
+        if self.pixel.map(|p| p.layer.is_conv2()) != Some(pixel.layer.is_conv2()) {
+            self.channel = 0;
+        }
+        self.pixel = Some(pixel);
+    }
+}
+
+/// The map's name in the post's notation and the formula of one of its pixels.
+fn formula(at: PixelRef, relu: bool) -> (String, String) {
+    let PixelRef { channel: f, y, x, .. } = at;
+    match at.layer {
+        InspectLayer::Conv1 | InspectLayer::Relu1 => (
+            format!("a1[{f},{y},{x}]"),
+            format!(
+                "a1[{f},{y},{x}] = b1[{f}] + Σ_i,j x[{y}+i−2, {x}+j−2] · W1[{f},0,i,j]{}",
+                if relu { ";  h1 = max(0, a1)" } else { "" }
+            ),
+        ),
+        InspectLayer::Conv2 | InspectLayer::ReluConv2 => (
+            format!("a2[{f},{y},{x}]"),
+            format!(
+                "a2[{f},{y},{x}] = b2[{f}] + Σ_c Σ_i,j h1[c, {y}+i−2, {x}+j−2] · W2[{f},c,i,j]{}",
+                if relu { ";  max(0, a2)" } else { "" }
+            ),
+        ),
+    }
+}
+
+/// Draws the inspection of `state.pixel` (`result`), or why it cannot be shown. Returns false
+/// when the user closed it.
+pub fn inspector_ui(
+    ui: &mut egui::Ui,
+    state: &mut InspectorState,
+    result: &Result<PixelInspection, InspectError>,
+    map: ColorMap,
+) -> bool {
+    let Some(at) = state.pixel else { return false };
+    let mut keep = true;
+    ui.horizontal(|ui| {
+        super::help::help_button_ui(ui, super::help::HelpTopic::Inspector);
+        ui.label(
+            RichText::new(format!("{} · map {} · row {} · column {}", at.layer.name(), at.channel, at.y, at.x))
+                .strong(),
+        );
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Close").on_hover_text("Click any feature-map pixel to inspect another one").clicked() {
+                keep = false;
+            }
+        });
+    });
+    let insp = match result {
+        Ok(i) => i,
+        Err(e) => {
+            ui.label(e.to_string());
+            return keep;
+        }
+    };
+    let (name, text) = formula(at, insp.relu.is_some());
+    ui.label(RichText::new(text).monospace().size(12.0));
+    ui.add_space(4.0);
+
+    let k = insp.kernel;
+    let c = state.channel.min(insp.channels.saturating_sub(1));
+    let slice = |v: &[f32]| -> Vec<f32> { v[c * k * k..(c + 1) * k * k].to_vec() };
+    let patch = slice(&insp.patch);
+    let weights = slice(&insp.weights);
+    let products = slice(&insp.products);
+    if insp.channels > 1 {
+        channel_sums_ui(ui, state, insp, map);
+        ui.add_space(4.0);
+        ui.label(RichText::new(format!("input channel {c} in detail (click a bar above to change)")).small());
+    }
+    ui.horizontal_top(|ui| {
+        let what = if insp.channels > 1 { format!("patch of h1[{c}]") } else { "patch of the digit x".to_string() };
+        grid_ui(ui, &what, &patch, Some(&insp.in_padding), k, map, "patch");
+        ui.label(RichText::new("×").size(20.0));
+        let kernel = if insp.channels > 1 {
+            format!("kernel W2[{},{c}]", at.channel)
+        } else {
+            format!("kernel W1[{}]", at.channel)
+        };
+        grid_ui(ui, &kernel, &weights, None, k, map, "kernel");
+        ui.label(RichText::new("=").size(20.0));
+        grid_ui(ui, "products", &products, Some(&insp.in_padding), k, map, "products");
+    });
+    ui.add_space(4.0);
+    let sum: f32 = insp.channel_sums.iter().sum();
+    let sums = if insp.channels > 1 {
+        format!("Σ over {} channels of the products = {}", insp.channels, fmt_sig(sum))
+    } else {
+        format!("Σ products = {}", fmt_sig(sum))
+    };
+    ui.label(sums);
+    ui.label(format!("+ bias {} = {name} = {}", fmt_sig(insp.bias), fmt_sig(insp.total)));
+    let diff = (insp.total - insp.map_value).abs();
+    ui.label(
+        RichText::new(format!(
+            "the engine computed {} (difference {}: float rounding)",
+            fmt_sig(insp.map_value),
+            fmt_sig(diff)
+        ))
+        .small(),
+    );
+    if let Some(r) = insp.relu {
+        let what = if r > 0.0 { "positive: passes through" } else { "negative: ReLU zeroes it" };
+        ui.label(format!("ReLU: max(0, {}) = {}   ({what})", fmt_sig(insp.total), fmt_sig(r)));
+    }
+
+    ui.separator();
+    match &insp.gradient {
+        None => {
+            ui.label(RichText::new("Step through the backward pass to see the gradient arriving here.").weak());
+        }
+        Some(g) => {
+            if let Some(d) = insp.d_relu {
+                let passes = insp.relu.is_some_and(|r| r > 0.0);
+                ui.label(format!(
+                    "∂L/∂(ReLU output) = {};  the ReLU {} it:  ∂L/∂{name} = {}",
+                    fmt_sig(d),
+                    if passes { "passes" } else { "blocks" },
+                    fmt_sig(g.d_conv)
+                ));
+            } else {
+                ui.label(format!("gradient arriving here: ∂L/∂{name} = {}", fmt_sig(g.d_conv)));
+            }
+            ui.horizontal_top(|ui| {
+                let w = if insp.channels > 1 {
+                    format!("adds to dW2[{},{c}]", at.channel)
+                } else {
+                    format!("adds to dW1[{}]", at.channel)
+                };
+                grid_ui(ui, &format!("{w} (= grad × patch)"), &slice(&g.dw), Some(&insp.in_padding), k, map, "dW");
+                let x = if insp.channels > 1 {
+                    format!("adds to ∂L/∂h1[{c}] patch")
+                } else {
+                    "adds to ∂L/∂x patch".into()
+                };
+                grid_ui(ui, &format!("{x} (= grad × kernel)"), &slice(&g.dx), Some(&insp.in_padding), k, map, "dX");
+            });
+            let b = if insp.channels > 1 { "db2" } else { "db1" };
+            ui.label(format!("and adds {} to {b}[{}]. Summed over every pixel and image of the batch, these are the step's gradients.", fmt_sig(g.db), at.channel));
+        }
+    }
+    keep
+}
+
+/// conv2's 16 per-channel partial sums as clickable bars.
+fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
+    ui.label(RichText::new("each input channel's share (Σ over its 5×5 products):").small());
+    let scale = abs_max(&insp.channel_sums).max(1e-12);
+    let width = 26.0;
+    let height = 46.0;
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        for (c, &s) in insp.channel_sums.iter().enumerate() {
+            let (rect, r) = ui.allocate_exact_size(vec2(width, height + 14.0), egui::Sense::click());
+            let mid = rect.top() + height / 2.0;
+            let h = (s / scale).clamp(-1.0, 1.0) * height / 2.0;
+            let bar =
+                egui::Rect::from_two_pos(egui::pos2(rect.left() + 3.0, mid), egui::pos2(rect.right() - 3.0, mid - h));
+            let p = ui.painter();
+            if c == state.channel {
+                p.rect_stroke(
+                    rect,
+                    2.0,
+                    egui::Stroke::new(1.5, ui.visuals().strong_text_color()),
+                    egui::StrokeKind::Inside,
+                );
+            }
+            p.rect_filled(bar, 0.0, map.color(s, scale));
+            p.hline(rect.x_range(), mid, egui::Stroke::new(0.5, ui.visuals().weak_text_color()));
+            p.text(
+                egui::pos2(rect.center().x, rect.bottom() - 6.0),
+                egui::Align2::CENTER_CENTER,
+                c.to_string(),
+                egui::FontId::proportional(10.0),
+                ui.visuals().text_color(),
+            );
+            let r = r.on_hover_text(format!("channel {c}: {}", fmt_sig(s)));
+            if r.clicked() {
+                state.channel = c;
+            }
+        }
+    });
+}
+
+/// A K×K grid of numbers on their colours; padding cells say so.
+fn grid_ui(
+    ui: &mut egui::Ui,
+    title: &str,
+    values: &[f32],
+    padding: Option<&[bool]>,
+    k: usize,
+    map: ColorMap,
+    id: &str,
+) {
+    ui.vertical(|ui| {
+        ui.label(RichText::new(title).small());
+        let scale = abs_max(values).max(1e-12);
+        egui::Grid::new(("inspector grid", id)).spacing(vec2(1.0, 1.0)).show(ui, |ui| {
+            for i in 0..k {
+                for j in 0..k {
+                    let v = values[i * k + j];
+                    let pad = padding.is_some_and(|p| p[i * k + j]);
+                    let (fill, text) = if pad {
+                        (ui.visuals().faint_bg_color, "pad".to_string())
+                    } else {
+                        (map.color(v, scale), fmt_cell(v))
+                    };
+                    let ink = if luminance(fill) > 0.45 { Color32::BLACK } else { Color32::WHITE };
+                    let (rect, r) = ui.allocate_exact_size(vec2(50.0, 20.0), egui::Sense::hover());
+                    ui.painter().rect_filled(rect, 0.0, fill);
+                    ui.painter().text(
+                        rect.center(),
+                        egui::Align2::CENTER_CENTER,
+                        text,
+                        egui::FontId::monospace(10.5),
+                        ink,
+                    );
+                    r.on_hover_text(if pad { "zero padding: outside the image".to_string() } else { fmt_sig(v) });
+                }
+                ui.end_row();
+            }
+        });
+    });
+}
+
+/// At most 6 characters, so a 5×5 grid stays narrow.
+fn fmt_cell(v: f32) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 0.01 && v.abs() < 100.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+fn luminance(c: Color32) -> f32 {
+    (0.2126 * c.r() as f32 + 0.7152 * c.g() as f32 + 0.0722 * c.b() as f32) / 255.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_stay_narrow() {
+        for v in [0.0, 0.5, -0.123456, 12.3456, -99.9, 1e-7, -3e5, 0.009] {
+            assert!(fmt_cell(v).chars().count() <= 7, "{v} -> {}", fmt_cell(v));
+        }
+    }
+
+    #[test]
+    fn formulas_use_the_posts_names() {
+        let at = PixelRef { layer: InspectLayer::Conv2, channel: 7, y: 3, x: 4 };
+        let (name, text) = formula(at, false);
+        assert_eq!(name, "a2[7,3,4]");
+        assert!(text.contains("W2[7,c,i,j]") && text.contains("b2[7]"), "{text}");
+    }
+}

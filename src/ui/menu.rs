@@ -1,0 +1,228 @@
+//! The menu bar: File (sessions, exports) and View (projector mode, zoom, layout), and what each
+//! file action asks of the file dialog.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui::{self, Button};
+
+use super::export::ShotTarget;
+use super::file_dialog::{DialogKind, FileDialog};
+
+/// Something that needs a file name first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileAction {
+    /// Open a session file, or a weights-only file (e.g. trained in PyTorch).
+    OpenSession,
+    /// Save weights and training state.
+    SaveSession,
+    /// The weights as NumPy `.npz` with the post's names.
+    ExportNpz,
+    /// The loss and accuracy curves as CSV.
+    ExportCurves,
+    /// A PNG of part of the window.
+    ExportPng(ShotTarget),
+}
+
+impl FileAction {
+    /// The dialog that asks for this action's file, starting in `dir`; `last_session` is the
+    /// session file last opened or saved (suggested again, and replaced without asking).
+    pub fn dialog(self, dir: &Path, step: u64, last_session: Option<&Path>) -> FileDialog {
+        let session_name = || {
+            last_session
+                .and_then(Path::file_name)
+                .map_or_else(|| format!("session-step{step}.safetensors"), |n| n.to_string_lossy().into_owned())
+        };
+        match self {
+            Self::OpenSession => FileDialog::new(
+                "Open a session or a weights file",
+                DialogKind::Open,
+                &["safetensors"],
+                dir,
+                &last_session.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            ),
+            Self::SaveSession => {
+                FileDialog::new("Save the session", DialogKind::Save, &["safetensors"], dir, &session_name())
+                    .replace_silently(last_session.map(Path::to_path_buf))
+            }
+            Self::ExportNpz => FileDialog::new(
+                "Export the weights for NumPy (the post's names)",
+                DialogKind::Save,
+                &["npz"],
+                dir,
+                &format!("weights-step{step}.npz"),
+            ),
+            Self::ExportCurves => FileDialog::new(
+                "Export the loss and accuracy curves",
+                DialogKind::Save,
+                &["csv"],
+                dir,
+                &format!("curves-step{step}.csv"),
+            ),
+            Self::ExportPng(t) => FileDialog::new(
+                format!("Save {} as PNG", t.label()),
+                DialogKind::Save,
+                &["png"],
+                dir,
+                &t.default_name(step),
+            ),
+        }
+    }
+}
+
+/// What the menu bar asked for in one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MenuAction {
+    /// Ask for a file, then act.
+    File(FileAction),
+    /// Projector mode on or off.
+    SetProjector(bool),
+    /// Back to the automatic zoom (follows the window size).
+    AutoZoom,
+    /// Show or hide the help panel.
+    SetHelp(bool),
+    /// Show or hide the draw-a-digit window.
+    SetDraw(bool),
+    /// Panel sizes, zoom, projector mode, views and window size back to how they started.
+    ResetLayout,
+    /// Close the window.
+    Quit,
+}
+
+/// What the View menu shows as ticked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MenuState {
+    /// Projector mode is on.
+    pub projector: bool,
+    /// The help panel is shown.
+    pub help: bool,
+    /// The draw-a-digit window is open.
+    pub draw: bool,
+    /// The zoom now (1.0 = 100 %).
+    pub zoom: f32,
+    /// True when the user set the zoom with the keyboard.
+    pub manual_zoom: bool,
+    /// Why file actions cannot run now (no trainer), if so.
+    pub files_disabled: Option<&'static str>,
+}
+
+/// Draws the menu bar and returns what was chosen.
+pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState) -> Option<MenuAction> {
+    let mut action = None;
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            let files = state.files_disabled.is_none();
+            let why = state.files_disabled.unwrap_or_default();
+            let mut item = |ui: &mut egui::Ui, text: &str, shortcut: &str, hover: &str, a: FileAction| {
+                let button =
+                    if shortcut.is_empty() { Button::new(text) } else { Button::new(text).shortcut_text(shortcut) };
+                let r = ui.add_enabled(files, button).on_hover_text(hover);
+                let r = if files { r } else { r.on_disabled_hover_text(why) };
+                if r.clicked() {
+                    action = Some(MenuAction::File(a));
+                }
+            };
+            item(
+                ui,
+                "Open session or weights…",
+                "Ctrl+O",
+                "A session file continues exactly where it was saved; a weights-only file \
+                 (e.g. from PyTorch) starts a new run from those weights",
+                FileAction::OpenSession,
+            );
+            item(
+                ui,
+                "Save session…",
+                "Ctrl+S",
+                "Weights, optimizer state, batch order and curves: opening it later continues \
+                 bit-identically. A half-done step is finished first.",
+                FileAction::SaveSession,
+            );
+            ui.separator();
+            item(
+                ui,
+                "Export weights as NumPy .npz…",
+                "",
+                "c1_filters, c1_b, c2_filters, c2_b, fc_W1, fc_b1, fc_W2, fc_b2: load them into the post's code \
+                 with np.load",
+                FileAction::ExportNpz,
+            );
+            item(
+                ui,
+                "Export curves as CSV…",
+                "",
+                "step, loss, batch accuracy, test accuracy",
+                FileAction::ExportCurves,
+            );
+            ui.separator();
+            for t in [ShotTarget::FeatureMaps, ShotTarget::Filters, ShotTarget::Window] {
+                let text = format!("Save {} as PNG…", t.label());
+                item(ui, &text, "", "Exactly as shown, legend included", FileAction::ExportPng(t));
+            }
+            ui.separator();
+            if ui.button("Quit").clicked() {
+                action = Some(MenuAction::Quit);
+            }
+        });
+        ui.menu_button("View", |ui| {
+            let mut projector = state.projector;
+            if ui
+                .checkbox(&mut projector, "Projector mode")
+                .on_hover_text("Larger everything, for the back of a classroom")
+                .changed()
+            {
+                action = Some(MenuAction::SetProjector(projector));
+            }
+            let mut help = state.help;
+            if ui.checkbox(&mut help, "Help panel").on_hover_text("What each panel and phase shows").changed() {
+                action = Some(MenuAction::SetHelp(help));
+            }
+            let mut draw = state.draw;
+            if ui
+                .checkbox(&mut draw, "Draw a digit")
+                .on_hover_text("Draw with the mouse; the network classifies it")
+                .changed()
+            {
+                action = Some(MenuAction::SetDraw(draw));
+            }
+            ui.separator();
+            ui.label(format!("Zoom {:.0} %  (Ctrl+= / Ctrl+− / Ctrl+0)", state.zoom * 100.0));
+            if ui
+                .add_enabled(state.manual_zoom, Button::new("Fit zoom to the window"))
+                .on_hover_text("The zoom follows the window size again")
+                .clicked()
+            {
+                action = Some(MenuAction::AutoZoom);
+            }
+            ui.separator();
+            if ui
+                .button("Reset layout")
+                .on_hover_text("Panel sizes, zoom, projector mode, view choices and window size as at first start")
+                .clicked()
+            {
+                action = Some(MenuAction::ResetLayout);
+            }
+        });
+        ui.separator();
+        // The two teaching windows are one click away, not hidden in a menu.
+        if ui
+            .selectable_label(state.draw, "Draw a digit")
+            .on_hover_text("Draw your own digit and watch the network classify it, while it trains")
+            .clicked()
+        {
+            action = Some(MenuAction::SetDraw(!state.draw));
+        }
+        if ui
+            .selectable_label(state.help, "Help")
+            .on_hover_text("What each panel and phase shows, with formulas")
+            .clicked()
+        {
+            action = Some(MenuAction::SetHelp(!state.help));
+        }
+    });
+    action
+}
+
+/// The folder a file dialog starts in: the last one used, else the working directory.
+pub fn start_dir(last_dir: Option<&Path>) -> PathBuf {
+    last_dir.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("/"))
+}

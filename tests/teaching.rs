@@ -1,0 +1,695 @@
+//! The teaching tools' logic, headless: the pixel inspector against the engine's maps and
+//! gradients, class evidence against the logits, the gradient check against finite
+//! differences, probes, evaluation views and the layer magnitudes, and the worker protocol
+//! that serves them while training runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use cnn_stepper::data::{self, Mnist};
+use cnn_stepper::engine::{
+    Activations, ConvEngine, Init, Layer, ModelConfig, Network, Params, Phase, Preset, evidence, gradcheck,
+};
+use cnn_stepper::trainer::checkpoint::{self, History, MAX_MAGNITUDE_POINTS};
+use cnn_stepper::trainer::{
+    Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, InspectLayer, MagnitudePoint, PixelRef, ProbeInput,
+    Session, Snapshot, Worker,
+};
+
+fn sample() -> Arc<Mnist> {
+    Arc::new(data::embedded().unwrap())
+}
+
+/// Small enough that every test runs in a blink: 3 and 4 filters of 3×3, 12 hidden units.
+fn small() -> ModelConfig {
+    ModelConfig { conv1_filters: 3, conv2_filters: 4, kernel: 3, pad: 1, hidden: 12, ..ModelConfig::default() }
+}
+
+/// Stride 2, a 5×5 kernel with padding 1 (so only some borders are padded: 28 → 13 → 6), and a
+/// ReLU after conv2.
+fn strided() -> ModelConfig {
+    ModelConfig {
+        conv1_filters: 3,
+        conv2_filters: 4,
+        kernel: 5,
+        stride: 2,
+        pad: 1,
+        hidden: 12,
+        relu_after_conv2: true,
+        ..ModelConfig::default()
+    }
+}
+
+fn session(cfg: ModelConfig, batch_size: usize) -> Session {
+    let mut s = Session::new(sample(), 3, Preset::Recommended, cfg, ConvEngine::Fast).unwrap();
+    let mut settings = s.settings();
+    settings.batch_size = batch_size;
+    s.set_settings(settings).unwrap();
+    s
+}
+
+fn step_until(s: &mut Session, phase: Phase) {
+    while s.step_phase(&mut |_, _| {}).unwrap() != phase {}
+}
+
+fn maps_of(cfg: &ModelConfig, layer: InspectLayer) -> (usize, usize, usize) {
+    let (f, (h, w)) =
+        if layer.is_conv2() { (cfg.conv2_filters, cfg.conv2_out()) } else { (cfg.conv1_filters, cfg.conv1_out()) };
+    (f, h, w)
+}
+
+/// Every corner and edge midpoint of the first and last map, then `random` seeded pixels.
+fn pixels(cfg: &ModelConfig, layer: InspectLayer, random: usize) -> Vec<PixelRef> {
+    let (f, h, w) = maps_of(cfg, layer);
+    let mut out = Vec::new();
+    for channel in [0, f - 1] {
+        for y in [0, h / 2, h - 1] {
+            for x in [0, w / 2, w - 1] {
+                out.push(PixelRef { layer, channel, y, x });
+            }
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    for _ in 0..random {
+        out.push(PixelRef {
+            layer,
+            channel: rng.random_range(0..f),
+            y: rng.random_range(0..h),
+            x: rng.random_range(0..w),
+        });
+    }
+    out
+}
+
+/// How many pixels of `layer` have a displayed total that differs from the engine's map value
+/// by more than f32 rounding of the sum.
+fn mismatches(snap: &Snapshot, layer: InspectLayer) -> usize {
+    let mut bad = 0;
+    for at in pixels(&snap.config, layer, 200) {
+        let r = snap.inspect_pixel(at).unwrap();
+        let scale = r.bias.abs() + r.products.iter().map(|p| p.abs()).sum::<f32>();
+        if (r.total - r.map_value).abs() > 1e-5 * scale + 1e-7 {
+            bad += 1;
+        }
+        // The arithmetic is internally consistent: products, channel sums, total, ReLU.
+        for (t, p) in r.products.iter().enumerate() {
+            assert_eq!(*p, r.patch[t] * r.weights[t]);
+        }
+        let sums: f32 = r.channel_sums.iter().sum::<f32>() + r.bias;
+        assert!((sums - r.total).abs() <= 1e-5 * scale + 1e-7, "{at:?}: channel sums {sums} vs total {}", r.total);
+        let has_relu = !layer.is_conv2() || snap.config.relu_after_conv2;
+        assert_eq!(r.relu, has_relu.then_some(r.total.max(0.0)));
+    }
+    bad
+}
+
+#[test]
+fn inspected_sum_equals_the_feature_map_value_for_many_pixels_of_both_layers() {
+    for cfg in [ModelConfig::default(), strided()] {
+        let mut s = session(cfg, 4);
+        step_until(&mut s, Phase::Forward(Layer::Loss));
+        let snap = s.snapshot();
+        let layers: &[InspectLayer] = if cfg.relu_after_conv2 {
+            &[InspectLayer::Conv1, InspectLayer::Relu1, InspectLayer::Conv2, InspectLayer::ReluConv2]
+        } else {
+            &[InspectLayer::Conv1, InspectLayer::Relu1, InspectLayer::Conv2]
+        };
+        for &layer in layers {
+            assert_eq!(mismatches(&snap, layer), 0, "{layer:?} of {cfg:?}");
+        }
+        assert!(snap.filters.before_update.is_none(), "before the update the current weights are the forward's");
+
+        // After the update the maps still come from the old weights: the inspector uses them.
+        step_until(&mut s, Phase::Update);
+        let snap = s.snapshot();
+        assert!(snap.filters.before_update.is_some());
+        assert_eq!(mismatches(&snap, InspectLayer::Conv1), 0);
+        assert_eq!(mismatches(&snap, InspectLayer::Conv2), 0);
+        // With the updated weights the sums would not match: the test can tell the difference.
+        let mut wrong = snap.clone();
+        wrong.filters.before_update = None;
+        assert!(mismatches(&wrong, InspectLayer::Conv2) > 0, "the update changed nothing visible");
+    }
+}
+
+#[test]
+fn inspector_marks_padding_and_honours_stride() {
+    let cfg = strided();
+    let mut s = session(cfg, 2);
+    step_until(&mut s, Phase::Forward(Layer::Conv2));
+    let snap = s.snapshot();
+    let at = |layer, y, x| snap.inspect_pixel(PixelRef { layer, channel: 1, y, x }).unwrap();
+    // conv1 (0, 0): origin (−1, −1), so the top row and left column of the 5×5 are padding.
+    let r = at(InspectLayer::Conv1, 0, 0);
+    assert_eq!(r.origin, (-1, -1));
+    let k = cfg.kernel;
+    for t in 0..k * k {
+        assert_eq!(r.in_padding[t], t / k == 0 || t % k == 0, "tap {t}");
+    }
+    for c in 0..r.channels {
+        for t in 0..k * k {
+            if r.in_padding[t] {
+                assert_eq!(r.patch[c * k * k + t], 0.0);
+            }
+        }
+    }
+    // conv1 (3, 5): origin (3·2 − 1, 5·2 − 1), no padding; the patch is the digit there.
+    let r = at(InspectLayer::Conv1, 3, 5);
+    assert_eq!(r.origin, (5, 9));
+    assert!(r.in_padding.iter().all(|p| !p));
+    assert_eq!(r.patch[2 * k + 1], snap.sample.input[(5 + 2) * 28 + 9 + 1]);
+    // conv2's last column: origin 5·2 − 1 = 9 over a 13-wide relu1, so the last tap column is out.
+    let r = at(InspectLayer::Conv2, 0, 5);
+    assert_eq!((r.channels, r.origin), (cfg.conv1_filters, (-1, 9)));
+    assert!(r.in_padding[k - 1] && r.in_padding[2 * k - 1] && !r.in_padding[k + 1]);
+    assert_eq!(r.channel_sums.len(), cfg.conv1_filters);
+    // Out of range, no such ReLU, not computed yet.
+    let err = snap.inspect_pixel(PixelRef { layer: InspectLayer::Conv2, channel: 4, y: 0, x: 0 }).unwrap_err();
+    assert!(err.to_string().contains("channel 4"), "{err}");
+    let mut no_relu = snap.clone();
+    no_relu.config.relu_after_conv2 = false;
+    assert_eq!(
+        no_relu.inspect_pixel(PixelRef { layer: InspectLayer::ReluConv2, channel: 0, y: 0, x: 0 }),
+        Err(InspectError::NoReluAfterConv2)
+    );
+    let mut fresh = session(cfg, 2);
+    fresh.step_phase(&mut |_, _| {}).unwrap(); // forward conv1 only
+    let err = fresh.snapshot().inspect_pixel(PixelRef { layer: InspectLayer::Conv2, channel: 0, y: 0, x: 0 });
+    assert_eq!(err, Err(InspectError::NotComputed("conv2")));
+    // No gradient before the backward pass reaches the pixel.
+    assert!(
+        snap.inspect_pixel(PixelRef { layer: InspectLayer::Conv1, channel: 0, y: 4, x: 4 }).unwrap().gradient.is_none()
+    );
+}
+
+/// Sums every pixel's dW contribution per filter and scatters every dX contribution, in f64.
+fn summed_contributions(snap: &Snapshot, layer: InspectLayer) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let cfg = snap.config;
+    let (f, h, w) = maps_of(&cfg, layer);
+    let (in_h, in_w) = if layer.is_conv2() { cfg.conv1_out() } else { (cfg.in_height, cfg.in_width) };
+    let k = cfg.kernel;
+    let c_in = if layer.is_conv2() { cfg.conv1_filters } else { cfg.in_channels };
+    let taps = c_in * k * k;
+    let (mut dw, mut scale, mut dx) = (vec![0.0; f * taps], vec![0.0; f * taps], vec![0.0; c_in * in_h * in_w]);
+    for channel in 0..f {
+        for y in 0..h {
+            for x in 0..w {
+                let r = snap.inspect_pixel(PixelRef { layer, channel, y, x }).unwrap();
+                let g = r.gradient.expect("the backward pass reached this layer");
+                assert_eq!(g.db, g.d_conv);
+                for t in 0..taps {
+                    dw[channel * taps + t] += f64::from(g.dw[t]);
+                    scale[channel * taps + t] += f64::from(g.dw[t]).abs();
+                    let (c, di, dj) = (t / (k * k), (t / k) % k, t % k);
+                    let (iy, ix) = (r.origin.0 + di as isize, r.origin.1 + dj as isize);
+                    if r.in_padding[di * k + dj] {
+                        assert_eq!(g.dx[t], 0.0);
+                    } else {
+                        dx[(c * in_h + iy as usize) * in_w + ix as usize] += f64::from(g.dx[t]);
+                    }
+                }
+            }
+        }
+    }
+    (dw, scale, dx)
+}
+
+#[test]
+fn with_one_image_the_pixels_dw_contributions_sum_to_the_engines_filter_gradient() {
+    for cfg in [small(), strided()] {
+        let mut s = session(cfg, 1);
+        s.step_batch(&mut |_, _| {}).unwrap();
+        // The second step, after its update: the inspector has to use the forward's weights.
+        s.step_batch(&mut |_, _| {}).unwrap();
+        let snap = s.snapshot();
+        for (layer, grad) in
+            [(InspectLayer::Conv1, &snap.filters.conv1_grad), (InspectLayer::Conv2, &snap.filters.conv2_grad)]
+        {
+            let (dw, scale, dx) = summed_contributions(&snap, layer);
+            assert_eq!(dw.len(), grad.len());
+            assert!(grad.iter().any(|g| *g != 0.0));
+            for (i, ((ours, engine), scale)) in dw.iter().zip(grad).zip(&scale).enumerate() {
+                let tol = 2e-5 * scale + 1e-9;
+                assert!((ours - f64::from(*engine)).abs() <= tol, "{layer:?} dW[{i}]: {ours} vs engine {engine}");
+            }
+            if layer == InspectLayer::Conv2 {
+                // Scattered dX contributions are the gradient the engine sent back to relu1.
+                assert_eq!(dx.len(), snap.sample.d_relu1.len());
+                let top = dx.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(top > 0.0);
+                for (i, (ours, engine)) in dx.iter().zip(&snap.sample.d_relu1).enumerate() {
+                    assert!((ours - f64::from(*engine)).abs() <= 1e-5 * top, "dX[{i}]: {ours} vs {engine}");
+                }
+            }
+        }
+        // The gradient arriving at a relu1 pixel is ∂L/∂relu1, and passes where conv1 > 0.
+        let (h1, w1) = cfg.conv1_out();
+        let r = snap.inspect_pixel(PixelRef { layer: InspectLayer::Relu1, channel: 0, y: h1 / 2, x: w1 / 2 }).unwrap();
+        let (d_relu, g) = (r.d_relu.unwrap(), r.gradient.unwrap().d_conv);
+        assert_eq!(g, if r.map_value > 0.0 { d_relu } else { 0.0 });
+    }
+}
+
+fn test_image(data: &Mnist, index: usize) -> (Vec<f32>, usize) {
+    let b = data.test.batch(&[index]).unwrap();
+    (b.images.as_slice().unwrap().to_vec(), b.labels[0])
+}
+
+#[test]
+fn class_evidence_sums_to_the_logit_minus_the_bias_terms() {
+    let data = sample();
+    for cfg in [small(), strided()] {
+        let mut net = Network::<f64>::new(cfg, Init::He, 5, ConvEngine::Fast).unwrap();
+        // Non-zero biases, so the bias terms are part of what is checked.
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        for b in [&mut net.params.fc1_b, &mut net.params.fc2_b] {
+            b.iter_mut().for_each(|v| *v = rng.random_range(-0.5..0.5));
+        }
+        for index in [0, 1, 2] {
+            let (img, label) = test_image(&data, index);
+            let img: Vec<f64> = img.iter().map(|v| f64::from(*v)).collect();
+            let mut acts = Activations::default();
+            net.forward_into(&img, &[label], 0.0, &mut acts).unwrap();
+            let x = if cfg.relu_after_conv2 { &acts.relu_c2 } else { &acts.conv2 };
+            let ev = evidence::class_evidence(&cfg, &net.params, x).unwrap();
+            assert!(ev.active.iter().any(|a| *a) && ev.active.iter().any(|a| !*a), "the ReLU pattern matters");
+            for k in 0..cfg.classes {
+                let map = ev.class_map(k).unwrap();
+                assert_eq!(map.len(), cfg.flat_len());
+                let sum: f64 = map.iter().sum();
+                let scale: f64 = map.iter().map(|v| v.abs()).sum::<f64>() + ev.bias_terms[k].abs();
+                assert!((sum + ev.bias_terms[k] - acts.scores[k]).abs() <= 1e-10 * scale, "class {k}");
+                assert!((ev.logits[k] - acts.scores[k]).abs() <= 1e-10 * scale);
+            }
+        }
+    }
+}
+
+#[test]
+fn fc1_units_are_rows_of_fc1_shaped_as_conv2_maps() {
+    let cfg = small();
+    let s = session(cfg, 2);
+    let u = s.fc1_unit(7).unwrap();
+    let p = &s.network().params;
+    let (h, w) = cfg.conv2_out();
+    assert_eq!((u.unit, u.channels, u.height, u.width), (7, cfg.conv2_filters, h, w));
+    assert_eq!(u.weights, p.fc1_w.row(7).to_vec());
+    assert_eq!(u.bias, p.fc1_b[7]);
+    assert_eq!(u.class_weights, p.fc2_w.column(7).to_vec());
+    assert_eq!(u.channel_map(2), &p.fc1_w.row(7).to_vec()[2 * h * w..3 * h * w]);
+    assert!(u.channel_map(cfg.conv2_filters).is_empty());
+    let err = s.fc1_unit(12).unwrap_err();
+    assert!(err.contains("0 to 11"), "{err}");
+}
+
+#[test]
+fn session_class_evidence_matches_a_probe_of_the_same_image() {
+    let mut s = session(ModelConfig::default(), 2);
+    assert!(s.class_evidence(&EvidenceOf::SelectedSample).unwrap_err().contains("no batch"));
+    s.step_batch(&mut |_, _| {}).unwrap();
+    s.select(1);
+    let ev = s.class_evidence(&EvidenceOf::SelectedSample).unwrap();
+    let snap = s.snapshot();
+    let ImageId::Batch { position, train_index } = ev.image else { panic!("{:?}", ev.image) };
+    assert_eq!((position, train_index), (1, snap.batch.indices[1]));
+    assert_eq!(ev.label, Some(snap.batch.labels[1]));
+    assert_eq!(ev.maps.len(), 10 * 32 * 28 * 28);
+    for k in 0..ev.classes() {
+        let scale: f32 = ev.class_map(k).iter().map(|v| v.abs()).sum::<f32>() + ev.bias_terms[k].abs();
+        assert!((ev.evidence_sum(k) + ev.bias_terms[k] - ev.logits[k]).abs() <= 1e-4 * scale, "class {k}");
+    }
+    let ev = s.class_evidence(&EvidenceOf::Image(ProbeInput::TestImage(5))).unwrap();
+    let probe = s.probe(&ProbeInput::TestImage(5)).unwrap();
+    assert_eq!(ev.image, ImageId::Test(5));
+    for (a, b) in ev.logits.iter().zip(&probe.sample.scores) {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    assert_eq!(ev.channel_map(3, 1), &ev.class_map(3)[784..2 * 784]);
+}
+
+fn random_biases(params: &mut Params<f32>, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for b in [&mut params.conv1_b, &mut params.conv2_b, &mut params.fc1_b, &mut params.fc2_b] {
+        b.iter_mut().for_each(|v| *v = rng.random_range(-0.2..0.2));
+    }
+}
+
+#[test]
+fn gradient_check_agrees_with_finite_differences_on_a_small_network() {
+    let data = sample();
+    let b = data.test.batch(&[0, 1, 2, 3]).unwrap();
+    for (cfg, engine) in [(small(), ConvEngine::Fast), (strided(), ConvEngine::Naive)] {
+        let mut params = Params::<f32>::init(&cfg, Init::He, 5);
+        random_biases(&mut params, 6);
+        let mut calls = Vec::new();
+        let r = gradcheck::check_gradients(
+            &cfg,
+            &params,
+            b.images.as_slice().unwrap(),
+            &b.labels,
+            0.05,
+            4,
+            11,
+            engine,
+            &mut |d, t| calls.push((d, t)),
+        )
+        .unwrap();
+        let names: Vec<&str> = r.layers.iter().map(|l| l.layer).collect();
+        assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
+        // 4 of each tensor, or all of a smaller one (conv1 has 3 biases).
+        assert_eq!(r.layers[0].entries.len(), 4 + 3);
+        assert_eq!(r.layers[2].entries.iter().filter(|e| e.param == "fc1.weight").count(), 4);
+        let entries: Vec<_> = r.layers.iter().flat_map(|l| &l.entries).collect();
+        // With non-zero biases hardly any ReLU input is within h of 0.
+        assert!(entries.iter().filter(|e| !e.crossed_kink).count() >= 28, "{r:#?}");
+        assert!(entries.iter().filter(|e| e.analytic.abs() > 1e-6).count() >= 24, "the gradients are not ~0");
+        assert!(r.max_rel_error() < 1e-5, "{r:#?}");
+        assert!(r.noise > 0.0 && r.noise < 1e-9, "f64 differences are precise: noise {}", r.noise);
+        assert!(entries.iter().all(|e| e.abs_error == (e.analytic - e.numeric).abs()));
+        assert_eq!(calls.last(), Some(&(65 - 2, 65 - 2)), "progress ends at total (one tensor has 3 picks)");
+        assert_eq!(r.engine, engine);
+        assert_eq!(r.images, 4);
+    }
+}
+
+#[test]
+fn gradient_check_flags_perturbations_that_cross_a_relu_kink() {
+    // With zero biases every conv1 pixel over the blank background is exactly 0: moving a conv1
+    // bias by ±h puts all of them on either side of the kink.
+    let data = sample();
+    let b = data.test.batch(&[0, 1]).unwrap();
+    let cfg = small();
+    let params = Params::<f32>::init(&cfg, Init::He, 5);
+    let r = gradcheck::check_gradients(
+        &cfg,
+        &params,
+        b.images.as_slice().unwrap(),
+        &b.labels,
+        0.0,
+        4,
+        3,
+        ConvEngine::Fast,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let conv1_bias: Vec<_> = r.layers[0].entries.iter().filter(|e| e.param == "conv1.bias").collect();
+    assert!(!conv1_bias.is_empty() && conv1_bias.iter().all(|e| e.crossed_kink), "{conv1_bias:#?}");
+    assert!(conv1_bias.iter().any(|e| e.rel_error > 1e-3), "there the difference quotient is not a derivative");
+    assert!(r.layers[0].max_rel_error < 1e-5, "kinks are left out of the maximum");
+}
+
+#[test]
+fn gradient_check_changes_nothing_in_the_training_run() {
+    let run = |check: bool| {
+        let mut s = session(small(), 4);
+        s.step_batch(&mut |_, _| {}).unwrap();
+        step_until(&mut s, Phase::Backward(Layer::Fc1));
+        if check {
+            let g = s.check_gradients(&mut |_, _| {}).unwrap();
+            assert_eq!(g.step, 1);
+            assert!(g.report.max_rel_error() < 1e-5, "{:#?}", g.report);
+        }
+        let mid = s.snapshot();
+        step_until(&mut s, Phase::Update);
+        s.step_batch(&mut |_, _| {}).unwrap();
+        (
+            mid.sample,
+            mid.filters,
+            s.network().params.clone(),
+            s.network().velocity.clone(),
+            s.snapshot().new_loss_points,
+        )
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn probing_a_test_image_or_a_drawing_leaves_the_batch_alone() {
+    let data = sample();
+    let mut s = session(ModelConfig::default(), 2);
+    s.step_batch(&mut |_, _| {}).unwrap();
+    step_until(&mut s, Phase::Backward(Layer::Fc2));
+    let before = s.snapshot();
+    let p = s.probe(&ProbeInput::TestImage(17)).unwrap();
+    let (img, label) = test_image(&data, 17);
+    assert_eq!((p.image.clone(), p.label, p.step), (ImageId::Test(17), Some(label), 1));
+    assert_eq!(p.sample.input, img);
+    for (len, v) in
+        [(16 * 784, &p.sample.conv1), (32 * 784, &p.sample.conv2), (100, &p.sample.relu2), (10, &p.sample.probs)]
+    {
+        assert_eq!(v.len(), len);
+    }
+    assert!(p.sample.relu_c2.is_empty() && p.sample.d_scores.is_empty() && p.sample.d_conv1.is_empty());
+    assert_eq!(p.predicted, cnn_stepper::engine::argmax(&p.sample.probs));
+    assert_eq!(p.confidence, p.sample.probs[p.predicted]);
+    // The same numbers the network gives that image in a batch of its own.
+    let mut acts = Activations::default();
+    let mut net = Network::with_params(ModelConfig::default(), s.network().params.clone(), ConvEngine::Fast).unwrap();
+    net.forward_into(&img, &[label], 0.0, &mut acts).unwrap();
+    assert_eq!(p.sample.scores, acts.scores);
+
+    let drawn = s.probe(&ProbeInput::Pixels(vec![0.25; 784])).unwrap();
+    assert_eq!((drawn.image, drawn.label), (ImageId::Drawn, None));
+    let after = s.snapshot();
+    assert_eq!((&after.batch, &after.sample, &after.filters), (&before.batch, &before.sample, &before.filters));
+    assert_eq!(after.phases_done, before.phases_done);
+
+    for (bad, words) in [
+        (ProbeInput::Pixels(vec![0.0; 783]), "784 pixel values"),
+        (ProbeInput::Pixels(vec![]), "but 0 were sent"),
+        (ProbeInput::Pixels([vec![0.0; 30], vec![f32::NAN], vec![0.0; 753]].concat()), "pixel 30 (row 1, column 2)"),
+        (ProbeInput::Pixels([vec![1.5], vec![0.0; 783]].concat()), "between 0 and 1"),
+        (ProbeInput::TestImage(10_000), "test set has 10000 images"),
+    ] {
+        let err = s.probe(&bad).unwrap_err();
+        assert!(err.contains(words), "{err}");
+    }
+}
+
+#[test]
+fn evaluation_counts_every_image_once_in_the_confusion_matrix_and_lists_the_mistakes() {
+    let data = sample();
+    let mut s = session(small(), 32);
+    for _ in 0..5 {
+        s.step_batch(&mut |_, _| {}).unwrap();
+    }
+    let r = s.evaluate(600, &mut |_, _| {}).unwrap();
+    assert_eq!((r.count, r.classes, r.confusion.len()), (600, 10, 100));
+    assert_eq!(r.confusion.iter().sum::<usize>(), 600);
+    assert_eq!((0..10).map(|k| r.confusion_count(k, k)).sum::<usize>(), r.correct);
+    assert_eq!(r.misclassified.len(), r.count - r.correct);
+    assert!(r.correct > 0 && r.correct < 600, "a partly trained network: {} correct", r.correct);
+    for k in 0..10 {
+        let truth = data.test.labels[..600].iter().filter(|l| usize::from(**l) == k).count();
+        assert_eq!(r.class_count(k), truth, "class {k}");
+        assert_eq!(r.per_class_accuracy()[k], Some(r.confusion_count(k, k) as f32 / truth as f32));
+    }
+    let mut last = None;
+    for m in &r.misclassified {
+        assert!(last < Some(m.index), "in test-set order, each once");
+        last = Some(m.index);
+        assert_eq!(m.label, usize::from(data.test.labels[m.index]));
+        assert_ne!(m.label, m.predicted);
+        assert!(m.confidence >= m.label_probability);
+    }
+    // A cell of the matrix lists exactly its mistakes, and a probe of one agrees with it.
+    let m = r.misclassified[0];
+    assert_eq!(r.misclassified_as(m.label, m.predicted).count(), r.confusion_count(m.label, m.predicted));
+    let p = s.probe(&ProbeInput::TestImage(m.index)).unwrap();
+    assert_eq!((p.predicted, p.label), (m.predicted, Some(m.label)));
+    assert!((p.confidence - m.confidence).abs() < 1e-5);
+    // One image: only its class has an accuracy.
+    let one = s.evaluate(1, &mut |_, _| {}).unwrap();
+    assert_eq!(one.per_class_accuracy().iter().filter(|a| a.is_some()).count(), 1);
+    assert_eq!(one.confusion_count(10, 0), 0, "outside the matrix");
+    assert!(r.misclassified.len() <= EvalResult::MAX_MISCLASSIFIED);
+}
+
+fn rms(v: &[f32]) -> f32 {
+    (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt() as f32
+}
+
+#[test]
+fn magnitudes_are_measured_every_step_and_resent_with_the_history() {
+    let mut s = session(small(), 4);
+    for _ in 0..3 {
+        s.step_batch(&mut |_, _| {}).unwrap();
+    }
+    let snap = s.snapshot();
+    let steps: Vec<u64> = snap.new_magnitude_points.iter().map(|p| p.step).collect();
+    assert_eq!(steps, [1, 2, 3]);
+    let last = snap.new_magnitude_points[2];
+    let acts = s.network().activations();
+    let want =
+        [rms(&acts.conv1), rms(&acts.relu1), rms(&acts.conv2), rms(&acts.fc1), rms(&acts.relu2), rms(&acts.scores)];
+    for (got, want) in last.activations.iter().zip(want) {
+        assert!((got - want).abs() <= 1e-5 * want, "{got} vs {want}");
+    }
+    let dw = rms(s.network().grads.fc1_w.as_slice().unwrap());
+    assert!((last.weight_gradients[2] - dw).abs() <= 1e-5 * dw);
+    assert!(last.gradients.iter().chain(&last.weights).all(|v| v.is_finite() && *v > 0.0));
+    assert!(s.snapshot().new_magnitude_points.is_empty(), "each point is delivered once");
+    assert_eq!(s.history().magnitudes().len(), 3);
+
+    // Saved and opened: the whole history comes back with the curves reset.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.safetensors");
+    s.save_checkpoint(&path).unwrap();
+    let mut opened = Session::open_checkpoint(s.data().clone(), &path, ConvEngine::Fast).unwrap();
+    let snap = opened.snapshot();
+    assert!(snap.curves_reset);
+    assert_eq!(snap.new_magnitude_points, s.history().magnitudes());
+}
+
+#[test]
+fn the_posts_init_shows_the_signal_vanishing_layer_by_layer() {
+    let scores_rms = |preset| {
+        let mut s = Session::new(sample(), 3, preset, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        s.step_batch(&mut |_, _| {}).unwrap();
+        s.snapshot().new_magnitude_points[0]
+    };
+    let (post, he) = (scores_rms(Preset::Post), scores_rms(Preset::Recommended));
+    // Each layer multiplies by weights of std 1e-4: conv1 ~1e-4, conv2 ~1e-7, fc1 ~1e-10 …
+    for (i, name) in MagnitudePoint::TENSORS.iter().enumerate() {
+        assert!(
+            post.activations[i] < 1e-3 * he.activations[i],
+            "{name}: post {} vs He {}",
+            post.activations[i],
+            he.activations[i]
+        );
+    }
+    assert!(post.activations[2] < 1e-2 * post.activations[0], "conv2 is far below conv1");
+    // … and the gradients reaching conv1's weights vanish too.
+    assert!(post.weight_gradients[0] < 1e-3 * he.weight_gradients[0]);
+}
+
+#[test]
+fn magnitude_history_stays_bounded_by_merging_neighbours() {
+    let mut h = History::new();
+    let point = |step: u64| MagnitudePoint {
+        step,
+        activations: [step as f32; 6],
+        gradients: [1.0; 6],
+        weights: [2.0; 4],
+        weight_gradients: [3.0; 4],
+    };
+    for step in 1..=(MAX_MAGNITUDE_POINTS as u64 + 10) {
+        h.push_magnitudes(point(step));
+    }
+    assert!(h.magnitudes().len() < MAX_MAGNITUDE_POINTS);
+    assert_eq!(h.magnitude_stride(), 2);
+    let first = h.magnitudes()[0];
+    assert_eq!((first.step, first.activations[0], first.weights[3]), (2, 1.5, 2.0));
+    h.truncate_after(100);
+    assert_eq!(h.magnitudes().last().map(|p| p.step), Some(100));
+}
+
+#[test]
+fn session_files_from_before_the_magnitude_curves_still_open() {
+    use safetensors::SafeTensors;
+    let mut s = session(small(), 4);
+    s.step_batch(&mut |_, _| {}).unwrap();
+    let bytes = s.to_file().unwrap().to_bytes("new").unwrap();
+    // Rebuild the file as the previous version wrote it: no magnitude tensors or state.
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&meta["session"]).unwrap();
+    let obj = state.as_object_mut().unwrap();
+    assert!(obj.remove("magnitude_stride").is_some() && obj.remove("magnitude_bucket").is_some());
+    meta.insert("session".into(), state.to_string());
+    let kept: Vec<_> = st.tensors().into_iter().filter(|(name, _)| !name.contains("magnitude")).collect();
+    assert_eq!(kept.len() + 2, st.len());
+    let old = safetensors::serialize(kept, Some(meta)).unwrap();
+    let opened = checkpoint::from_bytes(&old, "old", Some(s.data().train.len()), ConvEngine::Fast).unwrap();
+    assert!(opened.file.history.magnitudes().is_empty());
+    assert_eq!(opened.file.history.loss(), s.history().loss());
+}
+
+/// Waits for an event that `f` picks, returning it and every event seen before it.
+fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> (Event, Vec<Event>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Some(e) = worker.recv_timeout(Duration::from_millis(50)) {
+            if f(&e) {
+                return (e, seen);
+            }
+            seen.push(e);
+        }
+    }
+    panic!("timed out waiting for {what}; saw {} events", seen.len());
+}
+
+fn running_at(e: &Event) -> Option<u64> {
+    match e {
+        Event::Snapshot(s) if s.running => Some(s.step),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_worker_answers_teaching_requests_without_stopping_a_run() {
+    let worker = Worker::spawn(session(ModelConfig::default(), 8), || {}).unwrap();
+    worker.send(Command::Run);
+    let (e, _) = wait_for(&worker, "training to run", |e| running_at(e).is_some_and(|s| s >= 1));
+    let step = running_at(&e).unwrap_or_default();
+
+    let sent = Instant::now();
+    worker.send(Command::Probe(ProbeInput::Pixels(vec![0.5; 784])));
+    let (e, _) = wait_for(&worker, "the probe", |e| matches!(e, Event::Probed(_)));
+    let latency = sent.elapsed();
+    let Event::Probed(p) = e else { unreachable!() };
+    assert_eq!(p.image, ImageId::Drawn);
+    assert!(latency < Duration::from_secs(10), "answered between phases ({latency:?})");
+
+    worker.send(Command::Probe(ProbeInput::Pixels(vec![0.5; 10])));
+    let (e, _) = wait_for(&worker, "the error", |e| matches!(e, Event::Error(_)));
+    let Event::Error(msg) = e else { unreachable!() };
+    assert!(msg.contains("784 pixel values") && msg.contains("10 were sent"), "{msg}");
+
+    worker.send(Command::ClassEvidence(EvidenceOf::SelectedSample));
+    let (e, _) = wait_for(&worker, "the class evidence", |e| matches!(e, Event::ClassEvidence(_)));
+    let Event::ClassEvidence(ev) = e else { unreachable!() };
+    assert!(matches!(ev.image, ImageId::Batch { .. }) && ev.maps.len() == 10 * 25_088);
+
+    worker.send(Command::Fc1Unit(3));
+    let (e, _) = wait_for(&worker, "the FC1 unit", |e| matches!(e, Event::Fc1Unit(_)));
+    let Event::Fc1Unit(u) = e else { unreachable!() };
+    assert_eq!((u.unit, u.weights.len()), (3, 25_088));
+
+    // Still training after all of that, and errors did not pause it.
+    wait_for(&worker, "training to go on", |e| running_at(e).is_some_and(|s| s > step + 1));
+}
+
+#[test]
+fn the_worker_checks_gradients_with_progress_and_answers_evaluations() {
+    let worker = Worker::spawn(session(small(), 4), || {}).unwrap();
+    worker.send(Command::CheckGradients);
+    let (e, _) = wait_for(&worker, "the refusal", |e| matches!(e, Event::Error(_)));
+    let Event::Error(msg) = e else { unreachable!() };
+    assert!(msg.contains("no batch yet"), "{msg}");
+    worker.send(Command::StepBatch);
+    worker.send(Command::StepBatch);
+    worker.send(Command::CheckGradients);
+    let (e, seen) = wait_for(&worker, "the gradient check", |e| matches!(e, Event::GradientCheck(_)));
+    let Event::GradientCheck(g) = e else { unreachable!() };
+    assert_eq!(g.step, 2);
+    assert!(g.report.max_rel_error() < 1e-5, "{:#?}", g.report);
+    assert!(
+        seen.iter().any(
+            |e| matches!(e, Event::Progress { what, done, total } if what == "checking gradients" && done == total)
+        ),
+        "progress while checking"
+    );
+    worker.send(Command::Evaluate { count: 300 });
+    let (e, _) = wait_for(&worker, "the evaluation", |e| matches!(e, Event::Evaluated(_)));
+    let Event::Evaluated(r) = e else { unreachable!() };
+    assert_eq!((r.count, r.confusion.iter().sum::<usize>()), (300, 300));
+    assert_eq!(r.misclassified.len(), 300 - r.correct);
+}

@@ -472,6 +472,13 @@ impl CnnApp {
         if filters {
             self.view.tab = CenterTab::Filters;
         }
+        let more_tabs =
+            [(Key::Num3, CenterTab::Fc1), (Key::Num4, CenterTab::Evaluation), (Key::Num5, CenterTab::Health)];
+        for (key, tab) in more_tabs {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
+                self.view.tab = tab;
+            }
+        }
         let snap = self.snapshot.as_deref();
         let avail = self.availability();
         let mut out = Vec::new();
@@ -686,7 +693,7 @@ impl CnnApp {
     /// Width in points (at zoom 1) the layout is designed for: the zoom makes the window that
     /// wide. Projector mode designs for a narrower window, so everything is drawn larger.
     fn design_width(&self) -> f32 {
-        if self.projector { 1100.0 } else { 1360.0 }
+        if self.projector { 1150.0 } else { 1360.0 }
     }
 
     fn auto_zoom(&mut self, ctx: &egui::Context) {
@@ -772,11 +779,20 @@ impl CnnApp {
             },
         );
         if self.view.show_help {
-            egui::Panel::right("help")
-                .frame(bar_frame(ui))
-                .default_size(300.0)
-                .size_range(220.0..=520.0)
-                .show(ui, |ui| help_ui(ui, snap, &self.view));
+            // A window, not a side panel: a fourth column would squeeze the maps to nothing on
+            // a 1280-pixel screen, and a teacher can park a window wherever it hides least.
+            let mut open = true;
+            egui::Window::new("Help")
+                .id(egui::Id::unique("help window"))
+                .open(&mut open)
+                .default_pos(egui::pos2(880.0, 120.0))
+                .default_width(380.0)
+                .default_height(560.0)
+                .vscroll(true)
+                .show(&ctx, |ui| help_ui(ui, snap, &self.view));
+            if !open {
+                self.view.show_help = false;
+            }
         }
         let grads = self.scene.maps_are_gradients;
         let probe = self.teaching.probe.as_deref().filter(|_| self.probe.showing);

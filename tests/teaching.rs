@@ -693,3 +693,29 @@ fn the_worker_checks_gradients_with_progress_and_answers_evaluations() {
     assert_eq!((r.count, r.confusion.iter().sum::<usize>()), (300, 300));
     assert_eq!(r.misclassified.len(), 300 - r.correct);
 }
+
+/// How long the window waits for a probe (a drawn digit, a clicked test image) while training
+/// runs with the fast engine on the full network at batch 32: the worker answers between two
+/// phases, so the wait is at most the longest phase. Prints the median, 90th percentile and
+/// maximum of 60 probes sent at random moments.
+/// Run: `cargo test --release --test teaching -- --ignored --nocapture probe_latency`
+#[test]
+#[ignore = "a measurement; run by hand on a quiet machine"]
+fn probe_latency_while_running() {
+    let worker = Worker::spawn(session(ModelConfig::default(), 32), || {}).unwrap();
+    worker.send(Command::Run);
+    wait_for(&worker, "training to run", |e| running_at(e).is_some_and(|s| s >= 2));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut latencies = Vec::new();
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
+        let sent = Instant::now();
+        worker.send(Command::Probe(ProbeInput::Pixels(vec![0.5; 784])));
+        wait_for(&worker, "the probe", |e| matches!(e, Event::Probed(_)));
+        latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let (median, p90, max) = (latencies[30], latencies[54], latencies[59]);
+    println!("probe latency while running (ms): median {median:.1}, 90th percentile {p90:.1}, max {max:.1}");
+    assert!(max < 10_000.0);
+}

@@ -19,15 +19,15 @@ pub struct InspectorState {
     pub pixel: Option<PixelRef>,
     /// Input channel shown in detail for conv2.
     pub channel: usize,
+    /// Set when a new pixel is chosen: the detail then opens on its largest contribution.
+    pick_channel: bool,
 }
 
 impl InspectorState {
     /// Inspects `pixel`; for conv2, opens the input channel that contributes most once shown.
     pub fn open(&mut self, pixel: PixelRef) {
-        if self.pixel.map(|p| p.layer.is_conv2()) != Some(pixel.layer.is_conv2()) {
-            self.channel = 0;
-        }
         self.pixel = Some(pixel);
+        self.pick_channel = true;
     }
 }
 
@@ -85,6 +85,11 @@ pub fn inspector_ui(
     ui.label(RichText::new(text).monospace().size(12.0));
     ui.add_space(4.0);
 
+    if std::mem::take(&mut state.pick_channel) {
+        // A patch of dead relu1 pixels is all zeros: start where the sum comes from.
+        let abs = |i: usize| insp.channel_sums[i].abs();
+        state.channel = (0..insp.channels).max_by(|&a, &b| abs(a).total_cmp(&abs(b))).unwrap_or(0);
+    }
     let k = insp.kernel;
     let c = state.channel.min(insp.channels.saturating_sub(1));
     let slice = |v: &[f32]| -> Vec<f32> { v[c * k * k..(c + 1) * k * k].to_vec() };

@@ -7,10 +7,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use cnn_stepper::app::CnnApp;
-use cnn_stepper::data::{Mnist, embedded};
+use cnn_stepper::data::embedded;
 use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
 use cnn_stepper::trainer::Session;
 use cnn_stepper::ui::ViewState;
@@ -19,37 +18,10 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-/// How long any one expectation may take to come true.
-const TIMEOUT: Duration = Duration::from_secs(30);
+#[path = "common/kittest.rs"]
+mod kittest;
+use kittest::{harness, has_text_containing, wait_for};
 
-fn data() -> Arc<Mnist> {
-    Arc::new(embedded().expect("the embedded sample decodes"))
-}
-
-fn harness() -> Harness<'static, CnnApp> {
-    let data = data();
-    Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_eframe(move |cc| CnnApp::new(&cc.egui_ctx, data, 1))
-}
-
-/// Runs frames until `done` holds, failing with `what` after [`TIMEOUT`].
-fn wait_for<S>(h: &mut Harness<'_, S>, what: &str, done: impl Fn(&Harness<'_, S>) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h) {
-            return;
-        }
-        assert!(start.elapsed() < TIMEOUT, "timed out after {TIMEOUT:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// True when some node's label contains `text` (the two legends of a view may both).
-fn has_text_containing<S>(h: &Harness<'_, S>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
-
-/// Starts the app and runs forward conv1, so that conv1's maps and their legend are drawn.
 fn after_forward_conv1() -> Harness<'static, CnnApp> {
     let mut h = harness();
     wait_for(&mut h, "the first snapshot", |h| h.state().snapshot().is_some());
@@ -160,8 +132,14 @@ fn hovering_a_phase_explains_it_in_the_posts_terms() {
 
 /// A snapshot after `phases` phases of the first step, straight from a session.
 fn snapshot_after(phases: usize) -> cnn_stepper::trainer::Snapshot {
-    let mut s = Session::new(data(), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast)
-        .expect("a session on the embedded sample");
+    let mut s = Session::new(
+        Arc::new(embedded().expect("the embedded sample decodes")),
+        1,
+        Preset::Recommended,
+        ModelConfig::default(),
+        ConvEngine::Fast,
+    )
+    .expect("a session on the embedded sample");
     for _ in 0..phases {
         s.step_phase(&mut |_, _| {}).expect("the phase runs");
     }

@@ -16,17 +16,12 @@ struct Cell {
     prediction: Option<(usize, f32)>,
 }
 
+/// Under a 40-point digit only two characters fit.
 fn short_name(names: &[String], class: usize) -> String {
-    match names.get(class) {
-        // Long names (Fashion-MNIST) do not fit under a 40-point digit: the number does.
-        Some(n) if n.chars().count() <= 2 => n.clone(),
-        _ => class.to_string(),
-    }
+    super::short_class_name(names, class, 2)
 }
 
-fn full_name(names: &[String], class: usize) -> String {
-    names.get(class).cloned().unwrap_or_else(|| class.to_string())
-}
+use super::class_name as full_name;
 
 /// Draws the batch; returns `SelectSample` when a digit was clicked.
 pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) -> Option<Command> {

@@ -240,16 +240,10 @@ impl EvaluationState {
 }
 
 fn short_name(names: &[String], class: usize) -> String {
-    match names.get(class) {
-        // Long names (Fashion-MNIST) do not fit a matrix cell or a thumbnail's caption.
-        Some(n) if n.chars().count() <= 3 => n.clone(),
-        _ => class.to_string(),
-    }
+    super::short_class_name(names, class, 3)
 }
 
-fn full_name(names: &[String], class: usize) -> String {
-    names.get(class).cloned().unwrap_or_else(|| class.to_string())
-}
+use super::class_name as full_name;
 
 /// "→" when the font has it; egui's bundled fonts do not, and a box would be worse than "->".
 fn arrow(ui: &egui::Ui) -> &'static str {

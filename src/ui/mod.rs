@@ -330,6 +330,20 @@ impl Scene {
     }
 }
 
+/// Class `class`'s name, or its number when the dataset has no name for it.
+pub fn class_name(names: &[String], class: usize) -> String {
+    names.get(class).cloned().unwrap_or_else(|| class.to_string())
+}
+
+/// The name when it has at most `max_chars` characters, else the class number: long names
+/// (Fashion-MNIST's "Ankle boot") do not fit a thumbnail's caption or a matrix cell.
+pub fn short_class_name(names: &[String], class: usize, max_chars: usize) -> String {
+    match names.get(class) {
+        Some(n) if n.chars().count() <= max_chars => n.clone(),
+        _ => class.to_string(),
+    }
+}
+
 /// Accent colours shared by the panels.
 pub mod palette {
     use super::Color32;

@@ -30,7 +30,7 @@ pub fn harness() -> Harness<'static, CnnApp> {
 }
 
 /// Runs frames until `done` holds, failing with `what` after [`TIMEOUT`].
-pub fn wait_for(h: &mut Harness<'static, CnnApp>, what: &str, done: impl Fn(&Harness<'static, CnnApp>) -> bool) {
+pub fn wait_for<'a, S>(h: &mut Harness<'a, S>, what: &str, done: impl Fn(&Harness<'a, S>) -> bool) {
     let start = Instant::now();
     loop {
         h.step();
@@ -55,9 +55,9 @@ pub fn has_label(h: &Harness<'static, CnnApp>, label: &str) -> bool {
     h.query_by_label(label).is_some()
 }
 
-/// A node whose label contains `text` exists.
-pub fn has_text_containing(h: &Harness<'static, CnnApp>, text: &str) -> bool {
-    h.query_by_label_contains(text).is_some()
+/// Some node's label contains `text` (several may: the two legends of a view, say).
+pub fn has_text_containing<S>(h: &Harness<'_, S>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
 }
 
 /// Completed training steps shown.

@@ -114,27 +114,27 @@ kill -0 "$apid" 2>/dev/null || fail "the program is not running after $run_secs 
 
 # Files through the window's own dialog: Ctrl+S saves the session (a half-done step is finished
 # first), and File → "Save the window as PNG…" writes the renderer's screenshot.
+# Types PATH into the open file dialog's name field, presses Enter and waits for the file.
+save_through_dialog() {
+  press ctrl+a
+  xdotool type --delay 20 "$1"
+  press Return
+  for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.2; done
+  [ -s "$1" ] || fail "$2 did not write $1"
+}
 echo "window-test: Pause, then Ctrl+S into the file dialog"
 press space
 sleep 1
 press ctrl+s
 sleep 1
-press ctrl+a
-xdotool type --delay 20 "$work/session.safetensors"
-press Return
-for _ in $(seq 50); do [ -s "$work/session.safetensors" ] && break; sleep 0.2; done
-[ -s "$work/session.safetensors" ] || fail "Ctrl+S did not save $work/session.safetensors"
+save_through_dialog "$work/session.safetensors" "Ctrl+S"
 echo "window-test: saved the session ($(stat -c %s "$work/session.safetensors") bytes)"
 echo "window-test: File → Save the window as PNG…"
 xdotool mousemove 20 12 click 1
 sleep 1
 xdotool mousemove 99 211 click 1
 sleep 1
-press ctrl+a
-xdotool type --delay 20 "$work/window.png"
-press Return
-for _ in $(seq 50); do [ -s "$work/window.png" ] && break; sleep 0.2; done
-[ -s "$work/window.png" ] || fail "File → Save the window as PNG did not write $work/window.png"
+save_through_dialog "$work/window.png" "File → Save the window as PNG"
 png_size=$(identify -format '%wx%h' "$work/window.png") || fail "$work/window.png is not a picture"
 echo "window-test: the window as PNG: $png_size"
 [ "$png_size" = "$size" ] || fail "the window PNG is $png_size, not the window's $size"

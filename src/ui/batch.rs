@@ -2,7 +2,7 @@
 //! ran, the network's prediction and confidence. Mistakes get a red frame; a click selects the
 //! digit that the feature-map and output views follow.
 
-use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, vec2};
+use eframe::egui::{self, Color32, RichText, Stroke, StrokeKind, vec2};
 
 use super::help::{HelpTopic, heading_ui};
 use super::textures::TileSet;
@@ -107,16 +107,10 @@ fn digit_cell_ui(
         ),
         None => format!("digit {}: label {}", i + 1, full_name(names, cell.label)),
     };
-    let (rect, response) = ui.allocate_exact_size(size, Sense::click());
-    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &description));
+    let (rect, response) = super::thumbnail_cell(ui, size, selected, &description);
     if ui.is_rect_visible(rect) {
         let painter = ui.painter();
         let visuals = ui.visuals();
-        if selected {
-            painter.rect_filled(rect, 4.0, visuals.selection.bg_fill.gamma_multiply(0.4));
-        } else if response.hovered() {
-            painter.rect_filled(rect, 4.0, visuals.widgets.hovered.weak_bg_fill);
-        }
         let img_rect = egui::Rect::from_min_size(rect.min + vec2((size.x - img) / 2.0, 2.0), vec2(img, img));
         if let Some(tex) = digits.texture_id().filter(|_| i < digits.count()) {
             painter.image(tex, img_rect, digits.uv(i), Color32::WHITE);

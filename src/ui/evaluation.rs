@@ -686,16 +686,10 @@ fn gallery_item_ui(
         full_name(names, m.predicted),
         percent(m.confidence)
     );
-    let (rect, response) = ui.allocate_exact_size(ITEM, Sense::click());
-    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &label));
+    let (rect, response) = super::thumbnail_cell(ui, ITEM, selected, &label);
     if ui.is_rect_visible(rect) {
         let painter = ui.painter();
         let visuals = ui.visuals();
-        if selected {
-            painter.rect_filled(rect, 4.0, visuals.selection.bg_fill.gamma_multiply(0.4));
-        } else if response.hovered() {
-            painter.rect_filled(rect, 4.0, visuals.widgets.hovered.weak_bg_fill);
-        }
         let img = Rect::from_min_size(pos2(rect.center().x - THUMB / 2.0, rect.top() + 3.0), vec2(THUMB, THUMB));
         if let Some(tex) = state.thumbs.texture_id().filter(|_| slot < state.thumbs.count()) {
             painter.image(tex, img, state.thumbs.uv(slot), Color32::WHITE);

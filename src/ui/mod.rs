@@ -330,6 +330,28 @@ impl Scene {
     }
 }
 
+/// A clickable cell for a digit's thumbnail (batch, gallery): allocates it, names it for
+/// screen readers and tests, and paints the selected or hovered background. The caller draws
+/// the image and captions inside the returned rectangle when it is visible.
+pub fn thumbnail_cell(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    selected: bool,
+    label: &str,
+) -> (egui::Rect, egui::Response) {
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, label));
+    if ui.is_rect_visible(rect) {
+        let visuals = ui.visuals();
+        if selected {
+            ui.painter().rect_filled(rect, 4.0, visuals.selection.bg_fill.gamma_multiply(0.4));
+        } else if response.hovered() {
+            ui.painter().rect_filled(rect, 4.0, visuals.widgets.hovered.weak_bg_fill);
+        }
+    }
+    (rect, response)
+}
+
 /// Class `class`'s name, or its number when the dataset has no name for it.
 pub fn class_name(names: &[String], class: usize) -> String {
     names.get(class).cloned().unwrap_or_else(|| class.to_string())

@@ -905,7 +905,8 @@ impl CnnApp {
                     });
                 }
             });
-            let rect = Some(view.response.rect);
+            // What overflows the panel (a long legend row) is not on screen: cut it off.
+            let rect = Some(view.response.rect.intersect(ui.clip_rect()));
             self.view_rects = match self.view.tab {
                 CenterTab::FeatureMaps => ViewRects { maps: rect, filters: None },
                 CenterTab::Filters => ViewRects { maps: None, filters: rect },

@@ -185,10 +185,6 @@ fn class_name(snap: Option<&Snapshot>, k: usize) -> String {
 }
 
 /// A signed number with its sign always shown, three decimals: the identity line's format.
-fn signed3(v: f32) -> String {
-    format!("{v:+.3}")
-}
-
 /// The line stating the identity for class `k`: "Σ evidence 3.217 + bias terms 0.412 = logit
 /// 3.629".
 pub fn identity_line(e: &ClassEvidence, k: usize) -> String {
@@ -225,6 +221,8 @@ pub fn fc1_ui(
 
 /// Grid shape for `count` square maps twice as wide as tall (32 → 8 × 4).
 fn wide_grid(count: usize, avail_w: f32, max_tile: f32) -> Grid {
+    // Room for the scroll bar the view's scroll area may add.
+    let avail_w = avail_w - 14.0;
     let cols = ((2 * count) as f32).sqrt().ceil().max(1.0) as usize;
     let rows = count.div_ceil(cols).max(1);
     let gap = 3.0;
@@ -373,16 +371,20 @@ fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, map: ColorM
     ui.horizontal_wrapped(|ui| {
         for (k, v) in votes.iter().enumerate() {
             let name = class_name(snap, k);
-            let (rect, response) = ui.allocate_exact_size(egui::vec2(bar_w, 16.0), egui::Sense::hover());
+            // The class name in a column of its own, then the bar around its zero line: names
+            // drawn beside the bars ran into the neighbouring cell's.
+            let label_w = 16.0;
+            let (rect, response) = ui.allocate_exact_size(egui::vec2(label_w + bar_w, 16.0), egui::Sense::hover());
             let painter = ui.painter_at(rect);
-            let mid = rect.center().x;
-            let end = mid + (v / scale) * (bar_w * 0.5 - 14.0);
-            let bar = egui::Rect::from_x_y_ranges(mid.min(end)..=mid.max(end), rect.y_range().shrink(3.0));
+            let text_at = egui::pos2(rect.left(), rect.center().y);
+            let font = egui::FontId::monospace(11.0);
+            painter.text(text_at, egui::Align2::LEFT_CENTER, &name, font, ui.visuals().text_color());
+            let bars = egui::Rect::from_min_max(egui::pos2(rect.left() + label_w, rect.top()), rect.max);
+            let mid = bars.center().x;
+            let end = mid + (v / scale) * (bar_w * 0.5 - 2.0);
+            let bar = egui::Rect::from_x_y_ranges(mid.min(end)..=mid.max(end), bars.y_range().shrink(3.0));
             painter.rect_filled(bar, 1.0, map.color(*v, scale));
-            painter.vline(mid, rect.y_range(), Stroke::new(1.0, ui.visuals().weak_text_color()));
-            let align = if *v >= 0.0 { egui::Align2::LEFT_CENTER } else { egui::Align2::RIGHT_CENTER };
-            let at = if *v >= 0.0 { rect.left_center() } else { rect.right_center() };
-            painter.text(at, align, &name, egui::FontId::monospace(11.0), ui.visuals().text_color());
+            painter.vline(mid, bars.y_range(), Stroke::new(1.0, ui.visuals().weak_text_color()));
             let label = format!("vote for {name}: FC2 weight {}", fmt_sig(*v));
             response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
             response.on_hover_text(label);
@@ -440,7 +442,8 @@ fn evidence_section_ui(
         legend_ui(ui, &Legend { what: "evidence per pixel", scales, clipped: 0.0, map: state.color_map });
     }
     let gap = ui.spacing().item_spacing.x;
-    let tile = ((ui.available_width() - (classes as f32) * gap) / (classes + 1) as f32).clamp(28.0, 84.0).floor();
+    let tile =
+        ((ui.available_width() - 14.0 - (classes as f32) * gap) / (classes + 1) as f32).clamp(28.0, 84.0).floor();
     let one = Grid { rows: 1, cols: 1, tile, gap: 0.0 };
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
@@ -480,7 +483,9 @@ fn evidence_section_ui(
                     let stroke = Stroke::new(1.5, ui.visuals().selection.stroke.color);
                     ui.painter().rect_stroke(click.rect.expand(5.0), 3.0, stroke, StrokeKind::Outside);
                 }
-                let mut text = RichText::new(format!("{name} · {}", signed3(logit))).small().monospace();
+                // Name and logit on two lines: one line would be wider than the tile and push
+                // the last classes out of the view.
+                let mut text = RichText::new(format!("{name}\n{logit:+.2}")).small().monospace();
                 if k == predicted {
                     text = text.strong().color(palette::FORWARD);
                 }

@@ -300,3 +300,34 @@ fn the_evaluation_tab_evaluates_and_a_mistake_clicked_is_shown_everywhere() {
     });
     assert!(has_label(&h, &format!("Test image {}", first.index)), "the outputs panel names it");
 }
+
+/// Resident memory of this process in kB, from /proc (Linux).
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Memory of the window's own state (no renderer: egui_kittest) over a long Run at ~30 frames
+/// a second, to tell growth in the app from growth in a software renderer.
+/// `ENDURANCE_SECS` (default 300) sets the length.
+/// Run: `cargo test --release --test ui -- --ignored --nocapture window_state_memory`
+#[test]
+#[ignore = "a measurement of minutes; run by hand"]
+fn window_state_memory_over_a_long_run() {
+    let secs: u64 = std::env::var("ENDURANCE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let mut h = harness();
+    started(&mut h);
+    h.get_by_label("Run").click();
+    let start = std::time::Instant::now();
+    let mut next_report = 0;
+    while start.elapsed().as_secs() < secs {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(33));
+        let t = start.elapsed().as_secs();
+        if t >= next_report {
+            println!("{t:>5} s  step {:>6}  VmRSS {:>7.1} MB", step(&h), rss_kb() as f64 / 1024.0);
+            next_report += 30;
+        }
+    }
+}

@@ -164,6 +164,9 @@ struct ProbeState {
     in_flight: bool,
     /// What was probed last: probed again after each step, so the answer follows training.
     source: Option<ProbeInput>,
+    /// Bumped for every probe answer: the digit views rebuild for a new probe only, not for
+    /// every teaching answer (an FC1 view's requests arrive several times a second).
+    answers: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -380,6 +383,7 @@ impl CnnApp {
                 }
                 Event::Probed(p) => {
                     self.probe.in_flight = false;
+                    self.probe.answers += 1;
                     self.teaching.probe = Some(p);
                     self.teaching.revision += 1;
                 }
@@ -548,7 +552,7 @@ impl CnnApp {
 
     /// Rebuilds what the digit views show when the snapshot, a probe or the choice changed.
     fn refresh_display(&mut self, ctx: &egui::Context) {
-        let key = (self.generation, self.teaching.revision, self.probe.showing);
+        let key = (self.generation, self.probe.answers, self.probe.showing);
         if self.display_key == Some(key) {
             return;
         }
@@ -658,8 +662,10 @@ impl CnnApp {
         }
         let mut open = true;
         let mut drawn = None;
-        let answer = self.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn).cloned();
-        let names = self.snapshot.as_deref().map(|s| s.class_names.clone()).unwrap_or_default();
+        // Borrowed field by field, not cloned: this runs every frame the window is open.
+        let answer = self.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn);
+        let names = self.snapshot.as_deref().map_or(&[][..], |s| &s.class_names[..]);
+        let draw = &mut self.draw;
         egui::Window::new("Draw a digit")
             .id(egui::Id::unique("draw a digit"))
             .open(&mut open)
@@ -673,10 +679,9 @@ impl CnnApp {
                             .small(),
                     );
                 });
-                drawn = draw_canvas_ui(ui, &mut self.draw);
+                drawn = draw_canvas_ui(ui, draw);
                 ui.separator();
-                let answer = answer.as_ref().filter(|_| !self.draw.is_empty());
-                draw_answer_ui(ui, answer, &names);
+                draw_answer_ui(ui, answer.filter(|_| !draw.is_empty()), names);
             });
         if let Some(image) = drawn {
             if self.draw.is_empty() {

@@ -840,8 +840,8 @@ impl Session {
 }
 
 /// The RMS of every activation, activation gradient, weight and weight gradient of the step
-/// just finished (weights after its update). About 10 M values at batch 32, summed on both
-/// cores: a few milliseconds, a few percent of a step.
+/// just finished (weights after its update). About 8 M values at batch 32, summed on both
+/// cores: about 1.3 ms of a 28 ms step (measured with the window's `Session`).
 fn measure_magnitudes(step: u64, net: &Network<f32>) -> MagnitudePoint {
     let a = net.activations();
     let (p, g) = (&net.params, &net.grads);
@@ -862,11 +862,24 @@ fn measure_magnitudes(step: u64, net: &Network<f32>) -> MagnitudePoint {
 }
 
 /// Root mean square, blocks summed in f64 in a fixed order (the same result on any schedule).
+/// It runs after every training step, so each block keeps eight running sums: one chain of
+/// dependent additions cannot be vectorised and took 4× as long (11 ms against 2.5 ms for the
+/// ~8 M values of a batch-32 step, one core).
 fn rms(v: &[f32]) -> f32 {
     if v.is_empty() {
         return 0.0;
     }
-    let blocks: Vec<f64> =
-        v.par_chunks(1 << 14).map(|b| b.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>()).collect();
+    let square = |x: &f32| f64::from(*x) * f64::from(*x);
+    let block_sum = |b: &[f32]| {
+        let mut lanes = [0.0_f64; 8];
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            for (l, x) in lanes.iter_mut().zip(c) {
+                *l += square(x);
+            }
+        }
+        lanes.iter().sum::<f64>() + chunks.remainder().iter().map(square).sum::<f64>()
+    };
+    let blocks: Vec<f64> = v.par_chunks(1 << 14).map(block_sum).collect();
     (blocks.iter().sum::<f64>() / v.len() as f64).sqrt() as f32
 }

@@ -32,13 +32,15 @@ fn configs() -> Vec<(&'static str, ModelConfig)> {
             ModelConfig { stride: 2, pad: 0, kernel: 2, in_height: 9, in_width: 8, ..base },
         ),
         ("post's kernel and padding", ModelConfig { kernel: 5, pad: 2, in_height: 8, in_width: 8, ..base }),
+        // Four channels into conv2: the fast engine takes its Fourier route there.
+        ("four conv1 filters", ModelConfig { conv1_filters: 4, kernel: 5, pad: 2, in_height: 8, in_width: 8, ..base }),
     ]
 }
 
 fn batch<T: Float>(cfg: &ModelConfig, n: usize, seed: u64) -> (Vec<T>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let len = n * cfg.in_channels * cfg.in_height * cfg.in_width;
-    let x = (0..len).map(|_| T::from_f64(rng.random::<f64>())).collect();
+    let x = (0..len).map(|_| <T as Float>::from_f64(rng.random::<f64>())).collect();
     let y = (0..n).map(|_| rng.random_range(0..cfg.classes)).collect();
     (x, y)
 }

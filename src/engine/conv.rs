@@ -7,13 +7,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Float;
+use super::fftconv::{self, FftWorkspace};
 
 /// Which implementation computes the convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConvEngine {
     /// The post's loops, one multiply-add at a time, on one core: readable next to the post.
     Naive,
-    /// im2col per image + GEMM, images split across both cores.
+    /// Stride-1 layers with several input channels (conv2) through the 2-D Fourier transform,
+    /// others (conv1) as im2col per image + GEMM; images split across both cores.
     Fast,
 }
 
@@ -80,8 +82,9 @@ impl ConvShape {
 
 /// Scratch buffers the fast engine reuses across steps (one set per worker thread).
 #[derive(Debug, Default)]
-pub struct ConvWorkspace<T> {
+pub struct ConvWorkspace<T: Float> {
     parts: Vec<Part<T>>,
+    fft: FftWorkspace<T>,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +127,7 @@ pub fn forward<T: Float>(
 ) {
     match engine {
         ConvEngine::Naive => naive_forward(s, x, w, b, out, progress),
+        ConvEngine::Fast if fftconv::suits(s) => fftconv::forward(s, x, w, b, out, &mut ws.fft),
         ConvEngine::Fast => fast_forward(s, x, w, b, out, ws),
     }
 }
@@ -147,6 +151,7 @@ pub fn backward<T: Float>(
 ) {
     match engine {
         ConvEngine::Naive => naive_backward(s, x, w, dy, dw, db, dx, progress),
+        ConvEngine::Fast if fftconv::suits(s) => fftconv::backward(s, x, w, dy, dw, db, dx, &mut ws.fft),
         ConvEngine::Fast => fast_backward(s, x, w, dy, dw, db, dx, ws),
     }
 }

@@ -32,6 +32,7 @@ pub trait Float:
     + SubAssign
     + MulAssign
     + Sum
+    + rustfft::FftNum
 {
     /// 0.
     const ZERO: Self;
@@ -72,10 +73,23 @@ pub trait Float:
         accumulate: bool,
         sequential: bool,
     );
+
+    /// The dense layer's streaming forward kernel (see `dense`). `f32`, which trains, has an
+    /// explicitly vectorised one; `f64`, which only gradient checks use, plain loops.
+    #[doc(hidden)]
+    fn stream_dots(k: super::dense::RowDots<'_, Self>);
+
+    /// The dense layer's streaming backward kernel, as [`Float::stream_dots`].
+    #[doc(hidden)]
+    fn stream_grads(k: super::dense::RowGrads<'_, Self>);
+
+    /// The products of spectra in the Fourier convolution, as [`Float::stream_dots`].
+    #[doc(hidden)]
+    fn spectral_mac(m: super::fftconv::Mac<'_, Self>);
 }
 
 macro_rules! impl_float {
-    ($t:ty, $dtype:literal) => {
+    ($t:ty, $dtype:literal, $dots:path, $grads:path, $mac:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -143,12 +157,24 @@ macro_rules! impl_float {
                 let par = if sequential || m * n * k < PARALLEL_MIN_MACS { Par::Seq } else { Par::rayon(0) };
                 faer::linalg::matmul::matmul(c, accum, a, b, 1.0, par);
             }
+
+            fn stream_dots(k: super::dense::RowDots<'_, Self>) {
+                $dots(k)
+            }
+
+            fn stream_grads(k: super::dense::RowGrads<'_, Self>) {
+                $grads(k)
+            }
+
+            fn spectral_mac(m: super::fftconv::Mac<'_, Self>) {
+                $mac(m)
+            }
         }
     };
 }
 
-impl_float!(f32, "F32");
-impl_float!(f64, "F64");
+impl_float!(f32, "F32", super::dense::dots_f32, super::dense::grads_f32, super::fftconv::mac_f32);
+impl_float!(f64, "F64", super::dense::dots_plain, super::dense::grads_plain, super::fftconv::mac_plain);
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,14 @@
 //!
 //! [`Network`] runs the post's graph as an ordered list of [`Phase`]s so that a caller can stop
 //! after any phase and look at its tensors. The convolutions run in one of two
-//! [`ConvEngine`]s (the post's loops, or im2col + GEMM) that compute the same numbers.
+//! [`ConvEngine`]s (the post's loops, or Fourier transforms for conv2 and im2col + GEMM for
+//! conv1) that compute the same numbers.
 
 pub mod config;
 pub mod conv;
 pub mod dense;
 pub mod evidence;
+pub mod fftconv;
 pub mod float;
 pub mod gradcheck;
 pub mod network;

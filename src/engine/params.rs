@@ -96,7 +96,7 @@ impl<T: Float> Params<T> {
                 Init::He => (2.0 / fan_in as f64).sqrt(),
             };
             for v in w.iter_mut() {
-                *v = T::from_f64(std * standard_normal(&mut rng));
+                *v = <T as Float>::from_f64(std * standard_normal(&mut rng));
             }
         }
         p
@@ -199,7 +199,7 @@ impl<T: Float> Params<T> {
 
     /// The same values in another float type.
     pub fn convert<U: Float>(&self) -> Params<U> {
-        let c = |v: &T| U::from_f64(v.to_f64());
+        let c = |v: &T| <U as Float>::from_f64(v.to_f64());
         Params {
             conv1_w: self.conv1_w.map(c),
             conv1_b: self.conv1_b.map(c),
@@ -233,7 +233,7 @@ impl<T: Float> Params<T> {
                 .collect();
             blocks.iter().sum::<f64>()
         };
-        T::from_f64(0.5 * (sq(flat(&self.fc1_w)) + sq(flat(&self.fc2_w))))
+        <T as Float>::from_f64(0.5 * (sq(flat(&self.fc1_w)) + sq(flat(&self.fc2_w))))
     }
 
     /// True if every value is finite.
@@ -244,8 +244,8 @@ impl<T: Float> Params<T> {
 
 /// One SGD-with-momentum step: `v = μ·v − lr·g; p = p + v`. `v` then holds the update ΔW.
 pub fn sgd_update<T: Float>(params: &mut Params<T>, grads: &Params<T>, velocity: &mut Params<T>, hyper: &Hyper) {
-    let lr = T::from_f32(hyper.lr);
-    let mu = T::from_f32(hyper.momentum);
+    let lr = <T as Float>::from_f32(hyper.lr);
+    let mu = <T as Float>::from_f32(hyper.momentum);
     for ((p, g), v) in params.slices_mut().into_iter().zip(grads.slices()).zip(velocity.slices_mut()) {
         p.par_chunks_mut(1 << 14).zip(g.par_chunks(1 << 14)).zip(v.par_chunks_mut(1 << 14)).for_each(|((p, g), v)| {
             for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {

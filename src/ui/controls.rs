@@ -202,7 +202,8 @@ pub fn controls_ui(
                 (
                     ConvEngine::Fast,
                     "fast",
-                    "im2col + matrix multiply: the same numbers, much faster. Applies at the next batch.",
+                    "Fourier transforms (conv2) and matrix products (conv1): the same numbers, about 50 times faster. \
+                     Applies at the next batch.",
                 ),
             ] {
                 let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(target.engine == engine, name));

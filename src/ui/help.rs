@@ -211,7 +211,9 @@ pub const PHASE_HELP: [(Phase, &str); 17] = [
     (
         Phase::Forward(Layer::Conv2),
         "Like conv1, but each of the 32 filters W2[f] is 16×5×5: it reads all 16 relu1 maps at once and \
-         adds up the 16 results. (The post builds W2 as 32×1×5×5, one of its bugs.)",
+         adds up the 16 results. (The post builds W2 as 32×1×5×5, one of its bugs.) The fast engine gets the \
+         same numbers, up to rounding, through the 2-D Fourier transform: sliding a filter becomes one \
+         complex multiply per frequency, a ninth of the arithmetic.",
     ),
     (
         Phase::Forward(Layer::ReluConv2),
@@ -259,7 +261,8 @@ pub const PHASE_HELP: [(Phase, &str); 17] = [
         Phase::Backward(Layer::Conv2),
         "dW2[f] adds up, over the batch and every position, the relu1 patch under the filter times that \
          position's da2; db2[f] = da2[:, f].sum(). dh1 spreads every da2 pixel back over its 5×5 window \
-         through W2 (a full convolution). The post never computes it, so its conv1 never learns.",
+         through W2 (a full convolution). The post never computes it, so its conv1 never learns. The fast \
+         engine forms both from the Fourier transforms of relu1, da2 and W2.",
     ),
     (
         Phase::Backward(Layer::Relu1),

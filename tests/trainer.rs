@@ -265,3 +265,32 @@ fn a_reader_that_falls_behind_gets_few_snapshots_but_every_curve_point() {
     assert!(snapshots <= 6, "{snapshots} snapshots queued for an idle reader");
     assert_eq!(points, (1..=last_step).collect::<Vec<_>>(), "every loss point arrives once, in order");
 }
+
+#[test]
+fn the_engine_can_be_held_to_one_thread_and_then_computes_as_one_thread_does() {
+    let worker = Worker::spawn(session(ConvEngine::Fast), || {}).unwrap();
+    worker.send(Command::SetComputeThreads(1));
+    for _ in 0..3 {
+        worker.send(Command::StepBatch);
+    }
+    let e = wait_for(&worker, "three batches on one thread", |e| snapshot(e).is_some_and(|s| s.step == 3));
+    let got = snapshot(&e).unwrap().filters.conv2_w.clone();
+
+    // The same steps in a one-thread pool of our own give the same bits (the split of a batch
+    // over threads sets the order of its sums, so the thread count is part of "same settings").
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let want = pool.install(|| {
+        let mut s = session(ConvEngine::Fast);
+        for _ in 0..3 {
+            s.step_batch(&mut |_, _| {}).unwrap();
+        }
+        s.network().params.conv2_w.iter().copied().collect::<Vec<f32>>()
+    });
+    assert_eq!(got, want);
+
+    // Back to one thread per core, the worker goes on training.
+    worker.send(Command::SetComputeThreads(0));
+    worker.send(Command::StepBatch);
+    wait_for(&worker, "a batch on every core", |e| snapshot(e).is_some_and(|s| s.step == 4));
+    assert!(worker.is_alive());
+}

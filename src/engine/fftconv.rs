@@ -642,6 +642,16 @@ mod tests {
         got.iter().zip(want).fold(0.0f64, |m, (g, w)| m.max((g - w).abs())) / scale
     }
 
+    /// The naive loops' output and gradients `(out, dW, db, dX)`, the reference.
+    fn naive(s: &ConvShape, x: &[f64], w: &[f64], b: &[f64], dy: &[f64]) -> [Vec<f64>; 4] {
+        let mut cw = ConvWorkspace::default();
+        let mut out = vec![0.0; s.n * s.out_len()];
+        conv::forward(ConvEngine::Naive, s, x, w, b, &mut out, &mut cw, &mut |_, _| {});
+        let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; s.f], vec![0.0; x.len()]);
+        conv::backward(ConvEngine::Naive, s, x, w, dy, &mut dw, &mut db, Some(&mut dx), &mut cw, &mut |_, _| {});
+        [out, dw, db, dx]
+    }
+
     fn shapes() -> Vec<ConvShape> {
         let s = |n, c, h, w, f, k, pad| ConvShape { n, c, h, w, f, k, stride: 1, pad };
         vec![
@@ -661,27 +671,12 @@ mod tests {
             let w = values(s.f * s.taps(), 2 + t as u64);
             let b = values(s.f, 3 + t as u64);
             let dy = values(s.n * s.out_len(), 4 + t as u64);
-            let mut want = vec![0.0; s.n * s.out_len()];
-            let mut cw = ConvWorkspace::default();
-            conv::forward(ConvEngine::Naive, &s, &x, &w, &b, &mut want, &mut cw, &mut |_, _| {});
+            let [want, dw0, db0, dx0] = naive(&s, &x, &w, &b, &dy);
             let mut ws = FftWorkspace::default();
             let mut got = vec![f64::NAN; want.len()];
             forward(&s, &x, &w, &b, &mut got, &mut ws);
             assert!(rel_err(&got, &want) < 1e-12, "forward {s:?}: {}", rel_err(&got, &want));
 
-            let (mut dw0, mut db0, mut dx0) = (vec![0.0; w.len()], vec![0.0; s.f], vec![0.0; x.len()]);
-            conv::backward(
-                ConvEngine::Naive,
-                &s,
-                &x,
-                &w,
-                &dy,
-                &mut dw0,
-                &mut db0,
-                Some(&mut dx0),
-                &mut cw,
-                &mut |_, _| {},
-            );
             let (mut dw, mut db, mut dx) = (vec![f64::NAN; w.len()], vec![f64::NAN; s.f], vec![f64::NAN; x.len()]);
             backward(&s, &x, &w, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws);
             assert!(rel_err(&dw, &dw0) < 1e-12, "dW {s:?}: {}", rel_err(&dw, &dw0));
@@ -694,21 +689,9 @@ mod tests {
             assert_eq!(db2, db);
             // New weights are transformed afresh, not taken from the spectra kept for the old.
             let w2: Vec<f64> = w.iter().map(|v| v * -1.5 + 0.01).collect();
-            conv::backward(
-                ConvEngine::Naive,
-                &s,
-                &x,
-                &w2,
-                &dy,
-                &mut dw0,
-                &mut db0,
-                Some(&mut dx0),
-                &mut cw,
-                &mut |_, _| {},
-            );
+            let [want, _, _, dx0] = naive(&s, &x, &w2, &b, &dy);
             backward(&s, &x, &w2, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws);
             assert!(rel_err(&dx, &dx0) < 1e-12, "dX after new weights {s:?}");
-            conv::forward(ConvEngine::Naive, &s, &x, &w2, &b, &mut want, &mut cw, &mut |_, _| {});
             forward(&s, &x, &w2, &b, &mut got, &mut ws);
             assert!(rel_err(&got, &want) < 1e-12, "forward after new weights {s:?}");
         }
@@ -725,22 +708,7 @@ mod tests {
             let w: Vec<f64> = values(s.f * s.taps(), 8).iter().map(|v| v * 0.05).collect();
             let b = values(s.f, 9);
             let dy = values(s.n * s.out_len(), 10);
-            let mut want = vec![0.0; s.n * s.out_len()];
-            let mut cw = ConvWorkspace::default();
-            conv::forward(ConvEngine::Naive, &s, &x, &w, &b, &mut want, &mut cw, &mut |_, _| {});
-            let (mut dw0, mut db0, mut dx0) = (vec![0.0; w.len()], vec![0.0; s.f], vec![0.0; x.len()]);
-            conv::backward(
-                ConvEngine::Naive,
-                &s,
-                &x,
-                &w,
-                &dy,
-                &mut dw0,
-                &mut db0,
-                Some(&mut dx0),
-                &mut cw,
-                &mut |_, _| {},
-            );
+            let [want, dw0, db0, dx0] = naive(&s, &x, &w, &b, &dy);
 
             let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
             let f64s = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();

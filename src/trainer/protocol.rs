@@ -94,6 +94,10 @@ pub enum Command {
     /// worker's recovery. Not for the window.
     #[doc(hidden)]
     InjectPanic,
+    /// How many threads the engine splits its work over (0: one per core, the default). The
+    /// window sends 1 when it is drawn by a software renderer, which needs the other core: two
+    /// engine threads then keep waiting for the one the renderer preempted.
+    SetComputeThreads(usize),
     /// End the worker thread.
     Shutdown,
 }

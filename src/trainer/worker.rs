@@ -52,7 +52,8 @@ impl Worker {
         let unread_snapshots = Arc::new(AtomicUsize::new(0));
         let unread = unread_snapshots.clone();
         let thread = std::thread::Builder::new().name("cnn-stepper trainer".into()).spawn(move || {
-            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None, unread }.run(command_rx)
+            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None, unread, pool: None }
+                .run(command_rx)
         })?;
         Ok(Self { commands, events, unread_snapshots, thread: Some(thread) })
     }
@@ -101,6 +102,9 @@ struct Loop {
     mode: Mode,
     last_snapshot: Option<Instant>,
     unread: Arc<AtomicUsize>,
+    /// The engine's own thread pool after [`Command::SetComputeThreads`]; rayon's global pool
+    /// (one thread per core) until then.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl Loop {
@@ -126,6 +130,7 @@ impl Loop {
             // keeps serving commands so the user can still save or reset.
             match next {
                 Some(Command::Shutdown) => return,
+                Some(Command::SetComputeThreads(n)) => self.set_threads(n),
                 Some(c) => {
                     let what = format!("command {}", command_name(&c));
                     self.guarded(what, |l| l.apply(c));
@@ -147,9 +152,33 @@ impl Loop {
             .map_or("phase forward conv1 (new batch)".into(), |p| format!("phase {}", p.label()))
     }
 
-    /// Runs `f`, turning a panic into an error event and a restored session.
-    fn guarded(&mut self, what: String, f: impl FnOnce(&mut Self)) {
-        let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(self))) else { return };
+    fn set_threads(&mut self, n: usize) {
+        self.pool = match n {
+            0 => None,
+            n => match rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("cnn-stepper engine {i}"))
+                .build()
+            {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    self.send(Event::Error(format!("Could not start {n} engine threads ({e}); using one per core.")));
+                    None
+                }
+            },
+        };
+    }
+
+    /// Runs `f` in the engine's thread pool, turning a panic into an error event and a restored
+    /// session.
+    fn guarded(&mut self, what: String, f: impl FnOnce(&mut Self) + Send) {
+        let pool = self.pool.take();
+        let result = catch_unwind(AssertUnwindSafe(|| match &pool {
+            Some(p) => p.install(|| f(self)),
+            None => f(self),
+        }));
+        self.pool = pool;
+        let Err(payload) = result else { return };
         let what = self.session.phase_in_progress().map_or(what, |p| format!("phase {}", p.label()));
         let message = payload
             .downcast_ref::<&str>()
@@ -321,7 +350,8 @@ impl Loop {
                 self.answer(r.map(|g| Event::GradientCheck(Box::new(g))));
             }
             Command::InjectPanic => self.session.inject_panic(),
-            Command::Shutdown => {}
+            // Both handled by the loop before a command gets here.
+            Command::SetComputeThreads(_) | Command::Shutdown => {}
         }
     }
 
@@ -363,6 +393,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Fc1Unit(_) => "Fc1Unit",
         Command::CheckGradients => "CheckGradients",
         Command::InjectPanic => "InjectPanic",
+        Command::SetComputeThreads(_) => "SetComputeThreads",
         Command::Shutdown => "Shutdown",
     }
 }

@@ -56,7 +56,8 @@ pub fn status_ui(
             ui.separator();
             ui.label(RichText::new("software rendering").weak()).on_hover_text(format!(
                 "The window is drawn by the processor ({name}), not a graphics card, so drawing takes \
-                 processor time from training. With a graphics driver both are faster."
+                 processor time from training: the trainer leaves one core to the drawing. With a \
+                 graphics driver both are faster."
             ));
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

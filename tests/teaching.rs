@@ -725,3 +725,21 @@ fn probe_latency_while_running() {
     println!("probe latency while running (ms): median {median:.1}, 90th percentile {p90:.1}, max {max:.1}");
     assert!(max < 10_000.0);
 }
+
+#[test]
+fn the_inspector_says_when_the_engine_summed_through_fourier_transforms() {
+    let at = |layer| PixelRef { layer, channel: 3, y: 10, x: 12 };
+    for (engine, conv2_by_fourier) in [(ConvEngine::Fast, true), (ConvEngine::Naive, false)] {
+        let mut s = Session::new(sample(), 3, Preset::Recommended, ModelConfig::default(), engine).unwrap();
+        let mut settings = s.settings();
+        settings.batch_size = 1;
+        s.set_settings(settings).unwrap();
+        step_until(&mut s, Phase::Forward(Layer::Loss));
+        let snap = s.snapshot();
+        assert!(
+            !snap.inspect_pixel(at(InspectLayer::Conv1)).unwrap().by_fourier,
+            "{engine:?}: conv1 is im2col or loops"
+        );
+        assert_eq!(snap.inspect_pixel(at(InspectLayer::Conv2)).unwrap().by_fourier, conv2_by_fourier, "{engine:?}");
+    }
+}

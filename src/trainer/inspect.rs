@@ -110,6 +110,9 @@ pub struct PixelInspection {
     pub total: f32,
     /// The value the engine put in the map, for comparison (equal up to float rounding).
     pub map_value: f32,
+    /// True when the engine computed the map through Fourier transforms (the fast engine's
+    /// conv2), whose rounding is relative to the whole map rather than to this one sum.
+    pub by_fourier: bool,
     /// `max(0, total)` when a ReLU follows this convolution, else `None`.
     pub relu: Option<f32>,
     /// ∂L/∂(ReLU output) at the pixel, once the backward pass has reached the ReLU.
@@ -144,7 +147,11 @@ pub struct PixelGradient {
 impl Snapshot {
     /// The arithmetic of pixel `at` of the selected digit; see [`inspect_pixel`].
     pub fn inspect_pixel(&self, at: PixelRef) -> Result<PixelInspection, InspectError> {
-        inspect_pixel(&self.config, &self.sample, &self.filters, at)
+        let mut r = inspect_pixel(&self.config, &self.sample, &self.filters, at)?;
+        r.by_fourier = at.layer.is_conv2()
+            && self.settings.engine == crate::engine::ConvEngine::Fast
+            && crate::engine::fftconv::suits(&crate::engine::network::conv2_shape(&self.config, 1));
+        Ok(r)
     }
 }
 
@@ -246,6 +253,7 @@ pub fn inspect_pixel(
         bias,
         total,
         map_value: map[pixel],
+        by_fourier: false,
         relu: has_relu.then_some(total.max(0.0)),
         d_relu,
         gradient,

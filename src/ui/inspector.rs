@@ -126,9 +126,15 @@ pub fn inspector_ui(
     let diff = (insp.total - insp.map_value).abs();
     ui.label(
         RichText::new(format!(
-            "the engine computed {} (difference {}: float rounding)",
+            "the engine computed {} (difference {}: float rounding{})",
             fmt_sig(insp.map_value),
-            fmt_sig(diff)
+            fmt_sig(diff),
+            if insp.by_fourier {
+                "; the fast engine forms conv2 through Fourier transforms, whose rounding is relative \
+                 to the whole map, not to this one sum"
+            } else {
+                ""
+            }
         ))
         .small(),
     );

@@ -10,9 +10,12 @@
 //! - input gradient: `dX[n,c] = Σ_f dY[n,f]·W[f,c]` (full convolution), cropped to the image;
 //! - weight gradient: `dW[f,c] = Σ_n X[n,c]·conj(dY[n,f])`, of which the first K×K values are kept.
 //!
-//! Spectra are stored split, all real parts then all imaginary parts, so the products vectorise
-//! across frequencies; the products run under [`pulp`]'s run-time CPU dispatch so they use AVX2
-//! and FMA where the machine has them without a special build.
+//! Spectra are stored in blocks of eight frequencies, real parts then imaginary parts, with one
+//! block of every plane side by side (see below), so the products vectorise across frequencies
+//! and stream through memory. In `f32` the products are explicit vector code run under
+//! [`pulp`]'s run-time CPU dispatch (AVX2 and FMA where the machine has them, without a special
+//! build); `f64`, used by gradient checks, runs the same sums in plain loops. The filters'
+//! spectra are kept from the forward pass for the backward pass while the weights are unchanged.
 
 use std::sync::Arc;
 

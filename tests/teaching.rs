@@ -536,8 +536,29 @@ fn magnitudes_are_measured_every_step_and_resent_with_the_history() {
     for (got, want) in last.activations.iter().zip(want) {
         assert!((got - want).abs() <= 1e-5 * want, "{got} vs {want}");
     }
-    let dw = rms(s.network().grads.fc1_w.as_slice().unwrap());
-    assert!((last.weight_gradients[2] - dw).abs() <= 1e-5 * dw);
+    // Weights and their gradients come from the sums the update takes: each in its place.
+    let (p, g) = (&s.network().params, &s.network().grads);
+    let weights = [
+        p.conv1_w.as_slice().unwrap(),
+        p.conv2_w.as_slice().unwrap(),
+        p.fc1_w.as_slice().unwrap(),
+        p.fc2_w.as_slice().unwrap(),
+    ];
+    let grads = [
+        g.conv1_w.as_slice().unwrap(),
+        g.conv2_w.as_slice().unwrap(),
+        g.fc1_w.as_slice().unwrap(),
+        g.fc2_w.as_slice().unwrap(),
+    ];
+    for t in 0..4 {
+        let (w, dw) = (rms(weights[t]), rms(grads[t]));
+        assert!((last.weights[t] - w).abs() <= 1e-5 * w, "weight {t}: {} vs {w}", last.weights[t]);
+        assert!(
+            (last.weight_gradients[t] - dw).abs() <= 1e-5 * dw,
+            "gradient {t}: {} vs {dw}",
+            last.weight_gradients[t]
+        );
+    }
     assert!(last.gradients.iter().chain(&last.weights).all(|v| v.is_finite() && *v > 0.0));
     assert!(s.snapshot().new_magnitude_points.is_empty(), "each point is delivered once");
     assert_eq!(s.history().magnitudes().len(), 3);

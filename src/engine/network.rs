@@ -134,6 +134,10 @@ pub struct Network<T: Float> {
     pub velocity: Params<T>,
     /// Also compute ∂L/∂input in the conv1 backward phase (for gradient checks and saliency).
     pub compute_input_grad: bool,
+    /// Also sum the squares of the new weights and of the gradients in the update phase (see
+    /// [`Network::update_squares`]).
+    pub measure_update: bool,
+    update_squares: Vec<(f64, f64)>,
     acts: Activations<T>,
     phases: Vec<Phase>,
     cursor: usize,
@@ -162,6 +166,8 @@ impl<T: Float> Network<T> {
             velocity: Params::zeros(&cfg),
             params,
             compute_input_grad: false,
+            measure_update: false,
+            update_squares: Vec::new(),
             acts: Activations::default(),
             phases: Phase::sequence(&cfg),
             cursor: 0,
@@ -194,6 +200,13 @@ impl<T: Float> Network<T> {
         self.cursor
     }
 
+    /// After this step's update, with [`Network::measure_update`] set: `(Σp², Σg²)` of each
+    /// parameter tensor in [`PARAM_NAMES`](super::PARAM_NAMES) order — the new weights and the
+    /// gradient the update used, as [`sum_of_squares`](super::params::sum_of_squares) sums them.
+    pub fn update_squares(&self) -> Option<&[(f64, f64)]> {
+        (!self.update_squares.is_empty()).then_some(self.update_squares.as_slice())
+    }
+
     /// Loads a batch (pixels `[N, C, H, W]` flattened, and labels) and rewinds to the first phase.
     pub fn load_batch(&mut self, images: &[T], labels: &[usize]) -> Result<(), EngineError> {
         check_batch(&self.cfg, images, labels)?;
@@ -203,6 +216,7 @@ impl<T: Float> Network<T> {
         self.acts.labels.clear();
         self.acts.labels.extend_from_slice(labels);
         self.cursor = 0;
+        self.update_squares.clear();
         Ok(())
     }
 
@@ -265,7 +279,10 @@ impl<T: Float> Network<T> {
                 progress,
             ),
             Phase::Backward(layer) => self.backward_layer(layer, hyper, progress),
-            Phase::Update => sgd_update(&mut self.params, &self.grads, &mut self.velocity, hyper),
+            Phase::Update => {
+                self.update_squares =
+                    sgd_update(&mut self.params, &self.grads, &mut self.velocity, hyper, self.measure_update);
+            }
         }
     }
 

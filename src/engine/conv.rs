@@ -312,8 +312,9 @@ fn col2im<T: Float>(s: &ConvShape, dcols: &[T], dx: &mut [T]) {
     }
 }
 
-/// Images per thread: the batch is cut into at most one contiguous run per thread.
-fn per_thread(n: usize) -> usize {
+/// Items per thread: work is cut into at most one contiguous run per thread, so each thread's
+/// share (and the order of its sums) does not depend on scheduling.
+pub(super) fn per_thread(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 

@@ -26,7 +26,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
 use super::Float;
-use super::conv::ConvShape;
+use super::conv::{ConvShape, per_thread};
 
 /// Whether the Fourier route computes this convolution, rather than im2col + GEMM.
 ///
@@ -202,7 +202,7 @@ fn checked(r: Result<(), realfft::FftError>) {
     debug_assert!(r.is_ok(), "{r:?}");
 }
 
-/// One thread's transform buffers and spectra, all blocked.
+/// One thread's transform buffers, and its spectra (blocked).
 struct Scratch<T> {
     line: Vec<T>,
     row: Vec<Complex<T>>,
@@ -289,11 +289,6 @@ impl<T: Float> FftWorkspace<T> {
         });
         self.wfrom.extend_from_slice(w);
     }
-}
-
-/// Items per thread: at most one contiguous run per thread.
-fn per_thread(n: usize) -> usize {
-    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// Forward convolution, `out = conv(x, w) + b`, for a shape [`suits`] accepts.

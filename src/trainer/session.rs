@@ -230,6 +230,8 @@ impl Session {
             }
         }
         self.loss_checked = false;
+        // The Health tab's weight RMS come from the update's sums; set per batch because the
+        // session replaces its network in several places (reset, rewind, open).
         self.net.measure_update = true;
         let indices = self.sampler.next_batch(self.settings.batch_size);
         let batch = self.data.train.batch(&indices).map_err(|e| e.to_string())?;

@@ -6,10 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== clippy (with the window)"
-cargo clippy --all-targets -- -D warnings
-echo "== clippy (headless build)"
-cargo clippy --no-default-features --all-targets -- -D warnings
+echo "== clippy (the workspace: core and window)"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== clippy (the core crate alone, which must build without egui)"
+cargo clippy -p cnn-stepper-core --all-targets -- -D warnings
+if cargo tree -p cnn-stepper-core -e normal,dev | grep -q egui; then
+  echo "cnn-stepper-core depends on egui" >&2
+  exit 1
+fi
 echo "== cargo test"
 cargo test
 echo "== real window under Xvfb"

@@ -4,8 +4,8 @@
 Needs only numpy (`pip install numpy`); the safetensors file is parsed by hand (8-byte header
 length, JSON header, raw little-endian data), so this also checks the file layout.
 
-    cargo run --no-default-features -- train --epochs 1 --save /tmp/s.safetensors
-    cargo run --no-default-features -- export --weights /tmp/s.safetensors --npz /tmp/w.npz
+    cargo run --release -- train --epochs 1 --save /tmp/s.safetensors
+    cargo run --release -- export --weights /tmp/s.safetensors --npz /tmp/w.npz
     python3 scripts/check_npz.py /tmp/s.safetensors /tmp/w.npz
 
 Loads the .npz with numpy.load (which reads it as a zip and checks each member's CRC-32) and

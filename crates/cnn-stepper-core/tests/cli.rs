@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use cnn_stepper::cli::{self, TrainOptions};
-use cnn_stepper::engine::{ConvEngine, Preset};
+use cnn_stepper_core::cli::{self, TrainOptions};
+use cnn_stepper_core::engine::{ConvEngine, Preset};
 
 fn options(dir: &Path) -> TrainOptions {
     TrainOptions {

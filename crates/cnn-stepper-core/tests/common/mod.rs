@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use cnn_stepper::data;
-use cnn_stepper::trainer::Session;
+use cnn_stepper_core::data;
+use cnn_stepper_core::trainer::Session;
 
 /// A dataset folder with the first `n` images of the embedded sample as both splits.
 pub fn small_folder(dir: &Path, n: usize) {

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cnn_stepper::engine::weights::{self, FORMAT, WeightsError, WeightsMeta};
-use cnn_stepper::engine::{Activations, ConvEngine, Init, ModelConfig, Network, PARAM_NAMES, Params, argmax};
+use cnn_stepper_core::engine::weights::{self, FORMAT, WeightsError, WeightsMeta};
+use cnn_stepper_core::engine::{Activations, ConvEngine, Init, ModelConfig, Network, PARAM_NAMES, Params, argmax};
 use proptest::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 

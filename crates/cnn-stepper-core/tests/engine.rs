@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
-use cnn_stepper::engine::{
+use cnn_stepper_core::engine::{
     Activations, ConvEngine, Float, Hyper, Init, Layer, ModelConfig, Network, PARAM_NAMES, Phase,
 };
 use rand::{Rng, SeedableRng};

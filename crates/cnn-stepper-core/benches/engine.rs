@@ -4,9 +4,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use cnn_stepper::engine::conv::{self, ConvWorkspace};
-use cnn_stepper::engine::network::conv2_shape;
-use cnn_stepper::engine::{ConvEngine, Init, ModelConfig, Network, Preset};
+use cnn_stepper_core::engine::conv::{self, ConvWorkspace};
+use cnn_stepper_core::engine::network::conv2_shape;
+use cnn_stepper_core::engine::{ConvEngine, Init, ModelConfig, Network, Preset};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn pixels(n: usize, len: usize) -> Vec<f32> {

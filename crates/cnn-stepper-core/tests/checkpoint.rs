@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use cnn_stepper::cli::{self, TrainOptions};
-use cnn_stepper::data::{self, Dataset, Mnist};
-use cnn_stepper::engine::weights::{self, WeightsMeta};
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset, npz};
-use cnn_stepper::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
-use cnn_stepper::trainer::{Command, Event, LossPoint, Session, Worker};
+use cnn_stepper_core::cli::{self, TrainOptions};
+use cnn_stepper_core::data::{self, Dataset, Mnist};
+use cnn_stepper_core::engine::weights::{self, WeightsMeta};
+use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
+use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
+use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, Worker};
 use proptest::prelude::*;
 
 fn sample() -> Arc<Mnist> {

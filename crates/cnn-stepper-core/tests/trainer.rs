@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cnn_stepper::data::{self, Mnist};
-use cnn_stepper::engine::{ConvEngine, Layer, ModelConfig, Phase, Preset};
-use cnn_stepper::trainer::{Command, Event, Session, Settings, Snapshot, Worker};
+use cnn_stepper_core::data::{self, Mnist};
+use cnn_stepper_core::engine::{ConvEngine, Layer, ModelConfig, Phase, Preset};
+use cnn_stepper_core::trainer::{Command, Event, Session, Settings, Snapshot, Worker};
 
 fn sample() -> Arc<Mnist> {
     Arc::new(data::embedded().unwrap())
@@ -123,8 +123,8 @@ fn absurd_settings_are_refused_with_the_value_named() {
     let good = s.settings();
     let cases = [
         (Settings { batch_size: 0, ..good }, "batch size 0"),
-        (Settings { hyper: cnn_stepper::engine::Hyper { lr: -1.0, ..good.hyper }, ..good }, "learning rate"),
-        (Settings { hyper: cnn_stepper::engine::Hyper { momentum: 1.5, ..good.hyper }, ..good }, "momentum"),
+        (Settings { hyper: cnn_stepper_core::engine::Hyper { lr: -1.0, ..good.hyper }, ..good }, "learning rate"),
+        (Settings { hyper: cnn_stepper_core::engine::Hyper { momentum: 1.5, ..good.hyper }, ..good }, "momentum"),
     ];
     for (bad, words) in cases {
         let err = s.set_settings(bad).unwrap_err();

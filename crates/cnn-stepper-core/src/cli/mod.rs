@@ -1,5 +1,7 @@
-//! The headless commands: `train`, `eval` and `bench`. No egui here, so they build and run
-//! with `--no-default-features`.
+//! The headless commands: `train`, `eval` and `bench`. No egui here: the `cnn-stepper` binary
+//! parses the command line and calls these.
+
+pub mod args;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use cnn_stepper::data::{self, Mnist};
-use cnn_stepper::engine::{
+use cnn_stepper_core::data::{self, Mnist};
+use cnn_stepper_core::engine::{
     Activations, ConvEngine, Init, Layer, ModelConfig, Network, Params, Phase, Preset, evidence, gradcheck,
 };
-use cnn_stepper::trainer::checkpoint::{self, History, MAX_MAGNITUDE_POINTS};
-use cnn_stepper::trainer::{
+use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_MAGNITUDE_POINTS};
+use cnn_stepper_core::trainer::{
     Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, InspectLayer, MagnitudePoint, PixelRef, ProbeInput,
     Session, Snapshot, Worker,
 };
@@ -451,7 +451,7 @@ fn probing_a_test_image_or_a_drawing_leaves_the_batch_alone() {
         assert_eq!(v.len(), len);
     }
     assert!(p.sample.relu_c2.is_empty() && p.sample.d_scores.is_empty() && p.sample.d_conv1.is_empty());
-    assert_eq!(p.predicted, cnn_stepper::engine::argmax(&p.sample.probs));
+    assert_eq!(p.predicted, cnn_stepper_core::engine::argmax(&p.sample.probs));
     assert_eq!(p.confidence, p.sample.probs[p.predicted]);
     // The same numbers the network gives that image in a batch of its own.
     let mut acts = Activations::default();

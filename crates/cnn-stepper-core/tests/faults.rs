@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cnn_stepper::data::{self, Mnist};
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Params, Preset};
-use cnn_stepper::trainer::{Command, Event, Session, Snapshot, Worker};
+use cnn_stepper_core::data::{self, Mnist};
+use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Params, Preset};
+use cnn_stepper_core::trainer::{Command, Event, Session, Snapshot, Worker};
 
 fn sample() -> Arc<Mnist> {
     Arc::new(data::embedded().unwrap())
@@ -69,7 +69,7 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
 
 #[test]
 fn the_divergence_rule_is_non_finite_or_far_above_the_recent_median() {
-    use cnn_stepper::trainer::checkpoint::divergence;
+    use cnn_stepper_core::trainer::checkpoint::divergence;
     assert!(divergence(f32::NAN, None).is_some());
     assert!(divergence(f32::INFINITY, Some(2.0)).is_some());
     assert!(divergence(2e4, None).is_some());

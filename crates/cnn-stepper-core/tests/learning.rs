@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use cnn_stepper::data;
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
-use cnn_stepper::trainer::Session;
+use cnn_stepper_core::data;
+use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper_core::trainer::Session;
 
 fn train(preset: Preset, steps: usize) -> (f32, f32, f32) {
     let data = Arc::new(data::embedded().unwrap());

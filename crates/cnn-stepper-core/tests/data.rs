@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cnn_stepper::data::{self, ClassNames, DataError, Dataset, IMAGES_MAGIC, LABELS_MAGIC, Sampler, SamplingMode};
+use cnn_stepper_core::data::{self, ClassNames, DataError, Dataset, IMAGES_MAGIC, LABELS_MAGIC, Sampler, SamplingMode};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
@@ -792,7 +792,7 @@ proptest! {
 // The full datasets, when this machine has them.
 
 fn shared_folder(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
     if dir.is_dir() {
         Some(dir)
     } else {

@@ -18,7 +18,6 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-#[path = "common/kittest.rs"]
 mod kittest;
 use kittest::{harness, has_text_containing, wait_for};
 

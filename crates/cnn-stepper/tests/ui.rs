@@ -12,7 +12,6 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-#[path = "common/kittest.rs"]
 mod kittest;
 use kittest::*;
 

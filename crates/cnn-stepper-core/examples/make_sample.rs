@@ -2,10 +2,10 @@
 //! reports how long loading the full folder takes.
 //!
 //! ```text
-//! cargo run --no-default-features --example make_sample -- /path/to/mnist assets/mnist-sample
+//! cargo run -p cnn-stepper-core --example make_sample -- /path/to/mnist crates/cnn-stepper-core/assets/mnist-sample
 //! ```
 //!
-//! Both arguments are optional: the source defaults to `../shared/data/mnist` and the output to
+//! Both arguments are optional: the source defaults to `../shared/data/mnist` beside the repository and the output to
 //! `assets/mnist-sample`, both relative to the crate root. The output is byte-identical on every
 //! run (gzip header with mtime 0, no file name, best compression), so `SHA256SUMS` stays valid.
 //! The timing step opens the original `train-*-idx?-ubyte.gz` names directly; the sample itself
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cnn_stepper::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, NUM_CLASSES};
+use cnn_stepper_core::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, NUM_CLASSES};
 use flate2::{Compression, GzBuilder};
 
 /// How many training images the sample keeps (the first ones, in file order).
@@ -28,7 +28,7 @@ const REPEATS: usize = 3;
 fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut args = std::env::args_os().skip(1);
-    let source = args.next().map_or_else(|| root.join("../shared/data/mnist"), PathBuf::from);
+    let source = args.next().map_or_else(|| root.join("../../../shared/data/mnist"), PathBuf::from);
     let out = args.next().map_or_else(|| root.join("assets/mnist-sample"), PathBuf::from);
     match run(&source, &out) {
         Ok(()) => ExitCode::SUCCESS,

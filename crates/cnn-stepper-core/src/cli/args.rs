@@ -1,37 +1,39 @@
-//! `cnn-stepper`: opens the window, or runs a headless command (`train`, `eval`, `export`,
-//! `bench`).
+//! The command line: what `cnn-stepper` accepts, and the headless commands it runs. The
+//! window's crate parses [`Cli`] and opens the window when no command is given.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use cnn_stepper::cli::{self, TrainOptions, thousands};
-use cnn_stepper::data::ClassNames;
-use cnn_stepper::engine::{ConvEngine, Preset};
+
+use super::{TrainOptions, thousands};
+use crate::data::ClassNames;
+use crate::engine::{ConvEngine, Preset};
 
 /// Step through one training step of a real CNN on MNIST, phase by phase.
 ///
 /// Without a command, opens the window on the embedded MNIST sample (or --data DIR).
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Cli {
+pub struct Cli {
     /// Folder with the four MNIST IDX files (raw or .gz); default: the embedded sample.
     #[arg(long, global = true, value_name = "DIR")]
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// Class names: "digits" or "fashion" (default: classes.txt in the folder, else digits).
     #[arg(long, global = true, value_parser = parse_classes)]
-    classes: Option<ClassNames>,
+    pub classes: Option<ClassNames>,
     /// Seed for the window's first run.
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
+    /// The headless command to run; none opens the window.
     #[command(subcommand)]
-    command: Option<Command>,
+    pub command: Option<Command>,
 }
 
+/// The headless commands.
 #[derive(Subcommand, Debug)]
-enum Command {
+pub enum Command {
     /// Train headless, printing each epoch's loss and accuracy.
     Train {
         /// Passes over the training set.
@@ -116,7 +118,7 @@ enum Command {
     },
 }
 
-fn parse_engine(s: &str) -> Result<ConvEngine, String> {
+pub(crate) fn parse_engine(s: &str) -> Result<ConvEngine, String> {
     ConvEngine::parse(s).map_err(|e| e.to_string())
 }
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -126,22 +128,11 @@ fn parse_classes(s: &str) -> Result<ClassNames, String> {
     s.parse::<ClassNames>().map_err(|e| e.to_string())
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(cli: Cli) -> Result<(), String> {
+/// Runs a headless command with the global options of `cli`.
+pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>) -> Result<(), String> {
     let mut stdout = std::io::stdout();
-    match cli.command {
-        None => open_window(&cli.data, cli.classes, cli.seed),
-        Some(Command::Train {
+    match command {
+        Command::Train {
             epochs,
             batch,
             lr,
@@ -154,15 +145,15 @@ fn run(cli: Cli) -> Result<(), String> {
             relu_after_conv2,
             save,
             resume,
-        }) => {
+        } => {
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             // Ctrl-C stops after the current step so the weights can still be saved.
             ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
                 .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
             let o = TrainOptions {
-                data: cli.data,
-                classes: cli.classes,
+                data,
+                classes,
                 epochs,
                 batch,
                 lr,
@@ -175,15 +166,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 relu_after_conv2,
                 save,
             };
-            cli::train_from(&o, resume.as_deref(), &stop, &mut stdout).map(|_| ())
+            super::train_from(&o, resume.as_deref(), &stop, &mut stdout).map(|_| ())
         }
-        Some(Command::Export { weights, npz, loss_csv, accuracy_csv }) => {
-            cli::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)
+        Command::Export { weights, npz, loss_csv, accuracy_csv } => {
+            super::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)
         }
-        Some(Command::Eval { weights, out }) => {
-            cli::eval(&weights, cli.data.as_deref(), cli.classes, out.as_deref(), &mut stdout).map(|_| ())
+        Command::Eval { weights, out } => {
+            super::eval(&weights, data.as_deref(), classes, out.as_deref(), &mut stdout).map(|_| ())
         }
-        Some(Command::Bench { engine, batch, secs, phases }) => {
+        Command::Bench { engine, batch, secs, phases } => {
             // By default the naive engine runs at batch 8 only: a batch of 128 takes it ~10 s.
             let naive_default_only_8 = engine.is_empty() && batch.is_empty();
             let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
@@ -198,7 +189,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
                         continue;
                     }
-                    let r = cli::bench(e, b, secs)?;
+                    let r = super::bench(e, b, secs)?;
                     println!(
                         "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
                         e.name(),
@@ -213,7 +204,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     };
                     if phases {
                         let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
-                        for (label, ms) in cli::phase_profile(e, b, rounds)? {
+                        for (label, ms) in super::phase_profile(e, b, rounds)? {
                             println!("         {label:<18} {ms:>8.2} ms");
                         }
                     }
@@ -227,14 +218,3 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-#[cfg(feature = "gui")]
-fn open_window(data: &Option<PathBuf>, classes: Option<ClassNames>, seed: u64) -> Result<(), String> {
-    cnn_stepper::app::run_gui(cnn_stepper::app::GuiOptions { data: data.clone(), classes, seed })
-}
-
-#[cfg(not(feature = "gui"))]
-fn open_window(_data: &Option<PathBuf>, _classes: Option<ClassNames>, _seed: u64) -> Result<(), String> {
-    use clap::CommandFactory;
-    let _ = Cli::command().print_help();
-    Err("this build has no window (built without the \"gui\" feature); use a subcommand".into())
-}

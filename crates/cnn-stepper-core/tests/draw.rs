@@ -5,8 +5,8 @@
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cnn_stepper::data::draw::{Canvas, DEFAULT_SIDE, INK_BOX};
-use cnn_stepper::data::{MNIST_SIDE, embedded};
+use cnn_stepper_core::data::draw::{Canvas, DEFAULT_SIDE, INK_BOX};
+use cnn_stepper_core::data::{MNIST_SIDE, embedded};
 use proptest::prelude::*;
 
 const N: usize = MNIST_SIDE;

@@ -7,7 +7,8 @@
 
 use cnn_stepper::app::{CnnApp, GuiOptions, load_data};
 use cnn_stepper::data::ClassNames;
-use cnn_stepper::ui::banner::Severity;
+use cnn_stepper::trainer::Command;
+use cnn_stepper::ui::panels::banner::Severity;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -189,6 +190,32 @@ fn evaluate_reports_the_test_accuracy() {
 }
 
 #[test]
+fn a_request_failing_during_an_evaluation_leaves_evaluate_disabled_until_the_result() {
+    let mut h = harness();
+    started(&mut h);
+    // Both sent before any frame: the worker answers the bad request (an error) first, then
+    // evaluates the sample's whole test set, which takes many frames.
+    h.state_mut().send(Command::Fc1Unit(usize::MAX));
+    h.state_mut().send(Command::Evaluate { count: 0 });
+    let error_shown = |h: &Harness<'static, CnnApp>| h.state().banners().iter().any(|b| b.severity == Severity::Error);
+    wait_for(&mut h, "the evaluation result", |h| {
+        if h.state().teaching().evaluation.is_none() {
+            assert!(h.state().evaluating(), "an error that is not the evaluation's does not end it");
+            if error_shown(h) {
+                assert!(
+                    h.get_by_label("Evaluate").accesskit_node().is_disabled(),
+                    "Evaluate stays disabled while the evaluation runs"
+                );
+            }
+        }
+        h.state().teaching().evaluation.is_some()
+    });
+    assert!(error_shown(&h), "the failed request is reported");
+    wait_for(&mut h, "Evaluate enabled again", |h| !h.get_by_label("Evaluate").accesskit_node().is_disabled());
+    assert!(!h.state().evaluating());
+}
+
+#[test]
 fn reset_starts_again_with_the_seed_typed() {
     let mut h = harness();
     started(&mut h);
@@ -226,9 +253,9 @@ fn clicking_a_conv2_pixel_shows_its_arithmetic_and_the_engines_value() {
     let insp = h.state().snapshot().unwrap().inspect_pixel(at).expect("computed");
     assert!((insp.total - insp.map_value).abs() <= 1e-4 * insp.map_value.abs().max(1.0));
     let name = format!("a2[0,{},{}]", at.y, at.x);
-    let total = format!("= {name} = {}", cnn_stepper::ui::colormap::fmt_sig(insp.total));
+    let total = format!("= {name} = {}", cnn_stepper::ui::support::colormap::fmt_sig(insp.total));
     assert!(has_text_containing(&h, &total), "the window shows the total: {total}");
-    let engine = format!("the engine computed {}", cnn_stepper::ui::colormap::fmt_sig(insp.map_value));
+    let engine = format!("the engine computed {}", cnn_stepper::ui::support::colormap::fmt_sig(insp.map_value));
     assert!(has_text_containing(&h, &engine), "and the engine's value: {engine}");
     assert!(has_text_containing(&h, "Σ over 16 channels"), "conv2 sums 16 input channels");
     assert!(has_text_containing(&h, "gradient arriving here"), "a whole step ran, so the gradient is known");
@@ -281,10 +308,10 @@ fn the_evaluation_tab_evaluates_and_a_mistake_clicked_is_shown_everywhere() {
     let mut h = harness_with(tiny());
     started(&mut h);
     h.get_by_label("Evaluation").click();
-    wait_for(&mut h, "the evaluation view", |h| has_label(h, cnn_stepper::ui::evaluation::EVALUATE_LABEL));
-    h.get_by_label(cnn_stepper::ui::evaluation::EVALUATE_LABEL).click();
-    wait_for(&mut h, "the result", |h| h.state().teaching.evaluation.is_some());
-    let result = h.state().teaching.evaluation.clone().unwrap();
+    wait_for(&mut h, "the evaluation view", |h| has_label(h, cnn_stepper::ui::tabs::evaluation::EVALUATE_LABEL));
+    h.get_by_label(cnn_stepper::ui::tabs::evaluation::EVALUATE_LABEL).click();
+    wait_for(&mut h, "the result", |h| h.state().teaching().evaluation.is_some());
+    let result = h.state().teaching().evaluation.clone().unwrap();
     assert_eq!(result.count, 4);
     // Four blank images labelled 0–3 get one answer: three of them are mistakes.
     assert_eq!(result.misclassified.len(), 3);

@@ -5,7 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use cnn_stepper::data::MNIST_SIDE;
-use cnn_stepper::ui::draw::{CANVAS_LABEL, CLEAR_LABEL, DrawState, PREVIEW_LABEL, draw_canvas_ui};
+use cnn_stepper::ui::windows::draw::{CANVAS_LABEL, CLEAR_LABEL, DrawState, PREVIEW_LABEL, draw_canvas_ui};
 use eframe::egui::{self, Pos2, Rect, pos2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use cnn_stepper::data::{self, Dataset, Mnist};
 use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
 use cnn_stepper::trainer::{Command, EvalResult, ProbeInput, Session};
-use cnn_stepper::ui::evaluation::{
+use cnn_stepper::ui::tabs::evaluation::{
     EVALUATE_LABEL, EvaluationState, GalleryFilter, PAGE_SIZE, SHOW_ALL_LABEL, evaluation_ui,
 };
 use eframe::egui;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cnn_stepper::app::CnnApp;
 use cnn_stepper::data::embedded;
-use cnn_stepper::ui::banner::Severity;
+use cnn_stepper::ui::panels::banner::Severity;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -178,7 +178,7 @@ fn settings_and_view_choices_are_remembered_across_a_restart() {
     let data = std::sync::Arc::new(embedded().unwrap());
     let stored = serde_json::to_string(&prefs).unwrap();
     let mut h = Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_eframe(move |cc| {
-        CnnApp::with_prefs(&cc.egui_ctx, data, 1, cnn_stepper::ui::prefs::Prefs::from_json(&stored))
+        CnnApp::with_prefs(&cc.egui_ctx, data, 1, cnn_stepper::ui::support::prefs::Prefs::from_json(&stored))
     });
     wait_for(&mut h, "the remembered rate", |h| {
         h.state().snapshot().is_some_and(|s| s.pending.unwrap_or(s.settings).hyper.lr == 0.03)
@@ -210,7 +210,7 @@ fn remembered_settings_that_cannot_train_are_dropped_with_a_message() {
     let stored = r#"{"settings": {"hyper": {"lr": -5.0, "momentum": 0.9, "reg": 0.0001, "lr_decay": 1.0},
                      "batch_size": 32, "engine": "Fast"}}"#;
     let mut h = Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_eframe(move |cc| {
-        CnnApp::with_prefs(&cc.egui_ctx, data, 1, cnn_stepper::ui::prefs::Prefs::from_json(stored))
+        CnnApp::with_prefs(&cc.egui_ctx, data, 1, cnn_stepper::ui::support::prefs::Prefs::from_json(stored))
     });
     started(&mut h);
     assert!(banner_containing(&h, Severity::Info, "learning rate = -5"), "{:?}", h.state().banners());

@@ -13,7 +13,7 @@ use cnn_stepper::data::embedded;
 use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
 use cnn_stepper::trainer::Session;
 use cnn_stepper::ui::ViewState;
-use cnn_stepper::ui::help::{HelpTopic, help_ui, last_topic};
+use cnn_stepper::ui::windows::help::{HelpTopic, help_ui, last_topic};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -149,8 +149,9 @@ fn snapshot_after(phases: usize) -> cnn_stepper::trainer::Snapshot {
 fn the_help_panel_explains_the_last_phase_and_the_chosen_panel() {
     let snap = snapshot_after(8); // forward conv1 … loss, then backward loss
     let view = ViewState::default();
-    let mut h =
-        Harness::builder().with_size(egui::vec2(420.0, 900.0)).build_ui(move |ui| help_ui(ui, Some(&snap), &view));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(420.0, 900.0))
+        .build_ui(move |ui| help_ui(ui, Some(&snap), &view, HelpTopic::FeatureMaps));
     h.run();
     assert!(has_text_containing(&h, "backward loss"));
     assert!(has_text_containing(&h, "dscores[range(N), y] -= 1"), "the phase's numpy note");

@@ -12,11 +12,11 @@ use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
 use cnn_stepper::trainer::{
     ClassEvidence, Command, EvidenceOf, Fc1Unit, GradientCheck, MagnitudePoint, Session, Snapshot,
 };
-use cnn_stepper::ui::fc1::{
+use cnn_stepper::ui::tabs::fc1::{
     CHANNEL_MAPS_LABEL, Fc1State, IDENTITY_START, NEXT_UNIT_LABEL, PREVIOUS_UNIT_LABEL, UNIT_LABEL, UNIT_MAPS_LABEL,
     fc1_ui,
 };
-use cnn_stepper::ui::health::{CHECK_LABEL, HealthState, Magnitudes, health_ui, layer_summary};
+use cnn_stepper::ui::tabs::health::{CHECK_LABEL, HealthState, Magnitudes, health_ui, layer_summary};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -102,11 +102,11 @@ fn changing_the_unit_asks_for_it_once_and_a_new_step_asks_again() {
     assert!(h.query_by_label_contains("25,088 weights as 32 maps of 28×28").is_some());
     let facts = label_containing(&h, "unit 0: bias");
     let fc1 = h.state().snap.as_ref().unwrap().sample.fc1[0];
-    assert!(facts.contains(&format!("fc1 = {}", cnn_stepper::ui::colormap::fmt_sig(fc1))), "{facts}");
+    assert!(facts.contains(&format!("fc1 = {}", cnn_stepper::ui::support::colormap::fmt_sig(fc1))), "{facts}");
     // Its FC2 weights: one vote per class, with the value.
     for (k, w) in unit0.class_weights.iter().enumerate() {
         let vote = label_containing(&h, &format!("vote for {k}: FC2 weight"));
-        assert!(vote.ends_with(&cnn_stepper::ui::colormap::fmt_sig(*w)), "{vote}");
+        assert!(vote.ends_with(&cnn_stepper::ui::support::colormap::fmt_sig(*w)), "{vote}");
     }
 
     h.get_by_label(NEXT_UNIT_LABEL).click();
@@ -133,7 +133,7 @@ fn changing_the_unit_asks_for_it_once_and_a_new_step_asks_again() {
     assert_eq!(h.state().unit_requests(), vec![1], "the answer matches: no new request");
     assert!(!h.state().state.unit_request_in_flight());
     let facts = label_containing(&h, "unit 1: bias");
-    assert!(facts.contains(&cnn_stepper::ui::colormap::fmt_sig(unit1.bias)), "{facts}");
+    assert!(facts.contains(&cnn_stepper::ui::support::colormap::fmt_sig(unit1.bias)), "{facts}");
 
     // A new step changed the weights: the unit is asked for again, once.
     s.step_batch(&mut |_, _| {}).unwrap();
@@ -179,7 +179,7 @@ fn the_evidence_identity_line_matches_the_maps_and_a_class_can_be_chosen() {
     s.select(2);
     let snap = s.snapshot();
     let e = s.class_evidence(&EvidenceOf::SelectedSample).unwrap();
-    let predicted = cnn_stepper::ui::argmax(&e.logits).unwrap();
+    let predicted = cnn_stepper::engine::argmax(&e.logits);
     let mut h = fc1_harness(Fc1Host {
         state: Fc1State::default(),
         snap: Some(snap),

@@ -7,9 +7,11 @@
 use eframe::egui::{self, Color32, ColorImage, Event, PointerButton, Pos2, Rect, Sense, StrokeKind, TextureHandle};
 use eframe::egui::{TextureOptions, pos2, vec2};
 
-use super::colormap::gray;
 use crate::data::MNIST_SIDE;
 use crate::data::draw::Canvas;
+use crate::trainer::Probed;
+use crate::ui::support::colormap::gray;
+use crate::ui::windows::help::{HelpTopic, help_button_ui};
 
 /// Accessibility label of the drawing surface.
 pub const CANVAS_LABEL: &str = "Drawing canvas";
@@ -260,4 +262,69 @@ fn paint(ui: &egui::Ui, state: &DrawState, canvas_rect: Rect, preview_rect: Rect
         painter.image(tex, preview_rect, preview_uv, Color32::WHITE);
         painter.rect_stroke(preview_rect, 0.0, frame, StrokeKind::Outside);
     }
+}
+
+/// What the draw-a-digit window did in one frame.
+#[derive(Debug, Default, PartialEq)]
+pub struct DrawWindow {
+    /// False once the user closed the window.
+    pub open: bool,
+    /// A new prepared image (see [`draw_canvas_ui`]): all zeros after Clear.
+    pub drawn: Option<Vec<f32>>,
+}
+
+/// The draw-a-digit window: the canvas, and the network's answer (`answer`, the last probe of a
+/// drawing) as bars with the class `names`.
+pub fn draw_window(
+    ctx: &egui::Context,
+    state: &mut DrawState,
+    answer: Option<&Probed>,
+    names: &[String],
+) -> DrawWindow {
+    let mut open = true;
+    let mut drawn = None;
+    egui::Window::new("Draw a digit")
+        .id(egui::Id::unique("draw a digit"))
+        .open(&mut open)
+        .default_pos(egui::pos2(950.0, 110.0))
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                help_button_ui(ui, HelpTopic::Draw);
+                ui.label(
+                    egui::RichText::new("Draw with the mouse; it is centred and scaled like MNIST's digits.").small(),
+                );
+            });
+            drawn = draw_canvas_ui(ui, state);
+            ui.separator();
+            draw_answer_ui(ui, answer.filter(|_| !state.is_empty()), names);
+        });
+    DrawWindow { open, drawn }
+}
+
+/// The class probabilities of a drawn digit, the most probable marked. Before there is an
+/// answer the bars are empty but present, so the window does not jump when it arrives.
+fn draw_answer_ui(ui: &mut egui::Ui, p: Option<&Probed>, names: &[String]) {
+    let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+    let (headline, detail) = match p {
+        Some(p) => (
+            format!("The network says {} ({:.0}%)", name(p.predicted), p.confidence * 100.0),
+            format!("with the weights after step {}", p.step),
+        ),
+        None => ("Draw a digit above".to_string(), "the network's answer appears here".to_string()),
+    };
+    ui.label(egui::RichText::new(headline).size(18.0).strong());
+    ui.label(egui::RichText::new(detail).small().weak());
+    egui::Grid::new("drawn digit probabilities").num_columns(4).spacing(egui::vec2(6.0, 3.0)).show(ui, |ui| {
+        for c in 0..names.len() {
+            let prob = p.and_then(|p| p.sample.probs.get(c)).copied().unwrap_or(0.0);
+            ui.label(egui::RichText::new(name(c)).monospace());
+            let bar = egui::ProgressBar::new(prob).desired_width(100.0).text(format!("{:.1}%", prob * 100.0));
+            let top = p.is_some_and(|p| p.predicted == c);
+            ui.add(if top { bar.fill(ui.visuals().selection.bg_fill) } else { bar });
+            if c % 2 == 1 {
+                ui.end_row();
+            }
+        }
+    });
 }

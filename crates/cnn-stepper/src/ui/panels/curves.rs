@@ -7,9 +7,9 @@
 use eframe::egui::{self, RichText};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
 
-use super::help::{HelpTopic, heading_ui};
-use super::palette;
 use crate::trainer::{AccuracyPoint, Command, EvalResult, LossPoint};
+use crate::ui::support::palette;
+use crate::ui::windows::help::{HelpTopic, heading_ui};
 
 /// Points a series keeps before it halves its resolution.
 pub const MAX_POINTS: usize = 20_000;
@@ -192,7 +192,11 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
         summary.push(format!("test accuracy {:.1}% at step {}", a.y, a.x as u64));
     }
     if let Some(e) = &curves.last_eval {
-        summary.push(format!("full test set: {:.2}% of {}", e.accuracy() * 100.0, super::thousands(e.count as u64)));
+        summary.push(format!(
+            "full test set: {:.2}% of {}",
+            e.accuracy() * 100.0,
+            crate::ui::support::text::thousands(e.count as u64)
+        ));
     }
     if summary.is_empty() {
         summary.push("no steps yet".to_string());

@@ -4,12 +4,14 @@
 
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use super::colormap::{ColorMap, fmt_sig};
-use super::help::{HelpTopic, heading_ui};
-use super::textures::TileSet;
-use super::{ViewState, argmax, palette};
 use crate::engine::Layer;
+use crate::engine::argmax;
 use crate::trainer::Snapshot;
+use crate::ui::ViewState;
+use crate::ui::support::colormap::{ColorMap, fmt_sig};
+use crate::ui::support::palette;
+use crate::ui::support::textures::TileSet;
+use crate::ui::windows::help::{HelpTopic, heading_ui};
 
 /// Whose outputs the panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +65,7 @@ pub fn outputs_ui(
                 if let Some(l) = label {
                     ui.label(format!("label: {}", name(l)));
                 }
-                match argmax(&s.probs) {
+                match (!s.probs.is_empty()).then(|| argmax(&s.probs)) {
                     Some(p) => {
                         let text = format!("predicted: {} ({:.1}%)", name(p), s.probs[p] * 100.0);
                         let wrong = label.is_some_and(|l| l != p);
@@ -109,7 +111,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
         let painter = ui.painter();
         let visuals = ui.visuals();
         let is_label = label == Some(c);
-        let is_pred = predicted == Some(c);
+        let is_pred = predicted == c;
         let name = snap.class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
         let font = egui::FontId::proportional(13.0);
         let text_color = if is_label { visuals.strong_text_color() } else { visuals.text_color() };
@@ -202,7 +204,7 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool, map: ColorMap) {
         );
         return;
     }
-    let scale = super::textures::group_scale(&[values]);
+    let scale = crate::ui::support::textures::group_scale(&[values]);
     let n = values.len();
     let w = rect.width() / n as f32;
     let mid = rect.center().y;

@@ -9,8 +9,8 @@
 
 use eframe::egui::{self, Color32, RichText, vec2};
 
-use super::colormap::{ColorMap, abs_max, fmt_sig};
 use crate::trainer::{InspectError, InspectLayer, PixelInspection, PixelRef};
+use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
 
 /// Which pixel is inspected, and which input channel's 5×5 detail is open (conv2 has 16).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -63,7 +63,7 @@ pub fn inspector_ui(
     let Some(at) = state.pixel else { return false };
     let mut keep = true;
     ui.horizontal(|ui| {
-        super::help::help_button_ui(ui, super::help::HelpTopic::Inspector);
+        crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Inspector);
         ui.label(
             RichText::new(format!("{} · map {} · row {} · column {}", at.layer.name(), at.channel, at.y, at.x))
                 .strong(),
@@ -275,6 +275,23 @@ fn fmt_cell(v: f32) -> String {
 
 fn luminance(c: Color32) -> f32 {
     (0.2126 * c.r() as f32 + 0.7152 * c.g() as f32 + 0.0722 * c.b() as f32) / 255.0
+}
+
+/// The inspector as a window over the others while a pixel is chosen; returns false when the
+/// user closed it.
+pub fn inspector_window(
+    ctx: &egui::Context,
+    state: &mut InspectorState,
+    result: &Result<PixelInspection, InspectError>,
+    map: ColorMap,
+) -> bool {
+    let mut keep = true;
+    egui::Window::new("Pixel inspector")
+        .id(egui::Id::unique("pixel inspector"))
+        .default_pos(egui::pos2(360.0, 140.0))
+        .resizable(false)
+        .show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+    keep
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use eframe::egui::{self, Color32, FontId, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
 use serde::{Deserialize, Serialize};
 
-use super::{ScaleMode, ViewState};
+use crate::ui::{ScaleMode, ViewState};
 
 /// Which diverging colour map signed values are drawn with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! Text that every font can draw.
+//! Text shown to people: counts with thousands separators, class names, and formulas in
+//! characters every font can draw.
 //!
 //! The engine's formulas use a few mathematical characters (ᵀ, ⊙, ⋆) that egui's bundled fonts
 //! lack. eframe falls back to system fonts when it can, but a classroom PC or a CI container may
@@ -51,5 +52,52 @@ impl GlyphSafe {
         });
         self.cache.insert((text.to_string(), mono), safe.clone());
         safe
+    }
+}
+
+/// Class `class`'s name, or its number when the dataset has no name for it.
+pub fn class_name(names: &[String], class: usize) -> String {
+    names.get(class).cloned().unwrap_or_else(|| class.to_string())
+}
+
+/// The name when it has at most `max_chars` characters, else the class number: long names
+/// (Fashion-MNIST's "Ankle boot") do not fit a thumbnail's caption or a matrix cell.
+pub fn short_class_name(names: &[String], class: usize, max_chars: usize) -> String {
+    match names.get(class) {
+        Some(n) if n.chars().count() <= max_chars => n.clone(),
+        _ => class.to_string(),
+    }
+}
+
+/// Thousands separators for counts shown to people ("25,088").
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(thousands(25088), "25,088");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn a_long_class_name_gives_way_to_its_number() {
+        let names = vec!["T-shirt".to_string(), "Ankle boot".to_string()];
+        assert_eq!(short_class_name(&names, 0, 7), "T-shirt");
+        assert_eq!(short_class_name(&names, 1, 7), "1");
+        assert_eq!(class_name(&names, 5), "5");
     }
 }

@@ -3,13 +3,15 @@
 
 use eframe::egui::{self, RichText};
 
-use super::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
-use super::feature_maps::scale_note;
-use super::help::{HelpTopic, help_button_ui};
-use super::textures::{Grid, TileSet, tiles_ui};
-use super::{FilterMode, Scene, ViewState};
 use crate::engine::{Layer, Phase};
 use crate::trainer::Snapshot;
+use crate::ui::support::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
+use crate::ui::support::scene::Scene;
+use crate::ui::support::textures::{Grid, TileSet, tiles_ui};
+use crate::ui::tabs::feature_maps::scale_note;
+use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
+use crate::ui::windows::help::{HelpTopic, help_button_ui};
+use crate::ui::{FilterMode, ViewState};
 
 /// The buttons choosing weights, gradients or the last update, then the colour-scale selector.
 pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
@@ -144,8 +146,44 @@ fn bank_ui(
             Some(p) => format!("not this step yet: computed in {}", p.label()),
             None => "no weights".to_string(),
         };
-        super::feature_maps::placeholder_ui(ui, grid.size().max(egui::vec2(240.0, 40.0)), &text);
+        crate::ui::support::widgets::placeholder_ui(ui, grid.size().max(egui::vec2(240.0, 40.0)), &text);
         return;
     }
     tiles_ui(ui, bank, grid, &|r, c| Some(c * channels + r), describe);
+}
+
+/// The tab's stable name.
+pub const ID: TabId = TabId::new("Filters");
+
+/// Both filter banks as weights, gradients or the last update.
+pub struct FiltersTab;
+
+impl Tab for FiltersTab {
+    fn id(&self) -> TabId {
+        ID
+    }
+
+    fn name(&self) -> &'static str {
+        "Filters"
+    }
+
+    fn key(&self) -> Option<egui::Key> {
+        Some(egui::Key::Num2)
+    }
+
+    fn help_topic(&self) -> HelpTopic {
+        HelpTopic::Filters
+    }
+
+    fn picture(&self) -> Option<Picture> {
+        Some(Picture { label: "the filters", file_stem: "filters" })
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        ui.horizontal(|ui| filter_mode_ui(ui, ctx.view));
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        filters_ui(ui, ctx.snapshot, ctx.scene, ctx.view);
+    }
 }

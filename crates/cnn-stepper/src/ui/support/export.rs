@@ -12,16 +12,15 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use eframe::egui::{self, ColorImage, Rect};
 
 use crate::engine::weights::write_atomically;
+use crate::ui::tabs::{Picture, TabId};
 
 /// Which part of the window a PNG shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShotTarget {
     /// Everything.
     Window,
-    /// The feature-map view with its legend.
-    FeatureMaps,
-    /// The filter view with its legend.
-    Filters,
+    /// The view of a tab, with its legend (see [`crate::ui::tabs::Tab::picture`]).
+    Tab(TabId, Picture),
 }
 
 impl ShotTarget {
@@ -29,8 +28,7 @@ impl ShotTarget {
     pub fn label(self) -> &'static str {
         match self {
             Self::Window => "the window",
-            Self::FeatureMaps => "the feature maps",
-            Self::Filters => "the filters",
+            Self::Tab(_, p) => p.label,
         }
     }
 
@@ -38,10 +36,17 @@ impl ShotTarget {
     pub fn default_name(self, step: u64) -> String {
         let what = match self {
             Self::Window => "window",
-            Self::FeatureMaps => "feature-maps",
-            Self::Filters => "filters",
+            Self::Tab(_, p) => p.file_stem,
         };
         format!("cnn-stepper-{what}-step{step}.png")
+    }
+
+    /// The tab that must be in front to take the picture, if any.
+    pub fn tab(self) -> Option<TabId> {
+        match self {
+            Self::Window => None,
+            Self::Tab(id, _) => Some(id),
+        }
     }
 }
 
@@ -72,9 +77,9 @@ impl ShotQueue {
         self.pending.as_ref().map(|(t, _, _)| *t)
     }
 
-    /// Called after each frame is laid out with the rectangle (in points) of each view drawn;
-    /// sends the screenshot request once the waited-for view has been drawn.
-    pub fn after_frame(&mut self, ctx: &egui::Context, view_rect: impl Fn(ShotTarget) -> Option<Rect>) {
+    /// Called after each frame is laid out with the rectangle (in points) of each tab's view
+    /// drawn; sends the screenshot request once the waited-for view has been drawn.
+    pub fn after_frame(&mut self, ctx: &egui::Context, view_rect: impl Fn(TabId) -> Option<Rect>) {
         let Some((target, _, frames)) = &mut self.pending else { return };
         if *frames > 0 {
             *frames -= 1;
@@ -82,9 +87,9 @@ impl ShotQueue {
             return;
         }
         let target = *target;
-        let crop = match target {
-            ShotTarget::Window => None,
-            t => match view_rect(t) {
+        let crop = match target.tab() {
+            None => None,
+            Some(t) => match view_rect(t) {
                 Some(r) => Some(r),
                 None => {
                     ctx.request_repaint();

@@ -6,7 +6,7 @@
 
 use eframe::egui::{self, Color32, ColorImage, Rect, TextureHandle, TextureId, TextureOptions, pos2};
 
-use super::colormap::{ColorMap, Scales, abs_max, gray};
+use crate::ui::support::colormap::{ColorMap, Scales, abs_max, gray};
 
 /// How numbers become colours.
 #[derive(Clone, Debug, PartialEq)]

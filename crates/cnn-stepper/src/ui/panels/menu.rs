@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Button};
 
-use super::export::ShotTarget;
-use super::file_dialog::{DialogKind, FileDialog};
+use crate::ui::support::export::ShotTarget;
+use crate::ui::windows::file_dialog::{DialogKind, FileDialog};
 
 /// Something that needs a file name first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,8 +105,9 @@ pub struct MenuState {
     pub files_disabled: Option<&'static str>,
 }
 
-/// Draws the menu bar and returns what was chosen.
-pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState) -> Option<MenuAction> {
+/// Draws the menu bar and returns what was chosen. `pictures` are the parts of the window the
+/// File menu offers to save as PNG, in menu order.
+pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget]) -> Option<MenuAction> {
     let mut action = None;
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
@@ -154,7 +155,7 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState) -> Option<MenuAction> {
                 FileAction::ExportCurves,
             );
             ui.separator();
-            for t in [ShotTarget::FeatureMaps, ShotTarget::Filters, ShotTarget::Window] {
+            for &t in pictures {
                 let text = format!("Save {} as PNG…", t.label());
                 item(ui, &text, "", "Exactly as shown, legend included", FileAction::ExportPng(t));
             }

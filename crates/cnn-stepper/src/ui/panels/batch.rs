@@ -4,10 +4,11 @@
 
 use eframe::egui::{self, Color32, RichText, Stroke, StrokeKind, vec2};
 
-use super::help::{HelpTopic, heading_ui};
-use super::textures::TileSet;
-use super::{argmax, palette};
+use crate::engine::argmax;
 use crate::trainer::{Command, Snapshot};
+use crate::ui::support::palette;
+use crate::ui::support::textures::TileSet;
+use crate::ui::windows::help::{HelpTopic, heading_ui};
 
 /// What the batch shows for one digit.
 struct Cell {
@@ -18,10 +19,10 @@ struct Cell {
 
 /// Under a 40-point digit only two characters fit.
 fn short_name(names: &[String], class: usize) -> String {
-    super::short_class_name(names, class, 2)
+    crate::ui::support::text::short_class_name(names, class, 2)
 }
 
-use super::class_name as full_name;
+use crate::ui::support::text::class_name as full_name;
 
 /// Draws the batch; returns `SelectSample` when a digit was clicked.
 pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) -> Option<Command> {
@@ -32,7 +33,7 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
     let cells: Vec<Cell> = (0..n)
         .map(|i| {
             let probs = b.probs.get(i * classes..(i + 1) * classes).unwrap_or(&[]);
-            Cell { label: b.labels[i], prediction: argmax(probs).map(|p| (p, probs[p])) }
+            Cell { label: b.labels[i], prediction: (!probs.is_empty()).then(|| argmax(probs)).map(|p| (p, probs[p])) }
         })
         .collect();
     let correct = cells.iter().filter(|c| c.prediction.is_some_and(|(p, _)| p == c.label)).count();
@@ -107,7 +108,7 @@ fn digit_cell_ui(
         ),
         None => format!("digit {}: label {}", i + 1, full_name(names, cell.label)),
     };
-    let (rect, response) = super::thumbnail_cell(ui, size, selected, &description);
+    let (rect, response) = crate::ui::support::widgets::thumbnail_cell(ui, size, selected, &description);
     if ui.is_rect_visible(rect) {
         let painter = ui.painter();
         let visuals = ui.visuals();

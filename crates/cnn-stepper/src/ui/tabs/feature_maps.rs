@@ -3,12 +3,15 @@
 
 use eframe::egui::{self, RichText, Stroke, StrokeKind};
 
-use super::colormap::{Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
-use super::help::{HelpTopic, help_button_ui};
-use super::textures::{Grid, tiles_ui};
-use super::{MapGroup, MapMode, ScaleMode, Scene, ViewState};
 use crate::engine::{Layer, Phase};
 use crate::trainer::{InspectLayer, PixelRef, Snapshot};
+use crate::ui::support::colormap::{Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
+use crate::ui::support::scene::{MapGroup, Scene};
+use crate::ui::support::textures::{Grid, tiles_ui};
+use crate::ui::support::widgets::placeholder_ui;
+use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
+use crate::ui::windows::help::{HelpTopic, help_button_ui};
+use crate::ui::{MapMode, ScaleMode, ViewState};
 
 fn title(layer: Layer, gradients: bool, relu_after_conv2: bool) -> String {
     let name = layer.name();
@@ -192,21 +195,41 @@ pub fn scale_note(mode: ScaleMode, held: bool, scale: f32, value: f32) -> String
     note
 }
 
-/// An outlined empty box of `size` saying what will fill it (a label, so screen readers and
-/// tests can read it).
-pub fn placeholder_ui(ui: &mut egui::Ui, size: egui::Vec2, text: &str) {
-    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
-    let stroke = Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color);
-    ui.painter().rect_stroke(rect, 4.0, stroke, StrokeKind::Inside);
-    // Laid out by hand: a label put into the box is justified, which spreads the letters of a
-    // wrapped line across the whole width.
-    let font = egui::TextStyle::Body.resolve(ui.style());
-    let color = ui.visuals().weak_text_color();
-    let galley = ui.painter().layout(text.to_owned(), font, color, (rect.width() - 16.0).max(20.0));
-    let at = rect.center() - galley.size() / 2.0;
-    ui.painter().galley(at, galley, color);
-    // The text stays readable to screen readers and tests.
-    let id = ui.next_auto_id();
-    let r = ui.interact(rect, id, egui::Sense::hover());
-    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
+/// The tab's stable name.
+pub const ID: TabId = TabId::new("FeatureMaps");
+
+/// The selected digit's feature maps, or their gradients; a click on a pixel opens the
+/// inspector.
+pub struct FeatureMapsTab;
+
+impl Tab for FeatureMapsTab {
+    fn id(&self) -> TabId {
+        ID
+    }
+
+    fn name(&self) -> &'static str {
+        "Feature maps"
+    }
+
+    fn key(&self) -> Option<egui::Key> {
+        Some(egui::Key::Num1)
+    }
+
+    fn help_topic(&self) -> HelpTopic {
+        HelpTopic::FeatureMaps
+    }
+
+    fn picture(&self) -> Option<Picture> {
+        Some(Picture { label: "the feature maps", file_stem: "feature-maps" })
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        ui.horizontal(|ui| map_mode_ui(ui, ctx.view));
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        if let Some(p) = feature_maps_ui(ui, ctx.shown, ctx.scene, ctx.view) {
+            ctx.inspect = Some(p);
+        }
+    }
 }

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use eframe::egui::{self, RichText};
 use serde::{Deserialize, Serialize};
 
-use super::text::GlyphSafe;
-use super::{CenterTab, ScaleMode, ViewState, palette};
 use crate::engine::{Layer, Phase};
 use crate::trainer::Snapshot;
+use crate::ui::support::palette;
+use crate::ui::support::text::GlyphSafe;
+use crate::ui::{ScaleMode, ViewState};
 
 /// A panel of the window that has an explanation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -365,7 +366,7 @@ pub fn help_button_ui(ui: &mut egui::Ui, topic: HelpTopic) -> egui::Response {
     with_help(response, topic)
 }
 
-/// A panel heading (as [`super::section_heading`]) that explains the panel on hover, followed
+/// A panel heading (as [`crate::ui::support::widgets::section_heading`]) that explains the panel on hover, followed
 /// by its "?".
 pub fn heading_ui(ui: &mut egui::Ui, topic: HelpTopic) -> egui::Response {
     ui.horizontal(|ui| {
@@ -391,9 +392,10 @@ pub fn phase_help_ui(ui: &mut egui::Ui, phase: Phase) {
 }
 
 /// The help panel: the phase that ran last (and the one clicked in the pipeline, if another),
-/// the panel last hovered or clicked (or the central tab in front), and how the colours read.
-/// The app places it, e.g. in a side panel shown while [`ViewState::show_help`] is on.
-pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState) {
+/// the panel last hovered or clicked (or `tab_topic`, the topic of the central tab in front),
+/// and how the colours read. The app places it, e.g. in a window shown while
+/// [`ViewState::show_help`] is on.
+pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState, tab_topic: HelpTopic) {
     ui.label(RichText::new("Help").strong().size(15.0));
     egui::ScrollArea::vertical().id_salt("help").auto_shrink([false, false]).show(ui, |ui| {
         ui.label(RichText::new("The phase that ran last").small().weak());
@@ -418,14 +420,7 @@ pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState) {
         }
         ui.separator();
 
-        let fallback = match view.tab {
-            CenterTab::FeatureMaps => HelpTopic::FeatureMaps,
-            CenterTab::Filters => HelpTopic::Filters,
-            CenterTab::Fc1 => HelpTopic::Fc1,
-            CenterTab::Evaluation => HelpTopic::Evaluation,
-            CenterTab::Health => HelpTopic::Health,
-        };
-        let topic = last_topic(ui.ctx()).unwrap_or(fallback);
+        let topic = last_topic(ui.ctx()).unwrap_or(tab_topic);
         ui.label(RichText::new("The panel").small().weak());
         ui.horizontal_wrapped(|ui| {
             for t in HelpTopic::ALL {
@@ -456,6 +451,22 @@ pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState) {
         let text = format!("{}: {}. {scale}{held}", view.color_map.name(), view.color_map.reading());
         ui.add(egui::Label::new(text).wrap());
     });
+}
+
+/// The help panel as a window: not a side panel, because a fourth column would squeeze the maps
+/// to nothing on a 1280-pixel screen, and a teacher can park a window wherever it hides least.
+/// Returns false when the user closed it.
+pub fn help_window(ctx: &egui::Context, snap: Option<&Snapshot>, view: &ViewState, tab_topic: HelpTopic) -> bool {
+    let mut open = true;
+    egui::Window::new("Help")
+        .id(egui::Id::unique("help window"))
+        .open(&mut open)
+        .default_pos(egui::pos2(880.0, 120.0))
+        .default_width(380.0)
+        .default_height(560.0)
+        .vscroll(true)
+        .show(ctx, |ui| help_ui(ui, snap, view, tab_topic));
+    open
 }
 
 #[cfg(test)]

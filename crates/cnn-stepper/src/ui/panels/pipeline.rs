@@ -3,11 +3,13 @@
 
 use eframe::egui::{self, Color32, RichText, Stroke};
 
-use super::help::{HelpTopic, heading_ui, phase_note};
-use super::text::GlyphSafe;
-use super::{ViewState, palette, thousands};
 use crate::engine::{Layer, ModelConfig, Phase};
 use crate::trainer::Snapshot;
+use crate::ui::ViewState;
+use crate::ui::support::palette;
+use crate::ui::support::text::GlyphSafe;
+use crate::ui::support::text::thousands;
+use crate::ui::windows::help::{HelpTopic, heading_ui, phase_note};
 
 /// The shapes a phase reads and writes, with `N` for the batch size, e.g.
 /// `N×16×28×28 → N×32×28×28`.

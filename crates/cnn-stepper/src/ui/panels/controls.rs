@@ -3,10 +3,10 @@
 
 use eframe::egui::{self, RichText, TextEdit, vec2};
 
-use super::colormap::fmt_sig;
-use super::thousands;
 use crate::engine::{ConvEngine, Hyper, Preset};
 use crate::trainer::{Command, Settings, Snapshot};
+use crate::ui::support::colormap::fmt_sig;
+use crate::ui::support::text::thousands;
 
 /// The text in the editable fields, and what they were last filled from.
 #[derive(Clone, Debug, Default)]
@@ -131,7 +131,7 @@ pub fn controls_ui(
     let control_ok = avail.can_control(snap);
 
     ui.horizontal(|ui| {
-        super::help::help_button_ui(ui, super::help::HelpTopic::Controls);
+        crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Controls);
         let r = ui.add_enabled(step_ok.is_ok(), big_button("Step phase"));
         let r = explain(r, &step_ok, "Run the next phase of the step (Right arrow)");
         if r.clicked() {
@@ -217,11 +217,12 @@ pub fn controls_ui(
     ui.horizontal(|ui| {
         let Some(s) = snap else { return };
         let mut apply = false;
+        let batch_tip = format!("Images per step (1 to {}). Applies at the next batch.", Settings::MAX_BATCH);
         for (name, text, width, tip) in [
             ("Learning rate", &mut state.lr, 64.0, "Step size of SGD (> 0). Applies at the next batch."),
             ("Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),
             ("Reg", &mut state.reg, 56.0, "L2 strength on the dense weights (≥ 0)."),
-            ("Batch size", &mut state.batch, 44.0, "Images per step (1 to 512). Applies at the next batch."),
+            ("Batch size", &mut state.batch, 44.0, batch_tip.as_str()),
         ] {
             let label = ui.label(name);
             let r = ui.add(TextEdit::singleline(text).desired_width(width)).labelled_by(label.id);

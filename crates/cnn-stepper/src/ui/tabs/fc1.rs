@@ -13,11 +13,15 @@
 
 use eframe::egui::{self, RichText, Stroke, StrokeKind};
 
-use super::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
-use super::feature_maps::placeholder_ui;
-use super::textures::{Coloring, Grid, TileSet, tiles_ui};
-use super::{argmax, palette, section_heading};
+use crate::engine::argmax;
 use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, Snapshot};
+use crate::ui::support::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
+use crate::ui::support::palette;
+use crate::ui::support::textures::{Coloring, Grid, TileSet, tiles_ui};
+use crate::ui::support::widgets::placeholder_ui;
+use crate::ui::support::widgets::section_heading;
+use crate::ui::tabs::{Tab, TabContext, TabId};
+use crate::ui::windows::help::HelpTopic;
 
 /// Accessibility label of the slider choosing the FC1 unit.
 pub const UNIT_LABEL: &str = "FC1 unit";
@@ -115,13 +119,13 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// The view's state: the choices, the textures and the requests in flight. Owned by the app.
+/// The view's state: the choices, the textures and the requests in flight. Owned by [`Fc1Tab`].
 pub struct Fc1State {
     /// The FC1 unit shown, `0..hidden`.
     pub unit: usize,
     /// The class whose per-channel evidence maps are shown; `None` follows the predicted class.
     pub class: Option<usize>,
-    /// The diverging colour map (the app keeps it equal to the other views').
+    /// The diverging colour map ([`Fc1Tab`] keeps it equal to the other views').
     pub color_map: ColorMap,
     unit_requests: Requests<UnitKey>,
     evidence_requests: Requests<EvidenceKey>,
@@ -307,7 +311,7 @@ fn unit_section_ui(
     ui.label(
         RichText::new(format!(
             "{} weights as {count} maps of {h}×{w} (one per conv2 map) · step {}",
-            super::thousands((count * h * w) as u64),
+            crate::ui::support::text::thousands((count * h * w) as u64),
             u.step
         ))
         .strong(),
@@ -359,13 +363,13 @@ fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, map: ColorM
     let scale = votes.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
     let best = argmax(votes);
     let worst = argmax(&votes.iter().map(|v| -v).collect::<Vec<_>>());
-    let mut summary = String::from("FC2 weights from this unit: when it fires it votes");
-    if let Some(b) = best {
-        summary.push_str(&format!(" most for {} ({})", class_name(snap, b), fmt_sig(votes[b])));
-    }
-    if let Some(w) = worst {
-        summary.push_str(&format!(", most against {} ({})", class_name(snap, w), fmt_sig(votes[w])));
-    }
+    let summary = format!(
+        "FC2 weights from this unit: when it fires it votes most for {} ({}), most against {} ({})",
+        class_name(snap, best),
+        fmt_sig(votes[best]),
+        class_name(snap, worst),
+        fmt_sig(votes[worst])
+    );
     ui.label(summary);
     let bar_w = 90.0;
     ui.horizontal_wrapped(|ui| {
@@ -431,7 +435,7 @@ fn evidence_section_ui(
     };
 
     let classes = e.classes();
-    let predicted = argmax(&e.logits).unwrap_or(0);
+    let predicted = argmax(&e.logits);
     let chosen = state.class.filter(|k| *k < classes).unwrap_or(predicted);
     build_evidence_textures(ui.ctx(), state, e, chosen);
 
@@ -599,6 +603,45 @@ fn build_evidence_textures(ctx: &egui::Context, state: &mut Fc1State, e: &ClassE
     let scales = Scales::per_layer(&[maps]);
     state.channel_tiles.set(ctx, maps, e.channels, e.height, e.width, Coloring::Diverging { map, scales });
     state.evidence_built = Some(key);
+}
+
+/// The tab's stable name.
+pub const ID: TabId = TabId::new("Fc1");
+
+/// What an FC1 unit looks at, and the class evidence of the selected digit.
+#[derive(Default)]
+pub struct Fc1Tab {
+    state: Fc1State,
+}
+
+impl Tab for Fc1Tab {
+    fn id(&self) -> TabId {
+        ID
+    }
+
+    fn name(&self) -> &'static str {
+        "FC1"
+    }
+
+    fn key(&self) -> Option<egui::Key> {
+        Some(egui::Key::Num3)
+    }
+
+    fn help_topic(&self) -> HelpTopic {
+        HelpTopic::Fc1
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        self.state.color_map = ctx.view.color_map;
+        let (unit, evidence) = (ctx.teaching.fc1_unit.as_deref(), ctx.teaching.class_evidence.as_deref());
+        egui::ScrollArea::vertical().id_salt("fc1 view").show(ui, |ui| {
+            ctx.commands.extend(fc1_ui(ui, &mut self.state, ctx.snapshot, unit, evidence));
+        });
+    }
+
+    fn request_failed(&mut self) {
+        self.state.forget_requests();
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 
 use eframe::egui::{self, Align2, Color32, FontId, Rect, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use super::textures::{Coloring, TileSet};
-use super::{palette, section_heading, thousands};
 use crate::data::Dataset;
 use crate::trainer::{Command, EvalResult, Misclassified, ProbeInput};
+use crate::ui::support::palette;
+use crate::ui::support::text::thousands;
+use crate::ui::support::textures::{Coloring, TileSet};
+use crate::ui::support::widgets::section_heading;
 
 /// Text (and accessibility label) of the button that starts an evaluation.
 pub const EVALUATE_LABEL: &str = "Evaluate the whole test set";
@@ -108,7 +110,7 @@ pub fn gallery_order(result: &EvalResult, filter: GalleryFilter) -> Vec<usize> {
     order
 }
 
-/// What the evaluation view remembers between frames; owned by the app.
+/// What the evaluation view remembers between frames; owned by [`EvaluationTab`].
 pub struct EvaluationState {
     filter: GalleryFilter,
     /// Said under the matrix after a click on its diagonal.
@@ -240,10 +242,12 @@ impl EvaluationState {
 }
 
 fn short_name(names: &[String], class: usize) -> String {
-    super::short_class_name(names, class, 3)
+    crate::ui::support::text::short_class_name(names, class, 3)
 }
 
-use super::class_name as full_name;
+use crate::ui::support::text::class_name as full_name;
+use crate::ui::tabs::{Tab, TabContext, TabId};
+use crate::ui::windows::help::HelpTopic;
 
 /// "→" when the font has it; egui's bundled fonts do not, and a box would be worse than "->".
 fn arrow(ui: &egui::Ui) -> &'static str {
@@ -686,7 +690,7 @@ fn gallery_item_ui(
         full_name(names, m.predicted),
         percent(m.confidence)
     );
-    let (rect, response) = super::thumbnail_cell(ui, ITEM, selected, &label);
+    let (rect, response) = crate::ui::support::widgets::thumbnail_cell(ui, ITEM, selected, &label);
     if ui.is_rect_visible(rect) {
         let painter = ui.painter();
         let visuals = ui.visuals();
@@ -723,6 +727,44 @@ fn gallery_item_ui(
         m.confidence * 100.0
     ));
     clicked
+}
+
+/// The tab's stable name.
+pub const ID: TabId = TabId::new("Evaluation");
+
+/// Accuracy on the test set: confusion matrix, per-class accuracy, the mistakes.
+#[derive(Default)]
+pub struct EvaluationTab {
+    state: EvaluationState,
+}
+
+impl Tab for EvaluationTab {
+    fn id(&self) -> TabId {
+        ID
+    }
+
+    fn name(&self) -> &'static str {
+        "Evaluation"
+    }
+
+    fn key(&self) -> Option<egui::Key> {
+        Some(egui::Key::Num4)
+    }
+
+    fn help_topic(&self) -> HelpTopic {
+        HelpTopic::Evaluation
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        let progress = ctx.progress.filter(|p| p.what == "evaluating").map(|p| (p.done, p.total));
+        let step = ctx.snapshot.map_or(0, |s| s.step);
+        let result = ctx.teaching.evaluation.as_ref();
+        let can = ctx.can_run.clone();
+        egui::ScrollArea::vertical().id_salt("evaluation view").show(ui, |ui| {
+            let test = ctx.test_set;
+            ctx.commands.extend(evaluation_ui(ui, &mut self.state, result, test, step, progress, can));
+        });
+    }
 }
 
 #[cfg(test)]

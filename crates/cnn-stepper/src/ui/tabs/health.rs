@@ -9,12 +9,14 @@
 use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints};
 
-use super::colormap::fmt_sig;
-use super::curves::{MAX_POINTS, Series};
-use super::section_heading;
 use crate::engine::Preset;
 use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
 use crate::trainer::{Command, GradientCheck, MagnitudePoint, Snapshot};
+use crate::ui::panels::curves::{MAX_POINTS, Series};
+use crate::ui::support::colormap::fmt_sig;
+use crate::ui::support::widgets::section_heading;
+use crate::ui::tabs::{Tab, TabContext, TabId};
+use crate::ui::windows::help::HelpTopic;
 
 /// Label of the button that starts a gradient check.
 pub const CHECK_LABEL: &str = "Check gradients";
@@ -264,7 +266,7 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
     for layer in &r.layers {
         ui.add_space(4.0);
         let passes = layer_passes(layer, r.noise);
-        let color = if passes { ui.visuals().text_color() } else { super::palette::WRONG };
+        let color = if passes { ui.visuals().text_color() } else { crate::ui::support::palette::WRONG };
         ui.label(RichText::new(layer_summary(layer, r.noise)).strong().color(color));
         egui::Grid::new(("gradient check", layer.layer)).striped(true).spacing([14.0, 2.0]).show(ui, |ui| {
             for head in ["parameter", "index", "analytic", "numeric", "relative error", "|a − n|", ""] {
@@ -372,6 +374,45 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
                     );
                 }
             });
+    }
+}
+
+/// The tab's stable name.
+pub const ID: TabId = TabId::new("Health");
+
+/// The gradient check, and activation and gradient magnitudes over time.
+#[derive(Default)]
+pub struct HealthTab {
+    state: HealthState,
+}
+
+impl Tab for HealthTab {
+    fn id(&self) -> TabId {
+        ID
+    }
+
+    fn name(&self) -> &'static str {
+        "Backprop check"
+    }
+
+    fn key(&self) -> Option<egui::Key> {
+        Some(egui::Key::Num5)
+    }
+
+    fn help_topic(&self) -> HelpTopic {
+        HelpTopic::Health
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
+        let check = ctx.teaching.gradient_check.as_deref();
+        let can = ctx.can_run.clone();
+        egui::ScrollArea::vertical().id_salt("backprop check view").show(ui, |ui| {
+            ctx.commands.extend(health_ui(ui, &mut self.state, ctx.snapshot, check, ctx.magnitudes, can));
+        });
+    }
+
+    fn request_failed(&mut self) {
+        self.state.forget_request();
     }
 }
 

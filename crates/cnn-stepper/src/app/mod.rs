@@ -1,0 +1,427 @@
+//! The eframe application: what the window holds ([`CnnApp`]) and how it starts.
+//!
+//! The work of a frame is split by kind, as in rerun's viewer:
+//! - [`logic`] (`eframe::App::logic`): drains the worker's events into the snapshot, curves and
+//!   teaching results, reads the keyboard shortcuts, keeps the zoom and the probe up to date.
+//! - [`ui`] (`eframe::App::ui`): draws the window region by region (top bars, side panels,
+//!   centre, floating windows) from the panels, tabs and windows of [`crate::ui`].
+//! - [`command_handling`]: turns what the user asked for (menu actions, files chosen, panel
+//!   commands) into worker [`Command`]s, and records what the worker owes an answer to
+//!   ([`in_flight`]).
+//!
+//! Threads: the worker thread trains and sends events; its waker calls
+//! `ctx.request_repaint()`, so the window sleeps while paused and repaints about 30 times a
+//! second while running (the worker's snapshot rate). Nothing here blocks on the worker.
+
+mod command_handling;
+mod frame_log;
+mod in_flight;
+mod logic;
+mod ui;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::data::{ClassNames, Mnist, embedded, load_dir};
+use crate::engine::{ConvEngine, ModelConfig, Preset};
+use crate::trainer::{Command, PixelRef, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
+use crate::ui::ViewState;
+use crate::ui::panels::banner::{Banner, Severity};
+use crate::ui::panels::controls::ControlsState;
+use crate::ui::panels::curves::Curves;
+use crate::ui::panels::menu::FileAction;
+use crate::ui::panels::status::Progress;
+use crate::ui::support::export::{ShotQueue, ShotTarget};
+use crate::ui::support::prefs::{PREFS_KEY, Prefs};
+use crate::ui::support::scene::Scene;
+use crate::ui::support::text::GlyphSafe;
+use crate::ui::support::textures::TileSet;
+use crate::ui::tabs::health::Magnitudes;
+use crate::ui::tabs::{Tab, TabId, all_tabs};
+use crate::ui::windows::draw::DrawState;
+use crate::ui::windows::file_dialog::FileDialog;
+use crate::ui::windows::inspector::InspectorState;
+use frame_log::FrameLog;
+use in_flight::InFlight;
+
+/// What the command line passes to the window.
+#[derive(Clone, Debug, Default)]
+pub struct GuiOptions {
+    /// An MNIST-style folder (`--data`); `None` uses the embedded sample.
+    pub data: Option<PathBuf>,
+    /// Class names to use instead of the folder's (`--classes`).
+    pub classes: Option<ClassNames>,
+    /// Seed of the first run.
+    pub seed: u64,
+}
+
+/// Loads the data the options name. A folder that cannot be read is not fatal: the embedded
+/// sample is used and the second value says why, for a banner. Fails only if the embedded sample
+/// itself is damaged.
+pub fn load_data(options: &GuiOptions) -> Result<(Arc<Mnist>, Option<String>), String> {
+    let fallback_note = match &options.data {
+        None => None,
+        Some(dir) => match load_dir(dir, options.classes) {
+            Ok(m) => return Ok((Arc::new(m), None)),
+            Err(e) => {
+                Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display()))
+            }
+        },
+    };
+    let mut data = embedded().map_err(|e| e.to_string())?;
+    if let Some(c) = options.classes {
+        let names = c.names();
+        data.train.class_names = names.clone();
+        data.test.class_names = names;
+    }
+    Ok((Arc::new(data), fallback_note))
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run_gui(options: GuiOptions) -> Result<(), String> {
+    let (data, note) = load_data(&options)?;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("cnn-stepper")
+            .with_app_id("cnn-stepper")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([1024.0, 640.0]),
+        ..Default::default()
+    };
+    let seed = options.seed;
+    eframe::run_native(
+        "cnn-stepper",
+        native,
+        Box::new(move |cc| {
+            let prefs =
+                cc.storage.and_then(|s| s.get_string(PREFS_KEY)).map(|t| Prefs::from_json(&t)).unwrap_or_default();
+            let mut app = CnnApp::with_prefs(&cc.egui_ctx, data, seed, prefs);
+            if let Some(n) = note {
+                app.push_banner(Severity::Error, n);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| format!("could not open the window: {e}"))
+}
+
+/// The application state.
+pub struct CnnApp {
+    /// The training thread and what it still owes an answer to.
+    link: WorkerLink,
+    /// What the worker reported, as the views need it.
+    results: Results,
+    /// What the digit views show, and the textures built from it.
+    display: Display,
+    /// A drawn digit or a test image shown instead of the batch's digit.
+    probe: ProbeState,
+    /// The user's view choices (tab, modes, colours, help).
+    view: ViewState,
+    /// The tabs of the central area, in [`all_tabs`] order.
+    tabs: Vec<Box<dyn Tab>>,
+    /// What the File menu offers to save as PNG: the tabs that have a picture, then the window.
+    pictures: Vec<ShotTarget>,
+    /// The text fields of the control bar.
+    controls: ControlsState,
+    /// Messages at the top of the window until dismissed.
+    banners: Vec<Banner>,
+    /// The pipeline's formulas in characters the fonts have.
+    glyphs: GlyphSafe,
+    /// The pixel inspector and the draw-a-digit window.
+    windows: Windows,
+    /// The file dialog, the folders last used and the pictures waiting to be taken.
+    files: Files,
+    /// How large the interface is drawn.
+    zoom: Zoom,
+    /// Set once the renderer is known: the adapter's name when it draws on the CPU.
+    software_renderer: Option<Option<String>>,
+    /// Frame timing, when `CNN_STEPPER_FRAME_LOG` asks for it.
+    frame_log: Option<FrameLog>,
+    /// For what `App::save` needs of the context (the zoom).
+    egui_ctx: egui::Context,
+    /// The data the worker trains on: the evaluation view shows test digits from it.
+    data: Arc<Mnist>,
+}
+
+/// The training thread, and what the window knows of its work in progress.
+struct WorkerLink {
+    worker: Option<Worker>,
+    /// Why there is no trainer to act (it could not start, or it stopped); disables the controls.
+    no_worker: Option<String>,
+    /// Commands sent that the worker has not answered yet.
+    in_flight: InFlight,
+    /// How far the long command under way is.
+    progress: Option<Progress>,
+}
+
+/// What the worker reported.
+struct Results {
+    snapshot: Option<Box<Snapshot>>,
+    /// Bumped for every snapshot shown, so textures know when to rebuild.
+    generation: u64,
+    curves: Curves,
+    magnitudes: Magnitudes,
+    /// The latest answer to each read-only request (evaluation, probe, class evidence, FC1
+    /// unit, gradient check), for the teaching views.
+    teaching: TeachingResults,
+}
+
+/// What the digit views show: the snapshot, or a copy with a probed image's tensors.
+struct Display {
+    /// The copy, while a probe is shown.
+    probed: Option<Box<Snapshot>>,
+    /// The (snapshot generation, probe answers, probe shown) `probed` was built for.
+    key: Option<(u64, u64, bool)>,
+    /// Bumped whenever what the views show changed, so the scene knows when to rebuild.
+    generation: u64,
+    /// The textures of the digit views, the batch and the filters.
+    scene: Scene,
+    /// The probed image, for the outputs panel's thumbnail.
+    probe_thumb: TileSet,
+}
+
+/// A drawn digit or a test image run through the network instead of the batch's digit.
+#[derive(Debug, Default)]
+struct ProbeState {
+    /// The digit views show the probe, not the batch's selected digit.
+    showing: bool,
+    /// What to probe next (the newest drawing wins over older ones not sent yet).
+    pending: Option<crate::trainer::ProbeInput>,
+    in_flight: bool,
+    /// What was probed last: probed again after each step, so the answer follows training.
+    source: Option<crate::trainer::ProbeInput>,
+    /// Bumped for every probe answer: the digit views rebuild for a new probe only, not for
+    /// every teaching answer (an FC1 view's requests arrive several times a second).
+    answers: u64,
+}
+
+/// The floating windows other than help (whose switch is a view choice).
+#[derive(Default)]
+struct Windows {
+    inspector: InspectorState,
+    draw: DrawState,
+    show_draw: bool,
+}
+
+/// Files: the dialog shown, where the last ones were, and PNG pictures asked for.
+#[derive(Default)]
+struct Files {
+    /// The file dialog shown, and what its file is for.
+    dialog: Option<(FileAction, FileDialog)>,
+    last_dir: Option<PathBuf>,
+    last_session: Option<PathBuf>,
+    shots: ShotQueue,
+    /// The tab drawn last frame and the rectangle of its view, for PNG export.
+    last_view: Option<(TabId, egui::Rect)>,
+}
+
+/// How large the interface is drawn.
+struct Zoom {
+    mode: ZoomMode,
+    /// Projector mode: everything larger, for the back of a classroom.
+    projector: bool,
+}
+
+/// Who sets the zoom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ZoomMode {
+    /// Scale with the window so that a projector's 1920×1080 reads like a 1280×800 laptop;
+    /// holds the zoom last set.
+    Auto(f32),
+    /// The user chose a zoom with Ctrl +/- : leave it alone.
+    Manual,
+}
+
+impl CnnApp {
+    /// Creates the app on `data` and starts the training thread (recommended preset, fast
+    /// engine, `seed`). The worker wakes `ctx` whenever it has news. Failures to start are shown
+    /// as a banner, not returned: the window still opens and says what went wrong.
+    pub fn new(ctx: &egui::Context, data: Arc<Mnist>, seed: u64) -> Self {
+        Self::with_prefs(ctx, data, seed, Prefs::default())
+    }
+
+    /// Like [`Self::new`], then applies what the last run remembered: preset and settings,
+    /// zoom, projector mode, help panel and folders. Unusable remembered values are dropped and
+    /// a banner says which.
+    pub fn with_prefs(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, prefs: Prefs) -> Self {
+        let (prefs, dropped) = prefs.sanitized();
+        let preset = prefs.preset.unwrap_or(Preset::Recommended);
+        let engine = prefs.settings.map_or(ConvEngine::Fast, |s| s.engine);
+        let mut app = Self::start(ctx, data, seed, preset, engine);
+        for d in dropped {
+            app.push_banner(Severity::Info, d);
+        }
+        if let Some(s) = prefs.settings
+            && s != Settings::from_preset(preset, engine)
+        {
+            app.send(Command::SetSettings(s));
+        }
+        app.zoom.projector = prefs.projector;
+        if let Some(v) = prefs.view {
+            app.view = v;
+        }
+        app.files.last_dir = prefs.last_dir;
+        app.files.last_session = prefs.last_session;
+        if let Some(z) = prefs.zoom {
+            ctx.set_zoom_factor(z);
+            app.zoom.mode = ZoomMode::Manual;
+        }
+        app
+    }
+
+    /// What is remembered for the next start (see [`Prefs`]).
+    pub fn prefs(&self) -> Prefs {
+        let snap = self.results.snapshot.as_deref();
+        Prefs {
+            preset: snap.map(|s| s.preset),
+            settings: snap.map(|s| s.pending.unwrap_or(s.settings)),
+            projector: self.zoom.projector,
+            zoom: (self.zoom.mode == ZoomMode::Manual).then(|| self.egui_ctx.zoom_factor()),
+            view: Some(self.view.clone()),
+            last_dir: self.files.last_dir.clone(),
+            last_session: self.files.last_session.clone(),
+        }
+    }
+
+    fn start(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, preset: Preset, engine: ConvEngine) -> Self {
+        ui::setup_style(ctx);
+        let tabs = all_tabs();
+        let pictures = tabs
+            .iter()
+            .filter_map(|t| t.picture().map(|p| ShotTarget::Tab(t.id(), p)))
+            .chain([ShotTarget::Window])
+            .collect();
+        let mut app = Self {
+            link: WorkerLink { worker: None, no_worker: None, in_flight: InFlight::default(), progress: None },
+            results: Results {
+                snapshot: None,
+                generation: 0,
+                curves: Curves::default(),
+                magnitudes: Magnitudes::default(),
+                teaching: TeachingResults::default(),
+            },
+            display: Display {
+                probed: None,
+                key: None,
+                generation: 0,
+                scene: Scene::default(),
+                probe_thumb: TileSet::new("probed digit"),
+            },
+            probe: ProbeState::default(),
+            view: ViewState::default(),
+            tabs,
+            pictures,
+            controls: ControlsState::default(),
+            banners: Vec::new(),
+            glyphs: GlyphSafe::default(),
+            windows: Windows::default(),
+            files: Files::default(),
+            zoom: Zoom { mode: ZoomMode::Auto(ctx.zoom_factor()), projector: false },
+            software_renderer: None,
+            frame_log: FrameLog::from_env(),
+            egui_ctx: ctx.clone(),
+            data: data.clone(),
+        };
+        match Session::new(data, seed, preset, ModelConfig::default(), engine) {
+            Ok(session) => {
+                let waker_ctx = ctx.clone();
+                match Worker::spawn(session, move || waker_ctx.request_repaint()) {
+                    Ok(w) => app.link.worker = Some(w),
+                    Err(e) => app.fail_start(format!("Could not start the training thread: {e}")),
+                }
+            }
+            Err(e) => app.fail_start(format!("Could not create the training session: {e}")),
+        }
+        app
+    }
+
+    fn fail_start(&mut self, message: String) {
+        self.link.no_worker = Some("No training session (see the message at the top)".into());
+        self.push_banner(Severity::Error, message);
+    }
+
+    /// Shows a message at the top of the window until dismissed.
+    pub fn push_banner(&mut self, severity: Severity, message: impl Into<String>) {
+        let message = message.into();
+        // The same error repeated (e.g. divergence on every Step) is one banner, not a stack.
+        if !self.banners.iter().any(|b| b.message == message) {
+            self.banners.push(Banner { severity, message });
+        }
+    }
+
+    /// The banners currently shown.
+    pub fn banners(&self) -> &[Banner] {
+        &self.banners
+    }
+
+    /// The latest snapshot, if one arrived.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.results.snapshot.as_deref()
+    }
+
+    /// The curve history.
+    pub fn curves(&self) -> &Curves {
+        &self.results.curves
+    }
+
+    /// The latest answer to each read-only request, for the teaching views.
+    pub fn teaching(&self) -> &TeachingResults {
+        &self.results.teaching
+    }
+
+    /// True from sending an evaluation until its result (or its failure) arrives.
+    pub fn evaluating(&self) -> bool {
+        self.link.in_flight.evaluating()
+    }
+
+    /// The feature-map pixel the inspector shows, if it is open.
+    pub fn inspected(&self) -> Option<PixelRef> {
+        self.windows.inspector.pixel
+    }
+
+    /// The probed image shown instead of the batch's digit, if any.
+    pub fn shown_probe(&self) -> Option<&Probed> {
+        self.results.teaching.probe.as_deref().filter(|_| self.probe.showing)
+    }
+
+    /// Whether a file dialog is open.
+    pub fn dialog_open(&self) -> bool {
+        self.files.dialog.is_some()
+    }
+
+    /// The tab in front.
+    pub fn tab(&self) -> TabId {
+        self.view.tab
+    }
+}
+
+impl eframe::App for CnnApp {
+    fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
+        self.frame_logic(ctx, frame);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        // The window's background is the clear colour, and the panels draw none of their own:
+        // a software renderer (Mesa's lavapipe, as under Xvfb in CI or in a VM) spends tens
+        // of milliseconds filling a window-sized rectangle, but clears for free.
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Ok(text) = serde_json::to_string(&self.prefs()) {
+            storage.set_string(PREFS_KEY, text);
+        }
+    }
+
+    fn on_exit(&mut self) {
+        if let Some(log) = &self.frame_log {
+            eprintln!("frame log (whole session): {}", log.total_summary());
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Drawing the window, region by region: the menu bar and the file dialog, the bars at the top
+//! (banners, controls), the side panels (status line, pipeline, outputs and curves, and the
+//! help window), the centre (batch strip, tab row and the tab in front), and the floating
+//! windows (pixel inspector, draw a digit). Each region calls the panels of [`crate::ui`] and
+//! collects the commands they return; they are sent once the frame is laid out.
+
+use eframe::egui;
+
+use super::{CnnApp, ZoomMode};
+use crate::trainer::{Command, ImageId, InspectError, PixelInspection, PixelRef, ProbeInput, Probed};
+use crate::ui::panels::banner::banner_ui;
+use crate::ui::panels::batch::batch_ui;
+use crate::ui::panels::controls::{Availability, controls_ui};
+use crate::ui::panels::curves::curves_ui;
+use crate::ui::panels::menu::{MenuState, menu_bar_ui};
+use crate::ui::panels::outputs::{Subject, outputs_ui};
+use crate::ui::panels::pipeline::pipeline_ui;
+use crate::ui::panels::status::status_ui;
+use crate::ui::support::text::thousands;
+use crate::ui::tabs::{TabContext, tab_row_ui};
+use crate::ui::windows::draw::draw_window;
+use crate::ui::windows::file_dialog::DialogOutcome;
+use crate::ui::windows::help::{HelpTopic, help_window};
+use crate::ui::windows::inspector::inspector_window;
+
+/// What the centre asked for that the app does after the frame.
+#[derive(Default)]
+struct CentreOutcome {
+    /// Go back to the batch's digit in the digit views.
+    stop_probe: bool,
+    /// A feature-map pixel clicked, for the inspector.
+    inspect: Option<PixelRef>,
+}
+
+impl CnnApp {
+    /// Draws the whole window into `ui` (the root of the viewport).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.auto_zoom(&ctx);
+        let mut commands = self.shortcuts(&ctx);
+        // The menu and the file dialog first: what they change shows in this frame.
+        self.menu_bar_ui(ui);
+        self.file_dialog_ui(&ctx);
+        self.prepare_views(&ctx);
+        let avail = self.availability();
+        self.top_bars_ui(ui, &avail, &mut commands);
+        self.side_panels_ui(ui, &avail, &mut commands);
+        let centre = self.central_ui(ui, &avail, &mut commands);
+        if let Some(p) = centre.inspect {
+            self.windows.inspector.open(p);
+        }
+        self.floating_windows_ui(&ctx);
+        if centre.stop_probe {
+            self.stop_probe();
+        }
+        self.send_all(commands);
+        let last_view = self.files.last_view;
+        self.files.shots.after_frame(&ctx, |tab| last_view.filter(|(id, _)| *id == tab).map(|(_, rect)| rect));
+    }
+
+    /// The menu bar, and what was chosen in it.
+    fn menu_bar_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let state = MenuState {
+            projector: self.zoom.projector,
+            help: self.view.show_help,
+            draw: self.windows.show_draw,
+            zoom: ctx.zoom_factor(),
+            manual_zoom: self.zoom.mode == ZoomMode::Manual,
+            files_disabled: self.link.no_worker.is_some().then_some("No training session (see the message at the top)"),
+        };
+        let pictures = &self.pictures;
+        let menu = egui::Panel::top("menu").frame(bar_frame(ui)).show(ui, |ui| menu_bar_ui(ui, state, pictures)).inner;
+        if let Some(action) = menu {
+            self.menu_action(&ctx, action);
+        }
+    }
+
+    /// The file dialog while one is open, and the file chosen in it.
+    fn file_dialog_ui(&mut self, ctx: &egui::Context) {
+        let Some((action, dialog)) = &mut self.files.dialog else { return };
+        let action = *action;
+        match dialog.ui(ctx) {
+            DialogOutcome::Open => {}
+            DialogOutcome::Cancelled => self.files.dialog = None,
+            DialogOutcome::Chosen(path) => {
+                self.files.dialog = None;
+                self.file_chosen(action, path);
+            }
+        }
+    }
+
+    /// The banners and the control bar.
+    fn top_bars_ui(&mut self, ui: &mut egui::Ui, avail: &Availability, commands: &mut Vec<Command>) {
+        if !self.banners.is_empty() {
+            egui::Panel::top("banners").frame(bar_frame(ui)).show(ui, |ui| {
+                ui.add_space(4.0);
+                banner_ui(ui, &mut self.banners);
+            });
+        }
+        let snap = self.results.snapshot.as_deref();
+        egui::Panel::top("controls").frame(bar_frame(ui)).show(ui, |ui| {
+            ui.add_space(4.0);
+            commands.extend(controls_ui(ui, &mut self.controls, snap, avail));
+            ui.add_space(2.0);
+        });
+    }
+
+    /// The status line (bottom), the pipeline (left), the help window, and the outputs and
+    /// curves (right).
+    fn side_panels_ui(&mut self, ui: &mut egui::Ui, avail: &Availability, commands: &mut Vec<Command>) {
+        let snap = self.results.snapshot.as_deref();
+        egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
+            let software = self.software_renderer.as_ref().and_then(|s| s.as_deref());
+            status_ui(ui, snap, self.link.progress.as_ref(), software);
+        });
+        egui::Panel::left("pipeline").frame(bar_frame(ui)).default_size(340.0).size_range(260.0..=520.0).show(
+            ui,
+            |ui| {
+                pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
+            },
+        );
+        if self.view.show_help {
+            let topic =
+                self.tabs.iter().find(|t| t.id() == self.view.tab).map_or(HelpTopic::FeatureMaps, |t| t.help_topic());
+            if !help_window(ui.ctx(), snap, &self.view, topic) {
+                self.view.show_help = false;
+            }
+        }
+        let grads = self.display.scene.maps_are_gradients;
+        let probe = self.shown_probe();
+        let subject = match probe {
+            Some(p) => Subject::Probe { caption: probe_caption(p), label: p.label },
+            None => Subject::Batch,
+        };
+        let digits = if probe.is_some() { &self.display.probe_thumb } else { &self.display.scene.batch };
+        // The digit views: the batch's selected digit, or a probed image.
+        let shown = self.display.probed.as_deref().or(snap);
+        egui::Panel::right("outputs and curves")
+            .frame(bar_frame(ui))
+            .default_size(350.0)
+            .size_range(280.0..=640.0)
+            .show(ui, |ui| {
+                outputs_ui(ui, shown, digits, &self.view, grads, &subject);
+                ui.separator();
+                let can_eval = avail.can_step(snap).is_ok();
+                if let Some(c) = curves_ui(ui, &self.results.curves, can_eval) {
+                    commands.push(c);
+                }
+            });
+    }
+
+    /// The batch strip, the probe's caption, the tab row, and the tab in front with its
+    /// toolbar.
+    fn central_ui(&mut self, ui: &mut egui::Ui, avail: &Availability, commands: &mut Vec<Command>) -> CentreOutcome {
+        let mut out = CentreOutcome::default();
+        let snap = self.results.snapshot.as_deref();
+        let shown = self.display.probed.as_deref().or(snap);
+        let probe = self.results.teaching.probe.as_deref().filter(|_| self.probe.showing);
+        let central = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
+        egui::CentralPanel::default().frame(central).show(ui, |ui| {
+            if let Some(c) = batch_ui(ui, snap, &self.display.scene.batch) {
+                if matches!(c, Command::SelectSample(_)) {
+                    out.stop_probe = true;
+                }
+                commands.push(c);
+            }
+            ui.separator();
+            if let Some(p) = probe {
+                out.stop_probe |= probe_line_ui(ui, p, snap.map_or(&[][..], |s| &s.class_names[..]));
+            }
+            tab_row_ui(ui, &self.tabs, &mut self.view.tab);
+            let Some(tab) = self.tabs.iter_mut().find(|t| t.id() == self.view.tab) else {
+                self.files.last_view = None;
+                return;
+            };
+            let mut ctx = TabContext {
+                snapshot: snap,
+                shown,
+                scene: &self.display.scene,
+                view: &mut self.view,
+                teaching: &self.results.teaching,
+                magnitudes: &self.results.magnitudes,
+                test_set: &self.data.test,
+                progress: self.link.progress.as_ref(),
+                can_run: avail.can_step(snap),
+                commands: Vec::new(),
+                inspect: None,
+            };
+            tab.toolbar_ui(ui, &mut ctx);
+            // The view with its legend, for "Save … as PNG".
+            let view = ui.scope(|ui| tab.ui(ui, &mut ctx));
+            // What overflows the panel (a long legend row) is not on screen: cut it off.
+            self.files.last_view = Some((tab.id(), view.response.rect.intersect(ui.clip_rect())));
+            commands.extend(ctx.commands);
+            out.inspect = ctx.inspect;
+        });
+        out
+    }
+
+    /// The pixel inspector and the draw-a-digit window, over the others.
+    fn floating_windows_ui(&mut self, ctx: &egui::Context) {
+        if let Some(at) = self.windows.inspector.pixel
+            && let Some(s) = self.display.probed.as_deref().or(self.results.snapshot.as_deref())
+        {
+            let result: Result<PixelInspection, InspectError> = s.inspect_pixel(at);
+            if !inspector_window(ctx, &mut self.windows.inspector, &result, self.view.color_map) {
+                self.windows.inspector.pixel = None;
+            }
+        }
+        if self.windows.show_draw {
+            // Borrowed field by field, not cloned: this runs every frame the window is open.
+            let answer = self.results.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn);
+            let names = self.results.snapshot.as_deref().map_or(&[][..], |s| &s.class_names[..]);
+            let outcome = draw_window(ctx, &mut self.windows.draw, answer, names);
+            if let Some(image) = outcome.drawn {
+                if self.windows.draw.is_empty() {
+                    self.stop_probe();
+                } else {
+                    self.probe(ProbeInput::Pixels(image));
+                }
+            }
+            if !outcome.open {
+                self.windows.show_draw = false;
+            }
+        }
+    }
+}
+
+/// The line above the tabs saying a probed image is shown, with the button back to the batch;
+/// returns true when that was clicked.
+fn probe_line_ui(ui: &mut egui::Ui, p: &Probed, names: &[String]) -> bool {
+    let mut back = false;
+    ui.horizontal_wrapped(|ui| {
+        // The button first: the line may run under a window on a narrow screen.
+        if ui.button("Back to the batch").on_hover_text("Show the batch's selected digit again").clicked() {
+            back = true;
+        }
+        let text = format!(
+            "Showing {}: predicted {} ({:.0}%), weights after step {}",
+            probe_caption(p).to_lowercase(),
+            names.get(p.predicted).cloned().unwrap_or_else(|| p.predicted.to_string()),
+            p.confidence * 100.0,
+            p.step
+        );
+        ui.label(egui::RichText::new(text).strong().color(ui.visuals().warn_fg_color));
+    });
+    back
+}
+
+/// A panel frame with margins but no fill (see [`eframe::App::clear_color`]).
+fn bar_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
+/// What a probed image is called in the views.
+fn probe_caption(p: &Probed) -> String {
+    match p.image {
+        ImageId::Drawn => "Your drawing".to_string(),
+        ImageId::Test(i) => format!("Test image {}", thousands(i as u64)),
+        ImageId::Batch { position, .. } => format!("Digit {} of the batch", position + 1),
+    }
+}
+
+/// Text sizes and spacing of the whole window.
+pub(super) fn setup_style(ctx: &egui::Context) {
+    use egui::{FontFamily, FontId, TextStyle};
+    ctx.all_styles_mut(|style| {
+        // A notch larger than egui's defaults: the window is read from the back of a classroom.
+        style.text_styles = [
+            (TextStyle::Heading, FontId::new(20.0, FontFamily::Proportional)),
+            (TextStyle::Body, FontId::new(14.0, FontFamily::Proportional)),
+            (TextStyle::Button, FontId::new(14.0, FontFamily::Proportional)),
+            (TextStyle::Monospace, FontId::new(13.0, FontFamily::Monospace)),
+            (TextStyle::Small, FontId::new(11.5, FontFamily::Proportional)),
+        ]
+        .into();
+        style.spacing.item_spacing = egui::vec2(8.0, 5.0);
+        style.spacing.button_padding = egui::vec2(8.0, 3.0);
+    });
+}

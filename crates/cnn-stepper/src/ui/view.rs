@@ -1,0 +1,201 @@
+//! What the user chose to look at: the tab in front, the modes of the feature-map and filter
+//! views, the colour scale and map, the help panel. Owned by the app, changed by the panels and
+//! tabs, remembered between runs (see [`crate::ui::support::prefs`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Layer, Phase};
+use crate::trainer::Snapshot;
+use crate::ui::support::colormap::ColorMap;
+use crate::ui::tabs::{self, TabId};
+
+/// What the feature-map view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MapMode {
+    /// Activations in forward phases, gradients once the backward pass reached them.
+    Auto,
+    /// Always the forward values.
+    Activations,
+    /// Always the gradients ∂L/∂(map).
+    Gradients,
+}
+
+/// What the filter view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterMode {
+    /// The kernels themselves.
+    Weights,
+    /// ∂L/∂W of the current step.
+    Gradients,
+    /// The change the last update made.
+    Delta,
+}
+
+/// How the maps (or kernels) of one layer are put on a colour scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScaleMode {
+    /// Each map by its own largest |value|: every map's pattern shows, even a weak one, but the
+    /// same colour means different values in different maps.
+    PerMap,
+    /// All maps of a layer share the layer's largest |value| (conv1 with relu1, conv2 with its
+    /// ReLU; each filter bank as a whole): colours compare between maps.
+    #[default]
+    PerLayer,
+}
+
+/// The user's choices about what to look at; owned by the app, changed by the panels.
+///
+/// Serialisable so that the app can remember the view preferences between runs; what belongs
+/// to one session (the focused phase, scroll position, a held scale) is not stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ViewState {
+    /// Tab of the central area.
+    pub tab: TabId,
+    /// Feature-map mode.
+    pub map_mode: MapMode,
+    /// Filter mode.
+    pub filter_mode: FilterMode,
+    /// The phase last clicked in the pipeline; its layer's view is outlined.
+    #[serde(skip)]
+    pub focus: Option<Phase>,
+    /// The (step, phases done) the pipeline last scrolled to.
+    #[serde(skip)]
+    pub scrolled_for: Option<(u64, usize)>,
+    /// One colour scale per map or per layer, for feature maps and filters alike.
+    pub scale_mode: ScaleMode,
+    /// Freeze the colour scales at their values when this was switched on. Not remembered:
+    /// the values it froze belong to the run it was switched on in.
+    #[serde(skip)]
+    pub hold_scale: bool,
+    /// The diverging colour map of every signed view.
+    pub color_map: ColorMap,
+    /// Whether the help panel ([`crate::ui::windows::help::help_ui`]) is shown.
+    pub show_help: bool,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            tab: TabId::default(),
+            map_mode: MapMode::Auto,
+            filter_mode: FilterMode::Weights,
+            focus: None,
+            scrolled_for: None,
+            scale_mode: ScaleMode::PerLayer,
+            hold_scale: false,
+            color_map: ColorMap::RdBu,
+            show_help: false,
+        }
+    }
+}
+
+impl ViewState {
+    /// Whether the feature maps (and FC1 bars) show gradients for this snapshot.
+    pub fn shows_gradients(&self, snap: Option<&Snapshot>) -> bool {
+        match self.map_mode {
+            MapMode::Activations => false,
+            MapMode::Gradients => true,
+            // While running, the phase a snapshot lands on is arbitrary: flipping between
+            // activations and gradients 30 times a second would be unreadable.
+            MapMode::Auto => snap.is_some_and(|s| !s.running && s.last_phase().is_some_and(Phase::is_backward)),
+        }
+    }
+
+    /// Brings the view that shows what `phase` computes to the front.
+    pub fn focus_phase(&mut self, phase: Phase, snap: Option<&Snapshot>) {
+        use Layer::*;
+        self.focus = Some(phase);
+        let want_gradients = phase.is_backward();
+        match phase {
+            Phase::Forward(Conv1 | Relu1 | Conv2 | ReluConv2) | Phase::Backward(Relu1 | ReluConv2 | Fc1) => {
+                self.tab = tabs::feature_maps::ID;
+                if self.shows_gradients(snap) != want_gradients {
+                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
+                }
+            }
+            Phase::Backward(Conv1 | Conv2) => {
+                self.tab = tabs::filters::ID;
+                self.filter_mode = FilterMode::Gradients;
+            }
+            Phase::Update => {
+                self.tab = tabs::filters::ID;
+                self.filter_mode = FilterMode::Delta;
+            }
+            // The dense layers and the loss are in the outputs panel, which is always visible.
+            Phase::Forward(Fc1 | Relu2 | Fc2 | Loss) | Phase::Backward(Relu2 | Fc2 | Loss) => {
+                if self.shows_gradients(snap) != want_gradients {
+                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
+                }
+            }
+        }
+    }
+
+    /// True when the last pipeline click was about `layer` (its view gets an outline).
+    pub fn is_focused(&self, layer: Layer) -> bool {
+        matches!(self.focus, Some(Phase::Forward(l) | Phase::Backward(l)) if l == layer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn view_preferences_survive_a_restart_but_a_held_scale_does_not() {
+        let view = ViewState {
+            tab: tabs::health::ID,
+            scale_mode: ScaleMode::PerMap,
+            color_map: ColorMap::HighContrast,
+            hold_scale: true,
+            show_help: true,
+            focus: Some(Phase::Update),
+            ..ViewState::default()
+        };
+        let json = serde_json::to_string(&view).unwrap();
+        let back: ViewState = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            (back.tab, back.scale_mode, back.color_map, back.show_help),
+            (tabs::health::ID, ScaleMode::PerMap, ColorMap::HighContrast, true)
+        );
+        assert!(!back.hold_scale && back.focus.is_none(), "session-only state is not stored");
+        // A stored copy from before these fields existed still loads, with the defaults.
+        let old: ViewState = serde_json::from_str(r#"{"tab":"Filters"}"#).unwrap();
+        assert_eq!((old.tab, old.scale_mode, old.color_map), (tabs::filters::ID, ScaleMode::PerLayer, ColorMap::RdBu));
+    }
+
+    #[test]
+    fn the_tab_is_stored_under_the_names_earlier_versions_wrote() {
+        // Versions before the tab list stored an enum's variant names: they must keep meaning
+        // the same tabs.
+        for (stored, id) in [
+            ("FeatureMaps", tabs::feature_maps::ID),
+            ("Filters", tabs::filters::ID),
+            ("Fc1", tabs::fc1::ID),
+            ("Evaluation", tabs::evaluation::ID),
+            ("Health", tabs::health::ID),
+        ] {
+            let view: ViewState = serde_json::from_str(&format!(r#"{{"tab":"{stored}"}}"#)).unwrap();
+            assert_eq!(view.tab, id, "{stored}");
+            assert!(serde_json::to_string(&view).unwrap().contains(&format!(r#""tab":"{stored}""#)));
+        }
+    }
+
+    #[test]
+    fn a_tab_this_version_does_not_have_falls_back_to_the_first_and_keeps_the_rest() {
+        let view: ViewState =
+            serde_json::from_str(r#"{"tab":"Attention","color_map":"HighContrast","show_help":true}"#).unwrap();
+        assert_eq!(view.tab, TabId::default());
+        assert_eq!((view.color_map, view.show_help), (ColorMap::HighContrast, true));
+    }
+
+    #[test]
+    fn a_pipeline_click_brings_the_view_of_its_phase_to_the_front() {
+        let mut view = ViewState::default();
+        view.focus_phase(Phase::Update, None);
+        assert_eq!((view.tab, view.filter_mode), (tabs::filters::ID, FilterMode::Delta));
+        view.focus_phase(Phase::Backward(Layer::Relu1), None);
+        assert_eq!((view.tab, view.map_mode), (tabs::feature_maps::ID, MapMode::Gradients));
+    }
+}

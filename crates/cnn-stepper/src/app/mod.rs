@@ -1,13 +1,15 @@
 //! The eframe application: what the window holds ([`CnnApp`]) and how it starts.
 //!
 //! The work of a frame is split by kind, as in rerun's viewer:
-//! - [`logic`] (`eframe::App::logic`): drains the worker's events into the snapshot, curves and
-//!   teaching results, reads the keyboard shortcuts, keeps the zoom and the probe up to date.
-//! - [`ui`] (`eframe::App::ui`): draws the window region by region (top bars, side panels,
+//! - `logic.rs`: the work that draws nothing. `eframe::App::logic` drains the worker's events
+//!   into the snapshot, curves and teaching results; at the start of a frame's drawing, the
+//!   keyboard shortcuts are read, the zoom follows the window and the views' textures are
+//!   brought up to date.
+//! - `ui.rs` (`eframe::App::ui`): draws the window region by region (top bars, side panels,
 //!   centre, floating windows) from the panels, tabs and windows of [`crate::ui`].
-//! - [`command_handling`]: turns what the user asked for (menu actions, files chosen, panel
+//! - `command_handling.rs`: turns what the user asked for (menu actions, files chosen, panel
 //!   commands) into worker [`Command`]s, and records what the worker owes an answer to
-//!   ([`in_flight`]).
+//!   (`in_flight.rs`).
 //!
 //! Threads: the worker thread trains and sends events; its waker calls
 //! `ctx.request_repaint()`, so the window sleeps while paused and repaints about 30 times a
@@ -26,7 +28,7 @@ use eframe::egui;
 
 use crate::data::{ClassNames, Mnist, embedded, load_dir};
 use crate::engine::{ConvEngine, ModelConfig, Preset};
-use crate::trainer::{Command, PixelRef, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
+use crate::trainer::{Command, PixelRef, ProbeInput, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
 use crate::ui::ViewState;
 use crate::ui::panels::banner::{Banner, Severity};
 use crate::ui::panels::controls::ControlsState;
@@ -188,10 +190,10 @@ struct ProbeState {
     /// The digit views show the probe, not the batch's selected digit.
     showing: bool,
     /// What to probe next (the newest drawing wins over older ones not sent yet).
-    pending: Option<crate::trainer::ProbeInput>,
+    pending: Option<ProbeInput>,
     in_flight: bool,
     /// What was probed last: probed again after each step, so the answer follows training.
-    source: Option<crate::trainer::ProbeInput>,
+    source: Option<ProbeInput>,
     /// Bumped for every probe answer: the digit views rebuild for a new probe only, not for
     /// every teaching answer (an FC1 view's requests arrive several times a second).
     answers: u64,

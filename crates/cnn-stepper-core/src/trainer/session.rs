@@ -490,8 +490,10 @@ impl Session {
             }
             Export::CurvesCsv(path) => {
                 let csv = self.history.merged_csv();
-                crate::engine::weights::write_atomically(path, csv.as_bytes()).map_err(|source| {
-                    TrainError::Write { path: path.to_owned(), what: "curves", source }
+                crate::engine::weights::write_atomically(path, csv.as_bytes()).map_err(|source| TrainError::Write {
+                    path: path.to_owned(),
+                    what: "curves",
+                    source,
                 })?;
                 let rows = csv.lines().count().saturating_sub(1);
                 Ok(format!("exported the curves ({rows} rows, up to step {step}) to {}", path.display()))

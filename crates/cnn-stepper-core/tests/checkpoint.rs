@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cnn_stepper_core::cli::{self, TrainOptions};
 use cnn_stepper_core::data::{self, Dataset, Mnist};
-use cnn_stepper_core::engine::weights::{self, WeightsMeta};
+use cnn_stepper_core::engine::weights::{self, Loaded, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
 use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
 use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, Worker};
@@ -160,7 +160,7 @@ fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
     let path = dir.path().join("plain.safetensors");
     // As PyTorch would write it: no metadata of ours, so no seed either.
     let bytes = weights::to_bytes(&s.network().params, &WeightsMeta::new(ModelConfig::default())).unwrap();
-    let (params, _) = weights::from_bytes(&bytes, "x", None).unwrap();
+    let Loaded { params, .. } = weights::from_bytes(&bytes, "x", None).unwrap();
     weights::save(&path, &params, &WeightsMeta { seed: None, ..WeightsMeta::new(ModelConfig::default()) }).unwrap();
 
     let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
@@ -182,7 +182,7 @@ fn a_session_file_still_loads_as_plain_weights() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
-    let (params, meta) = weights::load(&path, Some(&ModelConfig::default())).unwrap();
+    let Loaded { params, meta, .. } = weights::load(&path, Some(&ModelConfig::default())).unwrap();
     assert_eq!(params, s.network().params);
     assert_eq!(meta.step, Some(1));
     assert_eq!(meta.seed, Some(3));
@@ -349,7 +349,8 @@ fn tiny_file() -> Vec<u8> {
 
 fn open_bytes(bytes: &[u8]) -> Result<Session, String> {
     let (data, _) = tiny();
-    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)?;
+    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)
+        .map_err(|e| e.to_string())?;
     Session::from_file(data, opened.file, ConvEngine::Fast)
 }
 

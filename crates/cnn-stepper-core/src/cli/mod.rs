@@ -124,7 +124,10 @@ pub fn train_from(
             (net, sampler, 0, History::new(), hyper, batch, o.preset, o.seed)
         }
         (Some(path), _) => {
-            let opened = checkpoint::load(path, Some(data.train.len()), o.engine)?;
+            let opened = checkpoint::load(path, Some(data.train.len()), o.engine).map_err(|e| e.to_string())?;
+            if let Some(note) = opened.integrity.note(&path.display().to_string()) {
+                eprintln!("note: {note}");
+            }
             let f = opened.file;
             let cfg = f.config;
             check_images_fit(path, &cfg, &data.train, &data.source)?;
@@ -262,7 +265,7 @@ pub fn train_from(
             sampler,
             history,
         };
-        file.save(path)?;
+        file.save(path).map_err(|e| e.to_string())?;
         w(
             out,
             format!(
@@ -311,7 +314,11 @@ pub fn eval(
     csv: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<f32, String> {
-    let (params, meta) = weights::load(weights_path, None).map_err(|e| e.to_string())?;
+    let loaded = weights::load(weights_path, None).map_err(|e| e.to_string())?;
+    if let Some(note) = loaded.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
+    let (params, meta) = (loaded.params, loaded.meta);
     let data = load_data(data_dir, classes)?;
     let cfg = meta.config;
     check_images_fit(weights_path, &cfg, &data.test, &data.source)?;
@@ -363,7 +370,10 @@ pub fn export(
     if npz_path.is_none() && loss_csv.is_none() && accuracy_csv.is_none() {
         return Err("nothing to export: give --npz, --loss-csv or --accuracy-csv".into());
     }
-    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast)?;
+    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast).map_err(|e| e.to_string())?;
+    if let Some(note) = opened.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
     if let Some(path) = npz_path {
         npz::save(path, &opened.file.params)?;

@@ -23,7 +23,7 @@ use std::path::Path;
 use ndarray::{ArrayBase, Data, Dimension};
 
 use super::Params;
-use super::weights::write_atomically;
+use crate::fileio::write_atomically;
 
 /// The npz member names, in the order they are written.
 pub const NPZ_NAMES: [&str; 8] = ["c1_filters", "c1_b", "c2_filters", "c2_b", "fc_W1", "fc_b1", "fc_W2", "fc_b2"];
@@ -125,8 +125,10 @@ pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, String> {
     zip_stored(&members)
 }
 
-/// Writes the parameters as an `.npz` file, atomically.
+/// Writes the parameters as an `.npz` file, atomically (see [`write_atomically`]: a symbolic
+/// link's target is replaced, and a device, pipe or directory at `path` is refused).
 pub fn save(path: &Path, p: &Params<f32>) -> Result<(), String> {
     let bytes = to_bytes(p).map_err(|e| format!("{}: {e}", path.display()))?;
-    write_atomically(path, &bytes).map_err(|e| format!("{}: cannot write the npz: {e}", path.display()))
+    // The error names the path already.
+    write_atomically(path, &bytes).map_err(|e| e.to_string())
 }

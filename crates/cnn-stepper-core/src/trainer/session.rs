@@ -439,7 +439,7 @@ impl Session {
     /// whole if anything fails). Only between steps: in the middle of one this is an error
     /// (the worker's `Command::Save` finishes the step first).
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), String> {
-        self.to_file().map_err(|e| format!("{}: {e}", path.display()))?.save(path)
+        self.to_file().map_err(|e| format!("{}: {e}", path.display()))?.save(path).map_err(|e| e.to_string())
     }
 
     /// Opens a session file and continues exactly where it was saved, on `engine`.
@@ -448,8 +448,12 @@ impl Session {
     /// further training from step 0, with zero momentum, an empty history and batches drawn
     /// from the file's seed (1 if it has none).
     pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, String> {
-        let opened = checkpoint::load(path, Some(data.train.len()), engine)?;
-        Self::from_file(data, opened.file, engine).map_err(|e| format!("{}: {e}", path.display()))
+        let opened = checkpoint::load(path, Some(data.train.len()), engine).map_err(|e| e.to_string())?;
+        let mut session = Self::from_file(data, opened.file, engine).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(note) = opened.integrity.note(&path.display().to_string()) {
+            session.notify(note);
+        }
+        Ok(session)
     }
 
     /// A session continuing `file` on `data`.

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use cnn_stepper_core::cli::{self, Console, StopFlag, TrainOptions};
 use cnn_stepper_core::data::{Dataset, Mnist};
-use cnn_stepper_core::engine::weights::{self, WeightsMeta};
+use cnn_stepper_core::engine::weights::{self, Loaded, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
-use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
+use cnn_stepper_core::trainer::checkpoint::{self, CheckpointError, History, MAX_LOSS_POINTS};
 use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, TrainError, Worker};
 use common::{first, sample, steps, wait_for};
 use proptest::prelude::*;
@@ -124,7 +124,7 @@ fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
     let path = dir.path().join("plain.safetensors");
     // As PyTorch would write it: no metadata of ours, so no seed either.
     let bytes = weights::to_bytes(&s.network().params, &WeightsMeta::new(ModelConfig::default())).unwrap();
-    let (params, _) = weights::from_bytes(&bytes, "x", None).unwrap();
+    let Loaded { params, .. } = weights::from_bytes(&bytes, "x", None).unwrap();
     weights::save(&path, &params, &WeightsMeta { seed: None, ..WeightsMeta::new(ModelConfig::default()) }).unwrap();
 
     let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
@@ -146,7 +146,7 @@ fn a_session_file_still_loads_as_plain_weights() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
-    let (params, meta) = weights::load(&path, Some(&ModelConfig::default())).unwrap();
+    let Loaded { params, meta, .. } = weights::load(&path, Some(&ModelConfig::default())).unwrap();
     assert_eq!(params, s.network().params);
     assert_eq!(meta.step, Some(1));
     assert_eq!(meta.seed, Some(3));
@@ -164,7 +164,10 @@ fn a_file_from_another_training_set_is_refused_with_both_sizes() {
     steps(&mut s, 1);
     s.save_checkpoint(&path).unwrap();
     let err = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).err().unwrap();
-    assert!(matches!(err.cause(), TrainError::Checkpoint(_)), "refused while reading the file: {err}");
+    assert!(
+        matches!(err.cause(), TrainError::Checkpoint(CheckpointError::TrainingSet { saved: 96, found: 10_000, .. })),
+        "refused while reading the file: {err}"
+    );
     let err = err.to_string();
     assert!(err.contains("s.safetensors") && err.contains("96") && err.contains("10000"), "{err}");
 }
@@ -312,7 +315,8 @@ fn tiny_file() -> Vec<u8> {
 
 fn open_bytes(bytes: &[u8]) -> Result<Session, String> {
     let (data, _) = tiny();
-    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)?;
+    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)
+        .map_err(|e| e.to_string())?;
     Session::from_file(data, opened.file, ConvEngine::Fast).map_err(|e| e.to_string())
 }
 

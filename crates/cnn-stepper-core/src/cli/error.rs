@@ -6,7 +6,9 @@ use crate::data::DataError;
 use crate::engine::npz::NpzError;
 use crate::engine::weights::WeightsError;
 use crate::engine::{EngineError, SettingsError};
+use crate::fileio::FileError;
 use crate::trainer::TrainError;
+use crate::trainer::checkpoint::CheckpointError;
 
 /// Why a headless command failed. `main` prints it as `error: {message}` and exits with 1.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +42,11 @@ pub enum CliError {
     #[error(transparent)]
     Weights(#[from] WeightsError),
     /// A session file cannot be read.
-    #[error("{0}")]
-    Checkpoint(String),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A file cannot be written (the error names it and what failed).
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The network cannot be built or a batch does not fit it.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -78,16 +83,6 @@ pub enum CliError {
     NoCurves {
         /// The file.
         path: PathBuf,
-    },
-    /// Writing a file failed.
-    #[error("{}: cannot write the {what}: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What it holds, e.g. "predictions".
-        what: &'static str,
-        /// What the operating system said.
-        source: std::io::Error,
     },
     /// Writing to standard output failed (a closed pipe, a full disk).
     #[error("writing the output: {0}")]

@@ -23,6 +23,7 @@ use crate::engine::weights;
 use crate::engine::{
     Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
 };
+use crate::fileio::write_atomically;
 use crate::trainer::checkpoint;
 use crate::trainer::{EvalResult, Session, Settings, TrainError};
 
@@ -183,6 +184,10 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
             s
         }
     };
+    // E.g. that a file without checksums (from PyTorch) was not checked.
+    for note in session.take_notices() {
+        writeln!(console.err, "note: {note}").map_err(CliError::Output)?;
+    }
     let out = |c: &mut Console<'_>, s: String| writeln!(c.out, "{s}").map_err(CliError::Output);
     if let Some(path) = &o.resume {
         out(
@@ -448,7 +453,11 @@ pub fn eval(
     csv: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<f32, CliError> {
-    let (params, meta) = weights::load(weights_path, None)?;
+    let loaded = weights::load(weights_path, None)?;
+    if let Some(note) = loaded.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
+    let (params, meta) = (loaded.params, loaded.meta);
     let data = load_data(data_dir, classes)?;
     let cfg = meta.config;
     check_images_fit(weights_path, &cfg, &data.test, &data.source)?;
@@ -483,11 +492,7 @@ pub fn eval(
             }
             text.push('\n');
         }
-        weights::write_atomically(path, text.as_bytes()).map_err(|source| CliError::Write {
-            path: path.to_owned(),
-            what: "predictions",
-            source,
-        })?;
+        write_atomically(path, text.as_bytes())?;
         writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(CliError::Output)?;
     }
     Ok(acc)
@@ -506,7 +511,10 @@ pub fn export(
     if npz_path.is_none() && loss_csv.is_none() && accuracy_csv.is_none() {
         return Err(CliError::NothingToExport);
     }
-    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast).map_err(CliError::Checkpoint)?;
+    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast)?;
+    if let Some(note) = opened.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(CliError::Output);
     if let Some(path) = npz_path {
         npz::save(path, &opened.file.params)?;
@@ -516,13 +524,9 @@ pub fn export(
         return Err(CliError::NoCurves { path: weights_path.to_owned() });
     }
     let (loss, accuracy) = opened.file.history.curves_csv();
-    for (path, text, what) in [(loss_csv, loss, "loss curve"), (accuracy_csv, accuracy, "accuracy curve")] {
+    for (path, text) in [(loss_csv, loss), (accuracy_csv, accuracy)] {
         if let Some(path) = path {
-            weights::write_atomically(path, text.as_bytes()).map_err(|source| CliError::Write {
-                path: path.to_owned(),
-                what,
-                source,
-            })?;
+            write_atomically(path, text.as_bytes())?;
             w(out, format!("wrote {} ({} rows)", path.display(), text.lines().count().saturating_sub(1)))?;
         }
     }

@@ -18,12 +18,12 @@
 //! "stored") with a CRC-32 per member, which `numpy.load` and every unzip read; little-endian
 //! `float32` (`'<f4'`), C order, `.npy` format version 1.0.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{ArrayBase, Data, Dimension};
 
 use super::Params;
-use super::weights::write_atomically;
+use crate::fileio::{FileError, write_atomically};
 
 /// Why an `.npz` could not be made or written.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +34,9 @@ pub enum NpzError {
         /// What is too large: "the archive", a member's name, ….
         what: String,
     },
-    /// Writing the file failed.
-    #[error("{}: cannot write the npz: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
+    /// Writing the file failed (the error names it).
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// The npz member names, in the order they are written.
@@ -144,8 +139,9 @@ pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, NpzError> {
     zip_stored(&members)
 }
 
-/// Writes the parameters as an `.npz` file, atomically.
+/// Writes the parameters as an `.npz` file, atomically (see [`write_atomically`]: a symbolic
+/// link's target is replaced, and a device, pipe or directory at `path` is refused).
 pub fn save(path: &Path, p: &Params<f32>) -> Result<(), NpzError> {
     let bytes = to_bytes(p)?;
-    write_atomically(path, &bytes).map_err(|source| NpzError::Write { path: path.to_owned(), source })
+    Ok(write_atomically(path, &bytes)?)
 }

@@ -7,7 +7,9 @@ use crate::data::DataError;
 use crate::engine::npz::NpzError;
 use crate::engine::weights::WeightsError;
 use crate::engine::{EngineError, SettingsError};
+use crate::fileio::FileError;
 
+use super::checkpoint::CheckpointError;
 use super::divergence::DivergenceReason;
 
 /// Everything that can go wrong in a [`Session`](super::Session).
@@ -54,21 +56,14 @@ pub enum TrainError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// A session file cannot be read or written.
-    #[error("{0}")]
-    Checkpoint(String),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// A NumPy export failed.
     #[error(transparent)]
     Npz(#[from] NpzError),
-    /// Writing an export failed.
-    #[error("{}: cannot write the {what}: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What was being written, e.g. "curves".
-        what: &'static str,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
+    /// Writing a file (an export) failed; the error names it.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The training set has no images.
     #[error("{data}: the training set is empty")]
     EmptyTrainingSet {
@@ -131,7 +126,7 @@ pub enum TrainError {
     },
     /// Something about a named file: the file, then what went wrong with it.
     #[error("{}: {source}", path.display())]
-    File {
+    InFile {
         /// The file.
         path: PathBuf,
         /// What went wrong.
@@ -143,10 +138,10 @@ pub enum TrainError {
 }
 
 impl TrainError {
-    /// The error itself, without the file names wrapped around it by [`TrainError::File`].
+    /// The error itself, without the file names wrapped around it by [`TrainError::InFile`].
     pub fn cause(&self) -> &TrainError {
         match self {
-            TrainError::File { source, .. } => source.cause(),
+            TrainError::InFile { source, .. } => source.cause(),
             other => other,
         }
     }
@@ -158,6 +153,6 @@ impl TrainError {
 
     /// Names the file this error is about.
     pub fn in_file(self, path: impl Into<PathBuf>) -> TrainError {
-        TrainError::File { path: path.into(), source: Box::new(self) }
+        TrainError::InFile { path: path.into(), source: Box::new(self) }
     }
 }

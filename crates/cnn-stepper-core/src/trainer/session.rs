@@ -490,11 +490,7 @@ impl Session {
             }
             Export::CurvesCsv(path) => {
                 let csv = self.history.merged_csv();
-                crate::engine::weights::write_atomically(path, csv.as_bytes()).map_err(|source| TrainError::Write {
-                    path: path.to_owned(),
-                    what: "curves",
-                    source,
-                })?;
+                crate::fileio::write_atomically(path, csv.as_bytes())?;
                 let rows = csv.lines().count().saturating_sub(1);
                 Ok(format!("exported the curves ({rows} rows, up to step {step}) to {}", path.display()))
             }
@@ -504,6 +500,12 @@ impl Session {
     /// Queues a message for the next snapshot (e.g. "saved session to …").
     pub fn notify(&mut self, message: String) {
         self.notices.push(message);
+    }
+
+    /// The queued messages, which the next snapshot would have carried (for a caller that takes
+    /// no snapshots, such as the command line).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     /// The state as a session file. Refused in the middle of a step: a file holds whole steps.
@@ -533,7 +535,7 @@ impl Session {
     /// whole if anything fails). Only between steps: in the middle of one this is an error
     /// (the worker's `Command::Save` finishes the step first).
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
-        self.to_file().map_err(|e| e.in_file(path))?.save(path).map_err(TrainError::Checkpoint)
+        Ok(self.to_file().map_err(|e| e.in_file(path))?.save(path)?)
     }
 
     /// Opens a session file and continues exactly where it was saved, on `engine`.
@@ -541,9 +543,15 @@ impl Session {
     /// A plain weights file (ours, or a PyTorch state dict) opens too: for inspection and
     /// further training from step 0, with zero momentum, an empty history and batches drawn
     /// from the file's seed (1 if it has none).
+    /// A file without checksums (from PyTorch) opens with a note saying it was not checked
+    /// (in the next snapshot's `notices`, or [`Session::take_notices`]).
     pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, TrainError> {
-        let opened = checkpoint::load(path, Some(data.train.len()), engine).map_err(TrainError::Checkpoint)?;
-        Self::from_file(data, opened.file, engine).map_err(|e| e.in_file(path))
+        let opened = checkpoint::load(path, Some(data.train.len()), engine)?;
+        let mut session = Self::from_file(data, opened.file, engine).map_err(|e| e.in_file(path))?;
+        if let Some(note) = opened.integrity.note(&path.display().to_string()) {
+            session.notify(note);
+        }
+        Ok(session)
     }
 
     /// A session continuing `file` on `data`.

@@ -202,7 +202,7 @@ fn a_divergence_stops_the_run_and_saves_the_last_good_state() {
     let o = TrainOptions { lr: Some(10.0), momentum: Some(0.99), epochs: 50, batch: Some(4), ..options(dir.path()) };
     let r = run(&o);
     let Err(CliError::Diverged { error, saved }) = r.result else { panic!("{:?}\n{}", r.result, r.out) };
-    let TrainError::Diverged { restored_to: Some(good), step, .. } = error else { panic!("{error}") };
+    let TrainError::Diverged { restored_to: Some(good), step, .. } = *error else { panic!("{error}") };
     let path = dir.path().join("w.safetensors");
     assert_eq!(saved.as_deref(), Some(path.as_path()));
     assert_eq!(saved_step(&path), good);

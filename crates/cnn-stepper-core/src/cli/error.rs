@@ -27,8 +27,8 @@ pub enum CliError {
         None => "Nothing was saved: try a smaller --lr (or --momentum).".to_owned(),
     })]
     Diverged {
-        /// The divergence ([`TrainError::Diverged`]).
-        error: TrainError,
+        /// The divergence ([`TrainError::Diverged`]), boxed: it is large and rare.
+        error: Box<TrainError>,
         /// Where the last good state was saved.
         saved: Option<PathBuf>,
     },

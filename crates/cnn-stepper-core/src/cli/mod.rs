@@ -292,7 +292,7 @@ fn after_divergence(session: &Session, save: Option<&Path>, error: TrainError, c
             None
         }
     });
-    CliError::Diverged { error, saved }
+    CliError::Diverged { error: Box::new(error), saved }
 }
 
 /// Refuses the options that choose a fresh run's network and start, which a resumed run takes

@@ -252,6 +252,21 @@ fn a_missing_data_folder_or_weights_file_is_named_in_the_error() {
 }
 
 #[test]
+fn a_save_path_that_cannot_be_written_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 32);
+    std::fs::create_dir(dir.path().join("a-folder")).unwrap();
+    for (save, kind) in [("no/such/folder/w.safetensors", "folder"), ("a-folder", "directory")] {
+        let save = dir.path().join(save);
+        let r = run(&TrainOptions { save: Some(save.clone()), ..options(dir.path()) });
+        let Err(CliError::File(e)) = r.result else { panic!("{save:?}: {:?}", r.result) };
+        assert_eq!(e.path(), save.as_path());
+        assert!(e.to_string().contains(kind), "{e}");
+        assert_eq!(r.out, "", "refused before any training");
+    }
+}
+
+#[test]
 fn options_that_choose_the_network_are_refused_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     common::small_folder(dir.path(), 32);

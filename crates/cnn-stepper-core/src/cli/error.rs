@@ -32,6 +32,18 @@ pub enum CliError {
         /// Where the last good state was saved.
         saved: Option<PathBuf>,
     },
+    /// The run could not be saved where `--save` said, at the end. It was saved elsewhere if
+    /// `rescued` says so.
+    #[error("{error}. {}", match rescued {
+        Some(path) => format!("The run was saved to {} instead (--resume continues it).", path.display()),
+        None => "It could not be saved anywhere else either: the run is lost.".to_owned(),
+    })]
+    NotSaved {
+        /// Why the save failed.
+        error: Box<TrainError>,
+        /// Where the run was saved instead.
+        rescued: Option<PathBuf>,
+    },
     /// Hyper-parameters that cannot train.
     #[error(transparent)]
     Settings(#[from] SettingsError),

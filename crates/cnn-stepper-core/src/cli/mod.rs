@@ -23,7 +23,7 @@ use crate::engine::weights;
 use crate::engine::{
     Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
 };
-use crate::fileio::write_atomically;
+use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;
 use crate::trainer::{EvalResult, Session, Settings, TrainError};
 
@@ -172,6 +172,11 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
             None
         }
     };
+    // A run is only as good as its save: a missing folder, a read-only mount or a directory at
+    // the path is found now, not after hours of training.
+    if let Some(path) = &o.save {
+        check_writable(path)?;
+    }
     let data = Arc::new(load_data(o.data.as_deref(), o.classes)?);
     let mut session = match (&o.resume, fresh) {
         (Some(path), _) => open_for_resume(o, path, data.clone())?,
@@ -267,7 +272,7 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
     }
     let saved = match &o.save {
         Some(path) => {
-            session.save_checkpoint(path)?;
+            save_or_rescue(&session, path, &rescue_folders(), console.err)?;
             out(
                 console,
                 format!(
@@ -282,14 +287,44 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
     Ok(TrainSummary { reports, stopped, saved, step: session.step() })
 }
 
+/// Where a run goes when its `--save` path fails at the end (the disk filled up, the folder
+/// went away): the working directory, then the temporary folder.
+fn rescue_folders() -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    folders.push(std::env::temp_dir());
+    folders
+}
+
+/// Saves the session to `path`; if that fails, to a new file in the first of `folders` that
+/// takes it, so that the run is not lost. Either way a failure at `path` is an error, which
+/// says where the run went.
+fn save_or_rescue(session: &Session, path: &Path, folders: &[PathBuf], err: &mut dyn Write) -> Result<(), CliError> {
+    let Err(error) = session.save_checkpoint(path) else { return Ok(()) };
+    let name = path.file_name().map_or_else(|| "run.safetensors".into(), |n| n.to_string_lossy().into_owned());
+    let rescued = folders.iter().find_map(|folder| {
+        let candidate = folder.join(format!("cnn-stepper-rescued-{}-{name}", std::process::id()));
+        match session.save_checkpoint(&candidate) {
+            Ok(()) => Some(candidate),
+            Err(e) => {
+                let _ = writeln!(err, "could not save the run there either: {e}");
+                None
+            }
+        }
+    });
+    Err(CliError::NotSaved { error: Box::new(error), rescued })
+}
+
 /// A divergence ends a headless run: saves the state the session went back to (the last good
 /// batch) if `save` is given, and says so in the error.
 fn after_divergence(session: &Session, save: Option<&Path>, error: TrainError, console: &mut Console<'_>) -> CliError {
-    let saved = save.and_then(|path| match session.save_checkpoint(path) {
+    let saved = save.and_then(|path| match save_or_rescue(session, path, &rescue_folders(), console.err) {
         Ok(()) => Some(path.to_owned()),
         Err(e) => {
             let _ = writeln!(console.err, "could not save the last good state: {e}");
-            None
+            match e {
+                CliError::NotSaved { rescued, .. } => rescued,
+                _ => None,
+            }
         }
     });
     CliError::Diverged { error: Box::new(error), saved }
@@ -729,5 +764,36 @@ impl ProgressBar {
             let _ = writeln!(err);
             self.drawn = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::checkpoint;
+
+    #[test]
+    fn a_failed_save_goes_to_the_first_rescue_folder_that_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Arc::new(data::embedded().unwrap());
+        let mut session = Session::new(data, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        session.step_batch(&mut |_, _| {}).unwrap();
+        let gone = dir.path().join("gone/run.safetensors");
+        let (missing, rescue) = (dir.path().join("missing-too"), dir.path().join("rescue"));
+        std::fs::create_dir(&rescue).unwrap();
+        let mut err = Vec::new();
+        let e = save_or_rescue(&session, &gone, &[missing.clone(), rescue.clone()], &mut err).unwrap_err();
+        let CliError::NotSaved { rescued: Some(path), .. } = &e else { panic!("{e}") };
+        assert_eq!(path.parent(), Some(rescue.as_path()));
+        assert!(path.to_string_lossy().ends_with("-run.safetensors"), "{}", path.display());
+        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step, 1, "the whole run is there");
+        let message = e.to_string();
+        assert!(message.contains("gone") && message.contains("saved to") && message.contains("--resume"), "{message}");
+        assert!(String::from_utf8(err).unwrap().contains("missing-too"), "the failed rescue folder is named");
+
+        let e = save_or_rescue(&session, &gone, &[missing], &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, CliError::NotSaved { rescued: None, .. }));
+        assert!(e.to_string().contains("the run is lost"), "{e}");
+        assert!(save_or_rescue(&session, &rescue.join("fine.safetensors"), &[], &mut Vec::new()).is_ok());
     }
 }

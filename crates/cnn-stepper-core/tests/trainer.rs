@@ -118,11 +118,19 @@ fn absurd_settings_are_refused_with_the_value_named() {
     let mut s = session(ConvEngine::Fast);
     let good = s.settings();
     let cases = [
-        (Settings { batch_size: 0, ..good }, Setting::BatchSize, "batch size 0"),
-        (Settings { hyper: Hyper { lr: -1.0, ..good.hyper }, ..good }, Setting::LearningRate, "learning rate -1"),
-        (Settings { hyper: Hyper { momentum: 1.5, ..good.hyper }, ..good }, Setting::Momentum, "momentum 1.5"),
-        (Settings { hyper: Hyper { reg: 1e30, ..good.hyper }, ..good }, Setting::Reg, "reg 1e30 is far too large"),
-        (Settings { batch_size: 10_001, ..good }, Setting::BatchSize, "batch size 10001"),
+        (Settings { batch_size: 0, ..good }, Setting::BatchSize, "batch size = 0: must be between 1 and 1024"),
+        (
+            Settings { hyper: Hyper { lr: -1.0, ..good.hyper }, ..good },
+            Setting::LearningRate,
+            "learning rate = -1: must be above 0",
+        ),
+        (
+            Settings { hyper: Hyper { momentum: 1.5, ..good.hyper }, ..good },
+            Setting::Momentum,
+            "momentum = 1.5: must be",
+        ),
+        (Settings { hyper: Hyper { reg: 1e30, ..good.hyper }, ..good }, Setting::Reg, "reg = 1e30: is far too large"),
+        (Settings { batch_size: 10_001, ..good }, Setting::BatchSize, "batch size = 10001"),
     ];
     for (bad, setting, words) in cases {
         let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("{bad:?} was accepted") };

@@ -38,8 +38,9 @@ pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Mnis
     }
 }
 
-/// Options of `cnn-stepper train`.
-#[derive(Clone, Debug, Default)]
+/// Options of `cnn-stepper train`. The default is what `cnn-stepper train` alone does: one
+/// epoch on the embedded sample with the recommended preset, nothing saved.
+#[derive(Clone, Debug)]
 pub struct TrainOptions {
     /// Dataset folder (embedded sample when `None`).
     pub data: Option<PathBuf>,
@@ -70,6 +71,27 @@ pub struct TrainOptions {
     pub save: Option<PathBuf>,
     /// A session file to continue (`--resume`).
     pub resume: Option<PathBuf>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            data: None,
+            classes: None,
+            epochs: 1,
+            batch: None,
+            lr: None,
+            momentum: None,
+            reg: None,
+            lr_decay: None,
+            engine: ConvEngine::Fast,
+            preset: None,
+            seed: None,
+            relu_after_conv2: false,
+            save: None,
+            resume: None,
+        }
+    }
 }
 
 /// One epoch's results.

@@ -236,7 +236,7 @@ pub struct SettingProblem {
 
 impl std::fmt::Display for SettingProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.setting, self.value, self.reason)
+        write!(f, "{} = {}: {}", self.setting, self.value, self.reason)
     }
 }
 
@@ -259,6 +259,11 @@ impl SettingsError {
     pub fn concerns(&self, setting: Setting) -> bool {
         self.problems.iter().any(|p| p.setting == setting)
     }
+}
+
+/// A value as a person would type it: `0.01`, `-5`, `1e30` (not thirty zeros).
+fn show(v: f32) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) { v.to_string() } else { format!("{v:e}") }
 }
 
 /// Optimiser settings, applied at the next batch.
@@ -285,7 +290,7 @@ impl Hyper {
         ]
         .into_iter()
         .filter_map(|(setting, v)| {
-            setting.check_f32(v).map(|reason| SettingProblem { setting, value: format!("{v:?}"), reason })
+            setting.check_f32(v).map(|reason| SettingProblem { setting, value: show(v), reason })
         })
         .collect()
     }

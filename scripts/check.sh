@@ -16,6 +16,8 @@ if cargo tree -p cnn-stepper-core -e normal,dev | grep -q egui; then
 fi
 echo "== cargo test"
 cargo test
+echo "== the full MNIST and Fashion-MNIST checks (ignored by default: they need ../shared/data)"
+cargo test -p cnn-stepper-core --test data -- --ignored
 echo "== real window under Xvfb"
 cargo build --release
 scripts/window-test.sh target/ci-window.png

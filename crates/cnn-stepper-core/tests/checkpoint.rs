@@ -8,40 +8,15 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use cnn_stepper_core::cli::{self, TrainOptions};
-use cnn_stepper_core::data::{self, Dataset, Mnist};
-use cnn_stepper_core::engine::weights::{self, WeightsMeta};
+use cnn_stepper_core::cli::{self, Console, StopFlag, TrainOptions};
+use cnn_stepper_core::data::{Dataset, Mnist};
+use cnn_stepper_core::engine::weights::{self, Loaded, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
-use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_LOSS_POINTS};
-use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, Worker};
+use cnn_stepper_core::trainer::checkpoint::{self, CheckpointError, History, MAX_LOSS_POINTS};
+use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, TrainError, Worker};
+use common::{first, sample, steps, wait_for};
 use proptest::prelude::*;
-
-fn sample() -> Arc<Mnist> {
-    Arc::new(data::embedded().unwrap())
-}
-
-/// The first `n` training images of the sample, so that an epoch is a few batches.
-fn first(n: usize) -> Arc<Mnist> {
-    let full = data::embedded().unwrap();
-    let train = Dataset::new(
-        full.train.images[..n * 784].to_vec(),
-        full.train.labels[..n].to_vec(),
-        28,
-        28,
-        full.train.class_names.clone(),
-    )
-    .unwrap();
-    Arc::new(Mnist { train, test: full.test.clone(), source: format!("first {n} images") })
-}
-
-fn steps(s: &mut Session, n: usize) {
-    for _ in 0..n {
-        s.step_batch(&mut |_, _| {}).unwrap();
-    }
-}
 
 fn assert_same_state(a: &Session, b: &Session) {
     assert_eq!(a.step(), b.step());
@@ -98,20 +73,9 @@ fn saving_in_the_middle_of_a_step_is_refused_with_the_step_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("half.safetensors");
     let err = s.save_checkpoint(&path).unwrap_err();
-    assert!(err.contains("half.safetensors") && err.contains("middle of step 1"), "{err}");
+    assert!(matches!(err.cause(), TrainError::MidStep { step: 1, done: 1, .. }), "{err}");
+    assert!(err.to_string().starts_with(&format!("{}: cannot save in the middle of step 1", path.display())), "{err}");
     assert!(!path.exists());
-}
-
-fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> Event {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
-        if let Some(e) = worker.recv_timeout(Duration::from_millis(200))
-            && f(&e)
-        {
-            return e;
-        }
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]
@@ -160,7 +124,7 @@ fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
     let path = dir.path().join("plain.safetensors");
     // As PyTorch would write it: no metadata of ours, so no seed either.
     let bytes = weights::to_bytes(&s.network().params, &WeightsMeta::new(ModelConfig::default())).unwrap();
-    let (params, _) = weights::from_bytes(&bytes, "x", None).unwrap();
+    let Loaded { params, .. } = weights::from_bytes(&bytes, "x", None).unwrap();
     weights::save(&path, &params, &WeightsMeta { seed: None, ..WeightsMeta::new(ModelConfig::default()) }).unwrap();
 
     let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
@@ -182,7 +146,7 @@ fn a_session_file_still_loads_as_plain_weights() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
-    let (params, meta) = weights::load(&path, Some(&ModelConfig::default())).unwrap();
+    let Loaded { params, meta, .. } = weights::load(&path, Some(&ModelConfig::default())).unwrap();
     assert_eq!(params, s.network().params);
     assert_eq!(meta.step, Some(1));
     assert_eq!(meta.seed, Some(3));
@@ -200,43 +164,45 @@ fn a_file_from_another_training_set_is_refused_with_both_sizes() {
     steps(&mut s, 1);
     s.save_checkpoint(&path).unwrap();
     let err = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).err().unwrap();
+    assert!(
+        matches!(err.cause(), TrainError::Checkpoint(CheckpointError::TrainingSet { saved: 96, found: 10_000, .. })),
+        "refused while reading the file: {err}"
+    );
+    let err = err.to_string();
     assert!(err.contains("s.safetensors") && err.contains("96") && err.contains("10000"), "{err}");
 }
 
 fn options(dir: &Path, epochs: usize, save: &str) -> TrainOptions {
     TrainOptions {
         data: Some(dir.to_path_buf()),
-        classes: None,
         epochs,
         batch: Some(16),
-        lr: None,
-        momentum: None,
-        reg: None,
-        lr_decay: None,
-        engine: ConvEngine::Fast,
-        preset: Preset::Recommended,
-        seed: 3,
-        relu_after_conv2: false,
+        seed: Some(3),
         save: Some(dir.join(save)),
+        ..TrainOptions::default()
     }
+}
+
+/// Runs `cli::train`, appending its standard output to `out`.
+fn train(o: &TrainOptions, out: &mut Vec<u8>) -> cli::TrainSummary {
+    let mut err = Vec::new();
+    cli::train(o, &StopFlag::new(), &mut Console { out, err: &mut err, progress: false }).unwrap()
 }
 
 #[test]
 fn cli_resume_continues_a_saved_run_and_counts_epochs_in_total() {
     let dir = tempfile::tempdir().unwrap();
     common::small_folder(dir.path(), 48);
-    let stop = AtomicBool::new(false);
     let mut out = Vec::new();
-    cli::train(&options(dir.path(), 1, "one.safetensors"), &stop, &mut out).unwrap();
-    let reports = cli::train_from(
-        &options(dir.path(), 3, "three.safetensors"),
-        Some(&dir.path().join("one.safetensors")),
-        &stop,
-        &mut out,
-    )
-    .unwrap();
+    train(&options(dir.path(), 1, "one.safetensors"), &mut out);
+    let resume = TrainOptions {
+        resume: Some(dir.path().join("one.safetensors")),
+        seed: None,
+        ..options(dir.path(), 3, "three.safetensors")
+    };
+    let reports = train(&resume, &mut out).reports;
     assert_eq!(reports.iter().map(|r| r.epoch).collect::<Vec<_>>(), [2, 3], "{}", String::from_utf8_lossy(&out));
-    cli::train(&options(dir.path(), 3, "straight.safetensors"), &stop, &mut out).unwrap();
+    train(&options(dir.path(), 3, "straight.safetensors"), &mut out);
 
     let resumed = checkpoint::load(&dir.path().join("three.safetensors"), None, ConvEngine::Fast).unwrap().file;
     let straight = checkpoint::load(&dir.path().join("straight.safetensors"), None, ConvEngine::Fast).unwrap().file;
@@ -349,8 +315,9 @@ fn tiny_file() -> Vec<u8> {
 
 fn open_bytes(bytes: &[u8]) -> Result<Session, String> {
     let (data, _) = tiny();
-    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)?;
-    Session::from_file(data, opened.file, ConvEngine::Fast)
+    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)
+        .map_err(|e| e.to_string())?;
+    Session::from_file(data, opened.file, ConvEngine::Fast).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -298,3 +298,19 @@ fn post_init_makes_every_layer_output_vanish_and_loss_sit_at_ln_classes() {
     assert!(max(&acts.scores) < 1e-8, "scores {}", max(&acts.scores));
     assert!((acts.data_loss - 10f32.ln()).abs() < 1e-4);
 }
+
+#[test]
+fn argmax_takes_the_first_maximum_on_ties_as_numpy_does_and_never_nan() {
+    use cnn_stepper_core::engine::argmax;
+    assert_eq!(argmax(&[0.1f32, 0.7, 0.2]), 1);
+    assert_eq!(argmax(&[0.5f32, 0.5, 0.5]), 0, "a three-way tie: the first");
+    assert_eq!(argmax(&[0.1f32, 0.4, 0.2, 0.4]), 1, "a tie for the top: the first of the two");
+    // The post preset's scores: equal to a few ulps, and often exactly equal.
+    assert_eq!(argmax(&[1e-12f32, 3e-12, 3e-12, -2e-12]), 1);
+    assert_eq!(argmax(&[f32::NAN, 0.2, 0.9]), 2, "NaN is skipped, even first");
+    assert_eq!(argmax(&[0.3f32, f32::NAN, 0.1]), 0);
+    assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+    assert_eq!(argmax::<f32>(&[]), 0);
+    assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
+    assert_eq!(argmax(&[2u8, 7, 7]), 1);
+}

@@ -4,26 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use cnn_stepper_core::data::{self, Mnist};
-use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Params, Preset};
-use cnn_stepper_core::trainer::{Command, Event, Session, Snapshot, Worker};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
 
-fn sample() -> Arc<Mnist> {
-    Arc::new(data::embedded().unwrap())
-}
-
-fn session(seed: u64) -> Session {
-    Session::new(sample(), seed, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap()
-}
-
-fn steps(s: &mut Session, n: usize) {
-    for _ in 0..n {
-        s.step_batch(&mut |_, _| {}).unwrap();
-    }
-}
+use cnn_stepper_core::engine::{ConvEngine, Params, Phase};
+use cnn_stepper_core::trainer::divergence::{ABSOLUTE_LOSS_LIMIT, RELATIVE_LOSS_LIMIT};
+use cnn_stepper_core::trainer::{Command, DivergenceReason, Event, Session, TrainError, Worker, divergence};
+use common::{post_session as session, sample, snapshot, steps, wait_for};
 
 #[test]
 fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_cause() {
@@ -41,8 +30,15 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
         }
     }
     let e = error.expect("lr 10 with momentum 0.99 diverges within 50 steps");
-    assert!(e.contains("diverged") && e.contains("learning rate 10") && e.contains("momentum 0.99"), "{e}");
-    assert!(e.contains(&format!("restored to step {}", s.step())), "{e}");
+    let TrainError::Diverged { step, loss, reason, lr, momentum, restored_to } = e else { panic!("{e}") };
+    assert_eq!((lr, momentum), (10.0, 0.99), "the settings of the update that blew up");
+    assert_eq!(restored_to, Some(s.step()));
+    assert_eq!(step, s.step() + 2, "the step after the last good batch's update");
+    match reason {
+        DivergenceReason::NotFinite => assert!(!loss.is_finite()),
+        DivergenceReason::AboveLimit { limit } => assert!(loss > limit, "{loss}"),
+        DivergenceReason::FarAboveMedian { factor, median } => assert!(loss > factor * median, "{loss}"),
+    }
     assert!(s.network().params.all_finite() && s.network().velocity.all_finite());
     assert!(!s.mid_step());
 
@@ -55,6 +51,7 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
     assert_eq!(s.network().params, reference.network().params);
     assert_eq!(s.network().velocity, reference.network().velocity);
     assert_eq!(s.epoch(), reference.epoch());
+    assert_eq!(s.epoch_stats(), reference.epoch_stats(), "the epoch's statistics are rewound too");
     let snap = s.snapshot();
     assert!(snap.curves_reset);
     assert_eq!(snap.new_loss_points.last().map(|p| p.step), Some(s.step()));
@@ -69,29 +66,38 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
 
 #[test]
 fn the_divergence_rule_is_non_finite_or_far_above_the_recent_median() {
-    use cnn_stepper_core::trainer::checkpoint::divergence;
-    assert!(divergence(f32::NAN, None).is_some());
-    assert!(divergence(f32::INFINITY, Some(2.0)).is_some());
-    assert!(divergence(2e4, None).is_some());
-    assert!(divergence(500.0, None).is_none(), "no history: only the absolute limit");
-    assert!(divergence(500.0, Some(0.2)).is_some());
-    assert!(divergence(5.0, Some(0.001)).is_none(), "one hard batch late in training is not divergence");
+    assert_eq!(divergence(f32::NAN, None), Some(DivergenceReason::NotFinite));
+    assert_eq!(divergence(f32::INFINITY, Some(2.0)), Some(DivergenceReason::NotFinite));
+    assert_eq!(divergence(2e4, None), Some(DivergenceReason::AboveLimit { limit: ABSOLUTE_LOSS_LIMIT }));
+    assert_eq!(divergence(500.0, None), None, "no history: only the absolute limit");
+    assert_eq!(
+        divergence(500.0, Some(0.2)),
+        Some(DivergenceReason::FarAboveMedian { factor: RELATIVE_LOSS_LIMIT, median: 0.2 })
+    );
+    assert_eq!(divergence(5.0, Some(0.001)), None, "one hard batch late in training is not divergence");
 }
 
-fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> Event {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if let Some(e) = worker.recv_timeout(Duration::from_millis(200))
-            && f(&e)
-        {
-            return e;
-        }
+#[test]
+fn an_injected_panic_fires_after_its_phase_changed_the_state_and_recover_undoes_it() {
+    let mut s = session(3);
+    steps(&mut s, 2);
+    let after_two = s.network().params.clone();
+    let velocity_two = s.network().velocity.clone();
+    while s.network().next_phase() != Some(Phase::Update) {
+        s.step_phase(&mut |_, _| {}).unwrap();
     }
-    panic!("timed out waiting for {what}");
-}
-
-fn snapshot(e: &Event) -> Option<&Snapshot> {
-    if let Event::Snapshot(s) = e { Some(s) } else { None }
+    assert_eq!(s.network().params, after_two, "no update yet");
+    s.inject_panic();
+    let panicked = catch_unwind(AssertUnwindSafe(|| s.step_phase(&mut |_, _| {})));
+    assert!(panicked.is_err(), "the update panicked");
+    assert_eq!(s.phase_in_progress(), Some(Phase::Update));
+    assert_ne!(s.network().params, after_two, "the panic came after the update changed the weights");
+    let message = s.recover();
+    assert!(message.contains("restored to the end of step 2"), "{message}");
+    assert_eq!(s.step(), 2);
+    assert_eq!(s.network().params, after_two);
+    assert_eq!(s.network().velocity, velocity_two);
+    assert!(!s.mid_step());
 }
 
 #[test]
@@ -101,34 +107,45 @@ fn a_panic_in_the_worker_is_an_error_the_session_is_restored_and_the_thread_live
     worker.send(Command::StepBatch);
     let e = wait_for(&worker, "two steps", |e| snapshot(e).is_some_and(|s| s.step == 2));
     let after_two = snapshot(&e).unwrap().filters.conv1_w.clone();
+    let phases = snapshot(&e).unwrap().phases.len();
 
-    // Panic after the update phase of step 3 changed the weights.
-    worker.send(Command::InjectPanic);
-    for _ in 0..9 {
+    // Step 3 up to its update...
+    for _ in 1..phases {
         worker.send(Command::StepPhase);
     }
+    let e = wait_for(&worker, "all but the update", |e| snapshot(e).is_some_and(|s| s.phases_done == phases - 1));
+    assert_eq!(snapshot(&e).unwrap().filters.conv1_w, after_two, "no update yet");
+    // ...then the update runs, changes the weights, and panics.
+    worker.send(Command::InjectPanic);
+    worker.send(Command::StepPhase);
     let e = wait_for(&worker, "the error", |e| matches!(e, Event::Error(_)));
     let Event::Error(msg) = e else { unreachable!() };
-    assert!(msg.starts_with("internal error in phase"), "{msg}");
-    assert!(msg.contains("injected panic") && msg.contains("restored to the end of step 2"), "{msg}");
+    assert!(msg.starts_with("internal error in phase update:"), "{msg}");
+    assert!(
+        msg.contains("injected panic after phase update") && msg.contains("restored to the end of step 2"),
+        "{msg}"
+    );
     let e = wait_for(&worker, "the snapshot after the error", |e| snapshot(e).is_some());
     let snap = snapshot(&e).unwrap();
-    assert_eq!(snap.step, 2);
+    assert_eq!((snap.step, snap.phases_done), (2, 0));
     assert_eq!(snap.filters.conv1_w, after_two, "the half-done step was undone");
     assert!(!snap.running);
     assert!(worker.is_alive());
 
-    // Still usable: the state saves, and equals an uninterrupted two-step run.
+    // Restored means: the next step is the third step of an uninterrupted run, and the state
+    // saves and reopens as that run's.
+    worker.send(Command::StepBatch);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("after-panic.safetensors");
-    // Drain the StepPhase commands queued behind the panic, then save.
     worker.send(Command::Save(path.clone()));
     wait_for(&worker, "the save", |e| snapshot(e).is_some_and(|s| s.notices.iter().any(|n| n.contains("saved"))));
     let opened = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).unwrap();
+    assert_eq!(opened.step(), 3);
     let mut reference = session(3);
-    steps(&mut reference, opened.step() as usize);
+    steps(&mut reference, 3);
     assert_eq!(opened.network().params, reference.network().params);
     assert_eq!(opened.network().velocity, reference.network().velocity);
+    assert_eq!(opened.history(), reference.history());
 }
 
 #[test]
@@ -141,14 +158,14 @@ fn a_failed_save_is_an_error_message_and_leaves_the_old_file_whole() {
     let target = dir.path().join("taken.safetensors");
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("inside.txt"), b"keep me").unwrap();
-    let err = s.save_checkpoint(&target).unwrap_err();
+    let err = s.save_checkpoint(&target).unwrap_err().to_string();
     assert!(err.contains("taken.safetensors"), "{err}");
     assert_eq!(std::fs::read(target.join("inside.txt")).unwrap(), b"keep me");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left behind: {leftovers:?}");
 
     // No such folder.
-    let err = s.save_checkpoint(&dir.path().join("no/such/dir/s.safetensors")).unwrap_err();
+    let err = s.save_checkpoint(&dir.path().join("no/such/dir/s.safetensors")).unwrap_err().to_string();
     assert!(err.contains("no/such/dir"), "{err}");
 
     // An existing good file survives a failed overwrite: a parent that is a file, not a folder.
@@ -156,7 +173,7 @@ fn a_failed_save_is_an_error_message_and_leaves_the_old_file_whole() {
     s.save_checkpoint(&good).unwrap();
     let before = std::fs::read(&good).unwrap();
     steps(&mut s, 1);
-    let err = s.save_checkpoint(&good.join("child")).unwrap_err();
+    let err = s.save_checkpoint(&good.join("child")).unwrap_err().to_string();
     assert!(err.contains("good.safetensors"), "{err}");
     assert_eq!(std::fs::read(&good).unwrap(), before);
     assert_eq!(Session::open_checkpoint(sample(), &good, ConvEngine::Fast).unwrap().step(), 1);

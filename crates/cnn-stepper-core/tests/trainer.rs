@@ -9,16 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cnn_stepper_core::data::{self, Mnist};
-use cnn_stepper_core::engine::{ConvEngine, Layer, ModelConfig, Phase, Preset};
-use cnn_stepper_core::trainer::{Command, Event, Session, Settings, Snapshot, Worker};
-
-fn sample() -> Arc<Mnist> {
-    Arc::new(data::embedded().unwrap())
-}
+use cnn_stepper_core::engine::{ConvEngine, Hyper, Layer, ModelConfig, Phase, Preset, Setting};
+use cnn_stepper_core::trainer::{Command, Event, Session, Settings, TrainError, Worker};
+use common::{snapshot, wait_for_ok as wait_for};
 
 fn session(engine: ConvEngine) -> Session {
-    Session::new(sample(), 7, Preset::Recommended, ModelConfig::default(), engine).unwrap()
+    common::session(7, ModelConfig::default(), engine)
 }
 
 #[test]
@@ -122,22 +118,67 @@ fn absurd_settings_are_refused_with_the_value_named() {
     let mut s = session(ConvEngine::Fast);
     let good = s.settings();
     let cases = [
-        (Settings { batch_size: 0, ..good }, "batch size 0"),
-        (Settings { hyper: cnn_stepper_core::engine::Hyper { lr: -1.0, ..good.hyper }, ..good }, "learning rate"),
-        (Settings { hyper: cnn_stepper_core::engine::Hyper { momentum: 1.5, ..good.hyper }, ..good }, "momentum"),
+        (Settings { batch_size: 0, ..good }, Setting::BatchSize, "batch size = 0: must be between 1 and 1024"),
+        (
+            Settings { hyper: Hyper { lr: -1.0, ..good.hyper }, ..good },
+            Setting::LearningRate,
+            "learning rate = -1: must be above 0",
+        ),
+        (
+            Settings { hyper: Hyper { momentum: 1.5, ..good.hyper }, ..good },
+            Setting::Momentum,
+            "momentum = 1.5: must be",
+        ),
+        (Settings { hyper: Hyper { reg: 1e30, ..good.hyper }, ..good }, Setting::Reg, "reg = 1e30: is far too large"),
+        (Settings { batch_size: 10_001, ..good }, Setting::BatchSize, "batch size = 10001"),
     ];
-    for (bad, words) in cases {
-        let err = s.set_settings(bad).unwrap_err();
-        assert!(err.contains(words), "{err}");
+    for (bad, setting, words) in cases {
+        let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("{bad:?} was accepted") };
+        assert_eq!(e.problems.len(), 1, "{e}");
+        assert_eq!(e.problems[0].setting, setting);
+        assert!(e.to_string().starts_with(words), "{e}");
     }
     assert_eq!(s.settings(), good);
+}
+
+#[test]
+fn every_bad_setting_is_named_at_once_not_only_the_first() {
+    let mut s = session(ConvEngine::Fast);
+    let good = s.settings();
+    let bad = Settings { hyper: Hyper { lr: 0.0, momentum: 1.0, reg: f32::NAN, lr_decay: 2.0 }, batch_size: 0, ..good };
+    let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("accepted") };
+    let named: Vec<Setting> = e.problems.iter().map(|p| p.setting).collect();
+    assert_eq!(
+        named,
+        [Setting::LearningRate, Setting::Momentum, Setting::Reg, Setting::LrDecay, Setting::BatchSize],
+        "{e}"
+    );
+    assert_eq!(e.to_string().matches("; ").count(), 4, "one message with all five: {e}");
+    // The same list from validate alone, and the batch limit is the one constant.
+    assert_eq!(bad.validate().unwrap_err(), e);
+    let largest = Settings { batch_size: cnn_stepper_core::engine::MAX_BATCH, ..good };
+    assert!(largest.validate().is_ok());
+    assert!(Settings { batch_size: cnn_stepper_core::engine::MAX_BATCH + 1, ..good }.validate().is_err());
+}
+
+#[test]
+fn a_batch_larger_than_the_training_set_is_a_settings_problem() {
+    let mut s =
+        Session::new(common::first(64), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let bad = Settings { batch_size: 100, ..s.settings() };
+    let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("accepted") };
+    assert!(e.concerns(Setting::BatchSize));
+    assert!(e.to_string().contains("larger than the training set (64 images)"), "{e}");
 }
 
 #[test]
 fn a_diverging_learning_rate_is_reported_not_a_crash() {
     let mut s = session(ConvEngine::Fast);
     let e = common::diverge(&mut s);
-    assert!(e.contains("diverged") && e.contains("learning rate"), "{e}");
+    let TrainError::Diverged { lr, momentum, restored_to, step, .. } = e else { panic!("{e}") };
+    assert_eq!((lr, momentum), (10.0, 0.99));
+    assert_eq!(restored_to, Some(s.step()));
+    assert!(step > s.step());
 }
 
 #[test]
@@ -150,23 +191,65 @@ fn evaluation_counts_correct_test_images() {
     assert_eq!(all.count, 10_000);
 }
 
-fn wait_for(worker: &Worker, what: &str, mut f: impl FnMut(&Event) -> bool) -> Event {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(e) = worker.recv_timeout(Duration::from_millis(100)) {
-            if let Event::Error(msg) = &e {
-                panic!("worker error while waiting for {what}: {msg}");
-            }
-            if f(&e) {
-                return e;
-            }
-        }
+#[test]
+fn epoch_stats_sum_the_epochs_steps_and_start_over_with_the_next_epoch() {
+    // 96 images in batches of 32: three steps an epoch.
+    let mut s =
+        Session::new(common::first(96), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut points = Vec::new();
+    for _ in 0..3 {
+        points.push(s.step_batch(&mut |_, _| {}).unwrap());
     }
-    panic!("timed out waiting for {what}");
+    assert_eq!(s.epoch(), 1, "the third step finished epoch 0");
+    let st = s.epoch_stats();
+    assert_eq!((st.epoch, st.first_image, st.steps, st.images), (0, 0, 3, 96));
+    assert!(!st.is_partial());
+    let loss_sum: f64 = points.iter().map(|p| f64::from(p.loss)).sum();
+    assert_eq!(st.loss_sum, loss_sum);
+    let correct: f32 = points.iter().map(|p| p.batch_accuracy * 32.0).sum();
+    assert_eq!(st.correct, correct.round() as usize);
+    assert_eq!(s.history().loss(), points.as_slice(), "step_batch returns the history's points");
+
+    s.step_batch(&mut |_, _| {}).unwrap();
+    let st = s.epoch_stats();
+    assert_eq!((st.epoch, st.steps, st.images), (1, 1, 32));
 }
 
-fn snapshot(e: &Event) -> Option<&Snapshot> {
-    if let Event::Snapshot(s) = e { Some(s) } else { None }
+#[test]
+fn evaluation_stops_between_chunks_when_asked() {
+    let mut s = session(ConvEngine::Fast);
+    let mut done = Vec::new();
+    let stop_after = std::cell::Cell::new(0);
+    let r = s
+        .evaluate_unless(
+            0,
+            &mut |d, total| {
+                assert_eq!(total, 10_000);
+                done.push(d);
+                stop_after.set(stop_after.get() + 1);
+            },
+            &|| stop_after.get() >= 2,
+        )
+        .unwrap();
+    assert!(r.is_none(), "stopped");
+    assert_eq!(done, [250, 500], "two chunks of 250, then the stop was seen");
+    let all = s.evaluate_unless(0, &mut |_, _| {}, &|| false).unwrap().unwrap();
+    assert_eq!(all.count, 10_000);
+}
+
+#[test]
+fn an_evaluation_becomes_a_curve_point_of_its_own_step_only() {
+    let mut s = session(ConvEngine::Fast);
+    s.step_batch(&mut |_, _| {}).unwrap();
+    let r = s.evaluate(300, &mut |_, _| {}).unwrap();
+    s.record_accuracy(&r);
+    s.record_accuracy(&r);
+    assert_eq!(s.history().accuracy().len(), 1, "once per step");
+    assert_eq!(s.history().accuracy()[0].step, 1);
+    assert_eq!(s.history().accuracy()[0].accuracy, r.accuracy());
+    s.step_batch(&mut |_, _| {}).unwrap();
+    s.record_accuracy(&r);
+    assert_eq!(s.history().accuracy().len(), 1, "a result of older weights is not a point of this step");
 }
 
 #[test]
@@ -227,18 +310,7 @@ fn reset_starts_over_and_shutdown_joins_the_thread() {
 #[test]
 fn run_epoch_stops_at_the_end_of_the_epoch() {
     // A tiny training set so an epoch is a few batches.
-    let full = data::embedded().unwrap();
-    let keep = 96;
-    let train = data::Dataset::new(
-        full.train.images[..keep * 784].to_vec(),
-        full.train.labels[..keep].to_vec(),
-        28,
-        28,
-        full.train.class_names.clone(),
-    )
-    .unwrap();
-    let small = Arc::new(Mnist { train, test: full.test.clone(), source: "first 96 images".into() });
-    let s = Session::new(small, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let s = Session::new(common::first(96), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
     let worker = Worker::spawn(s, || {}).unwrap();
     worker.send(Command::RunEpoch);
     let e = wait_for(&worker, "the epoch to end", |e| snapshot(e).is_some_and(|s| !s.running && s.epoch == 1));

@@ -1,15 +1,17 @@
 //! The command line: what `cnn-stepper` accepts, and the headless commands it runs. The
 //! window's crate parses [`Cli`] and opens the window when no command is given.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitCode;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
-use super::{TrainOptions, thousands};
+use super::{CliError, Console, Signal, StopFlag, TrainOptions, thousands};
 use crate::data::ClassNames;
-use crate::engine::{ConvEngine, Preset};
+use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
+use crate::engine::{ConvEngine, Preset, Setting};
 
 /// Step through one training step of a real CNN on MNIST, phase by phase.
 ///
@@ -34,44 +36,53 @@ pub struct Cli {
 /// The headless commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train headless, printing each epoch's loss and accuracy.
+    /// Train headless, printing each epoch's loss and accuracy. Ctrl-C or SIGTERM finishes the
+    /// current step, saves (with --save) and exits with 130 or 143; a divergence saves the last
+    /// good state (with --save) and exits with 1.
     Train {
         /// Passes over the training set.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_EPOCHS as u64),
+              help = format!("Passes over the training set, 1 to {MAX_EPOCHS}"))]
         epochs: usize,
         /// Images per batch (default: the preset's, 32).
-        #[arg(long)]
+        #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH as u64),
+              help = format!("Images per batch, {} (default: the preset's, 32)", Setting::BatchSize.range()))]
         batch: Option<usize>,
         /// Learning rate (default: the preset's).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::LearningRate),
+              help = format!("Learning rate, {} (default: the preset's)", Setting::LearningRate.range()))]
         lr: Option<f32>,
-        /// Momentum in [0, 1) (default: the preset's).
-        #[arg(long)]
+        /// Momentum (default: the preset's).
+        #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::Momentum),
+              help = format!("Momentum, {} (default: the preset's)", Setting::Momentum.range()))]
         momentum: Option<f32>,
         /// L2 strength on the dense weights (default: the preset's).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::Reg),
+              help = format!("L2 strength on the dense weights, {} (default: the preset's)", Setting::Reg.range()))]
         reg: Option<f32>,
         /// Learning-rate factor applied after each epoch (default: the preset's).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::LrDecay),
+              help = format!("Learning-rate factor applied after each epoch, {} (default: the preset's)", Setting::LrDecay.range()))]
         lr_decay: Option<f32>,
         /// Convolution engine: naive or fast.
         #[arg(long, default_value = "fast", value_parser = parse_engine)]
         engine: ConvEngine,
-        /// Preset: post (the blog post's init, which does not learn) or recommended.
-        #[arg(long, default_value = "recommended", value_parser = parse_preset)]
-        preset: Preset,
-        /// Seed for init and batch order.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Preset: post (the blog post's init, which does not learn) or recommended (default).
+        #[arg(long, value_parser = parse_preset, conflicts_with = "resume")]
+        preset: Option<Preset>,
+        /// Seed for init and batch order (default: 1).
+        #[arg(long, conflicts_with = "resume")]
+        seed: Option<u64>,
         /// Put a ReLU after conv2 (not in the post).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         relu_after_conv2: bool,
-        /// Save here at the end (also after Ctrl-C): a session file (safetensors) that loads as
-        /// plain PyTorch-layout weights and that --resume continues.
+        /// Save here at the end (also after Ctrl-C, SIGTERM or a divergence): a session file
+        /// (safetensors) that loads as plain PyTorch-layout weights and that --resume continues.
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
         /// Continue this session file. --epochs then counts all epochs, those in the file
-        /// included; --lr, --batch, etc. override the file's; --preset and --seed are ignored.
+        /// included; --lr, --batch, etc. override the file's; the network, preset and seed are
+        /// the file's.
         #[arg(long, value_name = "FILE")]
         resume: Option<PathBuf>,
     },
@@ -107,10 +118,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_engine)]
         engine: Vec<ConvEngine>,
         /// Batch sizes (default: 8 32 128).
-        #[arg(long, num_args = 1..)]
+        #[arg(long, num_args = 1.., value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH as u64),
+              help = format!("Batch sizes, each {} (default: 8 32 128)", Setting::BatchSize.range()))]
         batch: Vec<usize>,
         /// Seconds to measure each configuration for (at least 3 steps).
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, allow_negative_numbers = true, value_parser = parse_secs)]
         secs: f64,
         /// Also show how long each phase of a step takes.
         #[arg(long)]
@@ -128,8 +140,45 @@ fn parse_classes(s: &str) -> Result<ClassNames, String> {
     s.parse::<ClassNames>().map_err(|e| e.to_string())
 }
 
-/// Runs a headless command with the global options of `cli`.
-pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>) -> Result<(), String> {
+/// A parser for a floating-point setting that refuses what [`Setting::check_f32`] refuses, with
+/// its words: `--lr -1` gets "must be above 0 and at most 10", as the window would say.
+fn setting_parser(setting: Setting) -> impl Fn(&str) -> Result<f32, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let v: f32 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+        match setting.check_f32(v) {
+            None => Ok(v),
+            Some(reason) => Err(format!("{setting} {reason}")),
+        }
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 { Ok(v) } else { Err("must be a number of seconds above 0".into()) }
+}
+
+/// How a headless command ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did all it was asked.
+    Done,
+    /// A signal stopped it early (after saving what `train` had).
+    Stopped(Signal),
+}
+
+/// The exit status for what [`run`] returned: 0 when done, 1 after an error, 130 after Ctrl-C
+/// and 143 after SIGTERM (128 + the signal's number, as Unix tools report).
+pub fn exit_code(result: &Result<Outcome, CliError>) -> ExitCode {
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Stopped(signal)) => ExitCode::from(signal.exit_code()),
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Runs a headless command with the global options of `cli`. Errors are returned, not printed:
+/// `main` prints them once (`error: …`) and exits with [`exit_code`].
+pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>) -> Result<Outcome, CliError> {
     let mut stdout = std::io::stdout();
     match command {
         Command::Train {
@@ -146,11 +195,8 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             save,
             resume,
         } => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            // Ctrl-C stops after the current step so the weights can still be saved.
-            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-                .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+            let stop = StopFlag::new();
+            stop.install_handlers().map_err(CliError::Signals)?;
             let o = TrainOptions {
                 data,
                 classes,
@@ -165,39 +211,44 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
                 seed,
                 relu_after_conv2,
                 save,
+                resume,
             };
-            super::train_from(&o, resume.as_deref(), &stop, &mut stdout).map(|_| ())
+            let mut stderr = std::io::stderr();
+            let progress = stderr.is_terminal();
+            let mut console = Console { out: &mut stdout, err: &mut stderr, progress };
+            let summary = super::train(&o, &stop, &mut console)?;
+            Ok(summary.stopped.map_or(Outcome::Done, Outcome::Stopped))
         }
         Command::Export { weights, npz, loss_csv, accuracy_csv } => {
-            super::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)
+            super::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)?;
+            Ok(Outcome::Done)
         }
         Command::Eval { weights, out } => {
-            super::eval(&weights, data.as_deref(), classes, out.as_deref(), &mut stdout).map(|_| ())
+            super::eval(&weights, data.as_deref(), classes, out.as_deref(), &mut stdout)?;
+            Ok(Outcome::Done)
         }
         Command::Bench { engine, batch, secs, phases } => {
             // By default the naive engine runs at batch 8 only: a batch of 128 takes it ~10 s.
             let naive_default_only_8 = engine.is_empty() && batch.is_empty();
             let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
             let batches = if batch.is_empty() { vec![8, 32, 128] } else { batch };
-            if let Some(b) = batches.iter().find(|b| **b == 0 || **b > 4096) {
-                return Err(format!("batch size {b} must be between 1 and 4096"));
-            }
             let mut fast = std::collections::HashMap::new();
             let mut naive = std::collections::HashMap::new();
+            let line = |s: String| writeln!(std::io::stdout(), "{s}").map_err(CliError::Output);
             for &b in &batches {
                 for &e in &engines {
                     if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
                         continue;
                     }
                     let r = super::bench(e, b, secs)?;
-                    println!(
+                    line(format!(
                         "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
                         e.name(),
                         b,
                         thousands(r.images_per_sec.round() as u64),
                         r.gflops,
                         r.step_secs * 1e3
-                    );
+                    ))?;
                     match e {
                         ConvEngine::Fast => fast.insert(b, r.images_per_sec),
                         ConvEngine::Naive => naive.insert(b, r.images_per_sec),
@@ -205,16 +256,15 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
                     if phases {
                         let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
                         for (label, ms) in super::phase_profile(e, b, rounds)? {
-                            println!("         {label:<18} {ms:>8.2} ms");
+                            line(format!("         {label:<18} {ms:>8.2} ms"))?;
                         }
                     }
                 }
                 if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
-                    println!("         batch {b:>3}: fast is {:.1}× naive", f / n);
+                    line(format!("         batch {b:>3}: fast is {:.1}× naive", f / n))?;
                 }
             }
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
 }
-

@@ -1,59 +1,97 @@
-//! The headless commands: `train`, `eval` and `bench`. No egui here: the `cnn-stepper` binary
-//! parses the command line and calls these.
+//! The headless commands: `train`, `eval`, `export` and `bench`. No egui here: the
+//! `cnn-stepper` binary parses the command line ([`args::Cli`]) and calls [`args::run`].
+//!
+//! Every command fails with a [`CliError`], printed once by `main`; `train` trains through a
+//! [`Session`], the window's training loop, and stops cleanly on Ctrl-C or SIGTERM
+//! ([`StopFlag`]).
 
 pub mod args;
+mod error;
+mod stop;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::data::{self, ClassNames, Dataset, Mnist, Sampler, SamplingMode};
+pub use error::CliError;
+pub use stop::{Signal, StopFlag};
+
+use crate::data::{self, ClassNames, DataError, Dataset, Mnist};
+use crate::engine::config::MAX_EPOCHS;
 use crate::engine::weights;
-use crate::engine::{Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, argmax, npz};
-use crate::trainer::checkpoint::{self, History, SessionFile};
-use crate::trainer::{AccuracyPoint, LossPoint, Settings};
+use crate::engine::{
+    Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
+};
+use crate::fileio::{check_writable, write_atomically};
+use crate::trainer::checkpoint;
+use crate::trainer::{EvalResult, Session, Settings, TrainError};
 
 /// Test images per forward pass when evaluating: bounds memory whatever the set's size.
 const EVAL_CHUNK: usize = 250;
 
 /// Loads `--data DIR`, or the embedded sample when no folder is given.
-pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Mnist, String> {
+pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Mnist, DataError> {
     match dir {
-        Some(dir) => data::load_dir(dir, classes).map_err(|e| e.to_string()),
-        None => data::embedded().map_err(|e| e.to_string()),
+        Some(dir) => data::load_dir(dir, classes),
+        None => data::embedded(),
     }
 }
 
-/// Options of `cnn-stepper train`.
+/// Options of `cnn-stepper train`. The default is what `cnn-stepper train` alone does: one
+/// epoch on the embedded sample with the recommended preset, nothing saved.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     /// Dataset folder (embedded sample when `None`).
     pub data: Option<PathBuf>,
     /// Class names override.
     pub classes: Option<ClassNames>,
-    /// Passes over the training set.
+    /// Passes over the training set, those in a resumed file included (1 to [`MAX_EPOCHS`]).
     pub epochs: usize,
-    /// Batch size (preset's when `None`).
+    /// Batch size (the preset's, or the resumed file's, when `None`).
     pub batch: Option<usize>,
-    /// Learning rate (preset's when `None`).
+    /// Learning rate (the preset's, or the resumed file's, when `None`).
     pub lr: Option<f32>,
-    /// Momentum (preset's when `None`).
+    /// Momentum (the preset's, or the resumed file's, when `None`).
     pub momentum: Option<f32>,
-    /// L2 strength (preset's when `None`).
+    /// L2 strength (the preset's, or the resumed file's, when `None`).
     pub reg: Option<f32>,
-    /// Per-epoch learning-rate factor (preset's when `None`).
+    /// Per-epoch learning-rate factor (the preset's, or the resumed file's, when `None`).
     pub lr_decay: Option<f32>,
     /// Convolution engine.
     pub engine: ConvEngine,
-    /// Init and hyper-parameter preset.
-    pub preset: Preset,
-    /// Seed for init and sampling.
-    pub seed: u64,
-    /// Put a ReLU after conv2.
+    /// Init and hyper-parameter preset of a fresh run (`recommended` when `None`). Refused with
+    /// `resume`: the run's start comes from the file.
+    pub preset: Option<Preset>,
+    /// Seed for init and sampling of a fresh run (1 when `None`). Refused with `resume`.
+    pub seed: Option<u64>,
+    /// Put a ReLU after conv2. With `resume`, refused unless the file's network has one.
     pub relu_after_conv2: bool,
-    /// Where to save the weights at the end (also after Ctrl-C).
+    /// Where to save a session file at the end (also after Ctrl-C, SIGTERM or a divergence).
     pub save: Option<PathBuf>,
+    /// A session file to continue (`--resume`).
+    pub resume: Option<PathBuf>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            data: None,
+            classes: None,
+            epochs: 1,
+            batch: None,
+            lr: None,
+            momentum: None,
+            reg: None,
+            lr_decay: None,
+            engine: ConvEngine::Fast,
+            preset: None,
+            seed: None,
+            relu_after_conv2: false,
+            save: None,
+            resume: None,
+        }
+    }
 }
 
 /// One epoch's results.
@@ -61,217 +99,378 @@ pub struct TrainOptions {
 pub struct EpochReport {
     /// 1-based epoch number.
     pub epoch: usize,
+    /// Where in the epoch this run started: 0, or the image a resumed file was saved at (the
+    /// statistics then cover only the rest of the epoch).
+    pub first_image: usize,
+    /// Images trained on in this run.
+    pub images: usize,
     /// Mean training loss over the epoch's batches.
     pub mean_loss: f32,
     /// Fraction of training images classified correctly (at the time they were trained on).
     pub train_accuracy: f32,
-    /// Accuracy on the whole test set after the epoch.
-    pub test_accuracy: f32,
+    /// Accuracy on the whole test set after the epoch; `None` if a signal stopped the
+    /// evaluation.
+    pub test_accuracy: Option<f32>,
     /// Wall time of the epoch's training.
     pub seconds: f32,
 }
 
-/// Resolves the options into hyper-parameters and batch size, refusing absurd values.
-pub fn resolve_hyper(o: &TrainOptions) -> Result<(Hyper, usize), String> {
-    let p = o.preset.hyper();
-    let hyper = Hyper {
-        lr: o.lr.unwrap_or(p.lr),
-        momentum: o.momentum.unwrap_or(p.momentum),
-        reg: o.reg.unwrap_or(p.reg),
-        lr_decay: o.lr_decay.unwrap_or(p.lr_decay),
+/// What a `train` run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// One report per epoch finished.
+    pub reports: Vec<EpochReport>,
+    /// The signal that stopped the run early, if one did.
+    pub stopped: Option<Signal>,
+    /// Where the session was saved, if it was.
+    pub saved: Option<PathBuf>,
+    /// Completed steps at the end (those of a resumed file included).
+    pub step: u64,
+}
+
+/// Where `train` writes: per-epoch lines on `out` (stdout), the progress bar and the note on a
+/// stop on `err` (stderr).
+pub struct Console<'a> {
+    /// Standard output: what the run did, one line per epoch.
+    pub out: &'a mut dyn Write,
+    /// Standard error: progress and interruptions.
+    pub err: &'a mut dyn Write,
+    /// Draw a progress bar on `err`, redrawn in place with `\r`. Only when `err` is a terminal:
+    /// in a log file those lines would pile up.
+    pub progress: bool,
+}
+
+/// The settings a fresh run starts with: the preset's, overridden by the options. Every bad
+/// value is named.
+pub fn resolve_settings(o: &TrainOptions) -> Result<Settings, SettingsError> {
+    let preset = o.preset.unwrap_or(Preset::Recommended);
+    override_settings(o, Settings::from_preset(preset, o.engine))
+}
+
+/// `base` with the values the options give.
+fn override_settings(o: &TrainOptions, base: Settings) -> Result<Settings, SettingsError> {
+    let settings = Settings {
+        hyper: Hyper {
+            lr: o.lr.unwrap_or(base.hyper.lr),
+            momentum: o.momentum.unwrap_or(base.hyper.momentum),
+            reg: o.reg.unwrap_or(base.hyper.reg),
+            lr_decay: o.lr_decay.unwrap_or(base.hyper.lr_decay),
+        },
+        batch_size: o.batch.unwrap_or(base.batch_size),
+        engine: o.engine,
     };
-    hyper.validate().map_err(|e| e.to_string())?;
-    let batch = o.batch.unwrap_or(o.preset.batch_size());
-    if batch == 0 || batch > 4096 {
-        return Err(format!("batch size {batch} must be between 1 and 4096"));
-    }
-    Ok((hyper, batch))
+    settings.validate()?;
+    Ok(settings)
 }
 
-/// Trains as `cnn-stepper train` does, printing progress to stderr and a line per epoch to
-/// `out`. Stops early (still saving) when `stop` becomes true.
-pub fn train(o: &TrainOptions, stop: &AtomicBool, out: &mut dyn Write) -> Result<Vec<EpochReport>, String> {
-    train_from(o, None, stop, out)
-}
-
-/// [`train`], continuing the session file `resume` if given (`cnn-stepper train --resume`).
+/// Trains as `cnn-stepper train` does: a [`Session`] stepped batch by batch, so the window and
+/// the command line share one training loop and one divergence rule.
 ///
-/// A resumed run takes the network, preset, seed, momentum, batch order and curves from the
-/// file, and its settings unless the options give them (`--lr`, `--batch`, …; `--preset`,
-/// `--seed` and `--relu-after-conv2` are ignored). `o.epochs` counts all epochs, those in the
-/// file included: a file saved after 1 epoch with `--epochs 3` trains epochs 2 and 3, and a
-/// file saved in the middle of epoch 2 finishes it. With `o.save`, the result is written as a
-/// session file, which `--resume` continues and which still loads as plain weights.
-pub fn train_from(
-    o: &TrainOptions,
-    resume: Option<&Path>,
-    stop: &AtomicBool,
-    out: &mut dyn Write,
-) -> Result<Vec<EpochReport>, String> {
+/// Prints a progress bar on `console.err` (if `console.progress`) and a line per epoch on
+/// `console.out`: mean loss, train accuracy, accuracy on the whole test set, seconds.
+///
+/// - `stop` (Ctrl-C, SIGTERM) is checked between steps and inside the test evaluation: the
+///   step in progress finishes, the run is saved (with `o.save`) and the summary says which
+///   signal stopped it.
+/// - A divergence rewinds the session to the last good batch, as in the window; a headless run
+///   cannot ask what to do, so it saves that state (with `o.save`) and fails with
+///   [`CliError::Diverged`].
+/// - With `o.resume`, the network, preset, seed, momentum, batch order and curves come from
+///   the file, and its settings unless the options give them (`--lr`, `--batch`, …).
+///   `o.epochs` counts all epochs, those in the file included: a file saved after 1 epoch with
+///   `--epochs 3` trains epochs 2 and 3, and a file saved in the middle of epoch 2 finishes it.
+/// - With `o.save`, the result is a session file, which `--resume` continues and which still
+///   loads as plain weights.
+pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Result<TrainSummary, CliError> {
     // Bad options are refused before any data is read; a resumed run's are checked against
-    // the file's settings below.
-    let fresh = if resume.is_none() { Some(resolve_hyper(o)?) } else { None };
-    if o.epochs == 0 {
-        return Err("--epochs must be at least 1".into());
+    // the file's settings once it is open.
+    if o.epochs == 0 || o.epochs > MAX_EPOCHS {
+        return Err(CliError::Epochs(o.epochs));
     }
-    let data = load_data(o.data.as_deref(), o.classes)?;
-    let (mut net, mut sampler, mut step, mut history, hyper, batch, preset, seed) = match (resume, fresh) {
-        (None, fresh) => {
-            let (hyper, batch) = fresh.map_or_else(|| resolve_hyper(o), Ok)?;
-            let cfg = ModelConfig { relu_after_conv2: o.relu_after_conv2, ..ModelConfig::default() };
-            let net = Network::<f32>::new(cfg, o.preset.init(), o.seed, o.engine).map_err(|e| e.to_string())?;
-            let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, o.seed);
-            (net, sampler, 0, History::new(), hyper, batch, o.preset, o.seed)
-        }
-        (Some(path), _) => {
-            let opened = checkpoint::load(path, Some(data.train.len()), o.engine)?;
-            let f = opened.file;
-            let cfg = f.config;
-            check_images_fit(path, &cfg, &data.train, &data.source)?;
-            // Settings queued in the file apply from its next batch, which is the first one here.
-            let saved = f.pending.unwrap_or(f.settings);
-            let hyper = Hyper {
-                lr: o.lr.unwrap_or(saved.hyper.lr),
-                momentum: o.momentum.unwrap_or(saved.hyper.momentum),
-                reg: o.reg.unwrap_or(saved.hyper.reg),
-                lr_decay: o.lr_decay.unwrap_or(saved.hyper.lr_decay),
-            };
-            hyper.validate().map_err(|e| e.to_string())?;
-            let batch = o.batch.unwrap_or(saved.batch_size);
-            if batch == 0 || batch > 4096 {
-                return Err(format!("batch size {batch} must be between 1 and 4096"));
-            }
-            let mut net =
-                Network::with_params(cfg, f.params, o.engine).map_err(|e| format!("{}: {e}", path.display()))?;
-            net.velocity = f.velocity;
-            (net, f.sampler, f.step, f.history, hyper, batch, f.preset, f.seed)
+    let fresh = match &o.resume {
+        None => Some(resolve_settings(o)?),
+        Some(path) => {
+            refuse_start_options(o, path)?;
+            None
         }
     };
-    let cfg = *net.config();
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
-    if let Some(path) = resume {
-        w(
-            out,
+    // A run is only as good as its save: a missing folder, a read-only mount or a directory at
+    // the path is found now, not after hours of training.
+    if let Some(path) = &o.save {
+        check_writable(path)?;
+    }
+    let data = Arc::new(load_data(o.data.as_deref(), o.classes)?);
+    let mut session = match (&o.resume, fresh) {
+        (Some(path), _) => open_for_resume(o, path, data.clone())?,
+        (None, settings) => {
+            let settings = settings.map_or_else(|| resolve_settings(o), Ok)?;
+            let cfg = ModelConfig { relu_after_conv2: o.relu_after_conv2, ..ModelConfig::default() };
+            let preset = o.preset.unwrap_or(Preset::Recommended);
+            let mut s = Session::new(data.clone(), o.seed.unwrap_or(1), preset, cfg, o.engine)?;
+            s.set_settings(settings)?;
+            s
+        }
+    };
+    // E.g. that a file without checksums (from PyTorch) was not checked.
+    for note in session.take_notices() {
+        writeln!(console.err, "note: {note}").map_err(CliError::Output)?;
+    }
+    let out = |c: &mut Console<'_>, s: String| writeln!(c.out, "{s}").map_err(CliError::Output);
+    if let Some(path) = &o.resume {
+        out(
+            console,
             format!(
-                "resuming {} at step {step} (epoch {}, {} images into it)",
+                "resuming {} at step {} (epoch {}, {} images into it)",
                 path.display(),
-                sampler.epoch() + 1,
-                thousands(sampler.position() as u64)
+                session.step(),
+                session.epoch() + 1,
+                thousands(session.epoch_position() as u64)
             ),
         )?;
     }
-    w(
-        out,
+    let settings = session.settings();
+    let hyper = settings.hyper;
+    out(
+        console,
         format!(
-            "training on {} ({} images), {} engine, preset {}, batch {batch}, lr {}, momentum {}, reg {}, lr decay {}/epoch, seed {}",
+            "training on {} ({} images), {} engine, preset {}, batch {}, lr {}, momentum {}, reg {}, lr decay {}/epoch, seed {}",
             data.source,
             thousands(data.train.len() as u64),
-            o.engine.name(),
-            preset.name(),
+            settings.engine.name(),
+            session.preset().name(),
+            settings.batch_size,
             hyper.lr,
             hyper.momentum,
             hyper.reg,
             hyper.lr_decay,
-            seed
+            session.seed()
         ),
     )?;
-    let first_epoch = usize::try_from(sampler.epoch()).unwrap_or(usize::MAX);
+    let first_epoch = usize::try_from(session.epoch()).unwrap_or(usize::MAX);
     if first_epoch >= o.epochs {
-        w(
-            out,
+        out(
+            console,
             format!("the session has already trained {first_epoch} epochs; nothing to do (--epochs counts all epochs)"),
         )?;
     }
     let mut reports = Vec::new();
-    let mut eval_acts = Activations::default();
-    'epochs: for epoch in first_epoch..o.epochs {
-        let h = Hyper { lr: hyper.lr_at_epoch(epoch), ..hyper };
+    let mut stopped = None;
+    for epoch in first_epoch..o.epochs {
         let started = Instant::now();
-        let mut bar = ProgressBar::new(format!("epoch {}/{}", epoch + 1, o.epochs), data.train.len());
-        let (mut loss_sum, mut batches, mut correct, mut seen) = (0.0f64, 0usize, 0usize, 0usize);
-        while sampler.epoch() == epoch as u64 {
-            if stop.load(Ordering::Relaxed) {
-                bar.finish();
-                w(out, "stopped by Ctrl-C after the current step".into())?;
-                break 'epochs;
+        stopped = match train_epoch(&mut session, epoch, o.epochs, stop, console) {
+            Err(CliError::Train(error)) if error.is_divergence() => {
+                return Err(after_divergence(&session, o.save.as_deref(), error, console));
             }
-            let indices = sampler.next_batch(batch);
-            let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
-            let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
-            let loss = net.train_step(pixels, &b.labels, &h).map_err(|e| e.to_string())?;
-            step += 1;
-            let batch_correct = net.activations().correct(cfg.classes);
-            history.push_loss(LossPoint {
-                step,
-                loss,
-                batch_accuracy: batch_correct as f32 / b.labels.len().max(1) as f32,
-            });
-            if !loss.is_finite() {
-                bar.finish();
-                return Err(format!(
-                    "the loss became {loss} at step {step} (epoch {}, learning rate {}): training diverged; \
-                     try a smaller --lr. Nothing was saved.",
-                    epoch + 1,
-                    h.lr
-                ));
-            }
-            loss_sum += f64::from(loss);
-            batches += 1;
-            correct += batch_correct;
-            seen += b.labels.len();
-            bar.update(sampler.position().max(seen.min(data.train.len())), (loss_sum / batches as f64) as f32);
+            other => other?,
+        };
+        if stopped.is_some() {
+            break;
         }
-        bar.finish();
         let seconds = started.elapsed().as_secs_f32();
-        let (test_correct, test_count) = evaluate(&mut net, &data.test, hyper.reg, &mut eval_acts, None)?;
-        let r = EpochReport {
+        let stats = session.epoch_stats();
+        let test = evaluate_test_set(&mut session, epoch, o.epochs, stop, console)?;
+        if let Some(r) = &test {
+            session.record_accuracy(r);
+        }
+        let report = EpochReport {
             epoch: epoch + 1,
-            mean_loss: (loss_sum / batches.max(1) as f64) as f32,
-            train_accuracy: correct as f32 / seen.max(1) as f32,
-            test_accuracy: test_correct as f32 / test_count.max(1) as f32,
+            first_image: stats.first_image,
+            images: stats.images,
+            mean_loss: stats.mean_loss(),
+            train_accuracy: stats.accuracy(),
+            test_accuracy: test.as_ref().map(EvalResult::accuracy),
             seconds,
         };
-        w(
-            out,
-            format!(
-                "epoch {}: mean loss {:.4}  train accuracy {:.2}%  test accuracy {:.2}% ({}/{})  {:.1} s ({} images/s)",
-                r.epoch,
-                r.mean_loss,
-                100.0 * r.train_accuracy,
-                100.0 * r.test_accuracy,
-                test_correct,
-                test_count,
-                r.seconds,
-                thousands((seen as f32 / r.seconds.max(1e-6)) as u64)
-            ),
-        )?;
-        history.push_accuracy(AccuracyPoint { step, accuracy: r.test_accuracy });
-        reports.push(r);
+        out(console, epoch_line(&report, test.as_ref(), session.data().train.len()))?;
+        reports.push(report);
+        if test.is_none() {
+            stopped = stop.raised();
+            break;
+        }
     }
-    if let Some(path) = &o.save {
-        let settings = Settings { hyper, batch_size: batch, engine: o.engine };
-        let file = SessionFile {
-            config: cfg,
-            params: net.params,
-            velocity: net.velocity,
-            preset,
-            seed,
-            step,
-            settings,
-            pending: None,
-            sampler,
-            history,
-        };
-        file.save(path)?;
-        w(
-            out,
-            format!(
-                "saved weights to {} (a session file: also momentum, batch order and curves; --resume continues it)",
-                path.display()
-            ),
-        )?;
+    if let Some(signal) = stopped {
+        writeln!(console.err, "stopped by {} after step {}", signal.name(), session.step())
+            .map_err(CliError::Output)?;
     }
-    Ok(reports)
+    let saved = match &o.save {
+        Some(path) => {
+            save_or_rescue(&session, path, &rescue_folders(), console.err)?;
+            out(
+                console,
+                format!(
+                    "saved weights to {} (a session file: also momentum, batch order and curves; --resume continues it)",
+                    path.display()
+                ),
+            )?;
+            Some(path.clone())
+        }
+        None => None,
+    };
+    Ok(TrainSummary { reports, stopped, saved, step: session.step() })
+}
+
+/// Where a run goes when its `--save` path fails at the end (the disk filled up, the folder
+/// went away): the working directory, then the temporary folder.
+fn rescue_folders() -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    folders.push(std::env::temp_dir());
+    folders
+}
+
+/// Saves the session to `path`; if that fails, to a new file in the first of `folders` that
+/// takes it, so that the run is not lost. Either way a failure at `path` is an error, which
+/// says where the run went.
+fn save_or_rescue(session: &Session, path: &Path, folders: &[PathBuf], err: &mut dyn Write) -> Result<(), CliError> {
+    let Err(error) = session.save_checkpoint(path) else { return Ok(()) };
+    let name = path.file_name().map_or_else(|| "run.safetensors".into(), |n| n.to_string_lossy().into_owned());
+    let rescued = folders.iter().find_map(|folder| {
+        let candidate = folder.join(format!("cnn-stepper-rescued-{}-{name}", std::process::id()));
+        match session.save_checkpoint(&candidate) {
+            Ok(()) => Some(candidate),
+            Err(e) => {
+                let _ = writeln!(err, "could not save the run there either: {e}");
+                None
+            }
+        }
+    });
+    Err(CliError::NotSaved { error: Box::new(error), rescued })
+}
+
+/// A divergence ends a headless run: saves the state the session went back to (the last good
+/// batch) if `save` is given, and says so in the error.
+fn after_divergence(session: &Session, save: Option<&Path>, error: TrainError, console: &mut Console<'_>) -> CliError {
+    let saved = save.and_then(|path| match save_or_rescue(session, path, &rescue_folders(), console.err) {
+        Ok(()) => Some(path.to_owned()),
+        Err(e) => {
+            let _ = writeln!(console.err, "could not save the last good state: {e}");
+            match e {
+                CliError::NotSaved { rescued, .. } => rescued,
+                _ => None,
+            }
+        }
+    });
+    CliError::Diverged { error: Box::new(error), saved }
+}
+
+/// Refuses the options that choose a fresh run's network and start, which a resumed run takes
+/// from its file.
+fn refuse_start_options(o: &TrainOptions, path: &Path) -> Result<(), CliError> {
+    let conflict = |option, what: &str| CliError::ResumeConflict {
+        option,
+        reason: format!("the run continues with the {what} of {}", path.display()),
+    };
+    if o.preset.is_some() {
+        return Err(conflict("--preset", "preset"));
+    }
+    if o.seed.is_some() {
+        return Err(conflict("--seed", "seed and batch order"));
+    }
+    Ok(())
+}
+
+/// Opens `path` to continue it, with the options' settings over the file's.
+fn open_for_resume(o: &TrainOptions, path: &Path, data: Arc<Mnist>) -> Result<Session, CliError> {
+    let mut session = Session::open_checkpoint(data, path, o.engine)?;
+    if o.relu_after_conv2 && !session.network().config().relu_after_conv2 {
+        return Err(CliError::ResumeConflict {
+            option: "--relu-after-conv2",
+            reason: format!("the network of {} has no ReLU after conv2, and a resumed run keeps it", path.display()),
+        });
+    }
+    // Settings queued in the file apply from its next batch, which is the first one here.
+    let saved = session.pending_settings().unwrap_or(session.settings());
+    let settings = override_settings(o, saved)?;
+    session.set_settings(settings)?;
+    Ok(session)
+}
+
+/// Trains the rest of epoch `epoch` (0-based), drawing the progress bar. Returns the signal
+/// that stopped it early, if one did.
+fn train_epoch(
+    session: &mut Session,
+    epoch: usize,
+    epochs: usize,
+    stop: &StopFlag,
+    console: &mut Console<'_>,
+) -> Result<Option<Signal>, CliError> {
+    let len = session.data().train.len();
+    let mut bar = ProgressBar::new(console.progress, format!("epoch {}/{epochs}", epoch + 1), len);
+    let mut announced = false;
+    while session.epoch() == epoch as u64 {
+        if let Some(signal) = stop.raised() {
+            bar.finish(console.err);
+            return Ok(Some(signal));
+        }
+        let err = &mut *console.err;
+        // Called inside the long (naive) phases: keeps the bar alive and says at once that a
+        // signal was seen, since the step may take seconds to finish.
+        let result = session.step_batch(&mut |_, _| {
+            bar.tick(err);
+            if !announced && let Some(signal) = stop.raised() {
+                announced = true;
+                bar.finish(err);
+                let _ = writeln!(
+                    err,
+                    "{}: finishing this step, then stopping ({} again quits at once, unsaved)",
+                    signal.name(),
+                    signal.name()
+                );
+            }
+        });
+        match result {
+            Ok(_) => {
+                let stats = session.epoch_stats();
+                bar.update(console.err, stats.first_image + stats.images, Some(stats.mean_loss()));
+            }
+            Err(e) => {
+                bar.finish(console.err);
+                return Err(e.into());
+            }
+        }
+    }
+    bar.finish(console.err);
+    Ok(None)
+}
+
+/// Accuracy on the whole test set, with a progress bar; `None` if `stop` was raised first.
+fn evaluate_test_set(
+    session: &mut Session,
+    epoch: usize,
+    epochs: usize,
+    stop: &StopFlag,
+    console: &mut Console<'_>,
+) -> Result<Option<EvalResult>, CliError> {
+    let len = session.data().test.len();
+    let mut bar = ProgressBar::new(console.progress, format!("epoch {}/{epochs} test", epoch + 1), len);
+    let err = &mut *console.err;
+    let result = session.evaluate_unless(0, &mut |done, _| bar.update(err, done, None), &|| stop.raised().is_some());
+    bar.finish(console.err);
+    Ok(result?)
+}
+
+/// The line `train` prints after an epoch.
+fn epoch_line(r: &EpochReport, test: Option<&EvalResult>, epoch_len: usize) -> String {
+    let part = if r.first_image > 0 {
+        format!(
+            " (resumed mid-epoch: images {}–{} only)",
+            thousands(r.first_image as u64 + 1),
+            thousands((r.first_image + r.images).min(epoch_len) as u64)
+        )
+    } else {
+        String::new()
+    };
+    let test = match test {
+        Some(t) => format!("test accuracy {:.2}% ({}/{})", 100.0 * t.accuracy(), t.correct, t.count),
+        None => "test accuracy not measured (stopped)".to_owned(),
+    };
+    format!(
+        "epoch {}{part}: mean loss {:.4}  train accuracy {:.2}%  {test}  {:.1} s ({} images/s)",
+        r.epoch,
+        r.mean_loss,
+        100.0 * r.train_accuracy,
+        r.seconds,
+        thousands((r.images as f32 / r.seconds.max(1e-6)) as u64)
+    )
 }
 
 /// Accuracy of `net` on `test`: (correct, count). With `rows`, also collects each image's
@@ -282,16 +481,16 @@ pub fn evaluate(
     reg: f32,
     acts: &mut Activations<f32>,
     mut rows: Option<&mut Vec<(usize, usize, Vec<f32>)>>,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), CliError> {
     let classes = net.config().classes;
     let mut correct = 0;
     let mut start = 0;
     while start < test.len() {
         let end = (start + EVAL_CHUNK).min(test.len());
         let indices: Vec<usize> = (start..end).collect();
-        let b = test.batch(&indices).map_err(|e| e.to_string())?;
-        let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
-        net.forward_into(pixels, &b.labels, reg, acts).map_err(|e| e.to_string())?;
+        let b = test.batch(&indices)?;
+        let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
+        net.forward_into(pixels, &b.labels, reg, acts)?;
         correct += acts.correct(classes);
         if let Some(rows) = rows.as_deref_mut() {
             for (p, &y) in acts.probs.chunks(classes).zip(&b.labels) {
@@ -310,27 +509,33 @@ pub fn eval(
     classes: Option<ClassNames>,
     csv: Option<&Path>,
     out: &mut dyn Write,
-) -> Result<f32, String> {
-    let (params, meta) = weights::load(weights_path, None).map_err(|e| e.to_string())?;
+) -> Result<f32, CliError> {
+    let loaded = weights::load(weights_path, None)?;
+    if let Some(note) = loaded.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
+    let (params, meta) = (loaded.params, loaded.meta);
     let data = load_data(data_dir, classes)?;
     let cfg = meta.config;
     check_images_fit(weights_path, &cfg, &data.test, &data.source)?;
     if data.test.num_classes() != cfg.classes {
-        return Err(format!(
-            "{}: the network has {} classes but {} has {}",
-            weights_path.display(),
-            cfg.classes,
-            data.source,
-            data.test.num_classes()
-        ));
+        return Err(CliError::DoesNotFit {
+            file: weights_path.to_owned(),
+            detail: format!(
+                "the network has {} classes but {} has {}",
+                cfg.classes,
+                data.source,
+                data.test.num_classes()
+            ),
+        });
     }
-    let mut net =
-        Network::with_params(cfg, params, ConvEngine::Fast).map_err(|e| format!("{}: {e}", weights_path.display()))?;
+    let mut net = Network::with_params(cfg, params, ConvEngine::Fast)
+        .map_err(|e| CliError::DoesNotFit { file: weights_path.to_owned(), detail: e.to_string() })?;
     let mut rows = Vec::new();
     let mut acts = Activations::default();
     let (correct, count) = evaluate(&mut net, &data.test, 0.0, &mut acts, csv.map(|_| &mut rows))?;
     let acc = correct as f32 / count.max(1) as f32;
-    writeln!(out, "test accuracy: {:.2}% ({correct}/{count})", 100.0 * acc).map_err(|e| e.to_string())?;
+    writeln!(out, "test accuracy: {:.2}% ({correct}/{count})", 100.0 * acc).map_err(CliError::Output)?;
     if let Some(path) = csv {
         let mut text = String::from("index,label,predicted");
         for c in 0..cfg.classes {
@@ -344,8 +549,8 @@ pub fn eval(
             }
             text.push('\n');
         }
-        weights::write_atomically(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-        writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(|e| e.to_string())?;
+        write_atomically(path, text.as_bytes())?;
+        writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(CliError::Output)?;
     }
     Ok(acc)
 }
@@ -359,23 +564,26 @@ pub fn export(
     loss_csv: Option<&Path>,
     accuracy_csv: Option<&Path>,
     out: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     if npz_path.is_none() && loss_csv.is_none() && accuracy_csv.is_none() {
-        return Err("nothing to export: give --npz, --loss-csv or --accuracy-csv".into());
+        return Err(CliError::NothingToExport);
     }
     let opened = checkpoint::load(weights_path, None, ConvEngine::Fast)?;
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
+    if let Some(note) = opened.integrity.note(&weights_path.display().to_string()) {
+        eprintln!("note: {note}");
+    }
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(CliError::Output);
     if let Some(path) = npz_path {
         npz::save(path, &opened.file.params)?;
         w(out, format!("wrote {} (numpy .npz, the post's names, float32)", path.display()))?;
     }
     if (loss_csv.is_some() || accuracy_csv.is_some()) && opened.weights_only {
-        return Err(format!("{}: a weights-only file has no curves to export", weights_path.display()));
+        return Err(CliError::NoCurves { path: weights_path.to_owned() });
     }
     let (loss, accuracy) = opened.file.history.curves_csv();
     for (path, text) in [(loss_csv, loss), (accuracy_csv, accuracy)] {
         if let Some(path) = path {
-            weights::write_atomically(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+            write_atomically(path, text.as_bytes())?;
             w(out, format!("wrote {} ({} rows)", path.display(), text.lines().count().saturating_sub(1)))?;
         }
     }
@@ -412,31 +620,39 @@ pub struct BenchResult {
 
 /// The post's network with the recommended init, and a batch of the embedded sample's first
 /// images: what `bench` and `phase_profile` time.
-fn bench_setup(engine: ConvEngine, batch: usize) -> Result<(Network<f32>, data::Batch), String> {
-    let data = data::embedded().map_err(|e| e.to_string())?;
-    let net = Network::<f32>::new(ModelConfig::default(), Preset::Recommended.init(), 1, engine)
-        .map_err(|e| e.to_string())?;
+fn bench_setup(engine: ConvEngine, batch: usize) -> Result<(Network<f32>, data::Batch), CliError> {
+    if let Some(reason) = Setting::check_batch(batch) {
+        let problem = SettingProblem { setting: Setting::BatchSize, value: batch.to_string(), reason };
+        return Err(SettingsError { problems: vec![problem] }.into());
+    }
+    let data = data::embedded()?;
+    let net = Network::<f32>::new(ModelConfig::default(), Preset::Recommended.init(), 1, engine)?;
     let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
-    let b = data.train.batch(&indices).map_err(|e| e.to_string())?;
+    let b = data.train.batch(&indices)?;
     Ok((net, b))
 }
 
 /// Times full training steps (forward, backward, update) on the embedded sample's first images:
-/// warm-up, then the median of several steps.
-pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchResult, String> {
+/// warm-up, then the median of several steps (at least 3, more until `min_secs` have passed).
+/// `batch` is refused outside 1 to [`MAX_BATCH`](crate::engine::MAX_BATCH), `min_secs` unless
+/// it is a number above 0.
+pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchResult, CliError> {
+    if !(min_secs.is_finite() && min_secs > 0.0) {
+        return Err(CliError::BenchSecs(min_secs));
+    }
     let (mut net, b) = bench_setup(engine, batch)?;
     let cfg = *net.config();
-    let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
+    let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
     let hyper = Preset::Recommended.hyper();
     let warmup = if engine == ConvEngine::Naive { 1 } else { 3 };
     for _ in 0..warmup {
-        net.train_step(pixels, &b.labels, &hyper).map_err(|e| e.to_string())?;
+        net.train_step(pixels, &b.labels, &hyper)?;
     }
     let mut times = Vec::new();
     let started = Instant::now();
     while times.len() < 3 || (started.elapsed().as_secs_f64() < min_secs && times.len() < 200) {
         let t = Instant::now();
-        net.train_step(pixels, &b.labels, &hyper).map_err(|e| e.to_string())?;
+        net.train_step(pixels, &b.labels, &hyper)?;
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -452,13 +668,13 @@ pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchRes
 
 /// Milliseconds each phase of one fast-engine training step takes (median of `rounds` steps
 /// after a warm-up): where the time of a step goes.
-pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<Vec<(String, f64)>, String> {
+pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<Vec<(String, f64)>, CliError> {
     let (mut net, b) = bench_setup(engine, batch)?;
-    let pixels = b.images.as_slice().ok_or("batch images are not contiguous")?;
+    let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
     let hyper = Preset::Recommended.hyper();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); net.phases().len()];
     for round in 0..rounds + 1 {
-        net.load_batch(pixels, &b.labels).map_err(|e| e.to_string())?;
+        net.load_batch(pixels, &b.labels)?;
         for t in times.iter_mut() {
             let started = Instant::now();
             net.step_phase(&hyper, &mut |_, _| {});
@@ -479,18 +695,17 @@ pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<
 }
 
 /// Refuses a dataset whose images are not the size the network in `file` takes.
-fn check_images_fit(file: &Path, cfg: &ModelConfig, set: &Dataset, source: &str) -> Result<(), String> {
+fn check_images_fit(file: &Path, cfg: &ModelConfig, set: &Dataset, source: &str) -> Result<(), CliError> {
     if set.image_len() == cfg.in_channels * cfg.in_height * cfg.in_width {
         return Ok(());
     }
-    Err(format!(
-        "{}: the network takes {}×{} images but {source} has {}×{}",
-        file.display(),
-        cfg.in_height,
-        cfg.in_width,
-        set.rows,
-        set.cols
-    ))
+    Err(CliError::DoesNotFit {
+        file: file.to_owned(),
+        detail: format!(
+            "the network takes {}×{} images but {source} has {}×{}",
+            cfg.in_height, cfg.in_width, set.rows, set.cols
+        ),
+    })
 }
 
 /// Formats an integer with thousands separators: 60000 → "60,000".
@@ -506,49 +721,101 @@ pub fn thousands(v: u64) -> String {
     out
 }
 
-/// A one-line progress bar on stderr: images done, images/s, running loss, ETA.
+/// A one-line progress bar on stderr, redrawn in place: images done, images/s, running loss,
+/// ETA. Draws nothing when disabled (stderr is not a terminal). Write errors are ignored: a
+/// progress bar that cannot be drawn must not stop training.
 struct ProgressBar {
+    enabled: bool,
     label: String,
     total: usize,
     started: Instant,
     last_draw: Option<Instant>,
     drawn: bool,
+    done: usize,
+    loss: Option<f32>,
 }
 
 impl ProgressBar {
-    fn new(label: String, total: usize) -> Self {
-        Self { label, total, started: Instant::now(), last_draw: None, drawn: false }
+    fn new(enabled: bool, label: String, total: usize) -> Self {
+        Self { enabled, label, total, started: Instant::now(), last_draw: None, drawn: false, done: 0, loss: None }
     }
 
-    fn update(&mut self, done: usize, loss: f32) {
-        if self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) && done < self.total {
+    /// New figures; drawn at most five times a second, and always when done.
+    fn update(&mut self, err: &mut dyn Write, done: usize, loss: Option<f32>) {
+        self.done = done;
+        self.loss = loss;
+        self.draw(err, done >= self.total);
+    }
+
+    /// The same figures again (elapsed time and ETA move), throttled like [`ProgressBar::update`].
+    fn tick(&mut self, err: &mut dyn Write) {
+        self.draw(err, false);
+    }
+
+    fn draw(&mut self, err: &mut dyn Write, force: bool) {
+        if !self.enabled || (!force && self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(200))) {
             return;
         }
         self.last_draw = Some(Instant::now());
+        let done = self.done;
         let secs = self.started.elapsed().as_secs_f64().max(1e-6);
         let rate = done as f64 / secs;
         let eta = if rate > 0.0 { (self.total.saturating_sub(done)) as f64 / rate } else { 0.0 };
         let width = 30;
         let filled = (width * done / self.total.max(1)).min(width);
-        eprint!(
-            "\r{} [{}{}] {}/{}  {} images/s  loss {:.4}  ETA {}:{:02} ",
+        let loss = self.loss.map_or(String::new(), |l| format!("  loss {l:.4}"));
+        let _ = write!(
+            err,
+            "\r{} [{}{}] {}/{}  {} images/s{loss}  ETA {}:{:02} ",
             self.label,
             "#".repeat(filled),
             ".".repeat(width - filled),
             thousands(done as u64),
             thousands(self.total as u64),
             thousands(rate as u64),
-            loss,
             (eta as u64) / 60,
             (eta as u64) % 60
         );
+        let _ = err.flush();
         self.drawn = true;
     }
 
-    fn finish(&mut self) {
+    /// Ends the bar's line, if one was drawn.
+    fn finish(&mut self, err: &mut dyn Write) {
         if self.drawn {
-            eprintln!();
+            let _ = writeln!(err);
             self.drawn = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::checkpoint;
+
+    #[test]
+    fn a_failed_save_goes_to_the_first_rescue_folder_that_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Arc::new(data::embedded().unwrap());
+        let mut session = Session::new(data, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        session.step_batch(&mut |_, _| {}).unwrap();
+        let gone = dir.path().join("gone/run.safetensors");
+        let (missing, rescue) = (dir.path().join("missing-too"), dir.path().join("rescue"));
+        std::fs::create_dir(&rescue).unwrap();
+        let mut err = Vec::new();
+        let e = save_or_rescue(&session, &gone, &[missing.clone(), rescue.clone()], &mut err).unwrap_err();
+        let CliError::NotSaved { rescued: Some(path), .. } = &e else { panic!("{e}") };
+        assert_eq!(path.parent(), Some(rescue.as_path()));
+        assert!(path.to_string_lossy().ends_with("-run.safetensors"), "{}", path.display());
+        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step, 1, "the whole run is there");
+        let message = e.to_string();
+        assert!(message.contains("gone") && message.contains("saved to") && message.contains("--resume"), "{message}");
+        assert!(String::from_utf8(err).unwrap().contains("missing-too"), "the failed rescue folder is named");
+
+        let e = save_or_rescue(&session, &gone, &[missing], &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, CliError::NotSaved { rescued: None, .. }));
+        assert!(e.to_string().contains("the run is lost"), "{e}");
+        assert!(save_or_rescue(&session, &rescue.join("fine.safetensors"), &[], &mut Vec::new()).is_ok());
     }
 }

@@ -133,39 +133,172 @@ pub enum Init {
     He,
 }
 
+/// Largest mini-batch anything accepts: the window, `train --batch`, `bench --batch` and a
+/// session file's settings. One limit, so a file the command line wrote always opens in the
+/// window.
+pub const MAX_BATCH: usize = 1024;
+/// Largest learning rate accepted: beyond it every run of this network diverges at once.
+pub const MAX_LR: f32 = 10.0;
+/// Largest L2 strength accepted: beyond it the weight penalty outweighs the data loss
+/// (ln 10 ≈ 2.3) from the first step and drives the dense weights to zero.
+pub const MAX_REG: f32 = 1.0;
+/// Most epochs `train --epochs` accepts (60,000 MNIST images each).
+pub const MAX_EPOCHS: usize = 10_000;
+
+/// A training setting the user can type, for messages that name it and for a window that
+/// points at the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// SGD learning rate.
+    LearningRate,
+    /// Momentum.
+    Momentum,
+    /// L2 strength.
+    Reg,
+    /// Per-epoch learning-rate factor.
+    LrDecay,
+    /// Images per mini-batch.
+    BatchSize,
+}
+
+impl Setting {
+    /// The name messages use, e.g. "learning rate".
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::LearningRate => "learning rate",
+            Setting::Momentum => "momentum",
+            Setting::Reg => "reg",
+            Setting::LrDecay => "lr decay",
+            Setting::BatchSize => "batch size",
+        }
+    }
+
+    /// The accepted range in words, e.g. "above 0 and at most 10": what `--help`, the command
+    /// line's errors and [`Hyper::validate`] all say.
+    pub fn range(self) -> String {
+        match self {
+            Setting::LearningRate => format!("above 0 and at most {MAX_LR}"),
+            Setting::Momentum => "at least 0 and below 1".into(),
+            Setting::Reg => format!("at least 0 and at most {MAX_REG}"),
+            Setting::LrDecay => "above 0 and at most 1".into(),
+            Setting::BatchSize => format!("between 1 and {MAX_BATCH}"),
+        }
+    }
+
+    /// Why `v` is not an acceptable value of this setting, or `None` if it is (a batch size
+    /// must also be a whole number).
+    pub fn check_f32(self, v: f32) -> Option<String> {
+        let ok = v.is_finite()
+            && match self {
+                Setting::LearningRate => v > 0.0 && v <= MAX_LR,
+                Setting::Momentum => (0.0..1.0).contains(&v),
+                Setting::Reg => (0.0..=MAX_REG).contains(&v),
+                Setting::LrDecay => v > 0.0 && v <= 1.0,
+                Setting::BatchSize => v >= 1.0 && v <= MAX_BATCH as f32 && v.fract() == 0.0,
+            };
+        if ok {
+            return None;
+        }
+        let far_too_large = match self {
+            Setting::LearningRate => v > MAX_LR,
+            Setting::Reg => v > MAX_REG,
+            _ => false,
+        };
+        Some(if far_too_large && v.is_finite() {
+            format!("is far too large: must be {}", self.range())
+        } else {
+            format!("must be {}", self.range())
+        })
+    }
+
+    /// Why `v` is not an acceptable batch size, or `None` if it is.
+    pub fn check_batch(v: usize) -> Option<String> {
+        (v == 0 || v > MAX_BATCH).then(|| format!("must be {}", Setting::BatchSize.range()))
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One refused value: which setting, the value as given, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingProblem {
+    /// The setting.
+    pub setting: Setting,
+    /// The value that was refused, as text ("0", "NaN", "1e30").
+    pub value: String,
+    /// Why, e.g. "must be above 0 and at most 10".
+    pub reason: String,
+}
+
+impl std::fmt::Display for SettingProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}: {}", self.setting, self.value, self.reason)
+    }
+}
+
+/// Settings that cannot train, with every problem found (not only the first), so that a form
+/// can mark all the fields at once.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}", self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct SettingsError {
+    /// Each refused value, in the order the settings are listed ([`Setting`]).
+    pub problems: Vec<SettingProblem>,
+}
+
+impl SettingsError {
+    /// `Ok` when there are no problems, else the error holding them all.
+    pub fn from_problems(problems: Vec<SettingProblem>) -> Result<(), SettingsError> {
+        if problems.is_empty() { Ok(()) } else { Err(SettingsError { problems }) }
+    }
+
+    /// True if `setting` is one of the problems.
+    pub fn concerns(&self, setting: Setting) -> bool {
+        self.problems.iter().any(|p| p.setting == setting)
+    }
+}
+
+/// A value as a person would type it: `0.01`, `-5`, `1e30` (not thirty zeros).
+fn show(v: f32) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) { v.to_string() } else { format!("{v:e}") }
+}
+
 /// Optimiser settings, applied at the next batch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
-    /// SGD learning rate (> 0).
+    /// SGD learning rate, above 0 and at most [`MAX_LR`].
     pub lr: f32,
     /// Momentum in [0, 1); 0 is the post's plain SGD.
     pub momentum: f32,
-    /// L2 strength: the loss adds 0.5·reg·(ΣW_fc1² + ΣW_fc2²).
+    /// L2 strength, 0 to [`MAX_REG`]: the loss adds 0.5·reg·(ΣW_fc1² + ΣW_fc2²).
     pub reg: f32,
     /// The learning rate is multiplied by this after each epoch (1 = constant).
     pub lr_decay: f32,
 }
 
 impl Hyper {
-    /// Refuses values that cannot train: lr ≤ 0, momentum outside [0, 1), reg < 0, NaNs.
-    pub fn validate(&self) -> Result<(), EngineError> {
-        let bad = |what: &str, v: f32, why: &str| Err(EngineError::Hyper(format!("{what} = {v}: {why}")));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("learning rate", self.lr, "must be a number above 0");
-        }
-        if self.lr > 10.0 {
-            return bad("learning rate", self.lr, "is far too large (at most 10)");
-        }
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return bad("momentum", self.momentum, "must be at least 0 and below 1");
-        }
-        if !(self.reg.is_finite() && self.reg >= 0.0) {
-            return bad("reg", self.reg, "must be 0 or more");
-        }
-        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            return bad("lr decay", self.lr_decay, "must be above 0 and at most 1");
-        }
-        Ok(())
+    /// Every value that cannot train (see [`Setting::check_f32`]), in field order.
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        [
+            (Setting::LearningRate, self.lr),
+            (Setting::Momentum, self.momentum),
+            (Setting::Reg, self.reg),
+            (Setting::LrDecay, self.lr_decay),
+        ]
+        .into_iter()
+        .filter_map(|(setting, v)| {
+            setting.check_f32(v).map(|reason| SettingProblem { setting, value: show(v), reason })
+        })
+        .collect()
+    }
+
+    /// Refuses values that cannot train (lr outside (0, 10], momentum outside [0, 1), reg
+    /// outside [0, 1], lr decay outside (0, 1], NaNs), naming every one.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        SettingsError::from_problems(self.problems())
     }
 
     /// The learning rate in effect during epoch `epoch` (0-based).

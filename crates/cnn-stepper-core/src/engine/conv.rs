@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use super::Float;
 use super::fftconv::{self, FftWorkspace};
 
-/// Which implementation computes the convolutions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which implementation computes the convolutions ([`ConvEngine::Fast`] unless asked).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConvEngine {
     /// The post's loops, one multiply-add at a time, on one core: readable next to the post.
     Naive,
     /// Stride-1 layers with several input channels (conv2) through the 2-D Fourier transform,
     /// others (conv1) as im2col per image + GEMM; images split across both cores.
+    #[default]
     Fast,
 }
 

@@ -20,22 +20,20 @@ pub mod relu;
 pub mod softmax_xent;
 pub mod weights;
 
-pub use config::{Hyper, Init, ModelConfig, Preset};
+pub use config::{Hyper, Init, MAX_BATCH, ModelConfig, Preset, Setting, SettingProblem, SettingsError};
 pub use conv::ConvEngine;
 pub use float::Float;
 pub use network::{Activations, Network, argmax};
 pub use params::{PARAM_NAMES, Params};
 pub use phase::{Layer, Phase};
 
-/// What can go wrong in the engine: bad settings or a batch that does not fit the network.
+/// What can go wrong in the engine: a network shape that cannot be built, or a batch that does
+/// not fit the network. (Hyper-parameters that cannot train are a [`SettingsError`].)
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum EngineError {
     /// A model shape that cannot be built.
     #[error("model configuration: {0}")]
     Config(String),
-    /// A hyper-parameter that cannot train.
-    #[error("{0}")]
-    Hyper(String),
     /// Images or labels that do not fit the network.
     #[error("batch: {0}")]
     Input(String),

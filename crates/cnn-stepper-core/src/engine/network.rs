@@ -109,15 +109,22 @@ impl<T: Float> Activations<T> {
     }
 }
 
-/// Index of the largest value (the first on ties).
+/// Index of the largest value: the predicted class of a row of scores or probabilities.
+///
+/// Ties go to the **first** maximum, as `numpy.argmax` and `torch.argmax` do, so a prediction
+/// here is the one the post's code makes (with the `post` preset the scores are ~1e-12 and
+/// ties happen). NaN is never the maximum: it is skipped (an all-NaN row, and an empty one,
+/// give 0). Every view and every evaluation uses this one function.
 pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
-    let mut best = 0;
+    let mut best: Option<usize> = None;
     for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
+        // Only NaN is not comparable with itself.
+        let is_number = x.partial_cmp(x).is_some();
+        if is_number && best.is_none_or(|b| *x > v[b]) {
+            best = Some(i);
         }
     }
-    best
+    best.unwrap_or(0)
 }
 
 /// The post's network with its parameters, optimiser state and the tensors of the current batch.

@@ -23,7 +23,21 @@ use std::path::Path;
 use ndarray::{ArrayBase, Data, Dimension};
 
 use super::Params;
-use super::weights::write_atomically;
+use crate::fileio::{FileError, write_atomically};
+
+/// Why an `.npz` could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum NpzError {
+    /// The archive would need ZIP64, which this writer does not make.
+    #[error("{what} is too large for a zip without ZIP64 (4 GiB, 65,535 members, 65,535-byte names)")]
+    TooLarge {
+        /// What is too large: "the archive", a member's name, ….
+        what: String,
+    },
+    /// Writing the file failed (the error names it).
+    #[error(transparent)]
+    File(#[from] FileError),
+}
 
 /// The npz member names, in the order they are written.
 pub const NPZ_NAMES: [&str; 8] = ["c1_filters", "c1_b", "c2_filters", "c2_b", "fc_W1", "fc_b1", "fc_W2", "fc_b2"];
@@ -53,19 +67,19 @@ pub fn npy_f32<S: Data<Elem = f32>, D: Dimension>(a: &ArrayBase<S, D>) -> Vec<u8
 
 /// A zip archive of `(name, bytes)` members, stored uncompressed. Fails only if the archive
 /// would need ZIP64 (a member or the whole over 4 GiB, or over 65,535 members).
-pub fn zip_stored(members: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+pub fn zip_stored(members: &[(String, Vec<u8>)]) -> Result<Vec<u8>, NpzError> {
     // 1980-01-01 00:00, the earliest DOS date: the files carry no meaningful time, and a fixed
     // one makes the same weights give the same bytes.
     const DOS_TIME: u16 = 0;
     const DOS_DATE: u16 = (1 << 5) | 1;
-    let too_big = |what: &str| format!("{what} is too large for a zip without ZIP64 (4 GiB)");
-    let count = u16::try_from(members.len()).map_err(|_| "more than 65,535 members".to_owned())?;
+    let too_big = |what: &str| NpzError::TooLarge { what: what.to_owned() };
+    let count = u16::try_from(members.len()).map_err(|_| too_big("the number of members"))?;
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in members {
         let offset = u32::try_from(out.len()).map_err(|_| too_big("the archive"))?;
         let size = u32::try_from(data.len()).map_err(|_| too_big(name))?;
-        let name_len = u16::try_from(name.len()).map_err(|_| format!("member name {name:?} is too long"))?;
+        let name_len = u16::try_from(name.len()).map_err(|_| too_big(&format!("member name {name:?}")))?;
         let crc = crc32fast::hash(data);
         // Local file header.
         out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
@@ -109,7 +123,7 @@ pub fn zip_stored(members: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
 }
 
 /// The parameters as the bytes of an `.npz` under [`NPZ_NAMES`].
-pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, String> {
+pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, NpzError> {
     let members = [
         npy_f32(&p.conv1_w),
         npy_f32(&p.conv1_b),
@@ -125,8 +139,9 @@ pub fn to_bytes(p: &Params<f32>) -> Result<Vec<u8>, String> {
     zip_stored(&members)
 }
 
-/// Writes the parameters as an `.npz` file, atomically.
-pub fn save(path: &Path, p: &Params<f32>) -> Result<(), String> {
-    let bytes = to_bytes(p).map_err(|e| format!("{}: {e}", path.display()))?;
-    write_atomically(path, &bytes).map_err(|e| format!("{}: cannot write the npz: {e}", path.display()))
+/// Writes the parameters as an `.npz` file, atomically (see [`write_atomically`]: a symbolic
+/// link's target is replaced, and a device, pipe or directory at `path` is refused).
+pub fn save(path: &Path, p: &Params<f32>) -> Result<(), NpzError> {
+    let bytes = to_bytes(p)?;
+    Ok(write_atomically(path, &bytes)?)
 }

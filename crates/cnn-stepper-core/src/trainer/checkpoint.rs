@@ -18,8 +18,16 @@
 //!   decimation state.
 //!
 //! Files are only written at batch boundaries, so a file never holds half a step.
+//!
+//! Like a weights file, a session file records the checksum of every tensor and metadata value
+//! (see [`crate::engine::weights`]), and its header is sorted, so that the same session always
+//! gives the same bytes. A file that looks like a session (a `session_format` or `session`
+//! metadata key, or a `session.*` tensor) but cannot be read as one is refused with the reason;
+//! it is never downgraded to plain weights, which would restart training at step 0 without
+//! its momentum, batch order and curves. NaN or infinite momentum is refused, naming the
+//! tensor.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -27,8 +35,9 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Sampler, SamplingMode};
-use crate::engine::weights::{self, FORMAT};
+use crate::engine::weights::{self, Entry, FORMAT, Integrity, Loaded, SESSION_PREFIX, WeightsError};
 use crate::engine::{ConvEngine, ModelConfig, PARAM_NAMES, Params, Preset};
+use crate::fileio::{self, FileError};
 
 use super::protocol::{AccuracyPoint, LossPoint, MagnitudePoint, Settings};
 
@@ -348,6 +357,53 @@ pub struct Opened {
     pub file: SessionFile,
     /// True if the file held only weights (no session state), e.g. one written by PyTorch.
     pub weights_only: bool,
+    /// Whether checksums vouch for the file; [`Integrity::note`] is the note to show if not.
+    pub integrity: Integrity,
+}
+
+/// Why a session file could not be written or read. Every message starts with the file's
+/// name, so it can be shown as is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// The file fails as a weights file: it cannot be opened or read, is not a regular file,
+    /// its header, checksums or tensors are damaged, or its weights are not finite.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The file looks like a session file but its session part cannot be read (damaged or
+    /// inconsistent state, history or momentum), or the session cannot be encoded.
+    #[error("{name}: {detail}")]
+    Session {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A session of a format this version does not read.
+    #[error("{name}: session format {found:?} is not one this version reads ({SESSION_FORMAT:?})")]
+    Format {
+        /// The file.
+        name: String,
+        /// The `session_format` it has.
+        found: String,
+    },
+    /// The session was trained on a training set of another size: its batch order would mean
+    /// nothing on this one.
+    #[error("{name}: the session was trained on a training set of {saved} images, but this one has {found}")]
+    TrainingSet {
+        /// The file.
+        name: String,
+        /// The size the session was trained on.
+        saved: usize,
+        /// The size of the training set given now.
+        found: usize,
+    },
+}
+
+impl From<FileError> for CheckpointError {
+    fn from(e: FileError) -> Self {
+        CheckpointError::Weights(WeightsError::File(e))
+    }
 }
 
 /// The `"session"` metadata entry.
@@ -393,104 +449,98 @@ fn le_f32<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
 
 impl SessionFile {
     /// Encodes the session as the bytes of a session file; `name` starts error messages.
-    pub fn to_bytes(&self, name: &str) -> Result<Vec<u8>, String> {
-        self.config.validate().map_err(|e| format!("{name}: {e}"))?;
-        let shapes = Params::<f32>::shapes(&self.config);
-        let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (prefix, p) in [("", &self.params), ("velocity", &self.velocity)] {
-            let p = p.to_standard_layout();
-            let arrays: [&[usize]; 8] = [
-                p.conv1_w.shape(),
-                p.conv1_b.shape(),
-                p.conv2_w.shape(),
-                p.conv2_b.shape(),
-                p.fc1_w.shape(),
-                p.fc1_b.shape(),
-                p.fc2_w.shape(),
-                p.fc2_b.shape(),
-            ];
-            for (((param, shape), want), data) in PARAM_NAMES.iter().zip(arrays).zip(&shapes).zip(p.slices()) {
-                let tensor = if prefix.is_empty() { (*param).to_owned() } else { velocity_name(param) };
-                if shape != want.as_slice() {
-                    return Err(format!(
-                        "{name}: tensor \"{tensor}\" has shape {shape:?} but the network needs {want:?}"
-                    ));
-                }
-                tensors.push((tensor, Dtype::F32, want.clone(), le_f32(data.iter())));
-            }
-        }
+    ///
+    /// The same session always gives the same bytes: the header is sorted and the state's
+    /// JSON has a fixed field order.
+    pub fn to_bytes(&self, name: &str) -> Result<Vec<u8>, CheckpointError> {
+        self.config.validate().map_err(|source| WeightsError::Config { name: name.to_owned(), source })?;
+        let mut entries = weights::param_entries(&self.params, &self.config, "", name)?;
+        entries.extend(weights::param_entries(&self.velocity, &self.config, &velocity_name(""), name)?);
         let h = &self.history;
         let steps = |s: &mut dyn Iterator<Item = u64>| -> Vec<u8> {
             s.flat_map(|v| i64::try_from(v).unwrap_or(i64::MAX).to_le_bytes()).collect()
         };
-        tensors.push((LOSS_STEP.into(), Dtype::I64, vec![h.loss.len()], steps(&mut h.loss.iter().map(|p| p.step))));
-        tensors.push((
-            LOSS.into(),
+        let entry = |name: &str, dtype: Dtype, shape: Vec<usize>, data: Vec<u8>| Entry {
+            name: name.to_owned(),
+            dtype,
+            shape,
+            data,
+        };
+        entries.push(entry(LOSS_STEP, Dtype::I64, vec![h.loss.len()], steps(&mut h.loss.iter().map(|p| p.step))));
+        entries.push(entry(
+            LOSS,
             Dtype::F32,
             vec![h.loss.len(), 2],
             le_f32(h.loss.iter().flat_map(|p| [&p.loss, &p.batch_accuracy])),
         ));
-        tensors.push((
-            ACCURACY_STEP.into(),
+        entries.push(entry(
+            ACCURACY_STEP,
             Dtype::I64,
             vec![h.accuracy.len()],
             steps(&mut h.accuracy.iter().map(|p| p.step)),
         ));
-        tensors.push((
-            ACCURACY.into(),
+        entries.push(entry(
+            ACCURACY,
             Dtype::F32,
             vec![h.accuracy.len()],
             le_f32(h.accuracy.iter().map(|p| &p.accuracy)),
         ));
-        tensors.push((
-            MAGNITUDE_STEP.into(),
+        entries.push(entry(
+            MAGNITUDE_STEP,
             Dtype::I64,
             vec![h.magnitudes.len()],
             steps(&mut h.magnitudes.iter().map(|p| p.step)),
         ));
         let magnitudes: Vec<f32> = h.magnitudes.iter().flat_map(MagnitudeBucket::fields).collect();
-        tensors.push((MAGNITUDES.into(), Dtype::F32, vec![h.magnitudes.len(), 20], le_f32(magnitudes.iter())));
+        entries.push(entry(MAGNITUDES, Dtype::F32, vec![h.magnitudes.len(), 20], le_f32(magnitudes.iter())));
 
+        let encode_error = |what: &str, e: serde_json::Error| CheckpointError::Session {
+            name: name.to_owned(),
+            detail: format!("cannot encode the {what} as JSON: {e}"),
+        };
         let state = State {
             preset: self.preset,
             seed: self.seed,
             step: self.step,
             settings: self.settings,
             pending: self.pending,
-            sampler: serde_json::to_value(&self.sampler)
-                .map_err(|e| format!("{name}: cannot encode the sampler: {e}"))?,
+            sampler: serde_json::to_value(&self.sampler).map_err(|e| encode_error("sampler", e))?,
             history_stride: h.stride,
             history_bucket: h.bucket,
             recent_losses: h.recent.clone(),
             magnitude_stride: h.magnitude_stride,
             magnitude_bucket: h.magnitude_bucket,
         };
-        let json = |what: &str, r: Result<String, serde_json::Error>| {
-            r.map_err(|e| format!("{name}: cannot encode the {what} as JSON: {e}"))
-        };
-        let info = HashMap::from([
+        let info = BTreeMap::from([
             ("format".to_owned(), FORMAT.to_owned()),
-            ("config".to_owned(), json("configuration", serde_json::to_string(&self.config))?),
+            ("config".to_owned(), serde_json::to_string(&self.config).map_err(|e| encode_error("configuration", e))?),
             ("preset".to_owned(), self.preset.name().to_owned()),
             ("seed".to_owned(), self.seed.to_string()),
             ("step".to_owned(), self.step.to_string()),
             ("session_format".to_owned(), SESSION_FORMAT.to_owned()),
-            ("session".to_owned(), json("session state", serde_json::to_string(&state))?),
+            ("session".to_owned(), serde_json::to_string(&state).map_err(|e| encode_error("session state", e))?),
         ]);
-        let mut views = Vec::with_capacity(tensors.len());
-        for (tensor, dtype, shape, bytes) in &tensors {
-            let view = TensorView::new(*dtype, shape.clone(), bytes)
-                .map_err(|e| format!("{name}: cannot encode tensor \"{tensor}\": {e}"))?;
-            views.push((tensor.as_str(), view));
-        }
-        safetensors::serialize(views, Some(info)).map_err(|e| format!("{name}: cannot encode as safetensors: {e}"))
+        Ok(weights::encode_file(&entries, info, name)?)
     }
 
-    /// Writes the session file atomically: on any error the old file (if any) is untouched.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    /// Writes the session file atomically (see [`fileio::write_atomically`]): on any error the
+    /// old file (if any) is untouched.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let bytes = self.to_bytes(&path.display().to_string())?;
-        weights::write_atomically(path, &bytes).map_err(|e| format!("{}: cannot save the session: {e}", path.display()))
+        fileio::write_atomically(path, &bytes)?;
+        Ok(())
     }
+}
+
+/// What makes a file a session file rather than plain weights, if anything: a `session_*`
+/// metadata key or a `session.*` tensor.
+fn session_evidence(map: &BTreeMap<String, String>, st: &SafeTensors<'_>) -> Option<String> {
+    if let Some(key) = map.keys().find(|k| k.starts_with("session")) {
+        return Some(format!("metadata {key:?}"));
+    }
+    let mut names = st.names();
+    names.sort_unstable();
+    names.into_iter().find(|n| n.starts_with(SESSION_PREFIX)).map(|t| format!("tensor {t:?}"))
 }
 
 /// Reads a session file, or a plain weights file, from its bytes; `name` starts every error.
@@ -498,15 +548,23 @@ impl SessionFile {
 /// `train_len` is the size of the training set the session will continue on: a session saved
 /// on another training set is refused (its batch order would mean nothing). `None` skips that
 /// check (for exporting). `engine` goes into the settings of a weights-only file.
-pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: ConvEngine) -> Result<Opened, String> {
-    let (params, meta) = weights::from_bytes(bytes, name, None).map_err(|e| e.to_string())?;
+///
+/// A file with anything of a session in it (see the module documentation) is read as a
+/// session or refused; only a file with no trace of one opens as plain weights.
+pub fn from_bytes(
+    bytes: &[u8],
+    name: &str,
+    train_len: Option<usize>,
+    engine: ConvEngine,
+) -> Result<Opened, CheckpointError> {
+    let parsed = weights::Parsed::new(bytes, name)?;
+    let Loaded { params, meta, integrity } = parsed.weights(None)?;
     let config = meta.config;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("{name}: not a valid safetensors file: {e}"))?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| format!("{name}: not a valid safetensors file: {e}"))?;
-    let map = header.metadata().clone().unwrap_or_default();
-    match map.get("session_format").map(String::as_str) {
-        None => {
+    let st = &parsed.st;
+    let map = parsed.metadata.clone().unwrap_or_default();
+    let bad = |detail: String| CheckpointError::Session { name: name.to_owned(), detail };
+    match (map.get("session_format").map(String::as_str), session_evidence(&map, st)) {
+        (None, None) => {
             // Weights from elsewhere (or a plain weights file): inspect and train further.
             let preset = meta.preset.as_deref().and_then(|p| Preset::parse(p).ok()).unwrap_or(Preset::Recommended);
             let seed = meta.seed.unwrap_or(1);
@@ -523,14 +581,19 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
                 sampler: Sampler::new(len, SamplingMode::ShuffledEpochs, seed),
                 history: History::new(),
             };
-            return Ok(Opened { file, weights_only: true });
+            return Ok(Opened { file, weights_only: true, integrity });
         }
-        Some(SESSION_FORMAT) => {}
-        Some(other) => {
-            return Err(format!("{name}: session format {other:?} is not one this version reads ({SESSION_FORMAT:?})"));
+        (Some(SESSION_FORMAT), _) => {}
+        (Some(other), _) => {
+            return Err(CheckpointError::Format { name: name.to_owned(), found: other.to_owned() });
+        }
+        (None, Some(evidence)) => {
+            return Err(bad(format!(
+                "the file has session data ({evidence}) but no \"session_format\" entry, so it is damaged; \
+                 it is not loaded as plain weights, which would start over at step 0"
+            )));
         }
     }
-    let bad = |detail: String| format!("{name}: {detail}");
     let state = map.get("session").ok_or_else(|| bad("metadata has no \"session\" entry".into()))?;
     let state: State =
         serde_json::from_str(state).map_err(|e| bad(format!("metadata \"session\" is not a session state: {e}")))?;
@@ -552,9 +615,7 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
     };
     match train_len {
         Some(len) if len != sampler_len => {
-            return Err(bad(format!(
-                "the session was trained on a training set of {sampler_len} images, but this one has {len}"
-            )));
+            return Err(CheckpointError::TrainingSet { name: name.to_owned(), saved: sampler_len, found: len });
         }
         // Without a data set to compare with, still refuse a length that would allocate absurdly.
         None if sampler_len > 1 << 28 => {
@@ -590,19 +651,21 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
     let shapes = Params::<f32>::shapes(&config);
     let mut velocity: [Vec<f32>; 8] = Default::default();
     for ((param, shape), out) in PARAM_NAMES.iter().zip(&shapes).zip(velocity.iter_mut()) {
-        *out = f32_tensor(&st, &velocity_name(param), shape, name)?;
+        let tensor = velocity_name(param);
+        *out = f32_tensor(st, &tensor, shape, name)?;
+        weights::check_finite(out, &tensor, name)?;
     }
     let velocity = Params::from_vecs(&config, velocity)
         .ok_or_else(|| bad("the velocity tensors do not match the configuration".into()))?;
 
-    let loss_steps = i64_tensor(&st, LOSS_STEP, MAX_LOSS_POINTS, state.step, name)?;
-    let losses = f32_tensor(&st, LOSS, &[loss_steps.len(), 2], name)?;
-    let accuracy_steps = i64_tensor(&st, ACCURACY_STEP, MAX_ACCURACY_POINTS, state.step, name)?;
-    let accuracies = f32_tensor(&st, ACCURACY, &[accuracy_steps.len()], name)?;
+    let loss_steps = i64_tensor(st, LOSS_STEP, MAX_LOSS_POINTS, state.step, name)?;
+    let losses = f32_tensor(st, LOSS, &[loss_steps.len(), 2], name)?;
+    let accuracy_steps = i64_tensor(st, ACCURACY_STEP, MAX_ACCURACY_POINTS, state.step, name)?;
+    let accuracies = f32_tensor(st, ACCURACY, &[accuracy_steps.len()], name)?;
     // Files from before the magnitude curves have neither tensor: an empty curve.
     let magnitudes = if st.names().contains(&MAGNITUDE_STEP) {
-        let steps = i64_tensor(&st, MAGNITUDE_STEP, MAX_MAGNITUDE_POINTS, state.step, name)?;
-        let values = f32_tensor(&st, MAGNITUDES, &[steps.len(), 20], name)?;
+        let steps = i64_tensor(st, MAGNITUDE_STEP, MAX_MAGNITUDE_POINTS, state.step, name)?;
+        let values = f32_tensor(st, MAGNITUDES, &[steps.len(), 20], name)?;
         steps
             .iter()
             .zip(values.chunks_exact(20))
@@ -645,37 +708,51 @@ pub fn from_bytes(bytes: &[u8], name: &str, train_len: Option<usize>, engine: Co
         sampler,
         history,
     };
-    Ok(Opened { file, weights_only: false })
+    Ok(Opened { file, weights_only: false, integrity })
 }
 
-/// Reads a session or weights file; see [`from_bytes`].
-pub fn load(path: &Path, train_len: Option<usize>, engine: ConvEngine) -> Result<Opened, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+/// Reads a session or weights file, header first (see [`weights::read_file`]); see
+/// [`from_bytes`] for what is accepted.
+pub fn load(path: &Path, train_len: Option<usize>, engine: ConvEngine) -> Result<Opened, CheckpointError> {
+    let bytes = weights::read_file(path)?;
     from_bytes(&bytes, &path.display().to_string(), train_len, engine)
 }
 
-fn tensor<'a>(st: &'a SafeTensors<'a>, tensor: &str, name: &str) -> Result<TensorView<'a>, String> {
-    st.tensor(tensor).map_err(|e| format!("{name}: session tensor \"{tensor}\" is missing or unreadable: {e}"))
+fn tensor<'a>(st: &'a SafeTensors<'a>, tensor: &str, name: &str) -> Result<TensorView<'a>, CheckpointError> {
+    st.tensor(tensor).map_err(|e| CheckpointError::Session {
+        name: name.to_owned(),
+        detail: format!("session tensor \"{tensor}\" is missing or unreadable: {e}"),
+    })
 }
 
-fn f32_tensor(st: &SafeTensors<'_>, t: &str, shape: &[usize], name: &str) -> Result<Vec<f32>, String> {
+fn f32_tensor(st: &SafeTensors<'_>, t: &str, shape: &[usize], name: &str) -> Result<Vec<f32>, CheckpointError> {
     let view = tensor(st, t, name)?;
     if view.dtype() != Dtype::F32 || view.shape() != shape {
-        return Err(format!("{name}: tensor \"{t}\" is {} {:?}; expected F32 {shape:?}", view.dtype(), view.shape()));
+        return Err(CheckpointError::Session {
+            name: name.to_owned(),
+            detail: format!("tensor \"{t}\" is {} {:?}; expected F32 {shape:?}", view.dtype(), view.shape()),
+        });
     }
     Ok(view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// A 1-D `I64` tensor of at most `max_len` steps, each in `0..=last_step`.
-fn i64_tensor(st: &SafeTensors<'_>, t: &str, max_len: usize, last_step: u64, name: &str) -> Result<Vec<u64>, String> {
+fn i64_tensor(
+    st: &SafeTensors<'_>,
+    t: &str,
+    max_len: usize,
+    last_step: u64,
+    name: &str,
+) -> Result<Vec<u64>, CheckpointError> {
+    let bad = |detail: String| CheckpointError::Session { name: name.to_owned(), detail };
     let view = tensor(st, t, name)?;
     let len = match view.shape() {
         [n] if view.dtype() == Dtype::I64 && *n <= max_len => *n,
         shape => {
-            return Err(format!(
-                "{name}: tensor \"{t}\" is {} {shape:?}; expected I64 [n] with n at most {max_len}",
+            return Err(bad(format!(
+                "tensor \"{t}\" is {} {shape:?}; expected I64 [n] with n at most {max_len}",
                 view.dtype()
-            ));
+            )));
         }
     };
     let mut out = Vec::with_capacity(len);
@@ -683,7 +760,7 @@ fn i64_tensor(st: &SafeTensors<'_>, t: &str, max_len: usize, last_step: u64, nam
         let v = i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         match u64::try_from(v) {
             Ok(step) if step <= last_step => out.push(step),
-            _ => return Err(format!("{name}: tensor \"{t}\" holds step {v}, outside 0..={last_step}")),
+            _ => return Err(bad(format!("tensor \"{t}\" holds step {v}, outside 0..={last_step}"))),
         }
     }
     Ok(out)

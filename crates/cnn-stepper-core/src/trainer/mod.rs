@@ -1,20 +1,25 @@
 //! Training as a service for the window: a synchronous [`Session`] that applies [`Command`]s,
 //! and a [`Worker`] thread that runs it and sends back [`Event`]s. No egui here: the worker
 //! wakes its consumer through a plain closure. [`inspect`] redoes one feature-map pixel's
-//! arithmetic from a [`Snapshot`], without asking the worker.
+//! arithmetic from a [`Snapshot`], without asking the worker. Everything fails with a
+//! [`TrainError`]; the worker turns it into the text of [`Event::Error`].
 
 pub mod checkpoint;
+pub mod divergence;
+pub mod error;
 pub mod inspect;
 pub mod protocol;
 pub mod session;
 pub mod worker;
 
 pub use checkpoint::{History, SessionFile};
+pub use divergence::{DivergenceReason, divergence};
+pub use error::TrainError;
 pub use inspect::{InspectError, InspectLayer, PixelGradient, PixelInspection, PixelRef, inspect_pixel};
 pub use protocol::{
     AccuracyPoint, BatchView, ClassEvidence, Command, ConvWeights, EvalResult, Event, EvidenceOf, Export, Fc1Unit,
     FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView,
     Settings, Snapshot, TeachingResults,
 };
-pub use session::Session;
+pub use session::{EpochStats, Session};
 pub use worker::Worker;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::gradcheck::GradCheckReport;
-use crate::engine::{ConvEngine, Hyper, ModelConfig, Phase, Preset};
+use crate::engine::{ConvEngine, Hyper, ModelConfig, Phase, Preset, Setting, SettingProblem, SettingsError};
 
 /// Training settings the user can change; they apply from the next batch on.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,21 +18,24 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Largest batch the window offers; more would not fit a snapshot at 30 per second.
-    pub const MAX_BATCH: usize = 512;
-
     /// The settings a preset starts with, on the given engine.
     pub fn from_preset(preset: Preset, engine: ConvEngine) -> Self {
         Self { hyper: preset.hyper(), batch_size: preset.batch_size(), engine }
     }
 
-    /// Refuses values that cannot train, with a message naming the value.
-    pub fn validate(&self) -> Result<(), String> {
-        self.hyper.validate().map_err(|e| e.to_string())?;
-        if self.batch_size == 0 || self.batch_size > Self::MAX_BATCH {
-            return Err(format!("batch size {} must be between 1 and {}", self.batch_size, Self::MAX_BATCH));
+    /// Every value that cannot train, in field order (batch size last).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        let mut problems = self.hyper.problems();
+        if let Some(reason) = Setting::check_batch(self.batch_size) {
+            problems.push(SettingProblem { setting: Setting::BatchSize, value: self.batch_size.to_string(), reason });
         }
-        Ok(())
+        problems
+    }
+
+    /// Refuses values that cannot train, naming every one (batch size between 1 and
+    /// [`MAX_BATCH`](crate::engine::MAX_BATCH), and [`Hyper::validate`]'s ranges).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        SettingsError::from_problems(self.problems())
     }
 }
 

@@ -8,10 +8,13 @@ use std::time::Instant;
 use crate::data::{Mnist, Sampler, SamplingMode};
 use crate::engine::params::flat;
 use crate::engine::{
-    Activations, ConvEngine, Hyper, Layer, ModelConfig, Network, Params, Phase, Preset, argmax, evidence, gradcheck,
+    Activations, ConvEngine, EngineError, Hyper, Layer, ModelConfig, Network, Params, Phase, Preset, Setting,
+    SettingProblem, SettingsError, argmax, evidence, gradcheck,
 };
 
 use super::checkpoint::{self, History, SessionFile};
+use super::divergence::{DivergenceReason, divergence};
+use super::error::TrainError;
 use super::protocol::{
     AccuracyPoint, BatchView, ClassEvidence, ConvWeights, EvalResult, EvidenceOf, Export, Fc1Unit, FilterView,
     GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView, Settings,
@@ -54,10 +57,54 @@ pub struct Session {
     /// True once the current batch's loss passed the check (its start is then in `last_good`).
     loss_checked: bool,
     notices: Vec<String>,
+    /// What the epoch in progress (or the one just finished) has trained so far.
+    epoch_stats: EpochStats,
+    /// Epoch and sampler position the batch in progress was drawn at.
+    batch_origin: (u64, usize),
     curves_reset: bool,
     panic_next_phase: bool,
     /// The phase running now (still set after a panic in it, for the error message).
     in_progress: Option<Phase>,
+}
+
+/// What the steps of one epoch trained on and how well, as the command line's epoch summary
+/// reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochStats {
+    /// The epoch (0-based).
+    pub epoch: u64,
+    /// Where in the epoch these statistics start: 0, or the position a session file was saved
+    /// at when this session opened it in the middle of the epoch.
+    pub first_image: usize,
+    /// Completed steps counted.
+    pub steps: u64,
+    /// Images those steps trained on.
+    pub images: usize,
+    /// Sum of their losses.
+    pub loss_sum: f64,
+    /// Images they classified correctly (in the forward pass, before their update).
+    pub correct: usize,
+}
+
+impl EpochStats {
+    fn start(epoch: u64, first_image: usize) -> Self {
+        Self { epoch, first_image, steps: 0, images: 0, loss_sum: 0.0, correct: 0 }
+    }
+
+    /// Mean loss per step (0 before the first step).
+    pub fn mean_loss(&self) -> f32 {
+        (self.loss_sum / self.steps.max(1) as f64) as f32
+    }
+
+    /// Fraction of the images classified correctly (0 before the first step).
+    pub fn accuracy(&self) -> f32 {
+        self.correct as f32 / self.images.max(1) as f32
+    }
+
+    /// True if the statistics miss the start of the epoch (a run resumed in its middle).
+    pub fn is_partial(&self) -> bool {
+        self.first_image > 0
+    }
 }
 
 /// Everything needed to go back to the start of a batch. Copied at every batch start into
@@ -69,10 +116,11 @@ struct Rewind {
     sampler: Sampler,
     step: u64,
     hyper: Hyper,
+    epoch_stats: EpochStats,
 }
 
 impl Rewind {
-    fn copy_from(&mut self, net: &Network<f32>, sampler: &Sampler, step: u64, hyper: Hyper) {
+    fn copy_from(&mut self, net: &Network<f32>, sampler: &Sampler, step: u64, hyper: Hyper, stats: EpochStats) {
         for (dst, src) in self.params.slices_mut().into_iter().zip(net.params.slices()) {
             dst.copy_from_slice(src);
         }
@@ -82,6 +130,7 @@ impl Rewind {
         self.sampler.clone_from(sampler);
         self.step = step;
         self.hyper = hyper;
+        self.epoch_stats = stats;
     }
 }
 
@@ -93,15 +142,13 @@ impl Session {
         preset: Preset,
         config: ModelConfig,
         engine: ConvEngine,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TrainError> {
         let settings = Settings::from_preset(preset, engine);
-        let net = Network::new(config, preset.init(), seed, engine).map_err(|e| e.to_string())?;
+        let net = Network::new(config, preset.init(), seed, engine)?;
         if data.train.is_empty() {
-            return Err(format!("{}: the training set is empty", data.source));
+            return Err(TrainError::EmptyTrainingSet { data: data.source.clone() });
         }
-        if data.train.image_len() != config.in_channels * config.in_height * config.in_width {
-            return Err(format!("{}: images do not match the network's input size", data.source));
-        }
+        check_images_fit(&data, &config)?;
         let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, seed);
         Ok(Self::from_parts(data, net, sampler, seed, preset, settings, None, 0, History::new()))
     }
@@ -118,6 +165,7 @@ impl Session {
         step: u64,
         history: History,
     ) -> Self {
+        let epoch_stats = EpochStats::start(sampler.epoch(), sampler.position());
         Self {
             data,
             net,
@@ -140,6 +188,8 @@ impl Session {
             last_good: None,
             loss_checked: false,
             notices: Vec::new(),
+            epoch_stats,
+            batch_origin: (0, 0),
             curves_reset: true,
             panic_next_phase: false,
             in_progress: None,
@@ -147,7 +197,7 @@ impl Session {
     }
 
     /// Starts again with fresh weights, keeping the data and the user's settings.
-    pub fn reset(&mut self, seed: u64, preset: Preset, config: ModelConfig) -> Result<(), String> {
+    pub fn reset(&mut self, seed: u64, preset: Preset, config: ModelConfig) -> Result<(), TrainError> {
         let engine = self.pending.unwrap_or(self.settings).engine;
         let mut fresh = Self::new(self.data.clone(), seed, preset, config, engine)?;
         if self.preset == preset {
@@ -159,21 +209,30 @@ impl Session {
     }
 
     /// Queues settings for the next batch (or applies them now if no batch is half done).
-    pub fn set_settings(&mut self, settings: Settings) -> Result<(), String> {
-        settings.validate()?;
-        if settings.batch_size > self.data.train.len() {
-            return Err(format!(
-                "batch size {} is larger than the training set ({} images)",
-                settings.batch_size,
-                self.data.train.len()
-            ));
-        }
+    /// Refused with every problem named, a batch larger than the training set included.
+    pub fn set_settings(&mut self, settings: Settings) -> Result<(), TrainError> {
+        SettingsError::from_problems(self.problems_here(&settings))?;
         if self.mid_step() {
             self.pending = Some(settings);
         } else {
             self.apply_settings(settings);
         }
         Ok(())
+    }
+
+    /// The problems of `settings` on this session's data: [`Settings::problems`], and a batch
+    /// larger than the training set.
+    fn problems_here(&self, settings: &Settings) -> Vec<SettingProblem> {
+        let mut problems = settings.problems();
+        let images = self.data.train.len();
+        if settings.batch_size > images && !problems.iter().any(|p| p.setting == Setting::BatchSize) {
+            problems.push(SettingProblem {
+                setting: Setting::BatchSize,
+                value: settings.batch_size.to_string(),
+                reason: format!("is larger than the training set ({images} images)"),
+            });
+        }
+        problems
     }
 
     fn apply_settings(&mut self, s: Settings) {
@@ -212,13 +271,44 @@ impl Session {
         self.settings
     }
 
-    fn start_batch(&mut self) -> Result<(), String> {
+    /// Settings queued for the next batch, if any.
+    pub fn pending_settings(&self) -> Option<Settings> {
+        self.pending
+    }
+
+    /// The seed the run started from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The preset the run started from.
+    pub fn preset(&self) -> Preset {
+        self.preset
+    }
+
+    /// Images consumed in the current epoch.
+    pub fn epoch_position(&self) -> usize {
+        self.sampler.position()
+    }
+
+    /// What the epoch in progress has trained so far; once the last batch of an epoch is done
+    /// (and until the next batch finishes), that epoch's. A divergence rewinds it too.
+    pub fn epoch_stats(&self) -> EpochStats {
+        self.epoch_stats
+    }
+
+    /// The learning rate the next batch trains with (the decay for its epoch applied).
+    pub fn effective_lr(&self) -> f32 {
+        self.effective_hyper().lr
+    }
+
+    fn start_batch(&mut self) -> Result<(), TrainError> {
         if let Some(p) = self.pending.take() {
             self.apply_settings(p);
         }
         let hyper = self.effective_hyper();
         match &mut self.batch_start {
-            Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper),
+            Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper, self.epoch_stats),
             None => {
                 self.batch_start = Some(Rewind {
                     params: self.net.params.clone(),
@@ -226,6 +316,7 @@ impl Session {
                     sampler: self.sampler.clone(),
                     step: self.step,
                     hyper,
+                    epoch_stats: self.epoch_stats,
                 });
             }
         }
@@ -233,10 +324,11 @@ impl Session {
         // The Health tab's weight RMS come from the update's sums; set per batch because the
         // session replaces its network in several places (reset, rewind, open).
         self.net.measure_update = true;
+        self.batch_origin = (self.sampler.epoch(), self.sampler.position());
         let indices = self.sampler.next_batch(self.settings.batch_size);
-        let batch = self.data.train.batch(&indices).map_err(|e| e.to_string())?;
-        let pixels = batch.images.as_slice().ok_or("batch images are not contiguous")?;
-        self.net.load_batch(pixels, &batch.labels).map_err(|e| e.to_string())?;
+        let batch = self.data.train.batch(&indices)?;
+        let pixels = batch.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
+        self.net.load_batch(pixels, &batch.labels)?;
         self.batch_indices = indices;
         self.selected = self.selected.min(batch.labels.len().saturating_sub(1));
         self.batch_started = Some(Instant::now());
@@ -251,13 +343,13 @@ impl Session {
 
     /// Runs the next phase, starting a new batch first if the last step is complete.
     /// Returns the phase that ran.
-    pub fn step_phase(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Phase, String> {
+    pub fn step_phase(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Phase, TrainError> {
         if self.net.next_phase().is_none() {
             self.start_batch()?;
         }
         let hyper = self.effective_hyper();
         self.in_progress = self.net.next_phase();
-        let phase = self.net.step_phase(&hyper, progress).ok_or("no phase to run")?;
+        let phase = self.net.step_phase(&hyper, progress).ok_or(TrainError::Internal("no phase to run"))?;
         if std::mem::take(&mut self.panic_next_phase) {
             // The test hook of `Command::InjectPanic`: a panic after the phase changed the state,
             // as a bug in the engine would.
@@ -265,9 +357,9 @@ impl Session {
         }
         if phase == Phase::Forward(Layer::Loss) {
             let loss = self.net.activations().loss();
-            if let Some(why) = checkpoint::divergence(loss, self.history.recent_median()) {
+            if let Some(reason) = divergence(loss, self.history.recent_median()) {
                 self.in_progress = None;
-                return Err(self.rewind_after_divergence(loss, &why));
+                return Err(self.rewind_after_divergence(loss, reason));
             }
             // This batch started from good weights: it becomes the point to go back to.
             std::mem::swap(&mut self.batch_start, &mut self.last_good);
@@ -282,37 +374,36 @@ impl Session {
 
     /// Goes back to the start of the last batch whose loss was fine (the weights before the
     /// update that blew up) and says what happened.
-    fn rewind_after_divergence(&mut self, loss: f32, why: &str) -> String {
-        let failed_step = self.step + 1;
+    fn rewind_after_divergence(&mut self, loss: f32, reason: DivergenceReason) -> TrainError {
+        let step = self.step + 1;
+        let current = self.effective_hyper();
         let Some(r) = self.last_good.take().or_else(|| self.batch_start.take()) else {
-            return format!("the loss became {loss} at step {failed_step} ({why}): training diverged.");
+            let (lr, momentum) = (current.lr, current.momentum);
+            return TrainError::Diverged { step, loss, reason, lr, momentum, restored_to: None };
         };
         let culprit = r.hyper;
         let restored = self.restore(&r);
         self.batch_start = Some(r);
-        let outcome = match restored {
-            Ok(()) => {
-                format!("Paused; the weights and momentum were restored to step {} (the last good batch)", self.step)
-            }
-            Err(e) => format!("The weights could not be restored: {e}"),
-        };
-        format!(
-            "the loss became {loss} at step {failed_step} ({why}) with learning rate {} and momentum {}: \
-             training diverged. {outcome}; lower the learning rate (or momentum) and continue.",
-            culprit.lr, culprit.momentum
-        )
+        TrainError::Diverged {
+            step,
+            loss,
+            reason,
+            lr: culprit.lr,
+            momentum: culprit.momentum,
+            restored_to: restored.ok().map(|()| self.step),
+        }
     }
 
     /// Puts the network, sampler, step count and history back to `r`, with no batch loaded.
-    fn restore(&mut self, r: &Rewind) -> Result<(), String> {
+    fn restore(&mut self, r: &Rewind) -> Result<(), EngineError> {
         let compute_input_grad = self.net.compute_input_grad;
-        let mut net =
-            Network::with_params(*self.net.config(), r.params.clone(), self.net.engine).map_err(|e| e.to_string())?;
+        let mut net = Network::with_params(*self.net.config(), r.params.clone(), self.net.engine)?;
         net.velocity = r.velocity.clone();
         net.compute_input_grad = compute_input_grad;
         self.net = net;
         self.sampler = r.sampler.clone();
         self.step = r.step;
+        self.epoch_stats = r.epoch_stats;
         self.batch_indices.clear();
         self.batch_started = None;
         self.loss_checked = false;
@@ -344,6 +435,7 @@ impl Session {
                     sampler: self.sampler.clone(),
                     step: self.step,
                     hyper: self.settings.hyper,
+                    epoch_stats: self.epoch_stats,
                 };
                 match self.restore(&r) {
                     Ok(()) => format!("the session was restored to step {}", self.step),
@@ -389,7 +481,7 @@ impl Session {
     }
 
     /// Writes the weights or the curves (see [`Export`]) and says what was written.
-    pub fn export(&self, what: &Export) -> Result<String, String> {
+    pub fn export(&self, what: &Export) -> Result<String, TrainError> {
         let step = self.step;
         match what {
             Export::Npz(path) => {
@@ -398,8 +490,7 @@ impl Session {
             }
             Export::CurvesCsv(path) => {
                 let csv = self.history.merged_csv();
-                crate::engine::weights::write_atomically(path, csv.as_bytes())
-                    .map_err(|e| format!("{}: cannot write the curves: {e}", path.display()))?;
+                crate::fileio::write_atomically(path, csv.as_bytes())?;
                 let rows = csv.lines().count().saturating_sub(1);
                 Ok(format!("exported the curves ({rows} rows, up to step {step}) to {}", path.display()))
             }
@@ -411,15 +502,20 @@ impl Session {
         self.notices.push(message);
     }
 
+    /// The queued messages, which the next snapshot would have carried (for a caller that takes
+    /// no snapshots, such as the command line).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     /// The state as a session file. Refused in the middle of a step: a file holds whole steps.
-    pub fn to_file(&self) -> Result<SessionFile, String> {
+    pub fn to_file(&self) -> Result<SessionFile, TrainError> {
         if self.mid_step() {
-            return Err(format!(
-                "cannot save in the middle of step {} ({} of {} phases done): finish the step first",
-                self.step + 1,
-                self.net.phases_done(),
-                self.net.phases().len()
-            ));
+            return Err(TrainError::MidStep {
+                step: self.step + 1,
+                done: self.net.phases_done(),
+                total: self.net.phases().len(),
+            });
         }
         Ok(SessionFile {
             config: *self.net.config(),
@@ -438,8 +534,8 @@ impl Session {
     /// Saves weights and training state to a session file, atomically (the old file stays
     /// whole if anything fails). Only between steps: in the middle of one this is an error
     /// (the worker's `Command::Save` finishes the step first).
-    pub fn save_checkpoint(&self, path: &Path) -> Result<(), String> {
-        self.to_file().map_err(|e| format!("{}: {e}", path.display()))?.save(path)
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
+        Ok(self.to_file().map_err(|e| e.in_file(path))?.save(path)?)
     }
 
     /// Opens a session file and continues exactly where it was saved, on `engine`.
@@ -447,52 +543,46 @@ impl Session {
     /// A plain weights file (ours, or a PyTorch state dict) opens too: for inspection and
     /// further training from step 0, with zero momentum, an empty history and batches drawn
     /// from the file's seed (1 if it has none).
-    pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, String> {
+    /// A file without checksums (from PyTorch) opens with a note saying it was not checked
+    /// (in the next snapshot's `notices`, or [`Session::take_notices`]).
+    pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, TrainError> {
         let opened = checkpoint::load(path, Some(data.train.len()), engine)?;
-        Self::from_file(data, opened.file, engine).map_err(|e| format!("{}: {e}", path.display()))
+        let mut session = Self::from_file(data, opened.file, engine).map_err(|e| e.in_file(path))?;
+        if let Some(note) = opened.integrity.note(&path.display().to_string()) {
+            session.notify(note);
+        }
+        Ok(session)
     }
 
     /// A session continuing `file` on `data`.
-    pub fn from_file(data: Arc<Mnist>, file: SessionFile, engine: ConvEngine) -> Result<Session, String> {
+    pub fn from_file(data: Arc<Mnist>, file: SessionFile, engine: ConvEngine) -> Result<Session, TrainError> {
         let cfg = file.config;
-        if data.train.image_len() != cfg.in_channels * cfg.in_height * cfg.in_width {
-            return Err(format!(
-                "the network takes {}×{}×{} images but {} has {}×{}",
-                cfg.in_channels, cfg.in_height, cfg.in_width, data.source, data.train.rows, data.train.cols
-            ));
-        }
+        check_images_fit(&data, &cfg)?;
+        let mismatch = |detail: String| TrainError::DataMismatch { data: data.source.clone(), detail };
         if data.train.num_classes() > cfg.classes {
-            return Err(format!(
+            return Err(mismatch(format!(
                 "the network has {} classes but {} has {}",
                 cfg.classes,
                 data.source,
                 data.train.num_classes()
-            ));
+            )));
         }
         if file.sampler.epoch_len() != data.train.len() {
-            return Err(format!(
+            return Err(mismatch(format!(
                 "the session was trained on {} images but {} has {}",
                 file.sampler.epoch_len(),
                 data.source,
                 data.train.len()
-            ));
+            )));
         }
         let mut settings = file.settings;
         settings.engine = engine;
         let pending = file.pending.map(|p| Settings { engine, ..p });
-        for s in std::iter::once(&settings).chain(pending.as_ref()) {
-            s.validate().map_err(|e| format!("saved settings: {e}"))?;
-            if s.batch_size > data.train.len() {
-                return Err(format!(
-                    "saved batch size {} is larger than the training set ({} images)",
-                    s.batch_size,
-                    data.train.len()
-                ));
-            }
-        }
-        let mut net = Network::with_params(cfg, file.params, engine).map_err(|e| e.to_string())?;
+        let mut net = Network::with_params(cfg, file.params, engine)?;
         if let Some((name, have, want)) = file.velocity.shape_mismatch(&cfg) {
-            return Err(format!("the momentum of {name} has shape {have:?} but the network needs {want:?}"));
+            return Err(TrainError::Engine(EngineError::Config(format!(
+                "the momentum of {name} has shape {have:?} but the network needs {want:?}"
+            ))));
         }
         net.velocity = file.velocity.to_standard_layout();
         let mut s = Self::from_parts(
@@ -506,15 +596,22 @@ impl Session {
             file.step,
             file.history,
         );
+        for settings in std::iter::once(&settings).chain(pending.as_ref()) {
+            SettingsError::from_problems(s.problems_here(settings)).map_err(TrainError::SavedSettings)?;
+        }
         s.replace_curves();
         Ok(s)
     }
 
     /// Runs every remaining phase of the current batch (a whole new batch if none is half done).
-    pub fn step_batch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<(), String> {
+    /// Returns the step's loss point (its loss and batch accuracy).
+    pub fn step_batch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<LossPoint, TrainError> {
         loop {
             if self.step_phase(progress)? == Phase::Update {
-                return Ok(());
+                let acts = self.net.activations();
+                let n = acts.n.max(1);
+                let correct = acts.correct(self.net.config().classes);
+                return Ok(LossPoint { step: self.step, loss: acts.loss(), batch_accuracy: correct as f32 / n as f32 });
             }
         }
     }
@@ -523,11 +620,17 @@ impl Session {
         self.step += 1;
         let acts = self.net.activations();
         let n = acts.n;
-        let point = LossPoint {
-            step: self.step,
-            loss: acts.loss(),
-            batch_accuracy: acts.correct(self.net.config().classes) as f32 / n.max(1) as f32,
-        };
+        let correct = acts.correct(self.net.config().classes);
+        let point = LossPoint { step: self.step, loss: acts.loss(), batch_accuracy: correct as f32 / n.max(1) as f32 };
+        let (epoch, first_image) = self.batch_origin;
+        if self.epoch_stats.epoch != epoch {
+            self.epoch_stats = EpochStats::start(epoch, first_image);
+        }
+        let stats = &mut self.epoch_stats;
+        stats.steps += 1;
+        stats.images += n;
+        stats.loss_sum += f64::from(point.loss);
+        stats.correct += correct;
         self.new_loss.push(point);
         self.history.push_loss(point);
         let magnitudes = measure_magnitudes(self.step, &self.net);
@@ -552,7 +655,20 @@ impl Session {
 
     /// Accuracy, confusion matrix and mistakes on the first `count` test images (0 = all),
     /// without touching the batch shown.
-    pub fn evaluate(&mut self, count: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalResult, String> {
+    pub fn evaluate(&mut self, count: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalResult, TrainError> {
+        let result = self.evaluate_unless(count, progress, &|| false)?;
+        result.ok_or(TrainError::Internal("an evaluation that cannot be stopped stopped"))
+    }
+
+    /// [`Session::evaluate`] that checks `stop` between chunks of test images (250 at a time)
+    /// and returns `None` as soon as it is true, so that Ctrl-C during a full evaluation acts
+    /// within a fraction of a second.
+    pub fn evaluate_unless(
+        &mut self,
+        count: usize,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<EvalResult>, TrainError> {
         let test = &self.data.test;
         let count = if count == 0 { test.len() } else { count.min(test.len()) };
         let classes = self.net.config().classes;
@@ -562,11 +678,14 @@ impl Session {
         let reg = self.settings.hyper.reg;
         let mut start = 0;
         while start < count {
+            if stop() {
+                return Ok(None);
+            }
             let end = (start + EVAL_CHUNK).min(count);
             let indices: Vec<usize> = (start..end).collect();
-            let batch = test.batch(&indices).map_err(|e| e.to_string())?;
-            let pixels = batch.images.as_slice().ok_or("batch images are not contiguous")?;
-            self.net.forward_into(pixels, &batch.labels, reg, &mut self.eval_acts).map_err(|e| e.to_string())?;
+            let batch = test.batch(&indices)?;
+            let pixels = batch.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
+            self.net.forward_into(pixels, &batch.labels, reg, &mut self.eval_acts)?;
             // Labels are below `classes`: `forward_into` refuses a batch where one is not.
             for (i, (probs, &label)) in self.eval_acts.probs.chunks(classes).zip(&batch.labels).enumerate() {
                 let predicted = argmax(probs);
@@ -586,12 +705,24 @@ impl Session {
             start = end;
             progress(start, count);
         }
-        Ok(EvalResult { step: self.step, count, correct, classes, confusion, misclassified })
+        Ok(Some(EvalResult { step: self.step, count, correct, classes, confusion, misclassified }))
+    }
+
+    /// Adds an evaluation of the current weights (e.g. on the whole test set at the end of an
+    /// epoch) to the accuracy curve, unless the curve already has a point at this step.
+    /// Results of earlier weights are ignored: a curve point belongs to its step.
+    pub fn record_accuracy(&mut self, r: &EvalResult) {
+        if r.step != self.step || self.history.accuracy().last().is_some_and(|p| p.step >= r.step) {
+            return;
+        }
+        let point = AccuracyPoint { step: r.step, accuracy: r.accuracy() };
+        self.new_accuracy.push(point);
+        self.history.push_accuracy(point);
     }
 
     /// A forward pass of the current weights on one image outside the batch (a test image or a
     /// drawn digit). The batch, its tensors and the training state are untouched.
-    pub fn probe(&mut self, input: &ProbeInput) -> Result<Probed, String> {
+    pub fn probe(&mut self, input: &ProbeInput) -> Result<Probed, TrainError> {
         let (pixels, image, label) = self.probe_image(input)?;
         self.forward_one(&pixels, label)?;
         let a = &self.eval_acts;
@@ -616,7 +747,7 @@ impl Session {
     /// The exact class-evidence maps of the selected digit or of another image, with the
     /// current weights (see [`ClassEvidence`]). For the selected digit after a step's update
     /// they differ slightly from that step's forward pass, which used the old weights.
-    pub fn class_evidence(&mut self, of: &EvidenceOf) -> Result<ClassEvidence, String> {
+    pub fn class_evidence(&mut self, of: &EvidenceOf) -> Result<ClassEvidence, TrainError> {
         let (pixels, image, label) = match of {
             EvidenceOf::SelectedSample => self.selected_image()?,
             EvidenceOf::Image(input) => self.probe_image(input)?,
@@ -624,7 +755,7 @@ impl Session {
         self.forward_one(&pixels, label)?;
         let cfg = *self.net.config();
         let x = if cfg.relu_after_conv2 { &self.eval_acts.relu_c2 } else { &self.eval_acts.conv2 };
-        let ev = evidence::class_evidence(&cfg, &self.net.params, x).map_err(|e| e.to_string())?;
+        let ev = evidence::class_evidence(&cfg, &self.net.params, x)?;
         let (height, width) = cfg.conv2_out();
         Ok(ClassEvidence {
             step: self.step,
@@ -643,10 +774,9 @@ impl Session {
     }
 
     /// FC1 unit `unit`'s current weights as conv2-shaped maps, its bias and its FC2 weights.
-    pub fn fc1_unit(&self, unit: usize) -> Result<Fc1Unit, String> {
+    pub fn fc1_unit(&self, unit: usize) -> Result<Fc1Unit, TrainError> {
         let cfg = *self.net.config();
-        let (weights, bias, class_weights) =
-            evidence::fc1_unit(&cfg, &self.net.params, unit).map_err(|e| e.to_string())?;
+        let (weights, bias, class_weights) = evidence::fc1_unit(&cfg, &self.net.params, unit)?;
         let (height, width) = cfg.conv2_out();
         Ok(Fc1Unit { step: self.step, unit, channels: cfg.conv2_filters, height, width, weights, bias, class_weights })
     }
@@ -655,10 +785,10 @@ impl Session {
     /// for [`GRADCHECK_ELEMENTS`] elements of every parameter tensor (a different choice each
     /// step). Runs the fast engine whatever the setting: the naive one would take minutes.
     /// Reads the session only: weights, momentum, batch and sampler stay exactly as they were.
-    pub fn check_gradients(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<GradientCheck, String> {
+    pub fn check_gradients(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<GradientCheck, TrainError> {
         let acts = self.net.activations();
         if acts.n == 0 {
-            return Err("there is no batch yet: take a step first; the check runs on its images".into());
+            return Err(TrainError::NoBatch { then: "check the gradients on its images" });
         }
         let seed = self.seed ^ self.step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let report = gradcheck::check_gradients(
@@ -671,45 +801,40 @@ impl Session {
             seed,
             ConvEngine::Fast,
             progress,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(GradientCheck { step: self.step, report })
     }
 
     /// The pixels, identity and label of a probe input, checked.
-    fn probe_image(&self, input: &ProbeInput) -> Result<(Vec<f32>, ImageId, Option<usize>), String> {
+    fn probe_image(&self, input: &ProbeInput) -> Result<(Vec<f32>, ImageId, Option<usize>), TrainError> {
         let cfg = self.net.config();
         let per = cfg.in_channels * cfg.in_height * cfg.in_width;
         match input {
             ProbeInput::TestImage(i) => {
                 let test = &self.data.test;
                 if *i >= test.len() {
-                    return Err(format!(
-                        "there is no test image {i}: the test set has {} images (0 to {})",
-                        test.len(),
-                        test.len().saturating_sub(1)
-                    ));
+                    return Err(TrainError::NoTestImage { index: *i, count: test.len() });
                 }
-                let batch = test.batch(&[*i]).map_err(|e| e.to_string())?;
-                let pixels = batch.images.as_slice().ok_or("the test image is not contiguous")?.to_vec();
+                let batch = test.batch(&[*i])?;
+                let pixels =
+                    batch.images.as_slice().ok_or(TrainError::Internal("the test image is not contiguous"))?.to_vec();
                 Ok((pixels, ImageId::Test(*i), batch.labels.first().copied()))
             }
             ProbeInput::Pixels(p) => {
                 if p.len() != per {
-                    return Err(format!(
-                        "a drawn image needs {per} pixel values ({}×{}×{}), but {} were sent",
-                        cfg.in_channels,
-                        cfg.in_height,
-                        cfg.in_width,
-                        p.len()
-                    ));
+                    return Err(TrainError::WrongPixelCount {
+                        expected: per,
+                        shape: format!("{}×{}×{}", cfg.in_channels, cfg.in_height, cfg.in_width),
+                        found: p.len(),
+                    });
                 }
                 if let Some((i, v)) = p.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
-                    return Err(format!(
-                        "pixel {i} (row {}, column {}) of the drawn image is {v}: values must be between 0 and 1",
-                        (i / cfg.in_width) % cfg.in_height,
-                        i % cfg.in_width
-                    ));
+                    return Err(TrainError::PixelOutOfRange {
+                        index: i,
+                        row: (i / cfg.in_width) % cfg.in_height,
+                        column: i % cfg.in_width,
+                        value: *v,
+                    });
                 }
                 Ok((p.clone(), ImageId::Drawn, None))
             }
@@ -717,10 +842,10 @@ impl Session {
     }
 
     /// The selected digit of the current batch: pixels, identity and label.
-    fn selected_image(&self) -> Result<(Vec<f32>, ImageId, Option<usize>), String> {
+    fn selected_image(&self) -> Result<(Vec<f32>, ImageId, Option<usize>), TrainError> {
         let acts = self.net.activations();
         if acts.n == 0 {
-            return Err("there is no batch yet: take a step first, then ask about its digits".into());
+            return Err(TrainError::NoBatch { then: "ask about its digits" });
         }
         let sel = self.selected.min(acts.n - 1);
         let per = acts.input.len() / acts.n;
@@ -730,9 +855,9 @@ impl Session {
 
     /// A forward pass of one image into the scratch tensors. An unknown label counts as class 0:
     /// it only enters the loss, which nobody reads here.
-    fn forward_one(&mut self, pixels: &[f32], label: Option<usize>) -> Result<(), String> {
+    fn forward_one(&mut self, pixels: &[f32], label: Option<usize>) -> Result<(), TrainError> {
         let reg = self.settings.hyper.reg;
-        self.net.forward_into(pixels, &[label.unwrap_or(0)], reg, &mut self.eval_acts).map_err(|e| e.to_string())
+        Ok(self.net.forward_into(pixels, &[label.unwrap_or(0)], reg, &mut self.eval_acts)?)
     }
 
     /// What the window shows now. Drains the curve points gathered since the last snapshot.
@@ -884,4 +1009,18 @@ fn rms(v: &[f32]) -> f32 {
         return 0.0;
     }
     (crate::engine::params::sum_of_squares(v) / v.len() as f64).sqrt() as f32
+}
+
+/// Refuses a data set whose images are not the size the network takes.
+fn check_images_fit(data: &Mnist, cfg: &ModelConfig) -> Result<(), TrainError> {
+    if data.train.image_len() == cfg.in_channels * cfg.in_height * cfg.in_width {
+        return Ok(());
+    }
+    Err(TrainError::DataMismatch {
+        data: data.source.clone(),
+        detail: format!(
+            "the network takes {}×{}×{} images but {} has {}×{}",
+            cfg.in_channels, cfg.in_height, cfg.in_width, data.source, data.train.rows, data.train.cols
+        ),
+    })
 }

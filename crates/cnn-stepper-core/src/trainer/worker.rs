@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Layer, Phase};
 
+use super::error::TrainError;
 use super::protocol::{Command, Event};
 use super::session::Session;
 
@@ -211,9 +212,14 @@ impl Loop {
         self.snapshot();
     }
 
+    /// [`Loop::fail`] with the error's text: where a [`TrainError`] becomes words for the window.
+    fn fail_with(&mut self, e: &TrainError) {
+        self.fail(message(e));
+    }
+
     fn run_one_phase(&mut self) {
         match self.step_with_progress(false) {
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_with(&e),
             Ok(()) => {
                 if let Mode::UntilEpoch(e) = self.mode
                     && self.session.epoch() > e
@@ -240,14 +246,14 @@ impl Loop {
                 self.mode = Mode::Paused;
                 match self.step_with_progress(false) {
                     Ok(()) => self.snapshot(),
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::StepBatch => {
                 self.mode = Mode::Paused;
                 match self.step_with_progress(true) {
                     Ok(()) => self.snapshot(),
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::Run => {
@@ -266,13 +272,13 @@ impl Loop {
                 self.mode = Mode::Paused;
                 match self.session.reset(seed, preset, config) {
                     Ok(()) => self.snapshot(),
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::SetSettings(s) => match self.session.set_settings(s) {
                 Ok(()) => self.snapshot(),
                 Err(e) => {
-                    self.send(Event::Error(e));
+                    self.send(Event::Error(message(&e)));
                     self.snapshot();
                 }
             },
@@ -287,7 +293,7 @@ impl Loop {
                 };
                 match result {
                     Ok(r) => self.send(Event::Evaluated(r)),
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::Save(path) => {
@@ -305,7 +311,7 @@ impl Loop {
                         self.session.notify(format!("saved the session at step {step} to {}", path.display()));
                         self.snapshot();
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::Open(path) => {
@@ -318,7 +324,7 @@ impl Loop {
                         self.session.notify(format!("opened {} at step {step}", path.display()));
                         self.snapshot();
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_with(&e),
                 }
             }
             Command::Export(what) => match self.session.export(&what) {
@@ -326,7 +332,7 @@ impl Loop {
                     self.session.notify(message);
                     self.snapshot();
                 }
-                Err(e) => self.fail(e),
+                Err(e) => self.fail_with(&e),
             },
             // Read-only requests: they answer with their own event, leave the mode alone (a run
             // goes on after them) and a failure is only reported, never pauses training.
@@ -356,11 +362,11 @@ impl Loop {
     }
 
     /// Sends the answer to a read-only request, or its error (without pausing).
-    fn answer(&self, result: Result<Event, String>) {
-        self.send(result.unwrap_or_else(Event::Error));
+    fn answer(&self, result: Result<Event, TrainError>) {
+        self.send(result.unwrap_or_else(|e| Event::Error(message(&e))));
     }
 
-    fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), String> {
+    fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), TrainError> {
         loop {
             // Labelled per phase, so progress reads "backward conv2 37/128".
             let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
@@ -370,6 +376,15 @@ impl Loop {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The text of an [`Event::Error`]: the error, and for a divergence what to do in the window.
+fn message(e: &TrainError) -> String {
+    if e.is_divergence() {
+        format!("{e}. Training is paused: lower the learning rate (or momentum) and continue.")
+    } else {
+        e.to_string()
     }
 }
 

@@ -5,21 +5,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cnn_stepper::app::{GuiOptions, run_gui};
-use cnn_stepper::cli::args::{Cli, run};
+use cnn_stepper::cli::args::{Cli, exit_code, run};
 
 fn main() -> ExitCode {
     // RUST_LOG=warn (or info, debug) shows eframe's and wgpu's own diagnostics.
     env_logger::init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        None => run_gui(GuiOptions { data: cli.data, classes: cli.classes, seed: cli.seed }),
-        Some(command) => run(command, cli.data, cli.classes),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    match cli.command {
+        None => match run_gui(GuiOptions { data: cli.data, classes: cli.classes, seed: cli.seed }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(command) => {
+            let result = run(command, cli.data, cli.classes);
+            if let Err(e) = &result {
+                eprintln!("error: {e}");
+            }
+            exit_code(&result)
         }
     }
 }

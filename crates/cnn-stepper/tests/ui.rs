@@ -194,9 +194,9 @@ fn a_request_failing_during_an_evaluation_leaves_evaluate_disabled_until_the_res
     let mut h = harness();
     started(&mut h);
     // Both sent before any frame: the worker answers the bad request (an error) first, then
-    // evaluates the sample's whole test set, which takes many frames.
+    // evaluates 500 test images, which takes many frames.
     h.state_mut().send(Command::Fc1Unit(usize::MAX));
-    h.state_mut().send(Command::Evaluate { count: 0 });
+    h.state_mut().send(Command::Evaluate { count: 500 });
     let error_shown = |h: &Harness<'static, CnnApp>| h.state().banners().iter().any(|b| b.severity == Severity::Error);
     wait_for(&mut h, "the evaluation result", |h| {
         if h.state().teaching().evaluation.is_none() {

@@ -285,7 +285,9 @@ fn resolve(path: &Path) -> Result<PathBuf, FileError> {
                 };
             }
             Ok(_) => return Ok(current),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            // Nothing there (or a file where a folder should be, which the folder check
+            // reports): the path is where a write would go.
+            Err(e) if absent(&e) => return Ok(current),
             Err(e) => return Err(FileError::from_io(path, "look at the file", e)),
         }
     }
@@ -302,6 +304,12 @@ fn split<'a>(path: &Path, target: &'a Path) -> Result<(&'a Path, &'a std::ffi::O
     Ok((dir, name))
 }
 
+/// Whether a lookup failed because nothing is at the path: it does not exist, or one of its
+/// folders is a file.
+fn absent(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+}
+
 /// Refuses an existing `target` that is not a regular file; `Ok(None)` if nothing is there.
 fn existing_regular(path: &Path, target: &Path) -> Result<Option<Metadata>, FileError> {
     match fs::metadata(target) {
@@ -309,7 +317,7 @@ fn existing_regular(path: &Path, target: &Path) -> Result<Option<Metadata>, File
             require_regular(path, Some(target), &meta)?;
             Ok(Some(meta))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if absent(&e) => Ok(None),
         Err(e) => Err(FileError::from_io(path, "look at the file", e)),
     }
 }

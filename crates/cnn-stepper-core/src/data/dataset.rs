@@ -2,12 +2,16 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::idx::{read_images, read_labels};
+use super::idx::{read_images_sized, read_labels_sized};
 use super::{Batch, DataError};
+use crate::fileio::{self, FileError};
+
+/// Most bytes of `classes.txt` read.
+const MAX_CLASSES_FILE: u64 = 1 << 20;
 
 /// Side length of an MNIST image in pixels.
 pub const MNIST_SIDE: usize = 28;
@@ -234,38 +238,63 @@ pub const CLASSES_FILE: &str = "classes.txt";
 ///
 /// Each file may be spelled `train-images-idx3-ubyte` or `train-images.idx3-ubyte` (the name
 /// stored inside the original archives), with or without `.gz`; compression is detected from the
-/// content, not the name. Class names come from `classes`, else from a `classes.txt` in `dir`
-/// (one name per line, ten lines), else they are the digits "0" to "9".
+/// content, not the name. When more than one spelling of a file is present (say the raw file
+/// and its `.gz`), all are read and must hold the same data; if they differ the folder is
+/// refused ([`DataError::Ambiguous`]) rather than one of them being taken silently. Every file
+/// must be a regular file (or a link to one): a named pipe, device or symlink loop is refused by
+/// name. Each split must hold at least one image. Class names come from `classes`, else from a
+/// `classes.txt` in `dir` (one name per line, ten lines), else they are the digits "0" to "9".
 ///
 /// # Errors
 /// [`DataError::FolderMissing`] / [`DataError::NotAFolder`] for a bad `dir`,
-/// [`DataError::MissingFile`] listing the names tried, [`DataError::ClassesFile`] for a
-/// `classes.txt` with the wrong number of names, [`DataError::CountMismatch`] when images and
-/// labels disagree, and any error of [`read_images`] / [`read_labels`].
+/// [`DataError::MissingFile`] listing the names tried, [`DataError::File`] for a file that is
+/// not a regular file, [`DataError::Ambiguous`], [`DataError::EmptySplit`],
+/// [`DataError::ClassesFile`] for a `classes.txt` with the wrong number of names,
+/// [`DataError::CountMismatch`] when images and labels disagree, and any error of
+/// [`read_images`](super::read_images) / [`read_labels`](super::read_labels).
 pub fn load_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Mnist, DataError> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(DataError::NotAFolder { path: dir.to_path_buf() });
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(DataError::FolderMissing { dir: dir.to_path_buf() });
-        }
-        Err(source) => {
-            return Err(DataError::Io { name: dir.display().to_string(), source });
-        }
-    }
-    let class_names = match classes {
-        Some(choice) => choice.names(),
-        None => read_classes_file(dir)?.unwrap_or_else(|| ClassNames::Digits.names()),
-    };
+    check_folder(dir)?;
+    let class_names = class_names(dir, classes)?;
     // Find all four before reading any, so a missing file is reported at once rather than after
     // seconds of decompressing the others.
-    let paths = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS].map(|f| find_file(dir, f));
+    let paths = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS].map(|f| find_files(dir, f));
     let [train_images, train_labels, test_images, test_labels] = paths;
-    let train = load_split(&train_images?, &train_labels?, &class_names)?;
-    let test = load_split(&test_images?, &test_labels?, &class_names)?;
+    let (train_images, train_labels, test_images, test_labels) =
+        (train_images?, train_labels?, test_images?, test_labels?);
+    let train = load_split(&train_images, &train_labels, &class_names, "training")?;
+    let test = load_split(&test_images, &test_labels, &class_names, "test")?;
     Ok(Mnist { train, test, source: dir.display().to_string() })
+}
+
+/// Loads only the test split of `dir` (the two `t10k-*` files), as [`load_dir`] does, for
+/// evaluating: the training files are not looked at, so a missing or damaged training file does
+/// not stop an evaluation that does not need it.
+///
+/// # Errors
+/// As [`load_dir`], for the test files only.
+pub fn load_test_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Dataset, DataError> {
+    check_folder(dir)?;
+    let class_names = class_names(dir, classes)?;
+    let (images, labels) = (find_files(dir, TEST_IMAGES), find_files(dir, TEST_LABELS));
+    load_split(&images?, &labels?, &class_names, "test")
+}
+
+/// Refuses a `dir` that does not exist or is not a folder.
+fn check_folder(dir: &Path) -> Result<(), DataError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(DataError::NotAFolder { path: dir.to_path_buf() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DataError::FolderMissing { dir: dir.to_path_buf() }),
+        Err(source) => Err(FileError::from_io(dir, "open the dataset folder", source).into()),
+    }
+}
+
+/// The class names: `classes` if given, else those of `dir/classes.txt`, else the digits.
+fn class_names(dir: &Path, classes: Option<ClassNames>) -> Result<Vec<String>, DataError> {
+    Ok(match classes {
+        Some(choice) => choice.names(),
+        None => read_classes_file(dir)?.unwrap_or_else(|| ClassNames::Digits.names()),
+    })
 }
 
 /// The spellings accepted for one canonical file name, in the order they are tried.
@@ -279,27 +308,67 @@ fn spellings(canonical: &str) -> Vec<String> {
     vec![canonical.to_owned(), format!("{canonical}.gz"), dotted.clone(), format!("{dotted}.gz")]
 }
 
-fn find_file(dir: &Path, canonical: &str) -> Result<PathBuf, DataError> {
+/// Every spelling of `canonical` that exists in `dir`, in the order of [`spellings`]. Anything
+/// there counts, so that a named pipe or a broken link is refused by name when it is opened
+/// instead of being reported as missing.
+fn find_files(dir: &Path, canonical: &str) -> Result<Vec<PathBuf>, DataError> {
     let tried = spellings(canonical);
-    tried.iter().map(|name| dir.join(name)).find(|path| path.is_file()).ok_or_else(|| DataError::MissingFile {
-        file: canonical.to_owned(),
-        dir: dir.to_path_buf(),
-        tried,
-    })
+    let found: Vec<PathBuf> = tried
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|path| !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound))
+        .collect();
+    if found.is_empty() {
+        return Err(DataError::MissingFile { file: canonical.to_owned(), dir: dir.to_path_buf(), tried });
+    }
+    Ok(found)
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, DataError> {
-    File::open(path)
-        .map(|f| BufReader::with_capacity(1 << 16, f))
-        .map_err(|source| DataError::Io { name: path.display().to_string(), source })
+/// Opens a data file if it is a regular file, with its length.
+fn open(path: &Path) -> Result<(BufReader<File>, u64), DataError> {
+    let file = fileio::open_regular(path)?;
+    let size = file.metadata().map_err(|source| DataError::Io { name: path.display().to_string(), source })?.len();
+    Ok((BufReader::with_capacity(1 << 16, file), size))
 }
 
-fn load_split(images_path: &Path, labels_path: &Path, class_names: &[String]) -> Result<Dataset, DataError> {
-    let images_name = images_path.display().to_string();
-    let labels_name = labels_path.display().to_string();
-    let images = read_images(open(images_path)?, &images_name, MNIST_SIDE, MNIST_SIDE)?;
-    let labels = read_labels(open(labels_path)?, &labels_name, class_names.len())?;
-    pair(images, labels, &images_name, &labels_name, class_names)
+/// Reads every spelling in `paths` with `read` and returns the first's contents and name,
+/// refusing spellings whose contents differ.
+fn read_agreeing<T: PartialEq>(
+    paths: &[PathBuf],
+    read: impl Fn(&Path, &str) -> Result<T, DataError>,
+) -> Result<(T, String), DataError> {
+    let Some((first, others)) = paths.split_first() else {
+        return Err(DataError::InconsistentDataset { reason: "no file to read".into() });
+    };
+    let name = first.display().to_string();
+    let value = read(first, &name)?;
+    for other in others {
+        if read(other, &other.display().to_string())? != value {
+            return Err(DataError::Ambiguous { first: first.clone(), second: other.clone() });
+        }
+    }
+    Ok((value, name))
+}
+
+fn load_split(
+    images_paths: &[PathBuf],
+    labels_paths: &[PathBuf],
+    class_names: &[String],
+    split: &'static str,
+) -> Result<Dataset, DataError> {
+    let (images, images_name) = read_agreeing(images_paths, |path, name| {
+        let (reader, size) = open(path)?;
+        read_images_sized(reader, Some(size), name, MNIST_SIDE, MNIST_SIDE)
+    })?;
+    let (labels, labels_name) = read_agreeing(labels_paths, |path, name| {
+        let (reader, size) = open(path)?;
+        read_labels_sized(reader, Some(size), name, class_names.len())
+    })?;
+    let data = pair(images, labels, &images_name, &labels_name, class_names)?;
+    if data.is_empty() {
+        return Err(DataError::EmptySplit { images_name, split });
+    }
+    Ok(data)
 }
 
 /// Joins an image file and its label file into a dataset, checking that the counts agree.
@@ -331,13 +400,16 @@ pub(crate) fn pair(
 /// [`NUM_CLASSES`] of them.
 fn read_classes_file(dir: &Path) -> Result<Option<Vec<String>>, DataError> {
     let path = dir.join(CLASSES_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(DataError::Io { name: path.display().to_string(), source });
-        }
+    let file = match fileio::open_regular(&path) {
+        Ok(file) => file,
+        Err(FileError::Missing { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
+    // Ten names take a few hundred bytes; a huge file is not a class list.
+    let mut text = String::new();
+    file.take(MAX_CLASSES_FILE)
+        .read_to_string(&mut text)
+        .map_err(|source| DataError::Io { name: path.display().to_string(), source })?;
     // Editors on Windows add a byte-order mark and \r\n; neither belongs in a class name.
     let names: Vec<String> = text
         .trim_start_matches('\u{feff}')

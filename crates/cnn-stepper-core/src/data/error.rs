@@ -41,6 +41,34 @@ pub enum DataError {
         tried: Vec<String>,
     },
 
+    /// A data file is not a regular file (a named pipe, device, directory), is a dangling link
+    /// or a symlink loop, or cannot be opened.
+    #[error(transparent)]
+    File(#[from] crate::fileio::FileError),
+
+    /// A split's files hold no images: nothing to train on or to test.
+    #[error("{images_name}: the file holds no images, but the {split} set needs at least one")]
+    EmptySplit {
+        /// The image file.
+        images_name: String,
+        /// "training" or "test".
+        split: &'static str,
+    },
+
+    /// Two spellings of the same file are present (e.g. raw and `.gz`) and their contents
+    /// differ, so it is unclear which one is meant.
+    #[error(
+        "{} and {} are both present and hold different data: remove the one you do not mean",
+        first.display(),
+        second.display()
+    )]
+    Ambiguous {
+        /// The file tried first (and taken, if the two agreed).
+        first: PathBuf,
+        /// The other spelling.
+        second: PathBuf,
+    },
+
     /// The operating system could not open or read a file.
     #[error("{name}: cannot read the file: {source}")]
     Io {

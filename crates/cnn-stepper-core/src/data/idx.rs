@@ -4,9 +4,11 @@
 //! data as unsigned bytes in row-major order. MNIST uses two kinds:
 //! images (`0x00000803`: count × rows × cols) and labels (`0x00000801`: count).
 //!
-//! The header is untrusted: nothing is allocated from the counts it claims. Data is read with a
-//! limit of what the header promises plus one byte, so memory only grows with bytes that are
-//! really there, and a file with extra bytes is noticed without reading all of them.
+//! The header is untrusted: nothing is allocated from the counts it claims. When the size of a
+//! raw (uncompressed) file is known, the counts are checked against it before any data is read;
+//! otherwise (gzip, or a plain reader) data is read with a limit of what the header promises plus
+//! one byte, so memory only grows with bytes that are really there, and a file with extra bytes
+//! is noticed without reading all of them.
 
 use std::io::{self, Read, Write};
 
@@ -22,9 +24,9 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Initial buffer size for the data; beyond it the buffer grows as real bytes arrive, so a lying
-/// header cannot make us reserve gigabytes up front.
-const MAX_PREALLOC: usize = 64 << 20;
+/// Initial buffer size for data of unknown size (gzip); beyond it the buffer grows as real bytes
+/// arrive, so a lying header cannot make us reserve memory up front.
+const MAX_PREALLOC: usize = 1 << 20;
 
 /// How many surplus bytes to count before reporting "at least N"; a gzip bomb appended to a
 /// file should not keep the reader busy for minutes just to produce an exact number.
@@ -70,7 +72,19 @@ pub fn read_images<R: Read>(
     expected_rows: usize,
     expected_cols: usize,
 ) -> Result<IdxImages, DataError> {
-    let mut input = Input::open(reader, name)?;
+    read_images_sized(reader, None, name, expected_rows, expected_cols)
+}
+
+/// [`read_images`] from a reader of `size` bytes (a file's length), which lets a raw file's
+/// header be checked against its size before the data is read.
+pub(crate) fn read_images_sized<R: Read>(
+    reader: R,
+    size: Option<u64>,
+    name: &str,
+    expected_rows: usize,
+    expected_cols: usize,
+) -> Result<IdxImages, DataError> {
+    let mut input = Input::open(reader, size, name)?;
     let dims = input.header(IMAGES_MAGIC)?;
     let [count, rows, cols] = [dims[0], dims[1], dims[2]].map(|d| d as usize);
     if rows != expected_rows || cols != expected_cols {
@@ -93,7 +107,17 @@ pub fn read_images<R: Read>(
 /// [`DataError::Truncated`], [`DataError::TrailingBytes`], [`DataError::LabelOutOfRange`],
 /// [`DataError::CorruptGzip`] or [`DataError::Io`], each naming the file.
 pub fn read_labels<R: Read>(reader: R, name: &str, num_classes: usize) -> Result<Vec<u8>, DataError> {
-    let mut input = Input::open(reader, name)?;
+    read_labels_sized(reader, None, name, num_classes)
+}
+
+/// [`read_labels`] from a reader of `size` bytes; see [`read_images_sized`].
+pub(crate) fn read_labels_sized<R: Read>(
+    reader: R,
+    size: Option<u64>,
+    name: &str,
+    num_classes: usize,
+) -> Result<Vec<u8>, DataError> {
+    let mut input = Input::open(reader, size, name)?;
     let dims = input.header(LABELS_MAGIC)?;
     let labels = input.data(u64::from(dims[0]), 1, "labels")?;
     if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &label)| usize::from(label) >= num_classes) {
@@ -159,12 +183,14 @@ struct Input<'a> {
     gzip: bool,
     /// Header bytes consumed so far (for "ends after N bytes").
     consumed: usize,
+    /// The length of a raw file, when known: the data's length is checked against it first.
+    size: Option<u64>,
 }
 
 impl<'a> Input<'a> {
     /// Peeks at the first two bytes to decide between raw and gzip; the file name is not
     /// trusted because unpacked files keep `.gz` names and packed ones lose them.
-    fn open<R: Read + 'a>(mut reader: R, name: &'a str) -> Result<Self, DataError> {
+    fn open<R: Read + 'a>(mut reader: R, size: Option<u64>, name: &'a str) -> Result<Self, DataError> {
         let mut prefix = [0u8; 2];
         let got =
             read_up_to(&mut reader, &mut prefix).map_err(|source| DataError::Io { name: name.to_owned(), source })?;
@@ -178,7 +204,8 @@ impl<'a> Input<'a> {
         } else {
             Box::new(chained)
         };
-        Ok(Input { reader, name, gzip, consumed: 0 })
+        // A gzip file's size says nothing about its content's.
+        Ok(Input { reader, name, gzip, consumed: 0, size: size.filter(|_| !gzip) })
     }
 
     /// Turns a read failure into the right variant: inside a gzip stream, malformed data shows
@@ -224,9 +251,33 @@ impl<'a> Input<'a> {
     /// Reads exactly `count * item_len` data bytes and makes sure nothing follows them.
     fn data(&mut self, count: u64, item_len: u128, what: &'static str) -> Result<Vec<u8>, DataError> {
         let expected = u128::from(count).saturating_mul(item_len);
+        let mut prealloc = usize::try_from(expected).map_or(MAX_PREALLOC, |e| e.min(MAX_PREALLOC));
+        if let Some(size) = self.size {
+            // Judge the header by the file's size before reading (or allocating) anything.
+            let available = size.saturating_sub(self.consumed as u64);
+            if u128::from(available) < expected {
+                return Err(DataError::Truncated {
+                    name: self.name.to_owned(),
+                    what,
+                    count,
+                    expected_bytes: expected,
+                    actual_bytes: available,
+                });
+            }
+            if u128::from(available) > expected {
+                return Err(DataError::TrailingBytes {
+                    name: self.name.to_owned(),
+                    what,
+                    count,
+                    extra_bytes: u64::try_from(u128::from(available) - expected).unwrap_or(u64::MAX),
+                    at_least: false,
+                });
+            }
+            // The file holds exactly this many bytes, so this memory is backed by real data.
+            prealloc = usize::try_from(expected).unwrap_or(prealloc);
+        }
         // One byte more than promised is enough to tell "too long" from "exact".
         let limit = u64::try_from(expected.saturating_add(1)).unwrap_or(u64::MAX);
-        let prealloc = usize::try_from(expected).map_or(MAX_PREALLOC, |e| e.min(MAX_PREALLOC));
         let mut data = Vec::with_capacity(prealloc);
         (&mut self.reader).take(limit).read_to_end(&mut data).map_err(|e| self.read_error(e))?;
         let actual = data.len() as u128;

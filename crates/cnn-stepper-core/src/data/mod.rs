@@ -15,7 +15,7 @@ mod idx;
 mod sample;
 
 pub use batch::{Batch, Sampler, SamplingMode};
-pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES, load_dir};
+pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES, load_dir, load_test_dir};
 pub use error::DataError;
 pub use idx::{IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_images, read_labels, write_images, write_labels};
 pub use sample::{EMBEDDED_SOURCE, embedded};

@@ -267,6 +267,19 @@ fn a_save_path_that_cannot_be_written_is_refused_before_training() {
 }
 
 #[test]
+fn eval_reads_only_the_test_files_of_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 32);
+    run(&TrainOptions { epochs: 1, ..options(dir.path()) }).result.unwrap();
+    // A training labels file that could not be read: eval does not need it.
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), b"damaged").unwrap();
+    assert!(data::load_dir(dir.path(), None).is_err(), "the folder as a whole is refused");
+    let mut out = Vec::new();
+    cli::eval(&dir.path().join("w.safetensors"), Some(dir.path()), None, None, &mut out).unwrap();
+    assert!(String::from_utf8(out).unwrap().starts_with("test accuracy:"));
+}
+
+#[test]
 fn options_that_choose_the_network_are_refused_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     common::small_folder(dir.path(), 32);

@@ -503,6 +503,7 @@ pub fn evaluate(
 }
 
 /// `cnn-stepper eval`: loads weights, prints the test accuracy line, optionally writes a CSV.
+/// Of a `data_dir` only the test files are read.
 pub fn eval(
     weights_path: &Path,
     data_dir: Option<&Path>,
@@ -515,25 +516,27 @@ pub fn eval(
         eprintln!("note: {note}");
     }
     let (params, meta) = (loaded.params, loaded.meta);
-    let data = load_data(data_dir, classes)?;
+    // Only the test split: a damaged training file must not stop an evaluation.
+    let (test, source) = match data_dir {
+        Some(dir) => (data::load_test_dir(dir, classes)?, dir.display().to_string()),
+        None => {
+            let sample = data::embedded()?;
+            (sample.test, sample.source)
+        }
+    };
     let cfg = meta.config;
-    check_images_fit(weights_path, &cfg, &data.test, &data.source)?;
-    if data.test.num_classes() != cfg.classes {
+    check_images_fit(weights_path, &cfg, &test, &source)?;
+    if test.num_classes() != cfg.classes {
         return Err(CliError::DoesNotFit {
             file: weights_path.to_owned(),
-            detail: format!(
-                "the network has {} classes but {} has {}",
-                cfg.classes,
-                data.source,
-                data.test.num_classes()
-            ),
+            detail: format!("the network has {} classes but {source} has {}", cfg.classes, test.num_classes()),
         });
     }
     let mut net = Network::with_params(cfg, params, ConvEngine::Fast)
         .map_err(|e| CliError::DoesNotFit { file: weights_path.to_owned(), detail: e.to_string() })?;
     let mut rows = Vec::new();
     let mut acts = Activations::default();
-    let (correct, count) = evaluate(&mut net, &data.test, 0.0, &mut acts, csv.map(|_| &mut rows))?;
+    let (correct, count) = evaluate(&mut net, &test, 0.0, &mut acts, csv.map(|_| &mut rows))?;
     let acc = correct as f32 / count.max(1) as f32;
     writeln!(out, "test accuracy: {:.2}% ({correct}/{count})", 100.0 * acc).map_err(CliError::Output)?;
     if let Some(path) = csv {

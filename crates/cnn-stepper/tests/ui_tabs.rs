@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cnn_stepper::data::embedded;
 use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset, argmax};
-use cnn_stepper::trainer::{Session, Settings, Snapshot};
+use cnn_stepper::trainer::{Session, Snapshot};
 use cnn_stepper::ui::ViewState;
 use cnn_stepper::ui::panels::batch::batch_ui;
 use cnn_stepper::ui::panels::outputs::{Subject, outputs_ui};
@@ -100,6 +100,6 @@ fn the_batch_size_tooltip_states_the_trainers_limit() {
     let mut h = harness();
     started(&mut h);
     h.get_by_label("Batch size").hover();
-    let limit = format!("Images per step (1 to {})", Settings::MAX_BATCH);
+    let limit = format!("Images per step (1 to {})", cnn_stepper::engine::MAX_BATCH);
     wait_for(&mut h, "the tooltip", |h| has_text_containing(h, &limit));
 }

@@ -3,7 +3,7 @@
 
 use eframe::egui::{self, RichText, TextEdit, vec2};
 
-use crate::engine::{ConvEngine, Hyper, Preset};
+use crate::engine::{ConvEngine, Hyper, MAX_BATCH, Preset};
 use crate::trainer::{Command, Settings, Snapshot};
 use crate::ui::support::colormap::fmt_sig;
 use crate::ui::support::text::thousands;
@@ -63,7 +63,7 @@ impl ControlsState {
             .parse::<usize>()
             .map_err(|_| format!("batch size \"{}\" is not a whole number", self.batch.trim()))?;
         let s = Settings { hyper: Hyper { lr, momentum, reg, lr_decay: base.hyper.lr_decay }, batch_size, ..base };
-        s.validate()?;
+        s.validate().map_err(|e| e.to_string())?;
         Ok(s)
     }
 
@@ -217,7 +217,7 @@ pub fn controls_ui(
     ui.horizontal(|ui| {
         let Some(s) = snap else { return };
         let mut apply = false;
-        let batch_tip = format!("Images per step (1 to {}). Applies at the next batch.", Settings::MAX_BATCH);
+        let batch_tip = format!("Images per step (1 to {MAX_BATCH}). Applies at the next batch.");
         for (name, text, width, tip) in [
             ("Learning rate", &mut state.lr, 64.0, "Step size of SGD (> 0). Applies at the next batch."),
             ("Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),

@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use eframe::egui::{self, ColorImage, Rect};
 
-use crate::engine::weights::write_atomically;
+use crate::fileio::write_atomically;
 use crate::ui::tabs::{Picture, TabId};
 
 /// Which part of the window a PNG shows.
@@ -154,7 +154,7 @@ pub fn encode_png(image: &ColorImage) -> Result<Vec<u8>, String> {
 pub fn write_png(path: &Path, image: &ColorImage, rect_px: Option<Rect>) -> Result<(usize, usize), String> {
     let cut = crop(image, rect_px);
     let bytes = encode_png(&cut).map_err(|e| format!("{}: cannot make the PNG: {e}", path.display()))?;
-    write_atomically(path, &bytes).map_err(|e| format!("{}: cannot write the PNG: {e}", path.display()))?;
+    write_atomically(path, &bytes).map_err(|e| format!("cannot write the PNG: {e}"))?;
     Ok((cut.size[0], cut.size[1]))
 }
 

@@ -53,34 +53,9 @@ pub const MAX_ACCURACY_POINTS: usize = 20_000;
 pub const MAX_MAGNITUDE_POINTS: usize = 10_000;
 /// How many of the latest losses the divergence rule takes the median of.
 pub const RECENT_LOSSES: usize = 50;
-/// Fewer recent losses than this and only the absolute limits of [`divergence`] apply.
+/// Fewer recent losses than this and only the absolute limits of the divergence rule apply
+/// (`trainer::divergence`).
 const MIN_RECENT_FOR_MEDIAN: usize = 10;
-/// A loss above this is divergence whatever came before (ln 10 ≈ 2.3 is a guessing network).
-pub const ABSOLUTE_LOSS_LIMIT: f32 = 1e4;
-/// A loss more than this times the recent median is divergence.
-pub const RELATIVE_LOSS_LIMIT: f32 = 1e3;
-/// The median is taken as at least this, so that a nearly perfect fit (median loss 0.001)
-/// does not turn one hard batch into an alarm.
-const MEDIAN_FLOOR: f32 = 0.1;
-
-/// Why `loss` counts as divergence, or `None` if it does not.
-///
-/// The rule: the loss is not finite, or above [`ABSOLUTE_LOSS_LIMIT`], or (once there are at
-/// least 10 recent losses) above [`RELATIVE_LOSS_LIMIT`] × max(median of the last
-/// [`RECENT_LOSSES`] losses, 0.1).
-pub fn divergence(loss: f32, recent_median: Option<f32>) -> Option<String> {
-    if !loss.is_finite() {
-        return Some("not a finite number".into());
-    }
-    if loss > ABSOLUTE_LOSS_LIMIT {
-        return Some(format!("above the limit of {ABSOLUTE_LOSS_LIMIT}"));
-    }
-    let median = recent_median?;
-    if loss > RELATIVE_LOSS_LIMIT * median.max(MEDIAN_FLOOR) {
-        return Some(format!("more than {RELATIVE_LOSS_LIMIT} × the recent median loss {median}"));
-    }
-    None
-}
 
 /// Raw loss points not yet merged into one stored point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

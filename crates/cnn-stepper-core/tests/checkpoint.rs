@@ -282,19 +282,7 @@ fn history_stays_bounded_and_keeps_the_curves_shape() {
 
 /// A tiny network and data set so that files are a few kilobytes and each case is fast.
 fn tiny() -> (Arc<Mnist>, ModelConfig) {
-    let cfg = ModelConfig {
-        in_channels: 1,
-        in_height: 8,
-        in_width: 8,
-        conv1_filters: 2,
-        conv2_filters: 3,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
-        hidden: 5,
-        classes: 4,
-        relu_after_conv2: false,
-    };
+    let cfg = common::tiny();
     let n = 12;
     let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();

@@ -16,6 +16,8 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -63,21 +65,9 @@ fn dead_pid() -> u32 {
     pid
 }
 
-/// 1×8×8 input, 2 and 3 filters, 3×3 kernels with padding 1, 5 hidden units, 4 classes.
+/// The tests' tiny network (see `common::tiny`).
 fn small() -> ModelConfig {
-    ModelConfig {
-        in_channels: 1,
-        in_height: 8,
-        in_width: 8,
-        conv1_filters: 2,
-        conv2_filters: 3,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
-        hidden: 5,
-        classes: 4,
-        relu_after_conv2: false,
-    }
+    common::tiny()
 }
 
 fn small_meta() -> WeightsMeta {

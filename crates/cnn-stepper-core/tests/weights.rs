@@ -4,6 +4,8 @@
 // how a helper here reports a broken test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,21 +15,9 @@ use cnn_stepper_core::engine::{Activations, ConvEngine, Init, ModelConfig, Netwo
 use proptest::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
-/// 1×8×8 input, 2 and 3 filters, 3×3 kernels with padding 1, 5 hidden units, 4 classes.
+/// The tests' tiny network (see `common::tiny`).
 fn small() -> ModelConfig {
-    ModelConfig {
-        in_channels: 1,
-        in_height: 8,
-        in_width: 8,
-        conv1_filters: 2,
-        conv2_filters: 3,
-        kernel: 3,
-        stride: 1,
-        pad: 1,
-        hidden: 5,
-        classes: 4,
-        relu_after_conv2: false,
-    }
+    common::tiny()
 }
 
 fn small_params(seed: u64) -> Params<f32> {

@@ -35,6 +35,24 @@ pub fn small() -> ModelConfig {
     ModelConfig { conv1_filters: 3, conv2_filters: 4, kernel: 3, pad: 1, hidden: 12, ..ModelConfig::default() }
 }
 
+/// 1×8×8 input, 2 and 3 filters, 3×3 kernels with padding 1, 5 hidden units, 4 classes: files
+/// of a few kilobytes, for the weights and session file tests.
+pub fn tiny() -> ModelConfig {
+    ModelConfig {
+        in_channels: 1,
+        in_height: 8,
+        in_width: 8,
+        conv1_filters: 2,
+        conv2_filters: 3,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        hidden: 5,
+        classes: 4,
+        relu_after_conv2: false,
+    }
+}
+
 /// A fresh session on the sample with the recommended preset.
 pub fn session(seed: u64, cfg: ModelConfig, engine: ConvEngine) -> Session {
     Session::new(sample(), seed, Preset::Recommended, cfg, engine).unwrap()

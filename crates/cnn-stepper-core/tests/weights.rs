@@ -470,11 +470,11 @@ fn a_failed_save_leaves_the_target_intact_and_no_temporary_file() {
 fn write_atomically_replaces_contents_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.csv");
-    weights::write_atomically(&path, b"a much longer first version\n").unwrap();
-    weights::write_atomically(&path, b"short\n").unwrap();
+    cnn_stepper_core::fileio::write_atomically(&path, b"a much longer first version\n").unwrap();
+    cnn_stepper_core::fileio::write_atomically(&path, b"short\n").unwrap();
     assert_eq!(fs::read(&path).unwrap(), b"short\n");
     assert_eq!(entries(dir.path()), ["notes.csv"]);
-    assert!(weights::write_atomically(Path::new("/"), b"x").is_err());
+    assert!(cnn_stepper_core::fileio::write_atomically(Path::new("/"), b"x").is_err());
 }
 
 proptest! {

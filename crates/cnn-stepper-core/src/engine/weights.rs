@@ -1008,7 +1008,3 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, WeightsError> {
     }
     Ok(bytes)
 }
-
-/// Moved to [`crate::fileio::write_atomically`], which also follows symbolic links, refuses
-/// devices and cleans up after killed writes; kept here so that callers keep compiling.
-pub use crate::fileio::write_atomically;

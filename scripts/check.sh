@@ -18,6 +18,7 @@ echo "== cargo test"
 cargo test
 echo "== the full MNIST and Fashion-MNIST checks (ignored by default: they need ../shared/data)"
 cargo test -p cnn-stepper-core --test data -- --ignored
+echo "== disk after the tests: $(du -sh target 2>/dev/null | cut -f1) in target, $(df -h . | awk 'NR==2 {print $4}') free"
 echo "== real window under Xvfb"
 cargo build --release
 scripts/window-test.sh target/ci-window.png

@@ -12,8 +12,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-mod kittest;
-use kittest::*;
+use crate::kittest::*;
 
 fn banner_containing(h: &Harness<'static, CnnApp>, severity: Severity, text: &str) -> bool {
     h.state().banners().iter().any(|b| b.severity == severity && b.message.contains(text))

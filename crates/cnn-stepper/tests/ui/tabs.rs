@@ -20,8 +20,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-mod kittest;
-use kittest::*;
+use crate::kittest::*;
 
 #[test]
 fn each_key_brings_its_tab_to_the_front_in_list_order() {

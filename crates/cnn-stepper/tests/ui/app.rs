@@ -13,8 +13,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-mod kittest;
-use kittest::*;
+use crate::kittest::*;
 
 #[test]
 fn step_phase_runs_forward_conv1_and_the_pipeline_highlights_it() {

@@ -1,5 +1,5 @@
 //! The colour-scale and colour-map selectors and the in-place explanations, driven through the
-//! real window like tests/ui.rs: egui_kittest clicks and hovers while the worker trains.
+//! real window like `app.rs`: egui_kittest clicks and hovers while the worker trains.
 //!
 //! Every check polls: frames run until the expected text shows up, for at most [`TIMEOUT`].
 
@@ -18,8 +18,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-mod kittest;
-use kittest::{harness, has_text_containing, wait_for};
+use crate::kittest::{harness, has_text_containing, wait_for};
 
 fn after_forward_conv1() -> Harness<'static, CnnApp> {
     let mut h = harness();

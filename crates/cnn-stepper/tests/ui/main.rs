@@ -1,0 +1,12 @@
+//! The window's tests, driven through egui_kittest: one test binary with a module per part of
+//! the window, because each binary links all of egui and wgpu (seven of them filled a CI disk).
+
+mod kittest;
+
+mod app;
+mod draw;
+mod evaluation;
+mod files;
+mod help;
+mod tabs;
+mod teaching_views;

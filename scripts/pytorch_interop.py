@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Checks that cnn-stepper's weights files and PyTorch agree, in both directions.
 
-Needs `pip install torch safetensors` (numpy only as torch's own dependency).
+Needs `pip install torch safetensors numpy` (safetensors.torch saves through numpy).
 
     python3 scripts/pytorch_interop.py fixture
         Builds the small test network as a torch.nn.Sequential with torch.manual_seed(0),
-        saves its state_dict to tests/fixtures/torch_small.safetensors and its logits on three
-        fixed inputs to tests/fixtures/torch_small_logits.json; the same again with a ReLU
-        after conv2 as tests/fixtures/torch_small_relu_conv2.*. `cargo test --test weights`
-        loads them and checks that the Rust network computes the same logits.
+        saves its state_dict to crates/cnn-stepper-core/tests/fixtures/torch_small.safetensors
+        and its logits on three fixed inputs to torch_small_logits.json beside it; the same
+        again with a ReLU after conv2 as torch_small_relu_conv2.*.
+        `cargo test -p cnn-stepper-core --test weights` loads them and checks that the Rust
+        network computes the same logits.
 
     python3 scripts/pytorch_interop.py check WEIGHTS [--expect LOGITS_JSON] [--images N]
         Loads a weights file written by cnn-stepper (or any file in the Sequential's naming)
@@ -34,7 +35,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+FIXTURES = os.path.join(ROOT, "crates", "cnn-stepper-core", "tests", "fixtures")
 FORMAT = "cnn-stepper weights v1"
 OUR_NAMES = ["conv1", "conv2", "fc1", "fc2"]
 

@@ -603,7 +603,7 @@ fn pytorch_sequential_with_relu_after_conv2_predicts_the_same_logits() {
 /// The reverse direction, by hand: saves the full-size network and its logits for PyTorch.
 ///
 /// ```text
-/// cargo test --no-default-features --test weights -- --ignored full_size_network_for_pytorch
+/// cargo test -p cnn-stepper-core --test weights -- --ignored full_size_network_for_pytorch
 /// python3 scripts/pytorch_interop.py check target/interop/full.safetensors \
 ///     --expect target/interop/full_logits.json
 /// ```
@@ -612,7 +612,8 @@ fn pytorch_sequential_with_relu_after_conv2_predicts_the_same_logits() {
 fn full_size_network_for_pytorch() {
     let cfg = ModelConfig::default();
     let params = Params::init(&cfg, Init::He, 1);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop");
+    // The workspace's target/, where the script's documented command looks.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop");
     fs::create_dir_all(&dir).unwrap();
     let meta = WeightsMeta { config: cfg, preset: Some("recommended".into()), seed: Some(1), step: Some(0) };
     weights::save(&dir.join("full.safetensors"), &params, &meta).unwrap();

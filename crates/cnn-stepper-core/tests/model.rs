@@ -799,3 +799,38 @@ fn sequential_reproduces_the_full_size_post_network() {
         same_as_network::<f32>(cfg, ConvEngine::Fast, Init::He, 2);
     }
 }
+
+#[test]
+fn tiny_reads_as_the_brief_describes_it() {
+    let plan = resolve("tiny", (1, 28, 28), 10).unwrap();
+    let conv2 = plan.layer_named("conv2").unwrap();
+    assert_eq!(
+        plan.phase_sentence(SeqPhase::Forward(conv2.index), Optimizer::Sgd),
+        "conv2: 16×14×14 → 32×14×14, 32 filters of 16×5×5, stride 1, pad 2."
+    );
+    assert!(plan.total_params() < 50_000);
+}
+
+#[test]
+fn evaluating_other_images_leaves_the_step_untouched() {
+    let plan = plan("conv(2,3), relu, maxpool(2), flatten, fc(3)", (1, 6, 6), 3);
+    let mut net = Sequential::<f64>::new(plan.clone(), Init::He, 4, ConvEngine::Fast);
+    let (x, y) = batch::<f64>(&plan, 4, 1);
+    gradients(&mut net, &x, &y);
+    let before = (net.tensors().output(2).to_vec(), net.tensors().output_grad(0).to_vec(), net.phases_done());
+    let (x2, y2) = batch::<f64>(&plan, 2, 2);
+    let mut t = Tensors::default();
+    net.forward_into(&x2, &y2, HYPER.reg, &mut t).unwrap();
+    assert_eq!(t.n, 2);
+    assert_eq!(t.predictions().len(), 2);
+    assert_eq!(before, (net.tensors().output(2).to_vec(), net.tensors().output_grad(0).to_vec(), net.phases_done()));
+    // The same images give the same loss as the step's own forward pass.
+    let mut same = Tensors::default();
+    net.forward_into(&x, &y, HYPER.reg, &mut same).unwrap();
+    assert_eq!(same.loss().to_bits(), net.tensors().loss().to_bits());
+    assert_eq!(same.winners(2), net.tensors().winners(2));
+    assert_eq!(net.weight_index(0), Some(0));
+    assert_eq!(net.weight_index(4), Some(2));
+    assert_eq!(net.weight_index(1), None);
+    assert_eq!(net.params()[2].name, "4.weight");
+}

@@ -141,9 +141,9 @@ impl<T: Float> Tensors<T> {
         self.predictions().iter().zip(&self.labels).filter(|(p, y)| p == y).count()
     }
 
-    /// Sizes every buffer for `n` images of `plan`, keeping buffers that already have the size
+    /// Sizes every buffer for `n` images of `plan` (the gradients only `with_grads`), keeping buffers that already have the size
     /// (each phase overwrites its whole output).
-    fn resize(&mut self, plan: &Plan, slots: &[usize], n: usize) {
+    fn resize(&mut self, plan: &Plan, slots: &[usize], n: usize, with_grads: bool) {
         let len = |j: usize| n * if j == 0 { plan.input.len() } else { plan.layers[j - 1].output.len() };
         let size = |buf: &mut Vec<T>, want: usize| {
             if buf.len() != want {
@@ -158,7 +158,7 @@ impl<T: Float> Tensors<T> {
         for j in 0..slots.len() {
             let own = if slots[j] == j { len(j) } else { 0 };
             size(&mut self.values[j], own);
-            size(&mut self.grads[j], if j == 0 { 0 } else { own });
+            size(&mut self.grads[j], if j == 0 || !with_grads { 0 } else { own });
         }
         self.winners.resize_with(plan.layers.len(), Vec::new);
         for (l, win) in plan.layers.iter().zip(&mut self.winners) {
@@ -322,6 +322,12 @@ impl<T: Float> Sequential<T> {
         Ok(())
     }
 
+    /// The index in [`Sequential::params`] of layer `layer`'s weight (its bias is the next one),
+    /// or `None` for a layer without parameters.
+    pub fn weight_index(&self, layer: usize) -> Option<usize> {
+        self.weight_of.get(layer).copied().flatten()
+    }
+
     /// ∂L/∂(parameter `i`), in [`Sequential::params`] order (after the backward phases).
     pub fn grad(&self, i: usize) -> &[T] {
         self.grads.get(i).map_or(&[], Vec::as_slice)
@@ -347,7 +353,7 @@ impl<T: Float> Sequential<T> {
     /// Loads a batch (pixels `[N, C, H, W]` flattened, and labels) and rewinds to the first phase.
     pub fn load_batch(&mut self, images: &[T], labels: &[usize]) -> Result<(), EngineError> {
         self.check_batch(images, labels)?;
-        self.acts.resize(&self.plan, &self.slots, labels.len());
+        self.acts.resize(&self.plan, &self.slots, labels.len(), true);
         self.acts.values[0].copy_from_slice(images);
         self.acts.labels.clear();
         self.acts.labels.extend_from_slice(labels);
@@ -401,7 +407,7 @@ impl<T: Float> Sequential<T> {
         out: &mut Tensors<T>,
     ) -> Result<(), EngineError> {
         self.check_batch(images, labels)?;
-        out.resize(&self.plan, &self.slots, labels.len());
+        out.resize(&self.plan, &self.slots, labels.len(), false);
         out.values[0].copy_from_slice(images);
         out.labels.clear();
         out.labels.extend_from_slice(labels);

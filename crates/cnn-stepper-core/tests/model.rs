@@ -263,6 +263,9 @@ fn lenet5_has_the_student_names_shapes_and_pytorch_indices() {
         [0, 3, 7, 9, 11].iter().flat_map(|i| [format!("{i}.weight"), format!("{i}.bias")]).collect();
     assert_eq!(tensors, want);
     assert_eq!(plan.total_params(), 61_706);
+    // 2·6·784 + 6·196 + 2·16·100 + 16·25 + 2·120 + 2·84 + 10 (flatten shares its input).
+    assert_eq!(plan.values_per_image(), 14_602);
+    assert_eq!(plan.bytes_per_step(2, 4), (2 * (784 + 2 * 14_602) + 3 * 61_706) * 4);
     // conv2: 16×10×10 outputs, 6·5·5 multiply-adds each.
     assert_eq!(plan.layer_named("conv2").unwrap().work_per_image, 16 * 100 * 150);
 }

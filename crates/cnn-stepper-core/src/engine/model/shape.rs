@@ -142,6 +142,14 @@ impl Plan {
         self.layers.iter().filter(|l| l.spec != LayerSpec::Flatten).map(|l| l.output.len()).sum()
     }
 
+    /// Bytes a training step holds with floats of `float_bytes` (4 for f32) at batch `batch`:
+    /// the input, every activation and its gradient, and each parameter with its gradient and
+    /// its change (momentum buffer); Adam's two running means add `2·params` more (not counted).
+    pub fn bytes_per_step(&self, batch: usize, float_bytes: usize) -> usize {
+        let values = batch * (self.input.len() + 2 * self.values_per_image());
+        (values + 3 * self.total_params()) * float_bytes
+    }
+
     /// Every parameter tensor, `<index>.weight` / `<index>.bias`, in `state_dict` order.
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
         self.layers.iter().flat_map(PlannedLayer::param_shapes).collect()

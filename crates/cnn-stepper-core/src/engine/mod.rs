@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod fftconv;
 pub mod float;
 pub mod gradcheck;
+pub mod model;
 pub mod network;
 pub mod npz;
 pub mod params;

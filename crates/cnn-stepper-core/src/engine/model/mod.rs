@@ -1,0 +1,27 @@
+//! Any small CNN: a network written as a list of layers, one to one with a PyTorch
+//! `nn.Sequential`, and trained one phase at a time.
+//!
+//! - [`spec`]: the line `conv(16,5,pad=2), relu, …, fc(10)` ([`ModelSpec::parse`], `Display`).
+//! - [`shape`]: the line checked against the data ([`ModelSpec::plan`] → [`Plan`]): shapes,
+//!   student names (conv1, relu1, pool1, …), parameters and work per layer.
+//! - [`named`]: `post`, `post-relu`, `lenet5`, `tiny`, and [`resolve`] (a name or a line → plan).
+//! - [`layers`]: one file per layer kind, forward and backward side by side.
+//! - [`sequential`]: [`Sequential`], the network with its phases; [`optim`]: SGD and Adam;
+//!   [`text`]: each phase's formula and sentence.
+//!
+//! Not yet used by the trainer, the command line or the window: those still run the post's
+//! [`Network`](crate::engine::Network), which [`Sequential`] reproduces bit for bit on `post`.
+
+pub mod layers;
+pub mod named;
+pub mod optim;
+pub mod sequential;
+pub mod shape;
+pub mod spec;
+pub mod text;
+
+pub use named::{DEFAULT_MODEL, NAMED, NamedModel, named, resolve};
+pub use optim::Optimizer;
+pub use sequential::{ParamTensor, SeqPhase, Sequential, Tensors};
+pub use shape::{Plan, PlannedLayer, Shape};
+pub use spec::{LayerSpec, ModelSpec, SpecError};

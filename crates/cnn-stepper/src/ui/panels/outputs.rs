@@ -10,6 +10,7 @@ use crate::trainer::Snapshot;
 use crate::ui::ViewState;
 use crate::ui::support::colormap::{ColorMap, fmt_sig};
 use crate::ui::support::palette;
+use crate::ui::support::text::prob;
 use crate::ui::support::textures::TileSet;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
@@ -67,7 +68,7 @@ pub fn outputs_ui(
                 }
                 match (!s.probs.is_empty()).then(|| argmax(&s.probs)) {
                     Some(p) => {
-                        let text = format!("predicted: {} ({:.1}%)", name(p), s.probs[p] * 100.0);
+                        let text = format!("predicted: {} ({})", name(p), prob(s.probs[p]));
                         let wrong = label.is_some_and(|l| l != p);
                         ui.label(if wrong { RichText::new(text).color(palette::WRONG) } else { RichText::new(text) });
                     }
@@ -145,7 +146,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
             // The true class is outlined whether or not it won, so a miss shows where it should be.
             painter.rect_stroke(bar_rect, 2.0, Stroke::new(1.5, visuals.strong_text_color()), StrokeKind::Outside);
         }
-        let pct = format!("{:5.1}%", p * 100.0);
+        let pct = format!("{:>6}", prob(p));
         painter.text(
             pos2(bar_rect.right() + 6.0, rect.center().y),
             egui::Align2::LEFT_CENTER,

@@ -376,6 +376,14 @@ impl Legend<'_> {
 /// A horizontal colour bar from the negative end through 0 to the positive end, labelled at
 /// both ends, with a caption saying which scale is in force (see [`Legend::caption`]).
 pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
+    // In a wrapping row (two legends side by side), a legend that does not fit in what is left
+    // of the row starts the next one rather than running off the view's edge.
+    if ui.layout().main_wrap && ui.cursor().min.x > ui.max_rect().min.x + 1.0 {
+        let width = legend_width(ui, legend);
+        if ui.max_rect().right() - ui.cursor().min.x < width {
+            ui.end_row();
+        }
+    }
     ui.horizontal(|ui| {
         if !legend.what.is_empty() {
             ui.label(egui::RichText::new(legend.what).small().weak());
@@ -401,6 +409,20 @@ pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
         ui.label(egui::RichText::new(right).font(font).color(text_color));
         ui.label(egui::RichText::new(legend.caption()).small().weak());
     });
+}
+
+/// The width [`legend_ui`] takes, in points.
+fn legend_width(ui: &egui::Ui, legend: &Legend<'_>) -> f32 {
+    let small = egui::TextStyle::Small.resolve(ui.style());
+    let mono = FontId::monospace(11.0);
+    let text = |t: String, font: &FontId| ui.painter().layout_no_wrap(t, font.clone(), Color32::WHITE).size().x;
+    let (left, right) = legend.ends();
+    let parts = text(legend.what.to_string(), &small)
+        + text(left, &mono)
+        + 84.0
+        + text(right, &mono)
+        + text(legend.caption(), &small);
+    parts + 4.0 * ui.spacing().item_spacing.x
 }
 
 fn paint_bar(ui: &egui::Ui, rect: Rect, map: ColorMap) {

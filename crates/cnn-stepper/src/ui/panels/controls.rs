@@ -288,7 +288,9 @@ pub fn controls_ui(
         ] {
             let label = ui.label(name);
             let refusal = state.refused.iter().find(|r| r.setting == setting);
-            let mut edit = TextEdit::singleline(text).desired_width(width);
+            // A fixed id: the "(using …)" label a refusal adds before the next field must not
+            // change that field's id, which would drop the focus a click just gave it.
+            let mut edit = TextEdit::singleline(text).id_salt(("setting field", name)).desired_width(width);
             if refusal.is_some() {
                 edit = edit.text_color(error);
             }

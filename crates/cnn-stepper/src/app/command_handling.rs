@@ -95,7 +95,7 @@ impl CnnApp {
                 if let Some(tab) = target.tab() {
                     self.view.tab = tab;
                 }
-                self.files.shots.request(target, path);
+                self.files.shots.request(target, path, self.files.png_scale.max(1));
             }
         }
     }
@@ -114,6 +114,7 @@ impl CnnApp {
             MenuAction::SetPipeline(on) => self.view.show_pipeline = on,
             MenuAction::SetOutputs(on) => self.view.show_outputs = on,
             MenuAction::SetKeys(on) => self.windows.show_keys = on,
+            MenuAction::SetPngScale(k) => self.files.png_scale = k,
             MenuAction::ResetLayout => {
                 // Panel sizes and scroll positions live in egui's memory, which eframe saves.
                 ctx.memory_mut(|m| {

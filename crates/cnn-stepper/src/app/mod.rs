@@ -220,6 +220,8 @@ struct Files {
     last_dir: Option<PathBuf>,
     last_session: Option<PathBuf>,
     shots: ShotQueue,
+    /// The resolution of PNG pictures, as a multiple of the screen's (1 to 3; 0 is 1).
+    png_scale: u8,
     /// The tab drawn last frame and the rectangle of its view, for PNG export.
     last_view: Option<(TabId, egui::Rect)>,
 }

@@ -37,7 +37,13 @@ impl CnnApp {
     /// Draws the whole window into `ui` (the root of the viewport).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.auto_zoom(&ctx);
+        if self.files.shots.owns_zoom() {
+            // A picture at print resolution has enlarged the window and the zoom for a frame or
+            // two: the zoom is not the user's, nor the window's size.
+            crate::ui::support::widgets::set_projector(&ctx, self.zoom.projector);
+        } else {
+            self.auto_zoom(&ctx);
+        }
         let mut commands = self.shortcuts(&ctx);
         // The menu and the file dialog first: what they change shows in this frame.
         self.menu_bar_ui(ui);
@@ -70,6 +76,7 @@ impl CnnApp {
             pipeline: self.view.show_pipeline,
             outputs: self.view.show_outputs,
             keys: self.windows.show_keys,
+            png_scale: self.files.png_scale.max(1),
             zoom: ctx.zoom_factor(),
             manual_zoom: self.zoom.mode == ZoomMode::Manual,
             files_disabled: self.link.no_worker.is_some().then_some("No training session (see the message at the top)"),

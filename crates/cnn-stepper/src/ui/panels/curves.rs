@@ -213,15 +213,12 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_le
     ui.add(egui::Label::new(RichText::new(summary.join(" · ")).small()).wrap());
 
     // The legends go above the plots, not over them: inside, they hid a third of a small plot.
+    // Each name in its line's colour, so that a wrapped legend never parts a name from its mark.
     let gray = ui_gray(ui.ctx());
     let legend_row = |ui: &mut egui::Ui, entries: &[(egui::Color32, &str)]| {
         ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 4.0;
             for (color, name) in entries {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 10.0), egui::Sense::hover());
-                ui.painter().hline(rect.x_range(), rect.center().y, egui::Stroke::new(2.5, *color));
-                ui.label(RichText::new(*name).small());
-                ui.add_space(6.0);
+                ui.label(RichText::new(*name).small().strong().color(*color));
             }
         });
     };
@@ -230,12 +227,17 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_le
     // One above the other when there is room for two readable plots, else side by side (a
     // 16:9 projector leaves little height under the outputs).
     let stacked = avail >= 2.0 * (legend_h + 90.0) + 12.0;
-    let plot_h = if stacked { (avail - 2.0 * legend_h - 12.0) / 2.0 } else { (avail - legend_h - 8.0).max(60.0) };
+    // Measured after the legend is drawn (it may wrap): the first of two stacked plots takes
+    // half of what is left below it, the others all of it.
+    let plot_h = |ui: &egui::Ui, first_of_two: bool| {
+        let left = ui.available_height() - 6.0;
+        (if first_of_two { (left - legend_h - 6.0) / 2.0 } else { left }).max(60.0)
+    };
     let link = egui::Id::unique("curves x axis");
     let loss_ui = |ui: &mut egui::Ui| {
         legend_row(ui, &[(gray, "loss per step"), (palette::LOSS, "smoothed (EMA)")]);
         let loss = Plot::new("loss plot")
-            .height(plot_h)
+            .height(plot_h(ui, stacked))
             .x_axis_label("step")
             .y_axis_label("loss")
             .include_y(0.0)
@@ -264,7 +266,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_le
         }
         legend_row(ui, &entries);
         let accuracy = Plot::new("accuracy plot")
-            .height(plot_h)
+            .height(plot_h(ui, false))
             .x_axis_label("step")
             .y_axis_label("accuracy (%)")
             .include_y(0.0)

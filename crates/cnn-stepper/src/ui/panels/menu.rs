@@ -88,6 +88,8 @@ pub enum MenuAction {
     SetOutputs(bool),
     /// Show or hide the list of keyboard shortcuts.
     SetKeys(bool),
+    /// PNG pictures at this multiple of the screen's resolution (1 to 3).
+    SetPngScale(u8),
     /// Panel sizes, zoom, projector mode, views and window size back to how they started.
     ResetLayout,
     /// Close the window.
@@ -109,6 +111,8 @@ pub struct MenuState {
     pub outputs: bool,
     /// The list of keyboard shortcuts is shown.
     pub keys: bool,
+    /// PNG pictures' resolution, as a multiple of the screen's.
+    pub png_scale: u8,
     /// The zoom now (1.0 = 100 %).
     pub zoom: f32,
     /// True when the user set the zoom with the keyboard.
@@ -167,11 +171,28 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 FileAction::ExportCurves,
             );
             ui.separator();
+            let mut scale = None;
+            ui.horizontal(|ui| {
+                ui.label("PNG resolution");
+                for k in 1..=3u8 {
+                    let tip = if k == 1 {
+                        "As on screen".to_string()
+                    } else {
+                        format!("{k} times the screen's pixels, for slides and print (the window grows for a moment)")
+                    };
+                    if ui.selectable_label(state.png_scale == k, format!("{k}×")).on_hover_text(tip).clicked() {
+                        scale = Some(k);
+                    }
+                }
+            });
             for &t in pictures {
                 let text = format!("Save {} as PNG…", t.label());
                 item(ui, &text, "", "Exactly as shown, legend included", FileAction::ExportPng(t));
             }
             ui.separator();
+            if let Some(k) = scale {
+                action = Some(MenuAction::SetPngScale(k));
+            }
             if ui.button("Quit").clicked() {
                 action = Some(MenuAction::Quit);
             }

@@ -185,7 +185,16 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool, map: ColorMap) {
     } else {
         (&s.fc1, "FC1 activations z1 (100 hidden units, before ReLU)", "forward fc1")
     };
-    ui.label(RichText::new(title).small().strong());
+    // Folded by default in projector mode: its height goes to the training curves below.
+    let open = !crate::ui::support::widgets::projector(ui.ctx());
+    egui::CollapsingHeader::new(RichText::new(title).small().strong())
+        .id_salt("fc1 strip")
+        .default_open(open)
+        .show(ui, |ui| fc1_strip_ui(ui, values, gradients, produced, map));
+}
+
+/// The hidden units as bars around a zero line.
+fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &str, map: ColorMap) {
     let height = 44.0;
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);

@@ -7,7 +7,7 @@
 //! snapshot; the window shows the engine's own value next to it, so a student can check that
 //! the two agree.
 
-use eframe::egui::{self, Color32, RichText, vec2};
+use eframe::egui::{self, Color32, Rect, RichText, vec2};
 
 use crate::trainer::{InspectError, InspectLayer, PixelInspection, PixelRef};
 use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
@@ -23,6 +23,10 @@ pub struct InspectorState {
     pick_channel: bool,
     /// Where the click was, while the window still has to be put beside it.
     place_beside: Option<egui::Pos2>,
+    /// The part of the screen beside the clicked map the window was given, with its corner.
+    room: Option<(Rect, egui::Align2)>,
+    /// The window's size when last drawn, to choose the side it fits best.
+    last_size: Option<egui::Vec2>,
 }
 
 impl InspectorState {
@@ -317,6 +321,37 @@ fn grid_ui(
     });
 }
 
+/// The part of `screen` beside the point `at` (a clicked map) that a window of `size` fits best:
+/// right, left, below or above it, at `GAP` from it; the first where the whole window fits, else
+/// the tallest one wide enough, else the largest. With the corner the window is pinned to (the one nearest the point).
+pub fn room_beside(screen: Rect, at: egui::Pos2, size: egui::Vec2) -> (Rect, egui::Align2) {
+    const GAP: f32 = 48.0;
+    let top = screen.top() + 30.0;
+    let candidates = [
+        (Rect::from_min_max(egui::pos2(at.x + GAP, top), screen.max), egui::Align2::LEFT_TOP),
+        (
+            Rect::from_min_max(egui::pos2(screen.left(), top), egui::pos2(at.x - GAP, screen.bottom())),
+            egui::Align2::RIGHT_TOP,
+        ),
+        (Rect::from_min_max(egui::pos2(screen.left(), at.y + GAP), screen.max), egui::Align2::LEFT_TOP),
+        (
+            Rect::from_min_max(egui::pos2(screen.left(), top), egui::pos2(screen.right(), at.y - GAP)),
+            egui::Align2::LEFT_BOTTOM,
+        ),
+    ];
+    let valid = candidates.into_iter().filter(|(r, _)| r.is_positive());
+    let fits = |r: &Rect| r.width() >= size.x && r.height() >= size.y;
+    // Else the tallest place as wide as the window (it scrolls vertically), else the largest.
+    valid
+        .clone()
+        .find(|(r, _)| fits(r))
+        .or_else(|| {
+            valid.clone().filter(|(r, _)| r.width() >= size.x).max_by(|a, b| a.0.height().total_cmp(&b.0.height()))
+        })
+        .or_else(|| valid.max_by(|a, b| a.0.area().total_cmp(&b.0.area())))
+        .unwrap_or((screen, egui::Align2::LEFT_TOP))
+}
+
 fn luminance(c: Color32) -> f32 {
     (0.2126 * c.r() as f32 + 0.7152 * c.g() as f32 + 0.0722 * c.b() as f32) / 255.0
 }
@@ -335,17 +370,19 @@ pub fn inspector_window(
         .default_pos(egui::pos2(360.0, 140.0))
         .resizable(false);
     if let Some(at) = state.place_beside.take() {
-        // Beside the clicked map, on the side with more room, so the map stays in sight.
-        let screen = ctx.content_rect();
-        let gap = 48.0;
-        let y = (at.y - 120.0).max(screen.top() + 40.0);
-        window = if at.x - screen.left() > screen.right() - at.x {
-            window.pivot(egui::Align2::RIGHT_TOP).current_pos(egui::pos2(at.x - gap, y))
-        } else {
-            window.pivot(egui::Align2::LEFT_TOP).current_pos(egui::pos2(at.x + gap, y))
-        };
+        let size = state.last_size.unwrap_or(egui::vec2(860.0, 560.0));
+        let room = room_beside(ctx.content_rect(), at, size);
+        window = window.pivot(room.1).current_pos(room.1.pos_in_rect(&room.0));
+        state.room = Some(room);
     }
-    window.show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+    if let Some((rect, _)) = state.room {
+        // Kept out of the clicked map's way: what does not fit there scrolls.
+        window = window.constrain_to(rect).max_height(rect.height() - 40.0).vscroll(true);
+    }
+    let shown = window.show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+    if let Some(r) = shown {
+        state.last_size = Some(r.response.rect.size());
+    }
     keep
 }
 
@@ -368,6 +405,17 @@ mod tests {
             for v in values {
                 assert!(f.cell(v).chars().count() <= 7, "{v} -> {}", f.cell(v));
             }
+        }
+    }
+
+    #[test]
+    fn the_window_opens_beside_the_clicked_map_not_over_it() {
+        let screen = Rect::from_min_size(egui::Pos2::ZERO, vec2(1280.0, 800.0));
+        let size = vec2(600.0, 500.0);
+        for at in [egui::pos2(200.0, 400.0), egui::pos2(1100.0, 300.0), egui::pos2(640.0, 700.0)] {
+            let (room, _) = room_beside(screen, at, size);
+            assert!(room.width() >= size.x && room.height() >= size.y, "{at:?}: the window fits in {room:?}");
+            assert!(!room.expand(40.0).contains(at), "{at:?}: {room:?} keeps clear of the click");
         }
     }
 

@@ -377,11 +377,20 @@ impl Legend<'_> {
 /// both ends, with a caption saying which scale is in force (see [`Legend::caption`]).
 pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
     // In a wrapping row (two legends side by side), a legend that does not fit in what is left
-    // of the row starts the next one rather than running off the view's edge.
+    // of the row drops the default caption ("one scale per layer", which the first legend of
+    // the row already says, and the bar explains on hover) if that is enough, else starts the
+    // next row rather than running off the view's edge. Captions that say more (a held scale,
+    // clipped values) are never dropped.
+    let mut caption = true;
     if ui.layout().main_wrap && ui.cursor().min.x > ui.max_rect().min.x + 1.0 {
-        let width = legend_width(ui, legend);
-        if ui.max_rect().right() - ui.cursor().min.x < width {
-            ui.end_row();
+        let room = ui.max_rect().right() - ui.cursor().min.x;
+        let plain = legend.scales.mode() == ScaleMode::PerLayer && !legend.scales.is_held();
+        if room < legend_width(ui, legend, true) {
+            if plain && room >= legend_width(ui, legend, false) {
+                caption = false;
+            } else {
+                ui.end_row();
+            }
         }
     }
     ui.horizontal(|ui| {
@@ -407,12 +416,14 @@ pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
         response.on_hover_text(explanation);
         ui.label(egui::RichText::new(right).font(font).color(text_color));
-        ui.label(egui::RichText::new(legend.caption()).small().weak());
+        if caption {
+            ui.label(egui::RichText::new(legend.caption()).small().weak());
+        }
     });
 }
 
-/// The width [`legend_ui`] takes, in points.
-fn legend_width(ui: &egui::Ui, legend: &Legend<'_>) -> f32 {
+/// The width [`legend_ui`] takes, in points, with or without its caption.
+fn legend_width(ui: &egui::Ui, legend: &Legend<'_>, caption: bool) -> f32 {
     let small = egui::TextStyle::Small.resolve(ui.style());
     let mono = FontId::monospace(11.0);
     let text = |t: String, font: &FontId| ui.painter().layout_no_wrap(t, font.clone(), Color32::WHITE).size().x;
@@ -421,8 +432,8 @@ fn legend_width(ui: &egui::Ui, legend: &Legend<'_>) -> f32 {
         + text(left, &mono)
         + 84.0
         + text(right, &mono)
-        + text(legend.caption(), &small);
-    parts + 4.0 * ui.spacing().item_spacing.x
+        + if caption { text(legend.caption(), &small) + ui.spacing().item_spacing.x } else { 0.0 };
+    parts + 3.0 * ui.spacing().item_spacing.x
 }
 
 fn paint_bar(ui: &egui::Ui, rect: Rect, map: ColorMap) {

@@ -95,7 +95,7 @@ impl CnnApp {
                 if let Some(tab) = target.tab() {
                     self.view.tab = tab;
                 }
-                self.files.shots.request(target, path);
+                self.files.shots.request(target, path, self.files.png_scale.max(1));
             }
         }
     }
@@ -111,6 +111,10 @@ impl CnnApp {
             MenuAction::AutoZoom => self.zoom.mode = ZoomMode::Auto(ctx.zoom_factor()),
             MenuAction::SetHelp(on) => self.view.show_help = on,
             MenuAction::SetDraw(on) => self.windows.show_draw = on,
+            MenuAction::SetPipeline(on) => self.view.show_pipeline = on,
+            MenuAction::SetOutputs(on) => self.view.show_outputs = on,
+            MenuAction::SetKeys(on) => self.windows.show_keys = on,
+            MenuAction::SetPngScale(k) => self.files.png_scale = k,
             MenuAction::ResetLayout => {
                 // Panel sizes and scroll positions live in egui's memory, which eframe saves.
                 ctx.memory_mut(|m| {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eframe::egui::{self, Key, Modifiers};
+use eframe::egui::{self, Modifiers};
 
 use super::in_flight::{Awaited, Request};
 use super::{CnnApp, ZoomMode};
@@ -15,6 +15,8 @@ use crate::ui::panels::controls::{Availability, reset_command};
 use crate::ui::panels::menu::FileAction;
 use crate::ui::panels::status::Progress;
 use crate::ui::support::textures::Coloring;
+use crate::ui::support::widgets::set_projector;
+use crate::ui::windows::keys::{self, KeyAction};
 
 impl CnnApp {
     /// `eframe::App::logic`: notes the renderer, times the frame, takes in the worker's events
@@ -179,69 +181,68 @@ impl CnnApp {
         Availability { no_worker: self.link.no_worker.clone(), busy }
     }
 
-    /// Space, →, Shift+→, R, and each tab's key, unless the user is typing in a field.
+    /// The keys of [`SHORTCUTS`] and each tab's key; only Ctrl+S, Ctrl+O and F1 while the user
+    /// is typing in a field.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
         if self.files.dialog.is_some() {
             return Vec::new();
         }
-        // Ctrl+S / Ctrl+O work even while a field has the focus, as in any editor.
-        let (save, open) =
-            ctx.input_mut(|i| (i.consume_key(Modifiers::COMMAND, Key::S), i.consume_key(Modifiers::COMMAND, Key::O)));
-        if save {
-            self.ask_file(FileAction::SaveSession);
-        } else if open {
-            self.ask_file(FileAction::OpenSession);
-        }
-        if ctx.text_edit_focused() {
-            return Vec::new();
-        }
-        let (space, shift_right, right, r) = ctx.input_mut(|i| {
-            // Shift+→ first: consume_key ignores extra Shift, so plain → would also match it.
-            let shift_right = i.consume_key(Modifiers::SHIFT, Key::ArrowRight);
-            (
-                i.consume_key(Modifiers::NONE, Key::Space),
-                shift_right,
-                i.consume_key(Modifiers::NONE, Key::ArrowRight),
-                i.consume_key(Modifiers::NONE, Key::R),
-            )
-        });
-        for tab in &self.tabs {
-            if let Some(key) = tab.key()
-                && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key))
-            {
-                self.view.tab = tab.id();
+        let typing = ctx.text_edit_focused();
+        let pressed = keys::pressed(ctx, typing, self.windows.show_keys);
+        if !typing {
+            for tab in &self.tabs {
+                if let Some(key) = tab.key()
+                    && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key))
+                {
+                    self.view.tab = tab.id();
+                }
             }
+        }
+        if pressed.contains(&KeyAction::Save) {
+            self.ask_file(FileAction::SaveSession);
+        } else if pressed.contains(&KeyAction::Open) {
+            self.ask_file(FileAction::OpenSession);
         }
         let snap = self.results.snapshot.as_deref();
         let avail = self.availability();
         let mut out = Vec::new();
-        if space && avail.can_control(snap).is_ok() {
-            out.push(if snap.is_some_and(|s| s.running) { Command::Pause } else { Command::Run });
-        }
-        if shift_right && avail.can_step(snap).is_ok() {
-            out.push(Command::StepBatch);
-        } else if right && avail.can_step(snap).is_ok() {
-            out.push(Command::StepPhase);
-        }
-        if r && avail.can_control(snap).is_ok()
-            && let Some(s) = snap
-        {
-            match reset_command(&self.controls, s, s.preset) {
-                Ok(c) => out.push(c),
-                Err(e) => self.controls.message = Some(e),
+        for action in pressed {
+            match action {
+                KeyAction::Save | KeyAction::Open => {}
+                KeyAction::KeysHelp => self.windows.show_keys = !self.windows.show_keys,
+                KeyAction::RunPause if avail.can_control(snap).is_ok() => {
+                    out.push(if snap.is_some_and(|s| s.running) { Command::Pause } else { Command::Run });
+                }
+                KeyAction::StepBatch if avail.can_step(snap).is_ok() => out.push(Command::StepBatch),
+                // Shift+→ also matches plain →: one step, not two.
+                KeyAction::StepPhase if avail.can_step(snap).is_ok() && !out.contains(&Command::StepBatch) => {
+                    out.push(Command::StepPhase)
+                }
+                KeyAction::Reset if avail.can_control(snap).is_ok() => {
+                    if let Some(s) = snap {
+                        match reset_command(&self.controls, s, s.preset) {
+                            Ok(c) => out.push(c),
+                            Err(e) => self.controls.message = Some(e),
+                        }
+                    }
+                }
+                KeyAction::RunPause | KeyAction::StepBatch | KeyAction::StepPhase | KeyAction::Reset => {}
             }
         }
         out
     }
 
-    /// Width in points (at zoom 1) the layout is designed for: the zoom makes the window that
-    /// wide. Projector mode designs for a narrower window, so everything is drawn larger.
-    fn design_width(&self) -> f32 {
-        if self.zoom.projector { 1150.0 } else { 1360.0 }
+    /// The size in points the layout is designed for: the zoom makes the window that large, as
+    /// far as both its width and its height allow (a 16:9 projector is shorter than a 16:10
+    /// laptop). Projector mode designs for a smaller window, so everything is drawn larger.
+    fn design_size(&self) -> egui::Vec2 {
+        if self.zoom.projector { egui::vec2(1150.0, 720.0) } else { egui::vec2(1360.0, 850.0) }
     }
 
-    /// Follows the window's width with the zoom, unless the user chose one.
+    /// Follows the window's size with the zoom, unless the user chose one; tells the views
+    /// whether projector mode is on ([`set_projector`]).
     pub(super) fn auto_zoom(&mut self, ctx: &egui::Context) {
+        set_projector(ctx, self.zoom.projector);
         let ZoomMode::Auto(ours) = self.zoom.mode else { return };
         let zoom = ctx.zoom_factor();
         if (zoom - ours).abs() > 1e-3 {
@@ -249,8 +250,9 @@ impl CnnApp {
             self.zoom.mode = ZoomMode::Manual;
             return;
         }
-        let width = ctx.content_rect().width() * zoom;
-        let wanted = (width / self.design_width()).clamp(1.0, 2.0);
+        let size = ctx.content_rect().size() * zoom;
+        let design = self.design_size();
+        let wanted = (size.x / design.x).min(size.y / design.y).clamp(1.0, 2.0);
         if (wanted - zoom).abs() > 0.03 {
             ctx.set_zoom_factor(wanted);
             self.zoom.mode = ZoomMode::Auto(wanted);

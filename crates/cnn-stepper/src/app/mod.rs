@@ -137,6 +137,9 @@ pub struct CnnApp {
     files: Files,
     /// How large the interface is drawn.
     zoom: Zoom,
+    /// Where the status line starts (in points, from the top) as last drawn: floating windows
+    /// stay above it.
+    status_top: f32,
     /// Set once the renderer is known: the adapter's name when it draws on the CPU.
     software_renderer: Option<Option<String>>,
     /// Frame timing, when `CNN_STEPPER_FRAME_LOG` asks for it.
@@ -205,6 +208,8 @@ struct Windows {
     inspector: InspectorState,
     draw: DrawState,
     show_draw: bool,
+    /// The list of keyboard shortcuts (F1).
+    show_keys: bool,
 }
 
 /// Files: the dialog shown, where the last ones were, and PNG pictures asked for.
@@ -215,6 +220,8 @@ struct Files {
     last_dir: Option<PathBuf>,
     last_session: Option<PathBuf>,
     shots: ShotQueue,
+    /// The resolution of PNG pictures, as a multiple of the screen's (1 to 3; 0 is 1).
+    png_scale: u8,
     /// The tab drawn last frame and the rectangle of its view, for PNG export.
     last_view: Option<(TabId, egui::Rect)>,
 }
@@ -322,6 +329,7 @@ impl CnnApp {
             files: Files::default(),
             zoom: Zoom { mode: ZoomMode::Auto(ctx.zoom_factor()), projector: false },
             software_renderer: None,
+            status_top: f32::INFINITY,
             frame_log: FrameLog::from_env(),
             egui_ctx: ctx.clone(),
             data: data.clone(),
@@ -396,6 +404,11 @@ impl CnnApp {
     /// The tab in front.
     pub fn tab(&self) -> TabId {
         self.view.tab
+    }
+
+    /// Whether the list of keyboard shortcuts is shown.
+    pub fn keys_shown(&self) -> bool {
+        self.windows.show_keys
     }
 }
 

@@ -22,6 +22,7 @@ use crate::ui::windows::draw::draw_window;
 use crate::ui::windows::file_dialog::DialogOutcome;
 use crate::ui::windows::help::{HelpTopic, help_window};
 use crate::ui::windows::inspector::inspector_window;
+use crate::ui::windows::keys::keys_window;
 
 /// What the centre asked for that the app does after the frame.
 #[derive(Default)]
@@ -36,7 +37,13 @@ impl CnnApp {
     /// Draws the whole window into `ui` (the root of the viewport).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.auto_zoom(&ctx);
+        if self.files.shots.owns_zoom() {
+            // A picture at print resolution has enlarged the window and the zoom for a frame or
+            // two: the zoom is not the user's, nor the window's size.
+            crate::ui::support::widgets::set_projector(&ctx, self.zoom.projector);
+        } else {
+            self.auto_zoom(&ctx);
+        }
         let mut commands = self.shortcuts(&ctx);
         // The menu and the file dialog first: what they change shows in this frame.
         self.menu_bar_ui(ui);
@@ -47,7 +54,8 @@ impl CnnApp {
         self.side_panels_ui(ui, &avail, &mut commands);
         let centre = self.central_ui(ui, &avail, &mut commands);
         if let Some(p) = centre.inspect {
-            self.windows.inspector.open(p);
+            let clicked_at = ctx.input(|i| i.pointer.interact_pos());
+            self.windows.inspector.open(p, clicked_at);
         }
         self.floating_windows_ui(&ctx);
         if centre.stop_probe {
@@ -65,6 +73,10 @@ impl CnnApp {
             projector: self.zoom.projector,
             help: self.view.show_help,
             draw: self.windows.show_draw,
+            pipeline: self.view.show_pipeline,
+            outputs: self.view.show_outputs,
+            keys: self.windows.show_keys,
+            png_scale: self.files.png_scale.max(1),
             zoom: ctx.zoom_factor(),
             manual_zoom: self.zoom.mode == ZoomMode::Manual,
             files_disabled: self.link.no_worker.is_some().then_some("No training session (see the message at the top)"),
@@ -110,20 +122,28 @@ impl CnnApp {
     /// curves (right).
     fn side_panels_ui(&mut self, ui: &mut egui::Ui, avail: &Availability, commands: &mut Vec<Command>) {
         let snap = self.results.snapshot.as_deref();
-        egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
+        let status = egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
             let software = self.software_renderer.as_ref().and_then(|s| s.as_deref());
             status_ui(ui, snap, self.link.progress.as_ref(), software);
         });
-        egui::Panel::left("pipeline").frame(bar_frame(ui)).default_size(340.0).size_range(260.0..=520.0).show(
+        // Floating windows stay above the status line and its Light/Dark switch.
+        self.status_top = status.response.rect.top();
+        let widths = panel_widths(ui.ctx().content_rect().width());
+        let mut show_pipeline = self.view.show_pipeline;
+        // Not resizable, and as wide on every start: a width remembered from a first frame drawn
+        // before the window had its size cut the shapes column on some starts.
+        egui::Panel::left("pipeline").frame(bar_frame(ui)).resizable(false).exact_size(widths.0).show_collapsible(
             ui,
+            &mut show_pipeline,
             |ui| {
                 pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
             },
         );
+        self.view.show_pipeline &= show_pipeline;
         if self.view.show_help {
             let topic =
                 self.tabs.iter().find(|t| t.id() == self.view.tab).map_or(HelpTopic::FeatureMaps, |t| t.help_topic());
-            if !help_window(ui.ctx(), snap, &self.view, topic) {
+            if !help_window(ui.ctx(), snap, &self.view, topic, self.status_top) {
                 self.view.show_help = false;
             }
         }
@@ -136,18 +156,20 @@ impl CnnApp {
         let digits = if probe.is_some() { &self.display.probe_thumb } else { &self.display.scene.batch };
         // The digit views: the batch's selected digit, or a probed image.
         let shown = self.display.probed.as_deref().or(snap);
+        let mut show_outputs = self.view.show_outputs;
         egui::Panel::right("outputs and curves")
             .frame(bar_frame(ui))
-            .default_size(350.0)
-            .size_range(280.0..=640.0)
-            .show(ui, |ui| {
+            .resizable(false)
+            .exact_size(widths.1)
+            .show_collapsible(ui, &mut show_outputs, |ui| {
                 outputs_ui(ui, shown, digits, &self.view, grads, &subject);
                 ui.separator();
                 let can_eval = avail.can_step(snap).is_ok();
-                if let Some(c) = curves_ui(ui, &self.results.curves, can_eval) {
+                if let Some(c) = curves_ui(ui, &self.results.curves, can_eval, self.data.test.len()) {
                     commands.push(c);
                 }
             });
+        self.view.show_outputs &= show_outputs;
     }
 
     /// The batch strip, the probe's caption, the tab row, and the tab in front with its
@@ -198,8 +220,11 @@ impl CnnApp {
         out
     }
 
-    /// The pixel inspector and the draw-a-digit window, over the others.
+    /// The pixel inspector, the draw-a-digit window and the list of keys, over the others.
     fn floating_windows_ui(&mut self, ctx: &egui::Context) {
+        if self.windows.show_keys && !keys_window(ctx, &self.tabs) {
+            self.windows.show_keys = false;
+        }
         if let Some(at) = self.windows.inspector.pixel
             && let Some(s) = self.display.probed.as_deref().or(self.results.snapshot.as_deref())
         {
@@ -237,15 +262,22 @@ fn probe_line_ui(ui: &mut egui::Ui, p: &Probed, names: &[String]) -> bool {
             back = true;
         }
         let text = format!(
-            "Showing {}: predicted {} ({:.0}%), weights after step {}",
+            "Showing {}: predicted {} ({}), weights after step {}",
             probe_caption(p).to_lowercase(),
             names.get(p.predicted).cloned().unwrap_or_else(|| p.predicted.to_string()),
-            p.confidence * 100.0,
+            crate::ui::support::text::prob(p.confidence),
             p.step
         );
         ui.label(egui::RichText::new(text).strong().color(ui.visuals().warn_fg_color));
     });
     back
+}
+
+/// The widths (in points) of the pipeline and of the outputs-and-curves panel in a window
+/// `width` points wide: the same on every start, a share of the window within bounds that keep
+/// the shapes column and the plots readable.
+pub fn panel_widths(width: f32) -> (f32, f32) {
+    ((width * 0.26).clamp(270.0, 380.0), (width * 0.27).clamp(290.0, 430.0))
 }
 
 /// A panel frame with margins but no fill (see [`eframe::App::clear_color`]).

@@ -72,6 +72,10 @@ pub struct ViewState {
     pub color_map: ColorMap,
     /// Whether the help panel ([`crate::ui::windows::help::help_ui`]) is shown.
     pub show_help: bool,
+    /// Whether the pipeline (left panel) is shown; hidden, the maps get its width.
+    pub show_pipeline: bool,
+    /// Whether the outputs and curves (right panel) are shown.
+    pub show_outputs: bool,
 }
 
 impl Default for ViewState {
@@ -86,6 +90,8 @@ impl Default for ViewState {
             hold_scale: false,
             color_map: ColorMap::RdBu,
             show_help: false,
+            show_pipeline: true,
+            show_outputs: true,
         }
     }
 }

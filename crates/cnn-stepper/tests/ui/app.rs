@@ -184,7 +184,7 @@ fn evaluate_reports_the_test_accuracy() {
     let mut h = harness_with(tiny());
     started(&mut h);
     h.get_by_label("Evaluate").click();
-    wait_for(&mut h, "the evaluation result", |h| has_text_containing(h, "full test set:"));
+    wait_for(&mut h, "the evaluation result", |h| has_text_containing(h, "whole test set:"));
     assert_eq!(h.state().curves().last_eval.as_ref().map(|e| e.count), Some(4));
 }
 

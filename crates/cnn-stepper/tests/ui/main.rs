@@ -4,6 +4,7 @@
 mod kittest;
 
 mod app;
+mod class_layout;
 mod draw;
 mod evaluation;
 mod files;

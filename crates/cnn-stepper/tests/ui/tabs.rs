@@ -91,7 +91,7 @@ fn with_tied_scores_the_panels_show_the_class_the_evaluation_counts() {
     h.run();
     assert!(h.query_by_label("predicted: 1 (30.0%)").is_some(), "the outputs panel names the first maximum");
     let digit = h.get_by_label_contains("digit 1: label").accesskit_node().label().unwrap_or_default();
-    assert_eq!(digit, "digit 1: label 1, predicted 1 (30%)", "the batch counts it correct");
+    assert_eq!(digit, "digit 1: label 1, predicted 1 (30.0%)", "the batch counts it correct, in the same rounding");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use eframe::egui::{self, Color32, RichText, Stroke, StrokeKind, vec2};
 use crate::engine::argmax;
 use crate::trainer::{Command, Snapshot};
 use crate::ui::support::palette;
+use crate::ui::support::text::{percent, prob};
 use crate::ui::support::textures::TileSet;
+use crate::ui::support::widgets::{min_picture, projector};
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
 /// What the batch shows for one digit.
@@ -60,18 +62,36 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
         return None;
     }
 
-    // Fit the batch into at most two rows when the digits stay at least 32 points wide;
-    // larger batches scroll.
-    let avail = ui.available_width();
     let gap = 4.0;
+    let mut clicked = None;
+    if projector(ui.ctx()) {
+        // Digits as large as the text, on one row that scrolls sideways: the rows of a large
+        // batch would take the feature maps' height.
+        let cell_w = min_picture(ui.ctx()) + 4.0;
+        let size = vec2(cell_w, cell_w - 4.0 + 28.0);
+        egui::ScrollArea::horizontal().id_salt("batch strip").auto_shrink([false, true]).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.spacing_mut().item_spacing = vec2(gap, gap);
+                for (i, cell) in cells.iter().enumerate() {
+                    if digit_cell_ui(ui, i, cell, snap, digits, size, cell_w - 4.0) {
+                        clicked = Some(i);
+                    }
+                }
+            });
+        });
+        return clicked.map(Command::SelectSample);
+    }
+    // Fit the batch into at most two rows when the digits stay at least 32 points wide;
+    // larger batches scroll, by whole rows so that no row's captions are cut.
+    let avail = ui.available_width();
     let per_row_2 = n.div_ceil(2).max(1) as f32;
     let cell_w = ((avail - (per_row_2 - 1.0) * gap) / per_row_2).floor().clamp(32.0, 60.0);
     let img = cell_w - 4.0;
     let cell_h = img + 28.0;
-    let rows = ((n as f32 * (cell_w + gap)) / avail.max(1.0)).ceil().max(1.0);
-    let height = (rows.min(2.6) * (cell_h + gap)).max(cell_h + gap);
+    let per_row = ((avail + gap) / (cell_w + gap)).floor().max(1.0);
+    let rows = (n as f32 / per_row).ceil().max(1.0);
+    let height = rows.min(2.0) * (cell_h + gap);
 
-    let mut clicked = None;
     egui::ScrollArea::vertical().id_salt("batch strip").max_height(height).auto_shrink([false, true]).show(ui, |ui| {
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing = vec2(gap, gap);
@@ -99,11 +119,11 @@ fn digit_cell_ui(
     let wrong = cell.prediction.is_some_and(|(p, _)| p != cell.label);
     let description = match cell.prediction {
         Some((p, conf)) => format!(
-            "digit {}: label {}, predicted {} ({:.0}%){}",
+            "digit {}: label {}, predicted {} ({}){}",
             i + 1,
             full_name(names, cell.label),
             full_name(names, p),
-            conf * 100.0,
+            prob(conf),
             if wrong { ", wrong" } else { "" }
         ),
         None => format!("digit {}: label {}", i + 1, full_name(names, cell.label)),
@@ -138,7 +158,7 @@ fn digit_cell_ui(
                 egui::pos2(rect.center().x, y1 + 12.0),
                 egui::Align2::CENTER_TOP,
                 // Floored and capped so "100%" never claims certainty and always fits the cell.
-                format!("{} {:.0}%", short_name(names, p), (conf * 100.0).floor().min(99.0)),
+                format!("{} {}", short_name(names, p), percent(conf, 0).replace("100%", "99%")),
                 font,
                 color,
             );

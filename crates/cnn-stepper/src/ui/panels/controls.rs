@@ -3,7 +3,7 @@
 
 use eframe::egui::{self, RichText, TextEdit, vec2};
 
-use crate::engine::{ConvEngine, Hyper, MAX_BATCH, Preset};
+use crate::engine::{ConvEngine, Hyper, MAX_BATCH, Preset, Setting};
 use crate::trainer::{Command, Settings, Snapshot};
 use crate::ui::support::colormap::fmt_sig;
 use crate::ui::support::text::thousands;
@@ -21,8 +21,11 @@ pub struct ControlsState {
     pub reg: String,
     /// Batch size.
     pub batch: String,
-    /// Why the last values were refused, if they were.
+    /// Why the last seed or reset was refused, if it was.
     pub message: Option<String>,
+    /// Every value refused when the fields were last applied, with its reason; the fields
+    /// keep the refused text and show the value still in use beside them.
+    pub refused: Vec<Refusal>,
     synced: Option<Settings>,
     synced_seed: Option<u64>,
 }
@@ -49,27 +52,78 @@ impl ControlsState {
     }
 
     /// The settings the fields describe, on top of `base` (engine and lr decay are kept), or
-    /// why they cannot train.
-    pub fn parse(&self, base: Settings) -> Result<Settings, String> {
-        let num = |what: &str, text: &str| -> Result<f32, String> {
-            text.trim().parse::<f32>().map_err(|_| format!("{what} \"{}\" is not a number", text.trim()))
+    /// every value that cannot train, each with its reason.
+    pub fn parse(&self, base: Settings) -> Result<Settings, Vec<Refusal>> {
+        let mut refused = Vec::new();
+        let mut num = |setting: Setting, text: &str, fallback: f32| -> f32 {
+            text.trim().parse::<f32>().unwrap_or_else(|_| {
+                refused.push(Refusal::new(setting, text, "is not a number"));
+                fallback
+            })
         };
-        let lr = num("learning rate", &self.lr)?;
-        let momentum = num("momentum", &self.momentum)?;
-        let reg = num("reg", &self.reg)?;
-        let batch_size = self
-            .batch
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| format!("batch size \"{}\" is not a whole number", self.batch.trim()))?;
+        let lr = num(Setting::LearningRate, &self.lr, base.hyper.lr);
+        let momentum = num(Setting::Momentum, &self.momentum, base.hyper.momentum);
+        let reg = num(Setting::Reg, &self.reg, base.hyper.reg);
+        let batch_size = self.batch.trim().parse::<usize>().unwrap_or_else(|_| {
+            refused.push(Refusal::new(Setting::BatchSize, &self.batch, "is not a whole number"));
+            base.batch_size
+        });
         let s = Settings { hyper: Hyper { lr, momentum, reg, lr_decay: base.hyper.lr_decay }, batch_size, ..base };
-        s.validate().map_err(|e| e.to_string())?;
-        Ok(s)
+        if let Err(e) = s.validate() {
+            // A field that is not a number was replaced by the value in use, which is valid.
+            for p in e.problems {
+                refused.push(Refusal { setting: p.setting, text: p.value, reason: p.reason });
+            }
+        }
+        refused.sort_by_key(|r| field_order(r.setting));
+        if refused.is_empty() { Ok(s) } else { Err(refused) }
     }
 
     /// The seed typed in the field, or why it is not one.
     pub fn parse_seed(&self) -> Result<u64, String> {
         self.seed.trim().parse::<u64>().map_err(|_| format!("seed \"{}\" must be a whole number ≥ 0", self.seed.trim()))
+    }
+}
+
+/// A value typed in a field that cannot train, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// The field.
+    pub setting: Setting,
+    /// What was typed.
+    pub text: String,
+    /// Why it cannot be used, e.g. "must be above 0 and at most 10".
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(setting: Setting, text: &str, reason: &str) -> Self {
+        Self { setting, text: text.trim().to_string(), reason: reason.to_string() }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}: {}", self.setting, self.text, self.reason)
+    }
+}
+
+/// Where a setting's field is in the row, for listing refusals in the order they are seen.
+fn field_order(setting: Setting) -> usize {
+    [Setting::LearningRate, Setting::Momentum, Setting::Reg, Setting::BatchSize, Setting::LrDecay]
+        .iter()
+        .position(|s| *s == setting)
+        .unwrap_or(usize::MAX)
+}
+
+/// The value of `setting` in `s`, as the fields write it.
+pub fn value_in_use(s: &Settings, setting: Setting) -> String {
+    match setting {
+        Setting::LearningRate => s.hyper.lr.to_string(),
+        Setting::Momentum => s.hyper.momentum.to_string(),
+        Setting::Reg => s.hyper.reg.to_string(),
+        Setting::LrDecay => s.hyper.lr_decay.to_string(),
+        Setting::BatchSize => s.batch_size.to_string(),
     }
 }
 
@@ -217,55 +271,92 @@ pub fn controls_ui(
     ui.horizontal(|ui| {
         let Some(s) = snap else { return };
         let mut apply = false;
+        let in_use = s.pending.unwrap_or(s.settings);
         let batch_tip = format!("Images per step (1 to {MAX_BATCH}). Applies at the next batch.");
-        for (name, text, width, tip) in [
-            ("Learning rate", &mut state.lr, 64.0, "Step size of SGD (> 0). Applies at the next batch."),
-            ("Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),
-            ("Reg", &mut state.reg, 56.0, "L2 strength on the dense weights (≥ 0)."),
-            ("Batch size", &mut state.batch, 44.0, batch_tip.as_str()),
+        let error = ui.visuals().error_fg_color;
+        for (setting, name, text, width, tip) in [
+            (
+                Setting::LearningRate,
+                "Learning rate",
+                &mut state.lr,
+                64.0,
+                "Step size of SGD (> 0). Applies at the next batch.",
+            ),
+            (Setting::Momentum, "Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),
+            (Setting::Reg, "Reg", &mut state.reg, 56.0, "L2 strength on the dense weights (≥ 0)."),
+            (Setting::BatchSize, "Batch size", &mut state.batch, 44.0, batch_tip.as_str()),
         ] {
             let label = ui.label(name);
-            let r = ui.add(TextEdit::singleline(text).desired_width(width)).labelled_by(label.id);
+            let refusal = state.refused.iter().find(|r| r.setting == setting);
+            // A fixed id: the "(using …)" label a refusal adds before the next field must not
+            // change that field's id, which would drop the focus a click just gave it.
+            let mut edit = TextEdit::singleline(text).id_salt(("setting field", name)).desired_width(width);
+            if refusal.is_some() {
+                edit = edit.text_color(error);
+            }
+            let r = ui.add(edit).labelled_by(label.id);
             apply |= r.lost_focus();
             r.on_hover_text(format!("{tip}\nPress Enter to apply."));
+            if let Some(refusal) = refusal {
+                // The box keeps what was typed, so it can be corrected; what trains is beside it.
+                ui.label(RichText::new(format!("(using {})", value_in_use(&in_use, setting))).color(error).strong())
+                    .on_hover_text(format!("Refused: {refusal}"));
+            }
             ui.add_space(6.0);
         }
         if apply && control_ok.is_ok() {
-            let target = s.pending.unwrap_or(s.settings);
-            match state.parse(target) {
+            match state.parse(in_use) {
                 Ok(new) => {
-                    state.message = None;
-                    if new != target {
+                    state.refused.clear();
+                    if new != in_use {
                         out.push(Command::SetSettings(new));
                     }
                 }
-                Err(e) => state.message = Some(format!("Refused: {e}")),
+                Err(refused) => state.refused = refused,
             }
         }
         if let Some(m) = &state.message {
-            ui.label(RichText::new(m).color(ui.visuals().error_fg_color).strong());
-        } else if s.pending.is_some() {
+            ui.label(RichText::new(m).color(error).strong());
+        } else if s.pending.is_some() && state.refused.is_empty() {
             ui.label(RichText::new("applies at next batch").color(ui.visuals().warn_fg_color))
                 .on_hover_text("The current batch finishes with the settings it started with.");
-        } else if (s.effective_lr - s.settings.hyper.lr).abs() > f32::EPSILON * s.settings.hyper.lr.abs() {
+        } else if state.refused.is_empty()
+            && (s.effective_lr - s.settings.hyper.lr).abs() > f32::EPSILON * s.settings.hyper.lr.abs()
+        {
             ui.label(RichText::new(format!("lr now {} after decay", fmt_sig(s.effective_lr))).weak()).on_hover_text(
                 format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay),
             );
         }
         progress_ui(ui, s);
     });
+    // Every refused value with its reason, on a line of its own: the row has no room for them.
+    if !state.refused.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            for r in &state.refused {
+                ui.label(RichText::new(format!("Refused: {r}.")).color(ui.visuals().error_fg_color).strong());
+            }
+            let in_use = snap.map(|s| s.pending.unwrap_or(s.settings));
+            if let Some(s) = in_use {
+                let used: Vec<String> =
+                    state.refused.iter().map(|r| format!("{} {}", r.setting, value_in_use(&s, r.setting))).collect();
+                ui.label(RichText::new(format!("Still in use: {}.", used.join(", "))).strong());
+            }
+        });
+    }
     out
 }
 
 /// Step counter, epoch progress and throughput, right-aligned.
 fn progress_ui(ui: &mut egui::Ui, s: &Snapshot) {
     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        // Only while running: after a step by hand the "rate" is the time the teacher took to
+        // press the key again.
         let ips = s.images_per_sec;
-        let rate = if ips > 0.0 { format!("{} img/s", thousands(ips.round() as u64)) } else { "- img/s".into() };
-        ui.label(RichText::new(rate).monospace()).on_hover_text(format!(
-            "Training throughput, smoothed over the last batches (batch size {}).",
-            s.settings.batch_size
-        ));
+        if s.running && ips > 0.0 {
+            ui.label(RichText::new(format!("{} img/s", thousands(ips.round() as u64))).monospace()).on_hover_text(
+                format!("Training throughput, smoothed over the last batches (batch size {}).", s.settings.batch_size),
+            );
+        }
         let frac = if s.epoch_len > 0 { s.epoch_position as f32 / s.epoch_len as f32 } else { 0.0 };
         let text =
             format!("epoch {} · {}/{}", s.epoch + 1, thousands(s.epoch_position as u64), thousands(s.epoch_len as u64));
@@ -301,22 +392,33 @@ mod tests {
         }
     }
 
+    fn refusals(lr: &str, batch: &str) -> Vec<String> {
+        state(lr, batch).parse(base()).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn a_zero_learning_rate_is_refused_with_the_reason() {
-        let e = state("0", "32").parse(base()).err().unwrap_or_default();
-        assert!(e.contains("learning rate"), "{e}");
+        let e = refusals("0", "32");
+        assert!(e.len() == 1 && e[0].starts_with("learning rate = 0: must be above 0"), "{e:?}");
     }
 
     #[test]
     fn a_zero_batch_is_refused() {
-        let e = state("0.01", "0").parse(base()).err().unwrap_or_default();
-        assert!(e.contains("batch size"), "{e}");
+        let e = refusals("0.01", "0");
+        assert!(e.len() == 1 && e[0].starts_with("batch size = 0"), "{e:?}");
     }
 
     #[test]
     fn text_that_is_not_a_number_is_refused() {
-        let e = state("fast", "32").parse(base()).err().unwrap_or_default();
-        assert!(e.contains("not a number"), "{e}");
+        assert_eq!(refusals("fast", "32"), ["learning rate = fast: is not a number"]);
+    }
+
+    #[test]
+    fn every_refused_field_is_named_in_field_order() {
+        let e = refusals("100", "x");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("learning rate = 100: is far too large"), "{e:?}");
+        assert_eq!(e[1], "batch size = x: is not a whole number");
     }
 
     #[test]

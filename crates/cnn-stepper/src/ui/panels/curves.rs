@@ -5,10 +5,11 @@
 //! from then on stores one point per two (four, …) steps.
 
 use eframe::egui::{self, RichText};
-use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
+use egui_plot::{Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
 
 use crate::trainer::{AccuracyPoint, Command, EvalResult, LossPoint};
 use crate::ui::support::palette;
+use crate::ui::support::text::thousands;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
 /// Points a series keeps before it halves its resolution.
@@ -168,9 +169,15 @@ impl Curves {
     }
 }
 
+/// How many test images each point of the test-accuracy curve is measured on: the trainer
+/// measures the first 500 of the test set (fewer if it is smaller) every 200 steps (the core's
+/// `EVAL_IMAGES`; the points do not carry their count).
+pub const CURVE_TEST_IMAGES: usize = 500;
+
 /// Draws the loss and accuracy plots, one above the other; returns `Evaluate` when the user asks
-/// for a full test-set evaluation.
-pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Option<Command> {
+/// for a full test-set evaluation. `test_len` is the size of the test set, for saying on how many
+/// images the curve's points are measured.
+pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_len: usize) -> Option<Command> {
     let mut command = None;
     ui.horizontal(|ui| {
         heading_ui(ui, HelpTopic::Curves);
@@ -184,90 +191,132 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
             }
         });
     });
+    let curve_images = thousands(CURVE_TEST_IMAGES.min(test_len) as u64);
     let mut summary = Vec::new();
     if let Some(l) = curves.smoothed_loss() {
         summary.push(format!("loss ≈ {l:.3}"));
     }
     if let Some(a) = curves.test_accuracy.last() {
-        summary.push(format!("test accuracy {:.1}% at step {}", a.y, a.x as u64));
+        summary.push(format!("test accuracy {:.1}% on {curve_images} images at step {}", a.y, a.x as u64));
     }
     if let Some(e) = &curves.last_eval {
         summary.push(format!(
-            "full test set: {:.2}% of {}",
+            "whole test set: {:.2}% of {} at step {}",
             e.accuracy() * 100.0,
-            crate::ui::support::text::thousands(e.count as u64)
+            thousands(e.count as u64),
+            e.step
         ));
     }
     if summary.is_empty() {
         summary.push("no steps yet".to_string());
     }
-    ui.label(RichText::new(summary.join(" · ")).small());
+    ui.add(egui::Label::new(RichText::new(summary.join(" · ")).small()).wrap());
 
-    let avail = ui.available_height();
-    let plot_h = ((avail - 24.0) / 2.0).max(90.0);
-    let link = egui::Id::unique("curves x axis");
-
-    Plot::new("loss plot")
-        .height(plot_h)
-        .legend(Legend::default().position(Corner::RightTop))
-        .x_axis_label("step")
-        .y_axis_label("loss")
-        .include_y(0.0)
-        .include_x(0.0)
-        .link_axis(link, [true, false])
-        .allow_scroll(false)
-        .show_background(false)
-        .label_formatter(|pos| hover_label(pos, "loss", ""))
-        .show(ui, |plot| {
-            plot.line(
-                Line::new("loss per step", PlotPoints::Borrowed(curves.loss.points()))
-                    .color(ui_gray(plot.ctx()))
-                    .width(1.0),
-            );
-            plot.line(
-                Line::new("smoothed (EMA)", PlotPoints::Borrowed(curves.loss_ema.points()))
-                    .color(palette::LOSS)
-                    .width(2.5),
-            );
+    // The legends go above the plots, not over them: inside, they hid a third of a small plot.
+    // Each name in its line's colour, so that a wrapped legend never parts a name from its mark.
+    let gray = ui_gray(ui.ctx());
+    let legend_row = |ui: &mut egui::Ui, entries: &[(egui::Color32, &str)]| {
+        ui.horizontal_wrapped(|ui| {
+            for (color, name) in entries {
+                ui.label(RichText::new(*name).small().strong().color(*color));
+            }
         });
-    Plot::new("accuracy plot")
-        .height(plot_h)
-        .legend(Legend::default().position(Corner::RightBottom))
-        .x_axis_label("step")
-        .y_axis_label("accuracy (%)")
-        .include_y(0.0)
-        .include_y(100.0)
-        .include_x(0.0)
-        .link_axis(link, [true, false])
-        .allow_scroll(false)
-        .show_background(false)
-        .label_formatter(|pos| hover_label(pos, "accuracy", "%"))
-        .show(ui, |plot| {
-            plot.line(
-                Line::new("batch accuracy (EMA)", PlotPoints::Borrowed(curves.batch_accuracy_ema.points()))
-                    .color(ui_gray(plot.ctx()))
-                    .style(LineStyle::dashed_dense())
-                    .width(1.5),
-            );
-            plot.line(
-                Line::new("test accuracy", PlotPoints::Borrowed(curves.test_accuracy.points()))
-                    .color(palette::ACCURACY)
-                    .width(2.5),
-            );
-            plot.points(
-                Points::new("test accuracy", PlotPoints::Borrowed(curves.test_accuracy.points()))
-                    .color(palette::ACCURACY)
-                    .radius(3.0),
-            );
-            if !curves.full_test_accuracy.is_empty() {
+    };
+    let legend_h = ui.text_style_height(&egui::TextStyle::Body) + ui.spacing().item_spacing.y;
+    let avail = ui.available_height();
+    // One above the other when there is room for two readable plots, else side by side (a
+    // 16:9 projector leaves little height under the outputs).
+    let stacked = avail >= 2.0 * (legend_h + 90.0) + 12.0;
+    // Measured after the legend is drawn (it may wrap): the first of two stacked plots takes
+    // half of what is left below it, the others all of it.
+    let plot_h = |ui: &egui::Ui, first_of_two: bool| {
+        let left = ui.available_height() - 6.0;
+        (if first_of_two { (left - legend_h - 6.0) / 2.0 } else { left }).max(60.0)
+    };
+    let link = egui::Id::unique("curves x axis");
+    let loss_ui = |ui: &mut egui::Ui| {
+        legend_row(ui, &[(gray, "loss per step"), (palette::LOSS, "smoothed (EMA)")]);
+        let loss = Plot::new("loss plot")
+            .height(plot_h(ui, stacked))
+            .x_axis_label("step")
+            .y_axis_label("loss")
+            .include_y(0.0)
+            .include_x(0.0)
+            .link_axis(link, [true, false])
+            .allow_scroll(false)
+            .show_background(false)
+            .show_crosshair(false)
+            .label_formatter(|pos| loss_label(curves, pointer_x(pos)))
+            .show(ui, |plot| {
+                plot.line(
+                    Line::new("loss per step", PlotPoints::Borrowed(curves.loss.points())).color(gray).width(1.0),
+                );
+                plot.line(
+                    Line::new("smoothed (EMA)", PlotPoints::Borrowed(curves.loss_ema.points()))
+                        .color(palette::LOSS)
+                        .width(2.5),
+                );
+            });
+        loss.response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "loss plot"));
+    };
+    let accuracy_ui = |ui: &mut egui::Ui| {
+        let mut entries = vec![(gray, "batch accuracy (EMA)"), (palette::ACCURACY, "test accuracy")];
+        if !curves.full_test_accuracy.is_empty() {
+            entries.push((palette::LOSS, "whole test set (Evaluate)"));
+        }
+        legend_row(ui, &entries);
+        let accuracy = Plot::new("accuracy plot")
+            .height(plot_h(ui, false))
+            .x_axis_label("step")
+            .y_axis_label("accuracy (%)")
+            .include_y(0.0)
+            .include_y(100.0)
+            .include_x(0.0)
+            .link_axis(link, [true, false])
+            .allow_scroll(false)
+            .show_background(false)
+            .show_crosshair(false)
+            .label_formatter(|pos| accuracy_label(curves, pointer_x(pos), &curve_images))
+            .show(ui, |plot| {
+                plot.line(
+                    Line::new("batch accuracy (EMA)", PlotPoints::Borrowed(curves.batch_accuracy_ema.points()))
+                        .color(gray)
+                        .style(LineStyle::dashed_dense())
+                        .width(1.5),
+                );
+                plot.line(
+                    Line::new("test accuracy", PlotPoints::Borrowed(curves.test_accuracy.points()))
+                        .color(palette::ACCURACY)
+                        .width(2.5),
+                );
                 plot.points(
-                    Points::new("whole test set (Evaluate)", PlotPoints::Borrowed(curves.full_test_accuracy.points()))
+                    Points::new("test accuracy", PlotPoints::Borrowed(curves.test_accuracy.points()))
+                        .color(palette::ACCURACY)
+                        .radius(3.0),
+                );
+                if !curves.full_test_accuracy.is_empty() {
+                    plot.points(
+                        Points::new(
+                            "whole test set (Evaluate)",
+                            PlotPoints::Borrowed(curves.full_test_accuracy.points()),
+                        )
                         .color(palette::LOSS)
                         .shape(egui_plot::MarkerShape::Diamond)
                         .radius(5.0),
-                );
-            }
+                    );
+                }
+            });
+        accuracy.response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "accuracy plot"));
+    };
+    if stacked {
+        loss_ui(ui);
+        accuracy_ui(ui);
+    } else {
+        ui.columns(2, |columns| {
+            loss_ui(&mut columns[0]);
+            accuracy_ui(&mut columns[1]);
         });
+    }
     command
 }
 
@@ -275,15 +324,67 @@ fn ui_gray(ctx: &egui::Context) -> egui::Color32 {
     if ctx.global_style().visuals.dark_mode { egui::Color32::from_gray(140) } else { egui::Color32::from_gray(150) }
 }
 
-fn hover_label(pos: &egui_plot::HoverPosition<'_>, what: &str, unit: &str) -> Option<String> {
+/// The step under the pointer.
+fn pointer_x(pos: &egui_plot::HoverPosition<'_>) -> f64 {
     match pos {
-        egui_plot::HoverPosition::NearDataPoint { plot_name, position, .. } => {
-            Some(format!("{plot_name}\nstep {:.0}\n{what} {:.3}{unit}", position.x, position.y))
-        }
-        egui_plot::HoverPosition::Elsewhere { position } => {
-            Some(format!("step {:.0}\n{what} {:.3}{unit}", position.x, position.y))
+        egui_plot::HoverPosition::NearDataPoint { position, .. } | egui_plot::HoverPosition::Elsewhere { position } => {
+            position.x
         }
     }
+}
+
+/// The index of the point of `points` (sorted by step) nearest to step `x`.
+pub fn nearest(points: &[PlotPoint], x: f64) -> Option<usize> {
+    let i = points.partition_point(|p| p.x < x);
+    let candidates = [i.checked_sub(1), (i < points.len()).then_some(i)];
+    candidates.into_iter().flatten().min_by(|&a, &b| (points[a].x - x).abs().total_cmp(&(points[b].x - x).abs()))
+}
+
+/// What hovering the loss plot at step `x` shows: the nearest measured step, its loss and the
+/// smoothed loss there; nothing before the first step. Never the pointer's own coordinates,
+/// which are not data (a loss of −0.02).
+pub fn loss_label(curves: &Curves, x: f64) -> Option<String> {
+    let i = nearest(curves.loss.points(), x)?;
+    let p = curves.loss.points()[i];
+    let mut text = format!(
+        "step {}
+loss {:.3}",
+        p.x.round(),
+        p.y
+    );
+    if let Some(e) = curves.loss_ema.points().get(i) {
+        text.push_str(&format!(
+            "
+smoothed {:.3}",
+            e.y
+        ));
+    }
+    if curves.loss.per_point() > 1 {
+        text.push_str(&format!(
+            "
+(mean of {} steps)",
+            curves.loss.per_point()
+        ));
+    }
+    Some(text)
+}
+
+/// What hovering the accuracy plot at step `x` shows: the nearest point of each series that has
+/// one (test accuracy on `images` images, the whole test set's evaluation, the batch accuracy);
+/// nothing on an empty plot.
+pub fn accuracy_label(curves: &Curves, x: f64, images: &str) -> Option<String> {
+    let at = |s: &Series| nearest(s.points(), x).map(|i| s.points()[i]);
+    let mut lines = Vec::new();
+    if let Some(p) = at(&curves.test_accuracy) {
+        lines.push(format!("test accuracy {:.1}% on {images} images at step {}", p.y, p.x.round()));
+    }
+    if let Some(p) = at(&curves.full_test_accuracy) {
+        lines.push(format!("whole test set {:.2}% at step {}", p.y, p.x.round()));
+    }
+    if let Some(p) = at(&curves.batch_accuracy_ema) {
+        lines.push(format!("batch accuracy (EMA) {:.1}% at step {}", p.y, p.x.round()));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 #[cfg(test)]
@@ -301,6 +402,23 @@ mod tests {
         // Averages keep steps in order and values unchanged for a constant series.
         assert!(s.points().windows(2).all(|w| w[0].x < w[1].x));
         assert!(s.points().iter().all(|p| p.y == 1.0));
+    }
+
+    #[test]
+    fn hovering_shows_the_nearest_point_or_nothing() {
+        let mut c = Curves::default();
+        assert_eq!(loss_label(&c, 3.0), None, "an empty plot shows nothing");
+        assert_eq!(accuracy_label(&c, 3.0, "500"), None);
+        for step in 1..=3 {
+            c.add_loss(&LossPoint { step, loss: step as f32, batch_accuracy: 0.5 });
+        }
+        let text = loss_label(&c, -40.0).unwrap_or_default();
+        assert!(text.starts_with("step 1\nloss 1.000"), "left of the data: the first point, {text}");
+        let text = loss_label(&c, 2.4).unwrap_or_default();
+        assert!(text.starts_with("step 2\nloss 2.000"), "{text}");
+        c.add_accuracy(&AccuracyPoint { step: 2, accuracy: 0.9 });
+        let text = accuracy_label(&c, 2.9, "500").unwrap_or_default();
+        assert!(text.contains("test accuracy 90.0% on 500 images at step 2"), "{text}");
     }
 
     #[test]

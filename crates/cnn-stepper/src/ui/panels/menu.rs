@@ -82,6 +82,14 @@ pub enum MenuAction {
     SetHelp(bool),
     /// Show or hide the draw-a-digit window.
     SetDraw(bool),
+    /// Show or hide the pipeline (left panel).
+    SetPipeline(bool),
+    /// Show or hide the outputs and curves (right panel).
+    SetOutputs(bool),
+    /// Show or hide the list of keyboard shortcuts.
+    SetKeys(bool),
+    /// PNG pictures at this multiple of the screen's resolution (1 to 3).
+    SetPngScale(u8),
     /// Panel sizes, zoom, projector mode, views and window size back to how they started.
     ResetLayout,
     /// Close the window.
@@ -97,6 +105,14 @@ pub struct MenuState {
     pub help: bool,
     /// The draw-a-digit window is open.
     pub draw: bool,
+    /// The pipeline (left panel) is shown.
+    pub pipeline: bool,
+    /// The outputs and curves (right panel) are shown.
+    pub outputs: bool,
+    /// The list of keyboard shortcuts is shown.
+    pub keys: bool,
+    /// PNG pictures' resolution, as a multiple of the screen's.
+    pub png_scale: u8,
     /// The zoom now (1.0 = 100 %).
     pub zoom: f32,
     /// True when the user set the zoom with the keyboard.
@@ -155,11 +171,28 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 FileAction::ExportCurves,
             );
             ui.separator();
+            let mut scale = None;
+            ui.horizontal(|ui| {
+                ui.label("PNG resolution");
+                for k in 1..=3u8 {
+                    let tip = if k == 1 {
+                        "As on screen".to_string()
+                    } else {
+                        format!("{k} times the screen's pixels, for slides and print (the window grows for a moment)")
+                    };
+                    if ui.selectable_label(state.png_scale == k, format!("{k}×")).on_hover_text(tip).clicked() {
+                        scale = Some(k);
+                    }
+                }
+            });
             for &t in pictures {
                 let text = format!("Save {} as PNG…", t.label());
                 item(ui, &text, "", "Exactly as shown, legend included", FileAction::ExportPng(t));
             }
             ui.separator();
+            if let Some(k) = scale {
+                action = Some(MenuAction::SetPngScale(k));
+            }
             if ui.button("Quit").clicked() {
                 action = Some(MenuAction::Quit);
             }
@@ -184,6 +217,27 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 .changed()
             {
                 action = Some(MenuAction::SetDraw(draw));
+            }
+            let mut pipeline = state.pipeline;
+            if ui
+                .checkbox(&mut pipeline, "Pipeline panel")
+                .on_hover_text("The list of phases at the left; hide it to give the maps its room")
+                .changed()
+            {
+                action = Some(MenuAction::SetPipeline(pipeline));
+            }
+            let mut outputs = state.outputs;
+            if ui
+                .checkbox(&mut outputs, "Outputs and curves panel")
+                .on_hover_text("Probabilities and training curves at the right; hide it to give the maps its room")
+                .changed()
+            {
+                action = Some(MenuAction::SetOutputs(outputs));
+            }
+            let mut keys = state.keys;
+            if ui.checkbox(&mut keys, "Keyboard shortcuts").on_hover_text("Every key the window answers (F1)").changed()
+            {
+                action = Some(MenuAction::SetKeys(keys));
             }
             ui.separator();
             ui.label(format!("Zoom {:.0} %  (Ctrl+= / Ctrl+− / Ctrl+0)", state.zoom * 100.0));

@@ -10,6 +10,7 @@ use crate::trainer::Snapshot;
 use crate::ui::ViewState;
 use crate::ui::support::colormap::{ColorMap, fmt_sig};
 use crate::ui::support::palette;
+use crate::ui::support::text::prob;
 use crate::ui::support::textures::TileSet;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
@@ -67,7 +68,7 @@ pub fn outputs_ui(
                 }
                 match (!s.probs.is_empty()).then(|| argmax(&s.probs)) {
                     Some(p) => {
-                        let text = format!("predicted: {} ({:.1}%)", name(p), s.probs[p] * 100.0);
+                        let text = format!("predicted: {} ({})", name(p), prob(s.probs[p]));
                         let wrong = label.is_some_and(|l| l != p);
                         ui.label(if wrong { RichText::new(text).color(palette::WRONG) } else { RichText::new(text) });
                     }
@@ -145,7 +146,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
             // The true class is outlined whether or not it won, so a miss shows where it should be.
             painter.rect_stroke(bar_rect, 2.0, Stroke::new(1.5, visuals.strong_text_color()), StrokeKind::Outside);
         }
-        let pct = format!("{:5.1}%", p * 100.0);
+        let pct = format!("{:>6}", prob(p));
         painter.text(
             pos2(bar_rect.right() + 6.0, rect.center().y),
             egui::Align2::LEFT_CENTER,
@@ -184,7 +185,16 @@ fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool, map: ColorMap) {
     } else {
         (&s.fc1, "FC1 activations z1 (100 hidden units, before ReLU)", "forward fc1")
     };
-    ui.label(RichText::new(title).small().strong());
+    // Folded by default in projector mode: its height goes to the training curves below.
+    let open = !crate::ui::support::widgets::projector(ui.ctx());
+    egui::CollapsingHeader::new(RichText::new(title).small().strong())
+        .id_salt("fc1 strip")
+        .default_open(open)
+        .show(ui, |ui| fc1_strip_ui(ui, values, gradients, produced, map));
+}
+
+/// The hidden units as bars around a zero line.
+fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &str, map: ColorMap) {
     let height = 44.0;
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);

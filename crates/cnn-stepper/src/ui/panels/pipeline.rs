@@ -175,13 +175,12 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
                 ui.add(egui::Label::new(RichText::new(&shapes).monospace().size(10.5)).truncate());
             });
         });
+        // Every formula whole, wrapped: cut with "…" at 1280 pixels it could not be read.
         let formula_text = RichText::new(&formula).monospace().size(10.5).weak();
+        ui.add(egui::Label::new(formula_text).wrap());
         if is_last {
-            // The phase that just ran gets its whole formula and a sentence in words.
-            ui.add(egui::Label::new(formula_text).wrap());
+            // The phase that just ran also gets a sentence in words.
             ui.add(egui::Label::new(RichText::new(phase.description()).small()).wrap());
-        } else {
-            ui.add(egui::Label::new(formula_text).truncate());
         }
     });
     if scroll {

@@ -1,5 +1,5 @@
 //! The status line: what the worker is doing (with progress inside long phases), where the data
-//! came from, and the keyboard shortcuts.
+//! came from, where the list of keys is, and the theme.
 
 use eframe::egui::{self, RichText};
 
@@ -63,11 +63,8 @@ pub fn status_ui(
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             theme_ui(ui);
             ui.separator();
-            ui.label(RichText::new("Keys: Space, Right, Shift+Right, R, 1–5, Ctrl+S/O").small().weak()).on_hover_text(
-                "Space: run / pause\nRight: step one phase\nShift+Right: step one batch\nR: reset with the seed\n\
-                 1–5: feature maps, filters, FC1, evaluation, backprop check\nCtrl+S / Ctrl+O: save / open a session\n\
-                 Ctrl + / Ctrl -: larger / smaller (Ctrl 0: back to 100 %)",
-            );
+            ui.label(RichText::new("F1 or ?: every key").small().weak())
+                .on_hover_text("Shows the list of keyboard shortcuts (View > Keyboard shortcuts)");
         });
     });
 }

@@ -376,6 +376,23 @@ impl Legend<'_> {
 /// A horizontal colour bar from the negative end through 0 to the positive end, labelled at
 /// both ends, with a caption saying which scale is in force (see [`Legend::caption`]).
 pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
+    // In a wrapping row (two legends side by side), a legend that does not fit in what is left
+    // of the row drops the default caption ("one scale per layer", which the first legend of
+    // the row already says, and the bar explains on hover) if that is enough, else starts the
+    // next row rather than running off the view's edge. Captions that say more (a held scale,
+    // clipped values) are never dropped.
+    let mut caption = true;
+    if ui.layout().main_wrap && ui.cursor().min.x > ui.max_rect().min.x + 1.0 {
+        let room = ui.max_rect().right() - ui.cursor().min.x;
+        let plain = legend.scales.mode() == ScaleMode::PerLayer && !legend.scales.is_held();
+        if room < legend_width(ui, legend, true) {
+            if plain && room >= legend_width(ui, legend, false) {
+                caption = false;
+            } else {
+                ui.end_row();
+            }
+        }
+    }
     ui.horizontal(|ui| {
         if !legend.what.is_empty() {
             ui.label(egui::RichText::new(legend.what).small().weak());
@@ -399,8 +416,24 @@ pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
         response.on_hover_text(explanation);
         ui.label(egui::RichText::new(right).font(font).color(text_color));
-        ui.label(egui::RichText::new(legend.caption()).small().weak());
+        if caption {
+            ui.label(egui::RichText::new(legend.caption()).small().weak());
+        }
     });
+}
+
+/// The width [`legend_ui`] takes, in points, with or without its caption.
+fn legend_width(ui: &egui::Ui, legend: &Legend<'_>, caption: bool) -> f32 {
+    let small = egui::TextStyle::Small.resolve(ui.style());
+    let mono = FontId::monospace(11.0);
+    let text = |t: String, font: &FontId| ui.painter().layout_no_wrap(t, font.clone(), Color32::WHITE).size().x;
+    let (left, right) = legend.ends();
+    let parts = text(legend.what.to_string(), &small)
+        + text(left, &mono)
+        + 84.0
+        + text(right, &mono)
+        + if caption { text(legend.caption(), &small) + ui.spacing().item_spacing.x } else { 0.0 };
+    parts + 3.0 * ui.spacing().item_spacing.x
 }
 
 fn paint_bar(ui: &egui::Ui, rect: Rect, map: ColorMap) {

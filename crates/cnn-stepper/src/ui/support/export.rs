@@ -5,6 +5,12 @@
 //! legend and all. eframe hands it to a callback on the window thread; the callback crops,
 //! encodes and writes it (atomically, so a failed save leaves an older file intact) and reports
 //! back through a channel that [`ShotQueue::poll`] drains.
+//!
+//! For slides and handouts a picture can be taken at 2× or 3× the screen's resolution: the
+//! window is enlarged by that factor and the zoom with it, so that the layout in points is the
+//! one on screen and every line and letter is drawn with 2 or 3 times the pixels; then both
+//! are put back. If the window cannot grow (a window manager refusing a window larger than the
+//! screen), the picture is taken at 1× and the message says so.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -50,10 +56,39 @@ impl ShotTarget {
     }
 }
 
+/// Frames to wait for the window to grow before taking the picture at 1× instead.
+const GROW_FRAMES: u16 = 120;
+
+/// Where a picture at a higher resolution is in its enlarging of the window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stage {
+    /// Drawing the view at the window's own size (frames left to settle).
+    Settle(u8),
+    /// The window was asked to grow by the scale; waiting for it (frames waited).
+    Grow { waited: u16 },
+    /// Grown, and zoomed by the scale: the layout is back to the screen's; frames left.
+    Zoomed(u8),
+}
+
+/// A picture asked for: of what, where to, at what scale, and how far.
+struct Pending {
+    target: ShotTarget,
+    path: PathBuf,
+    scale: u8,
+    stage: Stage,
+    /// The window's size in points and the zoom before enlarging.
+    original: Option<(egui::Vec2, f32)>,
+    /// Set when the window would not grow: the picture is at 1×.
+    fell_back: bool,
+}
+
 /// Screenshots asked for and not yet written, and the results of those written.
 pub struct ShotQueue {
     /// Waiting for the frame that draws the view (the tab may have to switch first).
-    pending: Option<(ShotTarget, PathBuf, u8)>,
+    pending: Option<Pending>,
+    /// The window's size and zoom to put back, once a picture at a higher scale was taken;
+    /// the zoom first, then (the frame after, at the zoom restored) the size.
+    restore: Option<(egui::Vec2, f32, bool)>,
     results_tx: Sender<Result<String, String>>,
     results_rx: Receiver<Result<String, String>>,
 }
@@ -61,50 +96,113 @@ pub struct ShotQueue {
 impl Default for ShotQueue {
     fn default() -> Self {
         let (results_tx, results_rx) = channel();
-        Self { pending: None, results_tx, results_rx }
+        Self { pending: None, restore: None, results_tx, results_rx }
     }
 }
 
 impl ShotQueue {
-    /// Asks for a PNG of `target` at `path`; taken once the view has been drawn.
-    pub fn request(&mut self, target: ShotTarget, path: PathBuf) {
+    /// Asks for a PNG of `target` at `path`, `scale` (1 to 3) times the screen's resolution;
+    /// taken once the view has been drawn.
+    pub fn request(&mut self, target: ShotTarget, path: PathBuf, scale: u8) {
         // Two frames: one to bring the view to the front, one to draw it settled.
-        self.pending = Some((target, path, 2));
+        self.pending = Some(Pending {
+            target,
+            path,
+            scale: scale.clamp(1, 3),
+            stage: Stage::Settle(2),
+            original: None,
+            fell_back: false,
+        });
     }
 
     /// The view a request is waiting for, so the app can bring it to the front.
     pub fn waiting_for(&self) -> Option<ShotTarget> {
-        self.pending.as_ref().map(|(t, _, _)| *t)
+        self.pending.as_ref().map(|p| p.target)
+    }
+
+    /// True while the window is enlarged (or being put back) for a picture: the app leaves
+    /// the zoom alone meanwhile.
+    pub fn owns_zoom(&self) -> bool {
+        self.restore.is_some() || self.pending.as_ref().is_some_and(|p| p.original.is_some())
     }
 
     /// Called after each frame is laid out with the rectangle (in points) of each tab's view
-    /// drawn; sends the screenshot request once the waited-for view has been drawn.
+    /// drawn; enlarges the window for a picture at a higher scale, sends the screenshot request
+    /// once the waited-for view has been drawn, and puts the window back afterwards.
     pub fn after_frame(&mut self, ctx: &egui::Context, view_rect: impl Fn(TabId) -> Option<Rect>) {
-        let Some((target, _, frames)) = &mut self.pending else { return };
-        if *frames > 0 {
-            *frames -= 1;
+        if let Some((size, zoom, zoom_restored)) = self.restore {
+            if zoom_restored {
+                ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+                self.restore = None;
+            } else {
+                ctx.set_zoom_factor(zoom);
+                self.restore = Some((size, zoom, true));
+            }
             ctx.request_repaint();
             return;
         }
-        let target = *target;
+        let Some(p) = &mut self.pending else { return };
+        ctx.request_repaint();
+        match p.stage {
+            Stage::Settle(frames) if frames > 0 => {
+                p.stage = Stage::Settle(frames - 1);
+                return;
+            }
+            Stage::Settle(_) if p.scale > 1 && !p.fell_back => {
+                let size = ctx.content_rect().size();
+                p.original = Some((size, ctx.zoom_factor()));
+                ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size * p.scale as f32));
+                p.stage = Stage::Grow { waited: 0 };
+                return;
+            }
+            Stage::Grow { waited } => {
+                let Some((size, zoom)) = p.original else { return };
+                let grown = (ctx.content_rect().size() - size * p.scale as f32).length() < 2.0;
+                if grown {
+                    ctx.set_zoom_factor(zoom * p.scale as f32);
+                    p.stage = Stage::Zoomed(2);
+                } else if waited >= GROW_FRAMES {
+                    // The window would not grow: put it back and take the picture at 1×.
+                    p.fell_back = true;
+                    p.original = None;
+                    self.restore = Some((size, zoom, true));
+                    p.stage = Stage::Settle(2);
+                } else {
+                    p.stage = Stage::Grow { waited: waited + 1 };
+                }
+                return;
+            }
+            Stage::Zoomed(frames) if frames > 0 => {
+                p.stage = Stage::Zoomed(frames - 1);
+                return;
+            }
+            Stage::Settle(_) | Stage::Zoomed(_) => {}
+        }
+        let target = p.target;
         let crop = match target.tab() {
             None => None,
             Some(t) => match view_rect(t) {
                 Some(r) => Some(r),
-                None => {
-                    ctx.request_repaint();
-                    return;
-                }
+                None => return,
             },
         };
-        let Some((_, path, _)) = self.pending.take() else { return };
+        let Some(p) = self.pending.take() else { return };
+        if let Some((size, zoom)) = p.original {
+            self.restore = Some((size, zoom, false));
+        }
+        let note = if p.fell_back {
+            format!(" at 1×: the window could not be enlarged {}× for the higher resolution", p.scale)
+        } else {
+            String::new()
+        };
+        let path = p.path;
         let tx = self.results_tx.clone();
         let waker = ctx.clone();
         let pixels_per_point = ctx.pixels_per_point();
         ctx.request_screenshot(move |image| {
             let rect_px = crop.map(|r| r * pixels_per_point);
             let result = write_png(&path, &image, rect_px)
-                .map(|(w, h)| format!("saved {} ({w}×{h} pixels) to {}", target.label(), path.display()));
+                .map(|(w, h)| format!("saved {} ({w}×{h} pixels{note}) to {}", target.label(), path.display()));
             let _ = tx.send(result);
             waker.request_repaint();
         });

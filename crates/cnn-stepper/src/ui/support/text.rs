@@ -69,6 +69,24 @@ pub fn short_class_name(names: &[String], class: usize, max_chars: usize) -> Str
     }
 }
 
+/// A probability in percent with `decimals` decimals, the one rounding every view uses:
+/// floored, so that a short form never contradicts a long one (99.8% is "99%", never "100%"),
+/// and 100% appears only for a certainty.
+pub fn percent(p: f32, decimals: usize) -> String {
+    let scale = 10f64.powi(decimals as i32);
+    // The f32 0.998 is 0.99799996…: a thousandth of the last digit keeps it at 99.8.
+    let mut v = ((p.clamp(0.0, 1.0) as f64) * 100.0 * scale + 1e-3).floor() / scale;
+    if p < 1.0 {
+        v = v.min(100.0 - 1.0 / scale);
+    }
+    format!("{v:.decimals$}%")
+}
+
+/// A probability as the views show it: one decimal, floored (see [`percent`]).
+pub fn prob(p: f32) -> String {
+    percent(p, 1)
+}
+
 /// Thousands separators for counts shown to people ("25,088").
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -99,5 +117,15 @@ mod tests {
         assert_eq!(short_class_name(&names, 0, 7), "T-shirt");
         assert_eq!(short_class_name(&names, 1, 7), "1");
         assert_eq!(class_name(&names, 5), "5");
+    }
+
+    #[test]
+    fn a_probability_reads_the_same_in_every_view() {
+        assert_eq!(super::prob(0.998), "99.8%");
+        assert_eq!(super::percent(0.998, 0), "99%", "the short form never says 100% for 99.8%");
+        assert_eq!(super::prob(0.99999), "99.9%");
+        assert_eq!(super::prob(1.0), "100.0%");
+        assert_eq!(super::prob(0.5), "50.0%");
+        assert_eq!(super::percent(0.0, 0), "0%");
     }
 }

@@ -1,5 +1,5 @@
 //! Small widgets several views draw: a digit's thumbnail cell, a section heading and the
-//! placeholder of a view not computed yet.
+//! placeholder of a view not computed yet; and the projector-mode flag the views size by.
 
 use eframe::egui::{self, Stroke, StrokeKind};
 
@@ -47,4 +47,27 @@ pub fn placeholder_ui(ui: &mut egui::Ui, size: egui::Vec2, text: &str) {
     let id = ui.next_auto_id();
     let r = ui.interact(rect, id, egui::Sense::hover());
     r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
+}
+
+fn projector_id() -> egui::Id {
+    egui::Id::unique("projector mode")
+}
+
+/// Tells the views whether projector mode is on (the app does, every frame): in projector mode
+/// the maps, filters and digits keep a size that grows with the text, and scroll rather than
+/// shrink.
+pub fn set_projector(ctx: &egui::Context, on: bool) {
+    ctx.data_mut(|d| d.insert_temp(projector_id(), on));
+}
+
+/// Whether projector mode is on (see [`set_projector`]).
+pub fn projector(ctx: &egui::Context) -> bool {
+    ctx.data(|d| d.get_temp(projector_id())).unwrap_or(false)
+}
+
+/// The smallest side, in points, of a picture of 28×28 values (a feature map, a digit): in
+/// projector mode large enough to be read from the back of a room, and since points grow with
+/// the zoom, it grows with the text.
+pub fn min_picture(ctx: &egui::Context) -> f32 {
+    if projector(ctx) { 42.0 } else { 18.0 }
 }

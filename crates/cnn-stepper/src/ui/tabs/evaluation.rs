@@ -11,7 +11,7 @@ use eframe::egui::{self, Align2, Color32, FontId, Rect, RichText, Sense, Stroke,
 use crate::data::Dataset;
 use crate::trainer::{Command, EvalResult, Misclassified, ProbeInput};
 use crate::ui::support::palette;
-use crate::ui::support::text::thousands;
+use crate::ui::support::text::{prob, thousands};
 use crate::ui::support::textures::{Coloring, TileSet};
 use crate::ui::support::widgets::section_heading;
 
@@ -261,7 +261,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// A wrong answer's confidence as a whole percentage, floored and capped so that "100%" never
 /// claims certainty.
 fn percent(p: f32) -> String {
-    format!("{:.0}%", (p * 100.0).floor().clamp(0.0, 99.0))
+    crate::ui::support::text::percent(p, 0).replace("100%", "99%")
 }
 
 /// Draws the evaluation view; returns `Evaluate` when the button was pressed and `Probe` of a
@@ -718,13 +718,13 @@ fn gallery_item_ui(
     }
     let clicked = response.clicked();
     response.on_hover_text(format!(
-        "Test image #{}\nTrue class: {} (the network gave it {:.1}%)\nPredicted: {} with {:.1}%\nClick to look at it \
+        "Test image #{}\nTrue class: {} (the network gave it {})\nPredicted: {} with {}\nClick to look at it \
          in the other views.",
         m.index,
         full_name(names, m.label),
-        m.label_probability * 100.0,
+        prob(m.label_probability),
         full_name(names, m.predicted),
-        m.confidence * 100.0
+        prob(m.confidence)
     ));
     clicked
 }

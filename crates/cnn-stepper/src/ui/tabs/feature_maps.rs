@@ -8,7 +8,7 @@ use crate::trainer::{InspectLayer, PixelRef, Snapshot};
 use crate::ui::support::colormap::{Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
 use crate::ui::support::scene::{MapGroup, Scene};
 use crate::ui::support::textures::{Grid, tiles_ui};
-use crate::ui::support::widgets::placeholder_ui;
+use crate::ui::support::widgets::{min_picture, placeholder_ui};
 use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
 use crate::ui::windows::help::{HelpTopic, help_button_ui};
 use crate::ui::{MapMode, ScaleMode, ViewState};
@@ -84,41 +84,104 @@ pub fn feature_maps_ui(
     });
     ui.add_space(2.0);
 
-    // conv1 and relu1 side by side in square grids, conv2 below in twice as many columns so that
-    // both rows are equally wide.
-    let f1 = cfg.conv1_filters;
-    let f2 = cfg.conv2_filters;
-    let cols1 = (f1 as f32).sqrt().ceil().max(1.0) as usize;
-    let rows1 = f1.div_ceil(cols1);
-    let cols2 = cols1 * 2;
-    let rows2 = f2.div_ceil(cols2);
-    let total_rows = rows1 + rows2 * rest.len();
-    let gap = 3.0;
-    let group_gap = 18.0;
-    let header = 22.0;
-    let avail = ui.available_size();
-    let fit_w = (avail.x - group_gap - (cols2 - 1) as f32 * gap) / cols2 as f32;
-    let fit_h = (avail.y - header * (1 + rest.len()) as f32 - 10.0 - total_rows.saturating_sub(1) as f32 * gap)
-        / total_rows as f32;
-    let tile = fit_w.min(fit_h).clamp(18.0, 140.0).floor();
-
+    let layout = MapLayout::choose(cfg.conv1_filters, cfg.conv2_filters, rest.len(), ui.available_size())
+        .at_least(min_picture(ui.ctx()));
     let mut clicked = None;
     egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
-        ui.horizontal_top(|ui| {
-            for (i, g) in first.iter().enumerate() {
+        let first_row = |ui: &mut egui::Ui, clicked: &mut Option<PixelRef>, groups: &[&MapGroup], grid: Grid| {
+            for (i, g) in groups.iter().enumerate() {
                 if i > 0 {
-                    ui.add_space(group_gap - ui.spacing().item_spacing.x);
+                    ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
                 }
-                let grid = Grid { rows: rows1, cols: cols1, tile, gap };
-                clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
+                *clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
             }
-        });
-        for g in rest {
-            let grid = Grid { rows: rows2, cols: cols2, tile, gap };
-            clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
+        };
+        let grid1 = Grid { rows: layout.rows1, cols: layout.cols1, tile: layout.tile, gap: GAP };
+        let grid2 = Grid { rows: layout.rows2, cols: layout.cols2, tile: layout.tile, gap: GAP };
+        if layout.one_row {
+            ui.horizontal_top(|ui| {
+                first_row(ui, &mut clicked, first, grid1);
+                for g in rest {
+                    ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
+                    clicked = clicked.or(group_ui(ui, g, grid2, grads, snap, view));
+                }
+            });
+        } else {
+            ui.horizontal_top(|ui| first_row(ui, &mut clicked, first, grid1));
+            for g in rest {
+                clicked = clicked.or(group_ui(ui, g, grid2, grads, snap, view));
+            }
         }
     });
     clicked
+}
+
+/// Gap between maps, and between groups of maps, in points.
+const GAP: f32 = 3.0;
+const GROUP_GAP: f32 = 18.0;
+/// Height of a group's heading line.
+const HEADER: f32 = 22.0;
+
+/// How the groups of maps are arranged: conv1 and relu1 in square grids side by side, and
+/// conv2 (with its ReLU) either below them in twice as many columns, so that both rows are
+/// equally wide, or, when the view is wide and short, on the same row in as many rows as conv1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapLayout {
+    /// Rows and columns of conv1's and relu1's grids.
+    pub rows1: usize,
+    /// See `rows1`.
+    pub cols1: usize,
+    /// Rows and columns of each conv2 grid.
+    pub rows2: usize,
+    /// See `rows2`.
+    pub cols2: usize,
+    /// Every group on one row.
+    pub one_row: bool,
+    /// Side of a map, in points.
+    pub tile: f32,
+}
+
+impl MapLayout {
+    /// The arrangement of `f1` conv1 maps (twice: before and after the ReLU) and `conv2_groups`
+    /// groups of `f2` conv2 maps that gives the largest maps in `avail` (points).
+    pub fn choose(f1: usize, f2: usize, conv2_groups: usize, avail: egui::Vec2) -> Self {
+        let cols1 = (f1 as f32).sqrt().ceil().max(1.0) as usize;
+        let rows1 = f1.div_ceil(cols1).max(1);
+        let n2 = conv2_groups as f32;
+        let fit = |cols: usize, rows: usize, groups: f32, headers: f32| {
+            let w = (avail.x - groups * GROUP_GAP - cols.saturating_sub(1) as f32 * GAP) / cols.max(1) as f32;
+            let h = (avail.y - headers * HEADER - 10.0 - rows.saturating_sub(1) as f32 * GAP) / rows.max(1) as f32;
+            w.min(h).clamp(1.0, 140.0).floor()
+        };
+        // Stacked: conv2 below, in twice conv1's columns.
+        let stacked_cols2 = cols1 * 2;
+        let stacked_rows2 = f2.div_ceil(stacked_cols2);
+        let stacked = Self {
+            rows1,
+            cols1,
+            rows2: stacked_rows2,
+            cols2: stacked_cols2,
+            one_row: false,
+            tile: fit(stacked_cols2, rows1 + stacked_rows2 * conv2_groups, 1.0, 1.0 + n2),
+        };
+        // One row: conv2 in conv1's rows.
+        let row_cols2 = f2.div_ceil(rows1);
+        let one_row = Self {
+            rows1,
+            cols1,
+            rows2: rows1,
+            cols2: row_cols2,
+            one_row: true,
+            tile: fit(2 * cols1 + row_cols2 * conv2_groups, rows1, 1.0 + n2, 1.0),
+        };
+        if one_row.tile > stacked.tile { one_row } else { stacked }
+    }
+
+    /// The same arrangement with maps of at least `min` points (the view scrolls if they no
+    /// longer fit).
+    pub fn at_least(self, min: f32) -> Self {
+        Self { tile: self.tile.max(min), ..self }
+    }
 }
 
 /// The inspector's name for a group of maps (gradient maps inspect the same pixel).

@@ -8,6 +8,7 @@ use crate::trainer::Snapshot;
 use crate::ui::support::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
 use crate::ui::support::scene::Scene;
 use crate::ui::support::textures::{Grid, TileSet, tiles_ui};
+use crate::ui::support::widgets::projector;
 use crate::ui::tabs::feature_maps::scale_note;
 use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
 use crate::ui::windows::help::{HelpTopic, help_button_ui};
@@ -77,7 +78,10 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             false,
         );
         let used = ui.min_rect().height();
-        let rest = egui::vec2(avail.x, (avail.y - used - 8.0).max(100.0));
+        // In projector mode the kernels take the whole width and the view scrolls: fitted to
+        // the height left, they would shrink as the text grows.
+        let rest_h = if projector(ui.ctx()) { f32::INFINITY } else { (avail.y - used - 8.0).max(100.0) };
+        let rest = egui::vec2(avail.x, rest_h);
         let grid2 = Grid::fit(f1, f2, rest, gap, 10.0, 48.0);
         let conv2_name = format!("{sym}2");
         let bank2 = &scene.conv2_bank;

@@ -308,7 +308,7 @@ fn draw_answer_ui(ui: &mut egui::Ui, p: Option<&Probed>, names: &[String]) {
     let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let (headline, detail) = match p {
         Some(p) => (
-            format!("The network says {} ({:.0}%)", name(p.predicted), p.confidence * 100.0),
+            format!("The network says {} ({})", name(p.predicted), crate::ui::support::text::prob(p.confidence)),
             format!("with the weights after step {}", p.step),
         ),
         None => ("Draw a digit above".to_string(), "the network's answer appears here".to_string()),
@@ -319,7 +319,7 @@ fn draw_answer_ui(ui: &mut egui::Ui, p: Option<&Probed>, names: &[String]) {
         for c in 0..names.len() {
             let prob = p.and_then(|p| p.sample.probs.get(c)).copied().unwrap_or(0.0);
             ui.label(egui::RichText::new(name(c)).monospace());
-            let bar = egui::ProgressBar::new(prob).desired_width(100.0).text(format!("{:.1}%", prob * 100.0));
+            let bar = egui::ProgressBar::new(prob).desired_width(100.0).text(crate::ui::support::text::prob(prob));
             let top = p.is_some_and(|p| p.predicted == c);
             ui.add(if top { bar.fill(ui.visuals().selection.bg_fill) } else { bar });
             if c % 2 == 1 {

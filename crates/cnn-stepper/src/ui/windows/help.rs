@@ -455,17 +455,32 @@ pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState, tab
 
 /// The help panel as a window: not a side panel, because a fourth column would squeeze the maps
 /// to nothing on a 1280-pixel screen, and a teacher can park a window wherever it hides least.
-/// Returns false when the user closed it.
-pub fn help_window(ctx: &egui::Context, snap: Option<&Snapshot>, view: &ViewState, tab_topic: HelpTopic) -> bool {
+/// It starts at the right, over the outputs, and never goes below `bottom` (the top of the
+/// status line, whose Light/Dark switch it must not cover). Returns false when the user closed
+/// it.
+pub fn help_window(
+    ctx: &egui::Context,
+    snap: Option<&Snapshot>,
+    view: &ViewState,
+    tab_topic: HelpTopic,
+    bottom: f32,
+) -> bool {
     let mut open = true;
+    let screen = ctx.content_rect();
+    let area = egui::Rect::from_min_max(screen.min, egui::pos2(screen.max.x, bottom.min(screen.max.y)));
+    let width = 380.0_f32.min(area.width() * 0.4);
     egui::Window::new("Help")
         .id(egui::Id::unique("help window"))
         .open(&mut open)
-        .default_pos(egui::pos2(880.0, 120.0))
-        .default_width(380.0)
-        .default_height(560.0)
-        .vscroll(true)
-        .show(ctx, |ui| help_ui(ui, snap, view, tab_topic));
+        .default_pos(egui::pos2(area.right() - width - 24.0, area.top() + 110.0))
+        .default_width(width)
+        .default_height((area.height() - 140.0).clamp(200.0, 560.0))
+        .constrain_to(area)
+        .show(ctx, |ui| {
+            // A scroll bar beside the text, not over it: floating bars hid the ends of lines.
+            ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+            help_ui(ui, snap, view, tab_topic)
+        });
     open
 }
 

@@ -7,7 +7,7 @@
 //! snapshot; the window shows the engine's own value next to it, so a student can check that
 //! the two agree.
 
-use eframe::egui::{self, Color32, RichText, vec2};
+use eframe::egui::{self, Color32, Rect, RichText, vec2};
 
 use crate::trainer::{InspectError, InspectLayer, PixelInspection, PixelRef};
 use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
@@ -21,13 +21,22 @@ pub struct InspectorState {
     pub channel: usize,
     /// Set when a new pixel is chosen: the detail then opens on its largest contribution.
     pick_channel: bool,
+    /// Where the click was, while the window still has to be put beside it.
+    place_beside: Option<egui::Pos2>,
+    /// The part of the screen beside the clicked map the window was given, with its corner.
+    room: Option<(Rect, egui::Align2)>,
+    /// The window's size when last drawn, to choose the side it fits best.
+    last_size: Option<egui::Vec2>,
 }
 
 impl InspectorState {
     /// Inspects `pixel`; for conv2, opens the input channel that contributes most once shown.
-    pub fn open(&mut self, pixel: PixelRef) {
+    /// `clicked_at` is where the pixel was clicked: the window opens beside that point, not
+    /// over the map.
+    pub fn open(&mut self, pixel: PixelRef, clicked_at: Option<egui::Pos2>) {
         self.pixel = Some(pixel);
         self.pick_channel = true;
+        self.place_beside = clicked_at;
     }
 }
 
@@ -181,20 +190,22 @@ pub fn inspector_ui(
     keep
 }
 
-/// conv2's 16 per-channel partial sums as clickable bars.
+/// conv2's 16 per-channel partial sums as clickable bars, each with its number.
 fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
-    ui.label(RichText::new("each input channel's share (Σ over its 5×5 products):").small());
+    let format = NumberFormat::for_values(&insp.channel_sums);
+    ui.label(RichText::new(format!("each input channel's share (Σ over its 5×5 products){}:", format.unit())).small());
     let scale = abs_max(&insp.channel_sums).max(1e-12);
-    let width = 26.0;
+    let width = 36.0;
     let height = 46.0;
+    let font = egui::FontId::monospace(9.5);
     ui.horizontal(|ui| {
         ui.spacing_mut().item_spacing.x = 2.0;
         for (c, &s) in insp.channel_sums.iter().enumerate() {
-            let (rect, r) = ui.allocate_exact_size(vec2(width, height + 14.0), egui::Sense::click());
+            let (rect, r) = ui.allocate_exact_size(vec2(width, height + 26.0), egui::Sense::click());
             let mid = rect.top() + height / 2.0;
             let h = (s / scale).clamp(-1.0, 1.0) * height / 2.0;
             let bar =
-                egui::Rect::from_two_pos(egui::pos2(rect.left() + 3.0, mid), egui::pos2(rect.right() - 3.0, mid - h));
+                egui::Rect::from_two_pos(egui::pos2(rect.left() + 5.0, mid), egui::pos2(rect.right() - 5.0, mid - h));
             let p = ui.painter();
             if c == state.channel {
                 p.rect_stroke(
@@ -207,11 +218,18 @@ fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelIn
             p.rect_filled(bar, 0.0, map.color(s, scale));
             p.hline(rect.x_range(), mid, egui::Stroke::new(0.5, ui.visuals().weak_text_color()));
             p.text(
+                egui::pos2(rect.center().x, rect.top() + height + 6.0),
+                egui::Align2::CENTER_CENTER,
+                format.cell(s),
+                font.clone(),
+                ui.visuals().text_color(),
+            );
+            p.text(
                 egui::pos2(rect.center().x, rect.bottom() - 6.0),
                 egui::Align2::CENTER_CENTER,
-                c.to_string(),
+                format!("c{c}"),
                 egui::FontId::proportional(10.0),
-                ui.visuals().text_color(),
+                ui.visuals().weak_text_color(),
             );
             let r = r.on_hover_text(format!("channel {c}: {}", fmt_sig(s)));
             if r.clicked() {
@@ -219,6 +237,43 @@ fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelIn
             }
         }
     });
+}
+
+/// One way to write every number of a grid, chosen from the grid's largest magnitude: fixed
+/// decimals giving that number three significant digits, and for very small or large grids a
+/// common power of ten said once in the title ("×1e-4") rather than a mix of 0.106 and 6e-5.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NumberFormat {
+    /// The power of ten every value is divided by.
+    pub exponent: i32,
+    /// Decimals after dividing.
+    pub decimals: usize,
+}
+
+impl NumberFormat {
+    /// The format for a grid holding `values`.
+    pub fn for_values(values: &[f32]) -> Self {
+        let m = abs_max(values);
+        if m == 0.0 || !m.is_finite() {
+            return Self { exponent: 0, decimals: 0 };
+        }
+        let exponent = if (0.01..100.0).contains(&m) { 0 } else { m.log10().floor() as i32 };
+        let scaled = m / 10f32.powi(exponent);
+        let decimals = (2 - scaled.log10().floor() as i32).clamp(0, 4) as usize;
+        Self { exponent, decimals }
+    }
+
+    /// A value written in this format ("0" for what rounds to zero, never "-0.000").
+    pub fn cell(self, v: f32) -> String {
+        let d = self.decimals;
+        let text = format!("{:.d$}", v / 10f32.powi(self.exponent));
+        if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".to_string() } else { text }
+    }
+
+    /// What to add to the grid's title: the common power of ten, if any.
+    pub fn unit(self) -> String {
+        if self.exponent == 0 { String::new() } else { format!(" ×1e{}", self.exponent) }
+    }
 }
 
 /// A K×K grid of numbers on their colours; padding cells say so.
@@ -232,7 +287,11 @@ fn grid_ui(
     id: &str,
 ) {
     ui.vertical(|ui| {
-        ui.label(RichText::new(title).small());
+        // Padding cells are zeros that are not part of the sum: they do not choose the format.
+        let counted: Vec<f32> =
+            values.iter().enumerate().filter(|(i, _)| !padding.is_some_and(|p| p[*i])).map(|(_, v)| *v).collect();
+        let format = NumberFormat::for_values(&counted);
+        ui.label(RichText::new(format!("{title}{}", format.unit())).small());
         let scale = abs_max(values).max(1e-12);
         egui::Grid::new(("inspector grid", id)).spacing(vec2(1.0, 1.0)).show(ui, |ui| {
             for i in 0..k {
@@ -242,7 +301,7 @@ fn grid_ui(
                     let (fill, text) = if pad {
                         (ui.visuals().faint_bg_color, "pad".to_string())
                     } else {
-                        (map.color(v, scale), fmt_cell(v))
+                        (map.color(v, scale), format.cell(v))
                     };
                     let ink = if luminance(fill) > 0.45 { Color32::BLACK } else { Color32::WHITE };
                     let (rect, r) = ui.allocate_exact_size(vec2(50.0, 20.0), egui::Sense::hover());
@@ -262,15 +321,35 @@ fn grid_ui(
     });
 }
 
-/// At most 6 characters, so a 5×5 grid stays narrow.
-fn fmt_cell(v: f32) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 0.01 && v.abs() < 100.0 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.0e}")
-    }
+/// The part of `screen` beside the point `at` (a clicked map) that a window of `size` fits best:
+/// right, left, below or above it, at `GAP` from it; the first where the whole window fits, else
+/// the tallest one wide enough, else the largest. With the corner the window is pinned to (the one nearest the point).
+pub fn room_beside(screen: Rect, at: egui::Pos2, size: egui::Vec2) -> (Rect, egui::Align2) {
+    const GAP: f32 = 48.0;
+    let top = screen.top() + 30.0;
+    let candidates = [
+        (Rect::from_min_max(egui::pos2(at.x + GAP, top), screen.max), egui::Align2::LEFT_TOP),
+        (
+            Rect::from_min_max(egui::pos2(screen.left(), top), egui::pos2(at.x - GAP, screen.bottom())),
+            egui::Align2::RIGHT_TOP,
+        ),
+        (Rect::from_min_max(egui::pos2(screen.left(), at.y + GAP), screen.max), egui::Align2::LEFT_TOP),
+        (
+            Rect::from_min_max(egui::pos2(screen.left(), top), egui::pos2(screen.right(), at.y - GAP)),
+            egui::Align2::LEFT_BOTTOM,
+        ),
+    ];
+    let valid = candidates.into_iter().filter(|(r, _)| r.is_positive());
+    let fits = |r: &Rect| r.width() >= size.x && r.height() >= size.y;
+    // Else the tallest place as wide as the window (it scrolls vertically), else the largest.
+    valid
+        .clone()
+        .find(|(r, _)| fits(r))
+        .or_else(|| {
+            valid.clone().filter(|(r, _)| r.width() >= size.x).max_by(|a, b| a.0.height().total_cmp(&b.0.height()))
+        })
+        .or_else(|| valid.max_by(|a, b| a.0.area().total_cmp(&b.0.area())))
+        .unwrap_or((screen, egui::Align2::LEFT_TOP))
 }
 
 fn luminance(c: Color32) -> f32 {
@@ -286,11 +365,24 @@ pub fn inspector_window(
     map: ColorMap,
 ) -> bool {
     let mut keep = true;
-    egui::Window::new("Pixel inspector")
+    let mut window = egui::Window::new("Pixel inspector")
         .id(egui::Id::unique("pixel inspector"))
         .default_pos(egui::pos2(360.0, 140.0))
-        .resizable(false)
-        .show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+        .resizable(false);
+    if let Some(at) = state.place_beside.take() {
+        let size = state.last_size.unwrap_or(egui::vec2(860.0, 560.0));
+        let room = room_beside(ctx.content_rect(), at, size);
+        window = window.pivot(room.1).current_pos(room.1.pos_in_rect(&room.0));
+        state.room = Some(room);
+    }
+    if let Some((rect, _)) = state.room {
+        // Kept out of the clicked map's way: what does not fit there scrolls.
+        window = window.constrain_to(rect).max_height(rect.height() - 40.0).vscroll(true);
+    }
+    let shown = window.show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+    if let Some(r) = shown {
+        state.last_size = Some(r.response.rect.size());
+    }
     keep
 }
 
@@ -299,9 +391,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_stay_narrow() {
-        for v in [0.0, 0.5, -0.123456, 12.3456, -99.9, 1e-7, -3e5, 0.009] {
-            assert!(fmt_cell(v).chars().count() <= 7, "{v} -> {}", fmt_cell(v));
+    fn a_grid_writes_all_its_numbers_one_way_and_stays_narrow() {
+        let mixed = [0.106, -3e-4, 6e-5, 0.0];
+        let f = NumberFormat::for_values(&mixed);
+        let cells: Vec<String> = mixed.iter().map(|&v| f.cell(v)).collect();
+        assert_eq!(cells, ["0.106", "0", "0", "0"], "three decimals for all, none in e-notation");
+        let tiny = [2.5e-4, -6e-5, 1e-6];
+        let f = NumberFormat::for_values(&tiny);
+        assert_eq!(f.unit(), " ×1e-4");
+        assert_eq!(tiny.iter().map(|&v| f.cell(v)).collect::<Vec<_>>(), ["2.50", "-0.60", "0.01"]);
+        for values in [[0.5, -0.123456, 0.0], [12.3456, -99.9, 1.0], [1e-7, 3e-9, 0.0], [-3e5, 1.0, 2.0]] {
+            let f = NumberFormat::for_values(&values);
+            for v in values {
+                assert!(f.cell(v).chars().count() <= 7, "{v} -> {}", f.cell(v));
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_opens_beside_the_clicked_map_not_over_it() {
+        let screen = Rect::from_min_size(egui::Pos2::ZERO, vec2(1280.0, 800.0));
+        let size = vec2(600.0, 500.0);
+        for at in [egui::pos2(200.0, 400.0), egui::pos2(1100.0, 300.0), egui::pos2(640.0, 700.0)] {
+            let (room, _) = room_beside(screen, at, size);
+            assert!(room.width() >= size.x && room.height() >= size.y, "{at:?}: the window fits in {room:?}");
+            assert!(!room.expand(40.0).contains(at), "{at:?}: {room:?} keeps clear of the click");
         }
     }
 

@@ -1,7 +1,8 @@
 //! What floats over the panels: the pixel inspector, the draw-a-digit canvas, the help (and the
-//! explanations every panel offers), and the file dialog.
+//! explanations every panel offers), the list of keys, and the file dialog.
 
 pub mod draw;
 pub mod file_dialog;
 pub mod help;
 pub mod inspector;
+pub mod keys;

@@ -93,11 +93,17 @@ impl CnnApp {
             Event::Snapshot(s) => {
                 self.link.in_flight.snapshot();
                 self.link.progress = None;
+                if !s.running {
+                    self.link.pausing = false;
+                }
                 if s.curves_reset {
                     // A new run, an opened file or a rewind: the points that follow are the
-                    // whole history.
+                    // whole history. Diverged points stay marked (a new run dropped them).
+                    let marks = std::mem::take(&mut results.curves.divergences);
                     results.curves.clear();
+                    results.curves.divergences = marks;
                 }
+                results.curves.divergences.extend(s.diverged);
                 for p in &s.new_loss_points {
                     results.curves.add_loss(p);
                 }
@@ -142,6 +148,8 @@ impl CnnApp {
                 results.teaching.revision += 1;
             }
             Event::Error(e) => {
+                // An error pauses training (a snapshot says so next).
+                self.link.pausing = false;
                 // Only the evaluation's own failure ends it (see `InFlight`).
                 self.link.in_flight.error();
                 // It may be the answer to a teaching view's request (e.g. a drawing the worker
@@ -162,6 +170,7 @@ impl CnnApp {
         {
             hold_coherent_views(old, &mut s);
         }
+        self.follow_update(&s);
         self.results.snapshot = Some(s);
         self.results.generation += 1;
     }
@@ -176,10 +185,10 @@ impl CnnApp {
         } else {
             None
         };
-        Availability { no_worker: self.link.no_worker.clone(), busy }
+        Availability { no_worker: self.link.no_worker.clone(), busy, pausing: self.link.pausing }
     }
 
-    /// Space, →, Shift+→, R, and each tab's key, unless the user is typing in a field.
+    /// Space, →, Shift+→, ←, R, and each tab's key, unless the user is typing in a field.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
         if self.files.dialog.is_some() {
             return Vec::new();
@@ -195,7 +204,7 @@ impl CnnApp {
         if ctx.text_edit_focused() {
             return Vec::new();
         }
-        let (space, shift_right, right, r) = ctx.input_mut(|i| {
+        let (space, shift_right, right, r, left) = ctx.input_mut(|i| {
             // Shift+→ first: consume_key ignores extra Shift, so plain → would also match it.
             let shift_right = i.consume_key(Modifiers::SHIFT, Key::ArrowRight);
             (
@@ -203,6 +212,7 @@ impl CnnApp {
                 shift_right,
                 i.consume_key(Modifiers::NONE, Key::ArrowRight),
                 i.consume_key(Modifiers::NONE, Key::R),
+                i.consume_key(Modifiers::NONE, Key::ArrowLeft),
             )
         });
         for tab in &self.tabs {
@@ -222,6 +232,8 @@ impl CnnApp {
             out.push(Command::StepBatch);
         } else if right && avail.can_step(snap).is_ok() {
             out.push(Command::StepPhase);
+        } else if left && avail.can_step_back(snap).is_ok() {
+            out.push(Command::StepBack);
         }
         if r && avail.can_control(snap).is_ok()
             && let Some(s) = snap

@@ -7,7 +7,7 @@
 use eframe::egui::{self, RichText};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
 
-use crate::trainer::{AccuracyPoint, Command, EvalResult, LossPoint};
+use crate::trainer::{AccuracyPoint, Command, DivergedPoint, EvalResult, LossPoint};
 use crate::ui::support::palette;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
@@ -104,6 +104,8 @@ pub struct Curves {
     last_step: u64,
     /// The last full evaluation the user asked for.
     pub last_eval: Option<EvalResult>,
+    /// Losses that diverged, marked on the curve although training went back to before them.
+    pub divergences: Vec<DivergedPoint>,
 }
 
 impl Default for Curves {
@@ -119,6 +121,7 @@ impl Default for Curves {
             ema_count: 0,
             last_step: 0,
             last_eval: None,
+            divergences: Vec::new(),
         }
     }
 }
@@ -229,6 +232,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool) -> Opti
                     .color(palette::LOSS)
                     .width(2.5),
             );
+            crate::ui::panels::lesson::divergence_marks(plot, &curves.divergences, &curves.loss);
         });
     Plot::new("accuracy plot")
         .height(plot_h)

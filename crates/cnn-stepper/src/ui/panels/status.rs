@@ -63,8 +63,9 @@ pub fn status_ui(
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             theme_ui(ui);
             ui.separator();
-            ui.label(RichText::new("Keys: Space, Right, Shift+Right, R, 1–5, Ctrl+S/O").small().weak()).on_hover_text(
-                "Space: run / pause\nRight: step one phase\nShift+Right: step one batch\nR: reset with the seed\n\
+            ui.label(RichText::new("Keys: Space, Right, Left, Shift+Right, R, 1–5, Ctrl+S/O").small().weak()).on_hover_text(
+                "Space: run / pause\nRight: step one phase\nLeft: step back one phase\nShift+Right: step one batch\n\
+                 R: reset with the seed\n\
                  1–5: feature maps, filters, FC1, evaluation, backprop check\nCtrl+S / Ctrl+O: save / open a session\n\
                  Ctrl + / Ctrl -: larger / smaller (Ctrl 0: back to 100 %)",
             );

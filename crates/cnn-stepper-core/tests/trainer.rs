@@ -290,7 +290,8 @@ fn pause_takes_effect_inside_a_naive_batch() {
     let e = wait_for(&worker, "the pause", |e| snapshot(e).is_some_and(|s| !s.running));
     let s = snapshot(&e).unwrap();
     assert_eq!(s.step, 0, "paused before the first naive batch finished");
-    assert!(s.phases_done > 0 && s.phases_done < s.phases.len(), "paused between phases of the batch");
+    // The phase running is abandoned: the pause may land inside the very first one.
+    assert!(s.phases_done < s.phases.len() && !s.batch.labels.is_empty(), "paused inside the batch");
 }
 
 #[test]

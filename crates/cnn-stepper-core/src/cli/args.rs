@@ -60,9 +60,10 @@ pub enum Command {
         #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::Reg),
               help = format!("L2 strength on the dense weights, {} (default: the preset's)", Setting::Reg.range()))]
         reg: Option<f32>,
-        /// Learning-rate factor applied after each epoch (default: the preset's).
+        /// Learning-rate factor applied after every 60,000 training images (default: the preset's).
         #[arg(long, allow_negative_numbers = true, value_parser = setting_parser(Setting::LrDecay),
-              help = format!("Learning-rate factor applied after each epoch, {} (default: the preset's)", Setting::LrDecay.range()))]
+              help = format!("Learning-rate factor applied after every 60,000 training images (one MNIST epoch), {}; \
+                              never below 1% of --lr (default: the preset's)", Setting::LrDecay.range()))]
         lr_decay: Option<f32>,
         /// Convolution engine: naive or fast.
         #[arg(long, default_value = "fast", value_parser = parse_engine)]

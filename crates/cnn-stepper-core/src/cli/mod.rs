@@ -56,7 +56,7 @@ pub struct TrainOptions {
     pub momentum: Option<f32>,
     /// L2 strength (the preset's, or the resumed file's, when `None`).
     pub reg: Option<f32>,
-    /// Per-epoch learning-rate factor (the preset's, or the resumed file's, when `None`).
+    /// Learning-rate factor per 60,000 images (the preset's, or the resumed file's, when `None`).
     pub lr_decay: Option<f32>,
     /// Convolution engine.
     pub engine: ConvEngine,
@@ -233,7 +233,7 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
     out(
         console,
         format!(
-            "training on {} ({} images), {} engine, preset {}, batch {}, lr {}, momentum {}, reg {}, lr decay {}/epoch, seed {}",
+            "training on {} ({} images), {} engine, preset {}, batch {}, lr {}, momentum {}, reg {}, lr decay {} per 60,000 images, seed {}",
             data.source,
             thousands(data.train.len() as u64),
             settings.engine.name(),

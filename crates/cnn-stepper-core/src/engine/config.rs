@@ -275,7 +275,8 @@ pub struct Hyper {
     pub momentum: f32,
     /// L2 strength, 0 to [`MAX_REG`]: the loss adds 0.5·reg·(ΣW_fc1² + ΣW_fc2²).
     pub reg: f32,
-    /// The learning rate is multiplied by this after each epoch (1 = constant).
+    /// The learning rate is multiplied by this after every [`DECAY_EVERY_IMAGES`] images
+    /// trained on (1 = constant), down to [`LR_FLOOR`] times the learning rate.
     pub lr_decay: f32,
 }
 
@@ -301,10 +302,42 @@ impl Hyper {
         SettingsError::from_problems(self.problems())
     }
 
-    /// The learning rate in effect during epoch `epoch` (0-based).
-    pub fn lr_at_epoch(&self, epoch: usize) -> f32 {
-        self.lr * self.lr_decay.powi(epoch.min(1000) as i32)
+    /// Where the learning rate stands after `images` images trained on (counting the batch
+    /// about to train): see [`LrSchedule`].
+    pub fn schedule(&self, images: u64) -> LrSchedule {
+        let decays = images / DECAY_EVERY_IMAGES;
+        // On MNIST's 60,000 training images this is exactly the per-epoch decay of earlier
+        // versions (the batch that ends an epoch already trains at the next epoch's rate).
+        let decayed = self.lr * self.lr_decay.powi(decays.min(1000) as i32);
+        let floor = self.lr * LR_FLOOR;
+        let floored = decayed < floor;
+        let lr = decayed.max(floor);
+        let next_at = (self.lr_decay < 1.0 && !floored).then(|| (decays + 1).saturating_mul(DECAY_EVERY_IMAGES));
+        LrSchedule { lr, decays, floored, next_at, images }
     }
+}
+
+/// The learning rate is multiplied by [`Hyper::lr_decay`] once per this many training images:
+/// one pass over MNIST's training set, whatever set is loaded, so that a demo on the embedded
+/// sample (10,000 images) does not stall after a minute, and the full set trains as before.
+pub const DECAY_EVERY_IMAGES: u64 = 60_000;
+
+/// The decayed learning rate never goes below this fraction of the learning rate set.
+pub const LR_FLOOR: f32 = 0.01;
+
+/// Where the learning rate is in its schedule ([`Hyper::schedule`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrSchedule {
+    /// The learning rate in force: `lr · lr_decay^decays`, at least `lr · LR_FLOOR`.
+    pub lr: f32,
+    /// Decays applied so far (one per [`DECAY_EVERY_IMAGES`] images).
+    pub decays: u64,
+    /// True once the rate sits at the floor.
+    pub floored: bool,
+    /// Images trained on at which the next decay applies (`None`: constant from here on).
+    pub next_at: Option<u64>,
+    /// The images trained on this is for.
+    pub images: u64,
 }
 
 /// A named starting point: initialisation plus the hyper-parameters that go with it.

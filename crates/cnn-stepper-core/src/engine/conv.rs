@@ -3,6 +3,8 @@
 //! All tensors are flat row-major slices: input `[N, C, H, W]`, weights `[F, C, K, K]`,
 //! bias `[F]`, output `[N, F, OH, OW]`.
 
+use std::ops::ControlFlow;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -126,11 +128,30 @@ pub fn forward<T: Float>(
     ws: &mut ConvWorkspace<T>,
     progress: &mut dyn FnMut(usize, usize),
 ) {
+    let _ = forward_unless(engine, s, x, w, b, out, ws, progress, &|| false);
+}
+
+/// [`forward`] that gives up (`Break`) as soon as `stop()` is true: the naive engine checks it
+/// before each image and filter, so a long phase stops within a fraction of a second. The
+/// output is then partly written; running the call again overwrites all of it. The fast
+/// engine always finishes (it takes milliseconds).
+pub fn forward_unless<T: Float>(
+    engine: ConvEngine,
+    s: &ConvShape,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: &mut [T],
+    ws: &mut ConvWorkspace<T>,
+    progress: &mut dyn FnMut(usize, usize),
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     match engine {
-        ConvEngine::Naive => naive_forward(s, x, w, b, out, progress),
+        ConvEngine::Naive => return naive_forward(s, x, w, b, out, progress, stop),
         ConvEngine::Fast if fftconv::suits(s) => fftconv::forward(s, x, w, b, out, &mut ws.fft),
         ConvEngine::Fast => fast_forward(s, x, w, b, out, ws),
     }
+    ControlFlow::Continue(())
 }
 
 /// Backward convolution: parameter gradients, and the input gradient when `dx` is given.
@@ -150,11 +171,30 @@ pub fn backward<T: Float>(
     ws: &mut ConvWorkspace<T>,
     progress: &mut dyn FnMut(usize, usize),
 ) {
+    let _ = backward_unless(engine, s, x, w, dy, dw, db, dx, ws, progress, &|| false);
+}
+
+/// [`backward`] that gives up (`Break`) as soon as `stop()` is true, as [`forward_unless`]
+/// does; the gradients are then partly written, and a later call starts them from zero again.
+pub fn backward_unless<T: Float>(
+    engine: ConvEngine,
+    s: &ConvShape,
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+    dx: Option<&mut [T]>,
+    ws: &mut ConvWorkspace<T>,
+    progress: &mut dyn FnMut(usize, usize),
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     match engine {
-        ConvEngine::Naive => naive_backward(s, x, w, dy, dw, db, dx, progress),
+        ConvEngine::Naive => return naive_backward(s, x, w, dy, dw, db, dx, progress, stop),
         ConvEngine::Fast if fftconv::suits(s) => fftconv::backward(s, x, w, dy, dw, db, dx, &mut ws.fft),
         ConvEngine::Fast => fast_backward(s, x, w, dy, dw, db, dx, ws),
     }
+    ControlFlow::Continue(())
 }
 
 /// The post's forward loop: for each image, filter and output pixel, sum patch × filter.
@@ -165,11 +205,15 @@ fn naive_forward<T: Float>(
     b: &[T],
     out: &mut [T],
     progress: &mut dyn FnMut(usize, usize),
-) {
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     let (oh, ow) = s.out_dims();
     let k = s.k;
     for n in 0..s.n {
         for f in 0..s.f {
+            if stop() {
+                return ControlFlow::Break(());
+            }
             for i in 0..oh {
                 for j in 0..ow {
                     let mut sum = b[f];
@@ -188,6 +232,7 @@ fn naive_forward<T: Float>(
         }
         progress(n + 1, s.n);
     }
+    ControlFlow::Continue(())
 }
 
 /// The backward loop: each output gradient is spread back onto the patch it came from.
@@ -200,7 +245,8 @@ fn naive_backward<T: Float>(
     db: &mut [T],
     mut dx: Option<&mut [T]>,
     progress: &mut dyn FnMut(usize, usize),
-) {
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     let (oh, ow) = s.out_dims();
     let k = s.k;
     dw.fill(T::ZERO);
@@ -210,6 +256,9 @@ fn naive_backward<T: Float>(
     }
     for n in 0..s.n {
         for f in 0..s.f {
+            if stop() {
+                return ControlFlow::Break(());
+            }
             for i in 0..oh {
                 for j in 0..ow {
                     let g = dy[((n * s.f + f) * oh + i) * ow + j];
@@ -233,6 +282,7 @@ fn naive_backward<T: Float>(
         }
         progress(n + 1, s.n);
     }
+    ControlFlow::Continue(())
 }
 
 /// The output columns `j` whose input column `j·stride + dj − pad` lies inside `0..w`, as a

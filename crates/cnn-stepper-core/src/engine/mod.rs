@@ -21,7 +21,10 @@ pub mod relu;
 pub mod softmax_xent;
 pub mod weights;
 
-pub use config::{Hyper, Init, MAX_BATCH, ModelConfig, Preset, Setting, SettingProblem, SettingsError};
+pub use config::{
+    DECAY_EVERY_IMAGES, Hyper, Init, LR_FLOOR, LrSchedule, MAX_BATCH, ModelConfig, Preset, Setting, SettingProblem,
+    SettingsError,
+};
 pub use conv::ConvEngine;
 pub use float::Float;
 pub use network::{Activations, Network, argmax};

@@ -1,5 +1,7 @@
 //! The network as an ordered list of phases, run one at a time or all at once.
 
+use std::ops::ControlFlow;
+
 use super::conv::{self, ConvShape, ConvWorkspace};
 use super::params::{flat, sgd_update};
 use super::{
@@ -230,10 +232,35 @@ impl<T: Float> Network<T> {
     /// Runs the next phase of the current step and returns it (`None` if there is none).
     /// `progress(done, total)` reports progress inside long phases (the naive convolutions).
     pub fn step_phase(&mut self, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) -> Option<Phase> {
+        match self.step_phase_unless(hyper, progress, &|| false)? {
+            ControlFlow::Continue(phase) | ControlFlow::Break(phase) => Some(phase),
+        }
+    }
+
+    /// [`Network::step_phase`] that gives up as soon as `stop()` is true inside a long phase
+    /// (the naive convolutions check it per image and filter): `Break(phase)` then says the
+    /// phase was abandoned and is still the next one. A phase writes only its outputs, so
+    /// running it again later gives exactly what running it whole would have.
+    /// `Continue(phase)` is a phase that ran.
+    pub fn step_phase_unless(
+        &mut self,
+        hyper: &Hyper,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> Option<ControlFlow<Phase, Phase>> {
         let phase = self.next_phase()?;
-        self.run(phase, hyper, progress);
+        if self.run(phase, hyper, progress, stop).is_break() {
+            return Some(ControlFlow::Break(phase));
+        }
         self.cursor += 1;
-        Some(phase)
+        Some(ControlFlow::Continue(phase))
+    }
+
+    /// Back to the first phase of the loaded batch (its images and labels kept), to run the
+    /// step again: the caller puts back the parameters and momentum it started with.
+    pub fn restart_step(&mut self) {
+        self.cursor = 0;
+        self.update_squares.clear();
     }
 
     /// Runs every remaining phase of the current step.
@@ -267,13 +294,30 @@ impl<T: Float> Network<T> {
         let hyper = Hyper { lr: 0.0, momentum: 0.0, reg, lr_decay: 1.0 };
         for phase in self.phases.clone() {
             if let Phase::Forward(layer) = phase {
-                forward_layer(&self.cfg, self.engine, &self.params, acts, &mut self.ws, layer, &hyper, &mut |_, _| {});
+                let never = &|| false;
+                let _ = forward_layer(
+                    &self.cfg,
+                    self.engine,
+                    &self.params,
+                    acts,
+                    &mut self.ws,
+                    layer,
+                    &hyper,
+                    &mut |_, _| {},
+                    never,
+                );
             }
         }
         Ok(())
     }
 
-    fn run(&mut self, phase: Phase, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) {
+    fn run(
+        &mut self,
+        phase: Phase,
+        hyper: &Hyper,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> ControlFlow<()> {
         match phase {
             Phase::Forward(layer) => forward_layer(
                 &self.cfg,
@@ -284,16 +328,24 @@ impl<T: Float> Network<T> {
                 layer,
                 hyper,
                 progress,
+                stop,
             ),
-            Phase::Backward(layer) => self.backward_layer(layer, hyper, progress),
+            Phase::Backward(layer) => self.backward_layer(layer, hyper, progress, stop),
             Phase::Update => {
                 self.update_squares =
                     sgd_update(&mut self.params, &self.grads, &mut self.velocity, hyper, self.measure_update);
+                ControlFlow::Continue(())
             }
         }
     }
 
-    fn backward_layer(&mut self, layer: Layer, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) {
+    fn backward_layer(
+        &mut self,
+        layer: Layer,
+        hyper: &Hyper,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> ControlFlow<()> {
         let cfg = self.cfg;
         let a = &mut self.acts;
         let (p, g) = (&self.params, &mut self.grads);
@@ -331,18 +383,21 @@ impl<T: Float> Network<T> {
                 )
             }
             Layer::ReluConv2 => relu::backward(&a.conv2, &a.d_relu_c2, &mut a.d_conv2),
-            Layer::Conv2 => conv::backward(
-                self.engine,
-                &conv2_shape(&cfg, n),
-                &a.relu1,
-                flat(&p.conv2_w),
-                &a.d_conv2,
-                super::params::flat_mut(&mut g.conv2_w),
-                super::params::flat_mut(&mut g.conv2_b),
-                Some(&mut a.d_relu1),
-                &mut self.ws,
-                progress,
-            ),
+            Layer::Conv2 => {
+                return conv::backward_unless(
+                    self.engine,
+                    &conv2_shape(&cfg, n),
+                    &a.relu1,
+                    flat(&p.conv2_w),
+                    &a.d_conv2,
+                    super::params::flat_mut(&mut g.conv2_w),
+                    super::params::flat_mut(&mut g.conv2_b),
+                    Some(&mut a.d_relu1),
+                    &mut self.ws,
+                    progress,
+                    stop,
+                );
+            }
             Layer::Relu1 => relu::backward(&a.conv1, &a.d_relu1, &mut a.d_conv1),
             Layer::Conv1 => {
                 let dx = if self.compute_input_grad {
@@ -351,7 +406,7 @@ impl<T: Float> Network<T> {
                 } else {
                     None
                 };
-                conv::backward(
+                return conv::backward_unless(
                     self.engine,
                     &conv1_shape(&cfg, n),
                     &a.input,
@@ -362,9 +417,11 @@ impl<T: Float> Network<T> {
                     dx,
                     &mut self.ws,
                     progress,
-                )
+                    stop,
+                );
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -417,30 +474,37 @@ fn forward_layer<T: Float>(
     layer: Layer,
     hyper: &Hyper,
     progress: &mut dyn FnMut(usize, usize),
-) {
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     let n = a.n;
     match layer {
-        Layer::Conv1 => conv::forward(
-            engine,
-            &conv1_shape(cfg, n),
-            &a.input,
-            flat(&p.conv1_w),
-            flat(&p.conv1_b),
-            &mut a.conv1,
-            ws,
-            progress,
-        ),
+        Layer::Conv1 => {
+            return conv::forward_unless(
+                engine,
+                &conv1_shape(cfg, n),
+                &a.input,
+                flat(&p.conv1_w),
+                flat(&p.conv1_b),
+                &mut a.conv1,
+                ws,
+                progress,
+                stop,
+            );
+        }
         Layer::Relu1 => relu::forward(&a.conv1, &mut a.relu1),
-        Layer::Conv2 => conv::forward(
-            engine,
-            &conv2_shape(cfg, n),
-            &a.relu1,
-            flat(&p.conv2_w),
-            flat(&p.conv2_b),
-            &mut a.conv2,
-            ws,
-            progress,
-        ),
+        Layer::Conv2 => {
+            return conv::forward_unless(
+                engine,
+                &conv2_shape(cfg, n),
+                &a.relu1,
+                flat(&p.conv2_w),
+                flat(&p.conv2_b),
+                &mut a.conv2,
+                ws,
+                progress,
+                stop,
+            );
+        }
         Layer::ReluConv2 => relu::forward(&a.conv2, &mut a.relu_c2),
         Layer::Fc1 => {
             let x = if cfg.relu_after_conv2 { &a.relu_c2 } else { &a.conv2 };
@@ -455,4 +519,5 @@ fn forward_layer<T: Float>(
             a.reg_loss = <T as Float>::from_f32(hyper.reg) * p.half_l2_of_dense();
         }
     }
+    ControlFlow::Continue(())
 }

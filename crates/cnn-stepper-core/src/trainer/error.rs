@@ -64,6 +64,12 @@ pub enum TrainError {
     /// Writing a file (an export) failed; the error names it.
     #[error(transparent)]
     File(#[from] FileError),
+    /// Step back was asked for where there is nothing to go back to.
+    #[error("cannot step back: {why}")]
+    CannotStepBack {
+        /// Why not, e.g. "at the start of the batch: the state before it is not kept".
+        why: &'static str,
+    },
     /// The training set has no images.
     #[error("{data}: the training set is empty")]
     EmptyTrainingSet {

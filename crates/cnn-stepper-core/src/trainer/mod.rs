@@ -17,9 +17,9 @@ pub use divergence::{DivergenceReason, divergence};
 pub use error::TrainError;
 pub use inspect::{InspectError, InspectLayer, PixelGradient, PixelInspection, PixelRef, inspect_pixel};
 pub use protocol::{
-    AccuracyPoint, BatchView, ClassEvidence, Command, ConvWeights, EvalResult, Event, EvidenceOf, Export, Fc1Unit,
-    FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView,
-    Settings, Snapshot, TeachingResults,
+    AccuracyPoint, BatchView, ClassEvidence, Command, ConvWeights, DivergedPoint, EvalResult, Event, EvidenceOf,
+    Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed,
+    SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
 };
 pub use session::{EpochStats, Session};
 pub use worker::Worker;

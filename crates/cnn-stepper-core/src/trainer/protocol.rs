@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::gradcheck::GradCheckReport;
-use crate::engine::{ConvEngine, Hyper, ModelConfig, Phase, Preset, Setting, SettingProblem, SettingsError};
+use crate::engine::{
+    ConvEngine, Hyper, LrSchedule, ModelConfig, Phase, Preset, Setting, SettingProblem, SettingsError,
+};
 
 /// Training settings the user can change; they apply from the next batch on.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,9 +48,14 @@ pub enum Command {
     StepPhase,
     /// Run every remaining phase of the current batch (or one whole new batch).
     StepBatch,
+    /// Go back one phase within the current batch (see `Session::step_back`); refused, with
+    /// the reason, at the start of a batch.
+    StepBack,
     /// Train continuously until paused.
     Run,
-    /// Stop after the phase that is running.
+    /// Stop: a long (naive) phase that is running is abandoned within a fraction of a second
+    /// and runs again, whole, on the next step; no further phase starts. `Worker::send` raises
+    /// the worker's stop flag at once, before the command is read.
     Pause,
     /// Train until the current epoch ends, then pause.
     RunEpoch,
@@ -540,6 +547,42 @@ impl FilterView {
     }
 }
 
+/// A loss that diverged: kept on the curve although training was rewound to before it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DivergedPoint {
+    /// The step whose loss blew up (1-based; it was undone).
+    pub step: u64,
+    /// That loss (may be infinite or NaN).
+    pub loss: f32,
+}
+
+/// The size of one update of one weight tensor: the numbers that say how far a step moved it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateSize {
+    /// The tensor (one of [`MagnitudePoint::WEIGHTS`]).
+    pub tensor: &'static str,
+    /// ‖ΔW‖: the length of the change the update made (`−lr·∂L/∂W`, plus momentum).
+    pub delta: f32,
+    /// ‖W‖ after the update.
+    pub weight: f32,
+    /// ‖∂L/∂W‖ the update used (with the L2 term on the dense layers).
+    pub gradient: f32,
+    /// The learning rate of that update.
+    pub lr: f32,
+}
+
+impl UpdateSize {
+    /// ‖ΔW‖ / ‖W‖: how large the step was against the weights (about 1e-3 is healthy).
+    pub fn ratio(&self) -> f32 {
+        if self.weight > 0.0 { self.delta / self.weight } else { 0.0 }
+    }
+
+    /// lr·‖∂L/∂W‖: what plain SGD would have moved; ‖ΔW‖ differs by the momentum.
+    pub fn plain_step(&self) -> f32 {
+        self.lr * self.gradient
+    }
+}
+
 /// Everything the window shows of the trainer's state at one moment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -561,8 +604,18 @@ pub struct Snapshot {
     pub settings: Settings,
     /// Settings that take over at the next batch, if changed.
     pub pending: Option<Settings>,
-    /// The learning rate in force (after per-epoch decay).
+    /// The learning rate in force (after decay).
     pub effective_lr: f32,
+    /// Images drawn for training so far, over all epochs (the batch in progress included).
+    pub images_seen: u64,
+    /// Where the learning rate is in its schedule.
+    pub lr_schedule: LrSchedule,
+    /// Once this step's update ran: how large it was, per weight tensor.
+    pub update: Option<[UpdateSize; 4]>,
+    /// A divergence since the previous snapshot (training was rewound to before it).
+    pub diverged: Option<DivergedPoint>,
+    /// Why Step back cannot go back now (`None`: it can).
+    pub step_back_refusal: Option<String>,
     /// Seed of this run.
     pub seed: u64,
     /// Preset of this run.

@@ -1,6 +1,7 @@
 //! The synchronous training state machine: network, data, sampler, settings and history.
 //! The worker thread drives it; tests drive it directly.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,17 +9,17 @@ use std::time::Instant;
 use crate::data::{Mnist, Sampler, SamplingMode};
 use crate::engine::params::flat;
 use crate::engine::{
-    Activations, ConvEngine, EngineError, Hyper, Layer, ModelConfig, Network, Params, Phase, Preset, Setting,
-    SettingProblem, SettingsError, argmax, evidence, gradcheck,
+    Activations, ConvEngine, EngineError, Hyper, Layer, LrSchedule, ModelConfig, Network, Params, Phase, Preset,
+    Setting, SettingProblem, SettingsError, argmax, evidence, gradcheck,
 };
 
 use super::checkpoint::{self, History, SessionFile};
 use super::divergence::{DivergenceReason, divergence};
 use super::error::TrainError;
 use super::protocol::{
-    AccuracyPoint, BatchView, ClassEvidence, ConvWeights, EvalResult, EvidenceOf, Export, Fc1Unit, FilterView,
-    GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView, Settings,
-    Snapshot,
+    AccuracyPoint, BatchView, ClassEvidence, ConvWeights, DivergedPoint, EvalResult, EvidenceOf, Export, Fc1Unit,
+    FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView,
+    Settings, Snapshot, UpdateSize,
 };
 
 /// How often (in steps) the held-out accuracy curve gets a point, and on how many test images.
@@ -65,6 +66,14 @@ pub struct Session {
     panic_next_phase: bool,
     /// The phase running now (still set after a panic in it, for the error message).
     in_progress: Option<Phase>,
+    /// The learning rate of the last update phase (for the update's readout).
+    update_lr: f32,
+    /// A divergence not yet reported in a snapshot: the step and loss that blew up.
+    diverged: Option<DivergedPoint>,
+    /// The history as it was before the last update's step was recorded: a step back from
+    /// after the update puts it back whole (truncating would not undo a halving of the curves
+    /// or bring back the oldest loss of the divergence rule's window).
+    history_before_update: Option<Box<History>>,
 }
 
 /// What the steps of one epoch trained on and how well, as the command line's epoch summary
@@ -116,11 +125,21 @@ struct Rewind {
     sampler: Sampler,
     step: u64,
     hyper: Hyper,
+    /// The settings the batch started with (a step back trains it with them again).
+    settings: Settings,
     epoch_stats: EpochStats,
 }
 
 impl Rewind {
-    fn copy_from(&mut self, net: &Network<f32>, sampler: &Sampler, step: u64, hyper: Hyper, stats: EpochStats) {
+    fn copy_from(
+        &mut self,
+        net: &Network<f32>,
+        sampler: &Sampler,
+        step: u64,
+        hyper: Hyper,
+        settings: Settings,
+        stats: EpochStats,
+    ) {
         for (dst, src) in self.params.slices_mut().into_iter().zip(net.params.slices()) {
             dst.copy_from_slice(src);
         }
@@ -130,7 +149,18 @@ impl Rewind {
         self.sampler.clone_from(sampler);
         self.step = step;
         self.hyper = hyper;
+        self.settings = settings;
         self.epoch_stats = stats;
+    }
+
+    /// Puts the parameters and momentum back into `net`, in its own buffers.
+    fn copy_into(&self, net: &mut Network<f32>) {
+        for (dst, src) in net.params.slices_mut().into_iter().zip(self.params.slices()) {
+            dst.copy_from_slice(src);
+        }
+        for (dst, src) in net.velocity.slices_mut().into_iter().zip(self.velocity.slices()) {
+            dst.copy_from_slice(src);
+        }
     }
 }
 
@@ -193,6 +223,9 @@ impl Session {
             curves_reset: true,
             panic_next_phase: false,
             in_progress: None,
+            update_lr: 0.0,
+            diverged: None,
+            history_before_update: None,
         }
     }
 
@@ -241,9 +274,11 @@ impl Session {
         self.pending = None;
     }
 
-    /// True between the first and last phase of a step.
+    /// True while a batch is loaded and its step is not complete: between its first and last
+    /// phase, or before its first one (after a paused first phase, or a step back to the
+    /// start of the batch), when the sampler has already moved past it.
     pub fn mid_step(&self) -> bool {
-        self.net.phases_done() > 0 && self.net.next_phase().is_some()
+        self.net.next_phase().is_some()
     }
 
     /// Selects which image of the batch the per-digit views show.
@@ -302,13 +337,27 @@ impl Session {
         self.effective_hyper().lr
     }
 
+    /// Images drawn for training so far (including a batch in progress), over all epochs.
+    pub fn images_seen(&self) -> u64 {
+        self.sampler
+            .epoch()
+            .saturating_mul(self.sampler.epoch_len() as u64)
+            .saturating_add(self.sampler.position() as u64)
+    }
+
+    /// Where the learning rate is in its schedule (see [`Hyper::schedule`]).
+    pub fn lr_schedule(&self) -> LrSchedule {
+        self.settings.hyper.schedule(self.images_seen())
+    }
+
     fn start_batch(&mut self) -> Result<(), TrainError> {
         if let Some(p) = self.pending.take() {
             self.apply_settings(p);
         }
         let hyper = self.effective_hyper();
+        let settings = self.settings;
         match &mut self.batch_start {
-            Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper, self.epoch_stats),
+            Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper, settings, self.epoch_stats),
             None => {
                 self.batch_start = Some(Rewind {
                     params: self.net.params.clone(),
@@ -316,6 +365,7 @@ impl Session {
                     sampler: self.sampler.clone(),
                     step: self.step,
                     hyper,
+                    settings,
                     epoch_stats: self.epoch_stats,
                 });
             }
@@ -335,21 +385,45 @@ impl Session {
         Ok(())
     }
 
+    /// The settings' hyper-parameters with the learning rate of the schedule for the images
+    /// drawn so far (the batch in progress included).
     fn effective_hyper(&self) -> crate::engine::Hyper {
         let mut h = self.settings.hyper;
-        h.lr = h.lr_at_epoch(self.sampler.epoch() as usize);
+        h.lr = h.schedule(self.images_seen()).lr;
         h
     }
 
     /// Runs the next phase, starting a new batch first if the last step is complete.
     /// Returns the phase that ran.
     pub fn step_phase(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Phase, TrainError> {
+        self.step_phase_unless(progress, &|| false)?.ok_or(TrainError::Internal("a phase that cannot stop stopped"))
+    }
+
+    /// [`Session::step_phase`] that gives up as soon as `stop()` is true (before the phase, or
+    /// inside a long naive one): `Ok(None)` then means nothing changed that matters, and the
+    /// abandoned phase is the next one, run again from its untouched inputs, so that a run
+    /// paused in the middle of a phase continues bit for bit as if it had not been.
+    pub fn step_phase_unless(
+        &mut self,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Phase>, TrainError> {
+        if stop() {
+            return Ok(None);
+        }
         if self.net.next_phase().is_none() {
             self.start_batch()?;
         }
         let hyper = self.effective_hyper();
         self.in_progress = self.net.next_phase();
-        let phase = self.net.step_phase(&hyper, progress).ok_or(TrainError::Internal("no phase to run"))?;
+        let phase = match self.net.step_phase_unless(&hyper, progress, stop) {
+            None => return Err(TrainError::Internal("no phase to run")),
+            Some(ControlFlow::Break(_)) => {
+                self.in_progress = None;
+                return Ok(None);
+            }
+            Some(ControlFlow::Continue(phase)) => phase,
+        };
         if std::mem::take(&mut self.panic_next_phase) {
             // The test hook of `Command::InjectPanic`: a panic after the phase changed the state,
             // as a bug in the engine would.
@@ -366,16 +440,75 @@ impl Session {
             self.loss_checked = true;
         }
         if phase == Phase::Update {
+            self.update_lr = hyper.lr;
             self.finish_batch();
         }
         self.in_progress = None;
-        Ok(phase)
+        Ok(Some(phase))
+    }
+
+    /// Why [`Session::step_back`] cannot go back now, or `None` if it can.
+    pub fn step_back_refusal(&self) -> Option<&'static str> {
+        if self.net.phases_done() == 0 {
+            return Some(if self.net.next_phase().is_some() {
+                "at the start of the batch: the state before it is not kept"
+            } else {
+                "no phase of a batch has run yet"
+            });
+        }
+        None
+    }
+
+    /// Goes back one phase within the current batch (after its update too): puts back the
+    /// weights, momentum and counters the batch started with and runs its phases again up to
+    /// the one before the last that ran. Everything then is bit for bit as if the phases had
+    /// been stepped to directly (the phases are deterministic and their inputs are kept).
+    /// Returns the phase now last run (`None`: back at the start of the batch).
+    pub fn step_back(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<Phase>, TrainError> {
+        if let Some(why) = self.step_back_refusal() {
+            return Err(TrainError::CannotStepBack { why });
+        }
+        let target = self.net.phases_done() - 1;
+        if self.loss_checked {
+            // Undo what the loss phase's check did: the start of this batch goes back to
+            // `batch_start`; the replay does the check again if it passes the loss phase.
+            std::mem::swap(&mut self.batch_start, &mut self.last_good);
+            self.loss_checked = false;
+        }
+        let Some(r) = self.batch_start.take() else {
+            return Err(TrainError::Internal("the start of the batch was not kept"));
+        };
+        r.copy_into(&mut self.net);
+        if self.step != r.step {
+            // Back from after the update: the step is not done any more.
+            self.step = r.step;
+            self.epoch_stats = r.epoch_stats;
+            match self.history_before_update.take() {
+                Some(h) => self.history = *h,
+                None => self.history.truncate_after(r.step),
+            }
+            self.replace_curves();
+        }
+        if self.settings != r.settings {
+            // Settings changed after the update apply to the next batch, as they would have.
+            self.pending = Some(self.pending.unwrap_or(self.settings));
+            self.settings = r.settings;
+            self.net.engine = r.settings.engine;
+        }
+        self.batch_start = Some(r);
+        self.net.restart_step();
+        self.batch_started = None;
+        for _ in 0..target {
+            self.step_phase(progress)?;
+        }
+        Ok(self.net.phases().get(target.wrapping_sub(1)).copied().filter(|_| target > 0))
     }
 
     /// Goes back to the start of the last batch whose loss was fine (the weights before the
     /// update that blew up) and says what happened.
     fn rewind_after_divergence(&mut self, loss: f32, reason: DivergenceReason) -> TrainError {
         let step = self.step + 1;
+        self.diverged = Some(DivergedPoint { step, loss });
         let current = self.effective_hyper();
         let Some(r) = self.last_good.take().or_else(|| self.batch_start.take()) else {
             let (lr, momentum) = (current.lr, current.momentum);
@@ -435,6 +568,7 @@ impl Session {
                     sampler: self.sampler.clone(),
                     step: self.step,
                     hyper: self.settings.hyper,
+                    settings: self.settings,
                     epoch_stats: self.epoch_stats,
                 };
                 match self.restore(&r) {
@@ -617,6 +751,7 @@ impl Session {
     }
 
     fn finish_batch(&mut self) {
+        self.history_before_update = Some(Box::new(self.history.clone()));
         self.step += 1;
         let acts = self.net.activations();
         let n = acts.n;
@@ -935,7 +1070,14 @@ impl Session {
             conv2_delta: flat(&net.velocity.conv2_w).to_vec(),
             before_update,
         };
+        let update = (done > 0 && done == phases.len()).then(|| update_sizes(net, self.update_lr));
+        let lr_schedule = self.lr_schedule();
         Snapshot {
+            images_seen: self.images_seen(),
+            lr_schedule,
+            update,
+            diverged: self.diverged.take(),
+            step_back_refusal: self.step_back_refusal().map(str::to_owned),
             step: self.step,
             epoch: self.sampler.epoch(),
             epoch_position: self.sampler.position(),
@@ -1001,6 +1143,29 @@ fn measure_magnitudes(step: u64, net: &Network<f32>) -> MagnitudePoint {
         weights: weight_rms(0),
         weight_gradients: weight_rms(1),
     }
+}
+
+/// The size of the update just made, per weight tensor ([`UpdateSize`]).
+fn update_sizes(net: &Network<f32>, lr: f32) -> [UpdateSize; 4] {
+    let (p, g, v) = (&net.params, &net.grads, &net.velocity);
+    let norm = |x: &[f32]| crate::engine::params::sum_of_squares(x).sqrt() as f32;
+    let tensors: [(&[f32], &[f32], &[f32]); 4] = [
+        (flat(&p.conv1_w), flat(&g.conv1_w), flat(&v.conv1_w)),
+        (flat(&p.conv2_w), flat(&g.conv2_w), flat(&v.conv2_w)),
+        (flat(&p.fc1_w), flat(&g.fc1_w), flat(&v.fc1_w)),
+        (flat(&p.fc2_w), flat(&g.fc2_w), flat(&v.fc2_w)),
+    ];
+    // The update already summed the squares of the new weights and of the gradients (tensors
+    // 0, 2, 4, 6 in PARAM_NAMES order); only the change is summed here.
+    let squares = net.update_squares();
+    std::array::from_fn(|t| {
+        let (w, dw, delta) = tensors[t];
+        let (weight, gradient) = match squares {
+            Some(sq) if sq.len() > 2 * t => (sq[2 * t].0.sqrt() as f32, sq[2 * t].1.sqrt() as f32),
+            _ => (norm(w), norm(dw)),
+        };
+        UpdateSize { tensor: MagnitudePoint::WEIGHTS[t], delta: norm(delta), weight, gradient, lr }
+    })
 }
 
 /// Root mean square, summed as the update sums it (the same result on any schedule).

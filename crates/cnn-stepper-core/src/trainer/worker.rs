@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,6 +33,10 @@ pub struct Worker {
     commands: Sender<Command>,
     events: Receiver<Event>,
     unread_snapshots: Arc<AtomicUsize>,
+    /// Raised by [`Worker::send`] with `Pause` (or `Shutdown`) before the command is queued, so
+    /// that a long phase gives up at once instead of after it ends; lowered when the worker
+    /// reads the command.
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -52,15 +56,30 @@ impl Worker {
         let waker: Waker = Box::new(waker);
         let unread_snapshots = Arc::new(AtomicUsize::new(0));
         let unread = unread_snapshots.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
         let thread = std::thread::Builder::new().name("cnn-stepper trainer".into()).spawn(move || {
-            Loop { session, events: event_tx, waker, mode: Mode::Paused, last_snapshot: None, unread, pool: None }
-                .run(command_rx)
+            Loop {
+                session,
+                events: event_tx,
+                waker,
+                mode: Mode::Paused,
+                last_snapshot: None,
+                unread,
+                pool: None,
+                stop: stop_flag,
+            }
+            .run(command_rx)
         })?;
-        Ok(Self { commands, events, unread_snapshots, thread: Some(thread) })
+        Ok(Self { commands, events, unread_snapshots, stop, thread: Some(thread) })
     }
 
     /// Sends a command; ignored if the thread has ended (its error was already reported).
+    /// `Pause` and `Shutdown` also stop the phase running now (see [`Command::Pause`]).
     pub fn send(&self, command: Command) {
+        if matches!(command, Command::Pause | Command::Shutdown) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
         let _ = self.commands.send(command);
     }
 
@@ -89,6 +108,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         let _ = self.commands.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -106,6 +126,8 @@ struct Loop {
     /// The engine's own thread pool after [`Command::SetComputeThreads`]; rayon's global pool
     /// (one thread per core) until then.
     pool: Option<rayon::ThreadPool>,
+    /// See [`Worker::stop`]: while raised, no phase starts and a naive one gives up.
+    stop: Arc<AtomicBool>,
 }
 
 impl Loop {
@@ -129,6 +151,10 @@ impl Loop {
             // A panic (a bug in the engine, say) must not take the thread down: it becomes an
             // error message, the session goes back to the last completed step, and the thread
             // keeps serving commands so the user can still save or reset.
+            if matches!(next, Some(Command::Pause)) {
+                // Read: the phase it stopped is the next one again; later phases may run.
+                self.stop.store(false, Ordering::SeqCst);
+            }
             match next {
                 Some(Command::Shutdown) => return,
                 Some(Command::SetComputeThreads(n)) => self.set_threads(n),
@@ -218,6 +244,11 @@ impl Loop {
     }
 
     fn run_one_phase(&mut self) {
+        if self.stop.load(Ordering::SeqCst) {
+            // A Pause is on its way: run nothing more until it is read.
+            std::thread::yield_now();
+            return;
+        }
         match self.step_with_progress(false) {
             Err(e) => self.fail_with(&e),
             Ok(()) => {
@@ -253,6 +284,17 @@ impl Loop {
                 self.mode = Mode::Paused;
                 match self.step_with_progress(true) {
                     Ok(()) => self.snapshot(),
+                    Err(e) => self.fail_with(&e),
+                }
+            }
+            Command::StepBack => {
+                self.mode = Mode::Paused;
+                let result = {
+                    let mut progress = reporter(&self.events, &self.waker, "stepping back".into());
+                    self.session.step_back(&mut progress)
+                };
+                match result {
+                    Ok(_) => self.snapshot(),
                     Err(e) => self.fail_with(&e),
                 }
             }
@@ -300,7 +342,7 @@ impl Loop {
                 self.mode = Mode::Paused;
                 // A file holds whole steps: finish the half-done one, as Step batch would.
                 if self.session.mid_step()
-                    && let Err(e) = self.step_with_progress(true)
+                    && let Err(e) = self.finish_step()
                 {
                     self.fail(format!("{}: not saved: finishing the current step failed: {e}", path.display()));
                     return;
@@ -366,16 +408,30 @@ impl Loop {
         self.send(result.unwrap_or_else(|e| Event::Error(message(&e))));
     }
 
+    /// Runs the next phase (or, with `whole_batch`, the rest of the step), unless a Pause
+    /// stops it: then the phase running is abandoned, to run again whole later.
     fn step_with_progress(&mut self, whole_batch: bool) -> Result<(), TrainError> {
+        let stop = self.stop.clone();
+        let stopped = move || stop.load(Ordering::SeqCst);
         loop {
             // Labelled per phase, so progress reads "backward conv2 37/128".
             let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
             let mut progress = reporter(&self.events, &self.waker, what);
-            let phase = self.session.step_phase(&mut progress)?;
-            if !whole_batch || phase == Phase::Update {
-                return Ok(());
+            match self.session.step_phase_unless(&mut progress, &stopped)? {
+                Some(phase) if whole_batch && phase != Phase::Update => {}
+                _ => return Ok(()),
             }
         }
+    }
+
+    /// [`Loop::step_with_progress`] that a Pause cannot stop (a save finishes the step).
+    fn finish_step(&mut self) -> Result<(), TrainError> {
+        while self.session.mid_step() {
+            let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
+            let mut progress = reporter(&self.events, &self.waker, what);
+            self.session.step_phase(&mut progress)?;
+        }
+        Ok(())
     }
 }
 
@@ -393,6 +449,7 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::StepPhase => "StepPhase",
         Command::StepBatch => "StepBatch",
+        Command::StepBack => "StepBack",
         Command::Run => "Run",
         Command::Pause => "Pause",
         Command::RunEpoch => "RunEpoch",

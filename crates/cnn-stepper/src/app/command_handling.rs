@@ -15,9 +15,14 @@ use crate::ui::panels::menu::{FileAction, MenuAction, start_dir};
 impl CnnApp {
     /// Sends a command to the worker (ignored without one).
     pub fn send(&mut self, command: Command) {
-        let Some(worker) = &self.link.worker else { return };
+        if self.link.worker.is_none() {
+            return;
+        }
         self.link.in_flight.sent(&command);
-        worker.send(command);
+        self.lesson_sent(&command);
+        if let Some(worker) = &self.link.worker {
+            worker.send(command);
+        }
     }
 
     /// Sends what the panels, tabs and shortcuts returned this frame.

@@ -48,6 +48,7 @@ impl Awaited {
         Some(match command {
             Command::StepPhase
             | Command::StepBatch
+            | Command::StepBack
             | Command::Run
             | Command::Pause
             | Command::RunEpoch

@@ -95,11 +95,17 @@ impl CnnApp {
             Event::Snapshot(s) => {
                 self.link.in_flight.snapshot();
                 self.link.progress = None;
+                if !s.running {
+                    self.link.pausing = false;
+                }
                 if s.curves_reset {
                     // A new run, an opened file or a rewind: the points that follow are the
-                    // whole history.
+                    // whole history. Diverged points stay marked (a new run dropped them).
+                    let marks = std::mem::take(&mut results.curves.divergences);
                     results.curves.clear();
+                    results.curves.divergences = marks;
                 }
+                results.curves.divergences.extend(s.diverged);
                 for p in &s.new_loss_points {
                     results.curves.add_loss(p);
                 }
@@ -144,6 +150,8 @@ impl CnnApp {
                 results.teaching.revision += 1;
             }
             Event::Error(e) => {
+                // An error pauses training (a snapshot says so next).
+                self.link.pausing = false;
                 // Only the evaluation's own failure ends it (see `InFlight`).
                 self.link.in_flight.error();
                 // It may be the answer to a teaching view's request (e.g. a drawing the worker
@@ -164,6 +172,7 @@ impl CnnApp {
         {
             hold_coherent_views(old, &mut s);
         }
+        self.follow_update(&s);
         self.results.snapshot = Some(s);
         self.results.generation += 1;
     }
@@ -178,7 +187,7 @@ impl CnnApp {
         } else {
             None
         };
-        Availability { no_worker: self.link.no_worker.clone(), busy }
+        Availability { no_worker: self.link.no_worker.clone(), busy, pausing: self.link.pausing }
     }
 
     /// The keys of [`SHORTCUTS`] and each tab's key; only Ctrl+S, Ctrl+O and F1 while the user
@@ -226,7 +235,12 @@ impl CnnApp {
                         }
                     }
                 }
-                KeyAction::RunPause | KeyAction::StepBatch | KeyAction::StepPhase | KeyAction::Reset => {}
+                KeyAction::StepBack if avail.can_step_back(snap).is_ok() => out.push(Command::StepBack),
+                KeyAction::RunPause
+                | KeyAction::StepBatch
+                | KeyAction::StepPhase
+                | KeyAction::StepBack
+                | KeyAction::Reset => {}
             }
         }
         out

@@ -18,6 +18,7 @@
 mod command_handling;
 mod frame_log;
 mod in_flight;
+mod lesson;
 mod logic;
 mod ui;
 
@@ -148,6 +149,8 @@ pub struct CnnApp {
     egui_ctx: egui::Context,
     /// The data the worker trains on: the evaluation view shows test digits from it.
     data: Arc<Mnist>,
+    /// What the lesson features remember between frames (the update view followed).
+    lesson: lesson::LessonState,
 }
 
 /// The training thread, and what the window knows of its work in progress.
@@ -159,6 +162,8 @@ struct WorkerLink {
     in_flight: InFlight,
     /// How far the long command under way is.
     progress: Option<Progress>,
+    /// A Pause was sent and the worker has not said it is paused yet.
+    pausing: bool,
 }
 
 /// What the worker reported.
@@ -303,7 +308,13 @@ impl CnnApp {
             .chain([ShotTarget::Window])
             .collect();
         let mut app = Self {
-            link: WorkerLink { worker: None, no_worker: None, in_flight: InFlight::default(), progress: None },
+            link: WorkerLink {
+                worker: None,
+                no_worker: None,
+                in_flight: InFlight::default(),
+                progress: None,
+                pausing: false,
+            },
             results: Results {
                 snapshot: None,
                 generation: 0,
@@ -333,6 +344,7 @@ impl CnnApp {
             frame_log: FrameLog::from_env(),
             egui_ctx: ctx.clone(),
             data: data.clone(),
+            lesson: lesson::LessonState::default(),
         };
         match Session::new(data, seed, preset, ModelConfig::default(), engine) {
             Ok(session) => {

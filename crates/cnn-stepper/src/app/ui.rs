@@ -164,6 +164,8 @@ impl CnnApp {
             .show_collapsible(ui, &mut show_outputs, |ui| {
                 outputs_ui(ui, shown, digits, &self.view, grads, &subject);
                 ui.separator();
+                let last = self.results.magnitudes.last();
+                crate::ui::panels::lesson::stalled_loss_ui(ui, &self.results.curves, last, snap);
                 let can_eval = avail.can_step(snap).is_ok();
                 if let Some(c) = curves_ui(ui, &self.results.curves, can_eval, self.data.test.len()) {
                     commands.push(c);

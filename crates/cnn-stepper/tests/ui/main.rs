@@ -9,5 +9,6 @@ mod draw;
 mod evaluation;
 mod files;
 mod help;
+mod lesson;
 mod tabs;
 mod teaching_views;

@@ -5,7 +5,6 @@ use eframe::egui::{self, RichText, TextEdit, vec2};
 
 use crate::engine::{ConvEngine, Hyper, MAX_BATCH, Preset, Setting};
 use crate::trainer::{Command, Settings, Snapshot};
-use crate::ui::support::colormap::fmt_sig;
 use crate::ui::support::text::thousands;
 
 /// The text in the editable fields, and what they were last filled from.
@@ -134,6 +133,8 @@ pub struct Availability {
     pub no_worker: Option<String>,
     /// Set while a step command is being computed.
     pub busy: Option<String>,
+    /// A Pause was sent and the worker has not confirmed it yet.
+    pub pausing: bool,
 }
 
 impl Availability {
@@ -146,6 +147,15 @@ impl Availability {
             None => Err("Waiting for the trainer".into()),
             Some(s) if s.running => Err("Pause first".into()),
             Some(_) => self.busy.clone().map_or(Ok(()), Err),
+        }
+    }
+
+    /// Whether Step back may be sent, or why not (the trainer's reason at the start of a batch).
+    pub fn can_step_back(&self, snap: Option<&Snapshot>) -> Result<(), String> {
+        self.can_step(snap)?;
+        match snap.and_then(|s| s.step_back_refusal.as_deref()) {
+            Some(why) => Err(format!("Cannot step back: {why}")),
+            None => Ok(()),
         }
     }
 
@@ -186,6 +196,9 @@ pub fn controls_ui(
 
     ui.horizontal(|ui| {
         crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Controls);
+        if let Some(c) = crate::ui::panels::lesson::step_back_button_ui(ui, snap, avail) {
+            out.push(c);
+        }
         let r = ui.add_enabled(step_ok.is_ok(), big_button("Step phase"));
         let r = explain(r, &step_ok, "Run the next phase of the step (Right arrow)");
         if r.clicked() {
@@ -196,12 +209,24 @@ pub fn controls_ui(
         if r.clicked() {
             out.push(Command::StepBatch);
         }
-        let run_label = if running { "Pause" } else { "Run" };
-        let r = ui.add_enabled(control_ok.is_ok(), big_button(run_label));
+        let pausing = running && avail.pausing;
+        let run_label = if pausing {
+            "Pausing…"
+        } else if running {
+            "Pause"
+        } else {
+            "Run"
+        };
+        let run_ok = if pausing { Err("Stopping the phase that runs".to_string()) } else { control_ok.clone() };
+        let r = ui.add_enabled(run_ok.is_ok(), big_button(run_label));
         let r = explain(
             r,
-            &control_ok,
-            if running { "Stop after the current phase (Space)" } else { "Train continuously (Space)" },
+            &run_ok,
+            if running {
+                "Stop now: a long phase is abandoned and runs again whole (Space)"
+            } else {
+                "Train continuously (Space)"
+            },
         );
         if r.clicked() {
             out.push(if running { Command::Pause } else { Command::Run });
@@ -320,13 +345,8 @@ pub fn controls_ui(
         } else if s.pending.is_some() && state.refused.is_empty() {
             ui.label(RichText::new("applies at next batch").color(ui.visuals().warn_fg_color))
                 .on_hover_text("The current batch finishes with the settings it started with.");
-        } else if state.refused.is_empty()
-            && (s.effective_lr - s.settings.hyper.lr).abs() > f32::EPSILON * s.settings.hyper.lr.abs()
-        {
-            ui.label(RichText::new(format!("lr now {} after decay", fmt_sig(s.effective_lr))).weak()).on_hover_text(
-                format!("The learning rate is multiplied by {} after each epoch.", s.settings.hyper.lr_decay),
-            );
         }
+        crate::ui::panels::lesson::lr_schedule_ui(ui, s);
         progress_ui(ui, s);
     });
     // Every refused value with its reason, on a line of its own: the row has no room for them.
@@ -367,7 +387,7 @@ fn progress_ui(ui: &mut egui::Ui, s: &Snapshot) {
 }
 
 /// Adds the tooltip: `why` when the widget is disabled, `what` when it is enabled.
-fn explain(r: egui::Response, why: &Result<(), String>, what: &str) -> egui::Response {
+pub fn explain(r: egui::Response, why: &Result<(), String>, what: &str) -> egui::Response {
     match why {
         Ok(()) => r.on_hover_text(what),
         Err(e) => r.on_disabled_hover_text(e.as_str()),

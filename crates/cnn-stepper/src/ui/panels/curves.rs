@@ -7,7 +7,7 @@
 use eframe::egui::{self, RichText};
 use egui_plot::{Line, LineStyle, Plot, PlotPoint, PlotPoints, Points};
 
-use crate::trainer::{AccuracyPoint, Command, EvalResult, LossPoint};
+use crate::trainer::{AccuracyPoint, Command, DivergedPoint, EvalResult, LossPoint};
 use crate::ui::support::palette;
 use crate::ui::support::text::thousands;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
@@ -105,6 +105,8 @@ pub struct Curves {
     last_step: u64,
     /// The last full evaluation the user asked for.
     pub last_eval: Option<EvalResult>,
+    /// Losses that diverged, marked on the curve although training went back to before them.
+    pub divergences: Vec<DivergedPoint>,
 }
 
 impl Default for Curves {
@@ -120,6 +122,7 @@ impl Default for Curves {
             ema_count: 0,
             last_step: 0,
             last_eval: None,
+            divergences: Vec::new(),
         }
     }
 }
@@ -256,6 +259,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_le
                         .color(palette::LOSS)
                         .width(2.5),
                 );
+                crate::ui::panels::lesson::divergence_marks(plot, &curves.divergences, &curves.loss);
             });
         loss.response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "loss plot"));
     };

@@ -6,6 +6,7 @@ pub mod banner;
 pub mod batch;
 pub mod controls;
 pub mod curves;
+pub mod lesson;
 pub mod menu;
 pub mod outputs;
 pub mod pipeline;

@@ -61,6 +61,7 @@ fn pair_legend_ui(ui: &mut egui::Ui, what: &str, pair: &[&MapGroup], scene: &Sce
     let Some(scales) = computed.first().and_then(|g| g.tiles.scales()) else { return };
     let clipped = computed.iter().map(|g| g.tiles.clipped_fraction()).fold(0.0, f32::max);
     legend_ui(ui, &Legend { what, scales, clipped, map: scene.color_map });
+    crate::ui::panels::lesson::tiny_scale_ui(ui, scales.range().1, scene.maps_are_gradients);
 }
 
 /// Draws the maps from `scene`. Returns the pixel clicked, for the pixel inspector.

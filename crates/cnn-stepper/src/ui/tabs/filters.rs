@@ -42,6 +42,11 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
     let gap = 2.0;
 
     egui::ScrollArea::vertical().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
+        if scene.banks_mode == FilterMode::Delta {
+            // The update phase made visible: how far it moved each layer's weights.
+            crate::ui::panels::lesson::update_sizes_ui(ui, snap);
+            ui.add_space(6.0);
+        }
         let avail = ui.available_size();
         // conv1: one column per filter, one row per input channel (1 for MNIST).
         bank_header_ui(

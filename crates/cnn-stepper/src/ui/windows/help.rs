@@ -134,7 +134,10 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
         topic: HelpTopic::Curves,
         title: "Training curves",
         text: "The loss of every step (grey) and its moving average (orange). It starts near ln 10 ≈ \
-               2.303, the loss of a uniform guess over 10 classes, and should fall. Below, the \
+               2.303, the loss of a uniform guess over 10 classes, and falls as the network learns; \
+               if it stays at 2.303 (the post's preset), the signal vanishes before the loss and \
+               nothing is learnt (see the Backprop check tab). A red cross marks a loss that \
+               diverged: training went back to before it. Below, the \
                accuracy on the training batches (dashed) and on held-out test images every 200 \
                steps (blue); Evaluate measures the whole test set. Test accuracy falling behind \
                batch accuracy is overfitting.",

@@ -13,6 +13,8 @@ pub enum KeyAction {
     RunPause,
     /// Run the next phase.
     StepPhase,
+    /// Go back one phase within the batch.
+    StepBack,
     /// Finish the batch, or run a whole new one.
     StepBatch,
     /// Start again from fresh weights with the seed in the field.
@@ -47,10 +49,11 @@ const fn shortcut(action: KeyAction, modifiers: Modifiers, key: Key, what: &'sta
 /// Every shortcut the app handles (besides the tabs' keys, [`Tab::key`], and the zoom keys
 /// eframe handles, [`ZOOM_KEYS`]). Where one key is a prefix of another (→ and Shift+→), the
 /// one with more modifiers comes first: egui matches a key with extra Shift too.
-pub const SHORTCUTS: [Shortcut; 9] = [
+pub const SHORTCUTS: [Shortcut; 10] = [
     shortcut(KeyAction::RunPause, Modifiers::NONE, Key::Space, "run / pause"),
     shortcut(KeyAction::StepBatch, Modifiers::SHIFT, Key::ArrowRight, "step one batch (the rest of this one)"),
     shortcut(KeyAction::StepPhase, Modifiers::NONE, Key::ArrowRight, "step one phase"),
+    shortcut(KeyAction::StepBack, Modifiers::NONE, Key::ArrowLeft, "step back one phase (within the batch)"),
     shortcut(KeyAction::Reset, Modifiers::NONE, Key::R, "reset with the seed"),
     Shortcut { while_typing: true, ..shortcut(KeyAction::Save, Modifiers::COMMAND, Key::S, "save the session") },
     Shortcut { while_typing: true, ..shortcut(KeyAction::Open, Modifiers::COMMAND, Key::O, "open a session") },

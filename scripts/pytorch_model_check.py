@@ -123,12 +123,15 @@ def parse_line(line):
             raise SystemExit(f"cannot read layer {item.strip()!r} of {line!r}")
         kind, args = m.group(1).lower(), (m.group(2) or "").strip()
         pos, kw = [], {}
-        for a in filter(None, (x.strip() for x in args.split(","))):
-            if "=" in a:
-                k, v = a.split("=", 1)
-                kw[k.strip().lower()] = int(v)
-            else:
-                pos.append(int(a))
+        try:
+            for a in filter(None, (x.strip() for x in args.split(","))):
+                if "=" in a:
+                    k, v = a.split("=", 1)
+                    kw[k.strip().lower()] = int(v)
+                else:
+                    pos.append(int(a))
+        except ValueError:
+            raise SystemExit(f"cannot read the numbers of layer {item.strip()!r} of {line!r}") from None
         layers.append((kind, pos, kw))
     return layers
 
@@ -309,7 +312,10 @@ def check(args):
     model = build(args.model, input_shape)
     with safe_open(args.weights, framework="pt") as f:
         state = {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise SystemExit(f"{args.weights} does not hold the tensors of `{args.model}` on {args.input}: {e}")
     model.eval()
     expect = None
     if args.expect:

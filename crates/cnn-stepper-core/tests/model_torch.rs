@@ -67,11 +67,14 @@ struct TorchStep {
     params: BTreeMap<String, Vec<f64>>,
 }
 
+/// The state dict: each tensor's shape and float32 values, by name.
+type TorchTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn load_fixture(name: &str) -> (Fixture, BTreeMap<String, (Vec<usize>, Vec<f32>)>) {
+fn load_fixture(name: &str) -> (Fixture, TorchTensors) {
     let json = fs::read_to_string(fixture_path(&format!("torch_model_{name}.json"))).unwrap();
     let fx: Fixture = serde_json::from_str(&json).unwrap();
     let bytes = fs::read(fixture_path(&format!("torch_model_{name}.safetensors"))).unwrap();
@@ -131,11 +134,7 @@ fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {
 }
 
 /// Builds the network with the fixture's parameters, loaded by name.
-fn network<T: Float>(
-    plan: &Plan,
-    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    engine: ConvEngine,
-) -> Sequential<T> {
+fn network<T: Float>(plan: &Plan, tensors: &TorchTensors, engine: ConvEngine) -> Sequential<T> {
     let mut net = Sequential::<T>::zeros(plan.clone(), engine);
     for (name, (_, values)) in tensors {
         let values: Vec<T> = values.iter().map(|v| <T as Float>::from_f32(*v)).collect();
@@ -150,7 +149,7 @@ fn compare_with<T: Float>(
     name: &str,
     label: &str,
     fx: &Fixture,
-    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: &TorchTensors,
     engine: ConvEngine,
     want: &Reference,
     tol: f64,
@@ -372,55 +371,62 @@ fn the_fixtures_cover_every_layer_kind_and_option() {
     assert!(missing.is_empty(), "no fixture has {missing:?}; they have {seen:?}");
 }
 
-/// The reverse direction, by hand: saves LeNet-5 (He init, seed 1) in PyTorch's names, and its
-/// logits on the fixed inputs, for the script to compare.
+/// The reverse direction, by hand: saves LeNet-5 on 1×28×28 and a line using the other kinds
+/// and options on 3×20×20 (He init, seed 1) in PyTorch's names, with their logits on the fixed
+/// inputs, for the script to compare.
 ///
 /// ```text
 /// cargo test -p cnn-stepper-core --test model_torch -- --ignored sequential_weights_for_pytorch
 /// python3 scripts/pytorch_model_check.py check target/interop/lenet5.safetensors \
 ///     --model "$(cat target/interop/lenet5.line)" --input 1,28,28 --expect target/interop/lenet5_logits.json
+/// python3 scripts/pytorch_model_check.py check target/interop/mixed.safetensors \
+///     --model "$(cat target/interop/mixed.line)" --input 3,20,20 --expect target/interop/mixed_logits.json
 /// ```
 #[test]
 #[ignore = "writes target/interop/ for scripts/pytorch_model_check.py; run by hand"]
 fn sequential_weights_for_pytorch() {
-    let plan = resolve("lenet5", (1, 28, 28), 10).unwrap();
-    let net = Sequential::<f32>::new(plan.clone(), Init::He, 1, ConvEngine::Fast);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop");
     fs::create_dir_all(&dir).unwrap();
+    let mixed = "conv(8,3,stride=2,pad=1), tanh, avgpool(3,stride=2), conv(8,1), sigmoid, maxpool(2), flatten, \
+                 fc(16), relu, fc(4)";
+    for (stem, line, input, classes) in [("lenet5", "lenet5", (1, 28, 28), 10), ("mixed", mixed, (3, 20, 20), 4)] {
+        let plan = resolve(line, input, classes).unwrap();
+        let net = Sequential::<f32>::new(plan.clone(), Init::He, 1, ConvEngine::Fast);
 
-    // No weights writer for a Sequential yet: plain safetensors, little-endian f32.
-    let bytes: Vec<Vec<u8>> =
-        net.params().iter().map(|p| p.data.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-    let views: Vec<(String, TensorView<'_>)> = net
-        .params()
-        .iter()
-        .zip(&bytes)
-        .map(|(p, b)| (p.name.clone(), TensorView::new(Dtype::F32, p.shape.clone(), b).unwrap()))
-        .collect();
-    fs::write(dir.join("lenet5.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
-    fs::write(dir.join("lenet5.line"), plan.spec.to_string()).unwrap();
+        // No weights writer for a Sequential yet: plain safetensors, little-endian f32.
+        let bytes: Vec<Vec<u8>> =
+            net.params().iter().map(|p| p.data.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let views: Vec<(String, TensorView<'_>)> = net
+            .params()
+            .iter()
+            .zip(&bytes)
+            .map(|(p, b)| (p.name.clone(), TensorView::new(Dtype::F32, p.shape.clone(), b).unwrap()))
+            .collect();
+        fs::write(dir.join(format!("{stem}.safetensors")), safetensors::serialize(views, None).unwrap()).unwrap();
+        fs::write(dir.join(format!("{stem}.line")), plan.spec.to_string()).unwrap();
 
-    let n = 4;
-    let inputs = fixed_inputs(n * plan.input.len());
-    let mut scores = Vec::new();
-    for engine in [ConvEngine::Naive, ConvEngine::Fast] {
-        let mut net = Sequential::<f32>::new(plan.clone(), Init::He, 1, engine);
-        let mut out = Default::default();
-        net.forward_into(&inputs, &vec![0; n], 0.0, &mut out).unwrap();
-        scores.push(out.scores().to_vec());
+        let n = 4;
+        let inputs = fixed_inputs(n * plan.input.len());
+        let mut scores = Vec::new();
+        for engine in [ConvEngine::Naive, ConvEngine::Fast] {
+            let mut net = Sequential::<f32>::new(plan.clone(), Init::He, 1, engine);
+            let mut out = Default::default();
+            net.forward_into(&inputs, &vec![0; n], 0.0, &mut out).unwrap();
+            scores.push(out.scores().to_vec());
+        }
+        let engine_diff = scores[0].iter().zip(&scores[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let rows: Vec<Vec<f32>> = scores[1].chunks(plan.classes).map(<[f32]>::to_vec).collect();
+        let classes: Vec<usize> = rows.iter().map(|r| argmax(r)).collect();
+        let json = serde_json::json!({
+            "model": plan.spec.to_string(),
+            "engine": "fast",
+            "max_naive_fast_diff": engine_diff,
+            "input_shape": [n, input.0, input.1, input.2],
+            "inputs": inputs,
+            "logits": rows,
+            "classes": classes,
+        });
+        fs::write(dir.join(format!("{stem}_logits.json")), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+        println!("{}: classes {classes:?}, naive vs fast max diff {engine_diff:e}", plan.spec);
     }
-    let engine_diff = scores[0].iter().zip(&scores[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let rows: Vec<Vec<f32>> = scores[1].chunks(plan.classes).map(<[f32]>::to_vec).collect();
-    let classes: Vec<usize> = rows.iter().map(|r| argmax(r)).collect();
-    let json = serde_json::json!({
-        "model": plan.spec.to_string(),
-        "engine": "fast",
-        "max_naive_fast_diff": engine_diff,
-        "input_shape": [n, 1, 28, 28],
-        "inputs": inputs,
-        "logits": rows,
-        "classes": classes,
-    });
-    fs::write(dir.join("lenet5_logits.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    println!("{}: classes {classes:?}, naive vs fast max diff {engine_diff:e}", plan.spec);
 }

@@ -226,5 +226,5 @@ fn with_the_post_preset_the_stuck_loss_is_explained_above_the_curves() {
     // The feature maps' scale is tiny, and the legend says so in large print.
     h.key_press(egui::Key::Num1);
     settle(&mut h);
-    assert!(has_text_containing(&h, "tiny! colours stretched"));
+    assert!(has_text_containing(&h, "tiny: ±"));
 }

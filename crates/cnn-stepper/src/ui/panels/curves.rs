@@ -245,6 +245,7 @@ pub fn curves_ui(ui: &mut egui::Ui, curves: &Curves, can_evaluate: bool, test_le
             .y_axis_label("loss")
             .include_y(0.0)
             .include_x(0.0)
+            .include_x(crate::ui::panels::lesson::marks_extent(&curves.divergences))
             .link_axis(link, [true, false])
             .allow_scroll(false)
             .show_background(false)

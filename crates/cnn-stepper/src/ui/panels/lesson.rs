@@ -25,9 +25,10 @@ pub fn step_back_button_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, avail: &A
     let ok = avail.can_step_back(snap);
     // The arrow is in the monospace font: the proportional one has no ◀.
     let mut text = egui::text::LayoutJob::default();
-    let color = ui.visuals().text_color();
+    // The placeholder colour lets the button colour the text (dimmed when disabled).
+    let color = egui::Color32::PLACEHOLDER;
     text.append("◀", 0.0, egui::TextFormat::simple(egui::FontId::monospace(15.0), color));
-    text.append(" Step back", 0.0, egui::TextFormat::simple(egui::FontId::proportional(15.0), color));
+    text.append(" Step back", 2.0, egui::TextFormat::simple(egui::FontId::proportional(15.0), color));
     let button = egui::Button::new(text).min_size(egui::vec2(92.0, 28.0));
     let r = ui.add_enabled(ok.is_ok(), button);
     let r = explain(r, &ok, "Go back one phase within this batch (Left arrow): the same numbers as before");
@@ -114,26 +115,25 @@ pub fn stalled_loss_ui(ui: &mut egui::Ui, curves: &Curves, last: Option<&Magnitu
     }
     let steps = if curves.loss.per_point() > 1 { "points".to_string() } else { format!("{stuck} steps") };
     let mut text = format!(
-        "The loss has sat at ln 10 = 2.303 for the last {steps}: the network gives every class probability \
-         0.1, whatever the digit, and learns nothing."
+        "The loss has sat at ln 10 = 2.303 for the last {steps}: every class gets probability 0.1, whatever \
+         the digit."
     );
     if let Some(m) = last {
         text.push_str(&format!(
-            " The signal fades layer by layer: RMS conv1 {}, conv2 {}, scores {}; the gradient reaching conv1 \
-             is {}, so the filters barely move.",
+            " The signal fades layer by layer (RMS conv1 {}, conv2 {}) and the gradient reaching conv1 is {}: \
+             the filters barely move.",
             fmt_sig(m.activations[0]),
             fmt_sig(m.activations[2]),
-            fmt_sig(m.activations[5]),
             fmt_sig(m.gradients[0]),
         ));
     }
     if snap.is_some_and(|s| s.preset == Preset::Post) {
-        text.push_str(" This is the post's initialisation (weights ×1e-4); the recommended preset (He) learns.");
+        text.push_str(" The post's initial weights (×1e-4) do this; the recommended preset learns.");
     }
     let fill = ui.visuals().warn_fg_color.gamma_multiply(0.18);
-    egui::Frame::new().fill(fill).corner_radius(4.0).inner_margin(6.0).show(ui, |ui| {
-        ui.label(RichText::new("Stuck at ln 10").strong().size(16.0).color(ui.visuals().warn_fg_color));
-        ui.label(text);
+    egui::Frame::new().fill(fill).corner_radius(4.0).inner_margin(4.0).show(ui, |ui| {
+        ui.label(RichText::new("Stuck at ln 10").strong().color(ui.visuals().warn_fg_color));
+        ui.label(RichText::new(text).small());
     });
     ui.add_space(4.0);
 }
@@ -148,19 +148,15 @@ pub fn tiny_scale_ui(ui: &mut egui::Ui, scale: f32, gradients: bool) {
         return;
     }
     let stretch = thousands((1.0 / scale).round().min(1e15) as u64);
-    ui.label(
-        RichText::new(format!("±{} — tiny! colours stretched ×{stretch}", fmt_sig(scale)))
-            .size(17.0)
-            .strong()
-            .color(ui.visuals().warn_fg_color),
-    )
-    .on_hover_text(
-        "Each layer is coloured by its own largest value, so even a vanishing signal fills the colour scale.",
-    );
+    ui.label(RichText::new(format!("tiny: ±{scale:.1e}")).size(17.0).strong().color(ui.visuals().warn_fg_color))
+        .on_hover_text(format!(
+            "Each layer is coloured by its own largest value, so even a vanishing signal fills the colour scale: \
+             these colours are stretched ×{stretch}."
+        ));
 }
 
-/// The diverged points on the loss plot: a red cross each, and a label with the loss that
-/// blew up. A loss far above the curve is drawn at the top of the plot (the label says its
+/// The diverged points on the loss plot: a red cross each, and a line of text per mark with
+/// the loss that blew up. A loss far above the curve is drawn at the top of the plot (the label says its
 /// value), so the rest of the curve stays readable.
 pub fn divergence_marks(plot: &mut PlotUi<'_>, marks: &[DivergedPoint], loss: &Series) {
     if marks.is_empty() {
@@ -172,19 +168,21 @@ pub fn divergence_marks(plot: &mut PlotUi<'_>, marks: &[DivergedPoint], loss: &S
         let loss = f64::from(d.loss);
         let y = if loss.is_finite() { loss.min(top) } else { top };
         let at = PlotPoint::new(d.step as f64, y);
+        // No names: the marks stay out of the legend (the label says what they are).
         plot.points(
-            Points::new(format!("diverged {i}"), vec![[at.x, at.y]])
-                .shape(MarkerShape::Cross)
-                .radius(7.0)
-                .color(red)
-                .allow_hover(false),
+            Points::new("", vec![[at.x, at.y]]).shape(MarkerShape::Cross).radius(7.0).color(red).allow_hover(false),
         );
-        let words = format!("diverged: loss {} at step {}, then rewound", fmt_loss(d.loss), d.step);
-        plot.text(
-            Text::new(format!("diverged label {i}"), at, RichText::new(words).color(red).strong())
-                .anchor(egui::Align2::LEFT_TOP),
-        );
+        // The labels start at the left, one under the other: the legend covers the top right,
+        // where the latest mark is.
+        let words = format!("step {}: loss {} diverged", d.step, fmt_loss(d.loss));
+        let line = PlotPoint::new(0.0, top * (1.0 - 0.1 * (marks.len() - 1 - i) as f64));
+        plot.text(Text::new("", line, RichText::new(words).color(red).strong()).anchor(egui::Align2::LEFT_TOP));
     }
+}
+
+/// The step the loss plot's x axis must reach to show every mark (0 with none).
+pub fn marks_extent(marks: &[DivergedPoint]) -> f64 {
+    marks.iter().map(|d| d.step as f64 + 0.5).fold(0.0, f64::max)
 }
 
 /// A loss as a person reads it: 68,293 rather than 68293.4 or 6.8e4.

@@ -21,5 +21,5 @@ pub use protocol::{
     Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed,
     SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
 };
-pub use session::{EpochStats, Session};
+pub use session::{EVAL_IMAGES, EpochStats, Session};
 pub use worker::Worker;

@@ -22,9 +22,11 @@ use super::protocol::{
     Settings, Snapshot, UpdateSize,
 };
 
-/// How often (in steps) the held-out accuracy curve gets a point, and on how many test images.
+/// How often (in steps) the held-out accuracy curve gets a point.
 const EVAL_EVERY_STEPS: u64 = 200;
-const EVAL_IMAGES: usize = 500;
+/// On how many test images (the first ones; all of a smaller test set) each point of the
+/// held-out accuracy curve is measured. The window says so next to the number.
+pub const EVAL_IMAGES: usize = 500;
 /// Test images per forward pass when evaluating: bounds memory whatever the count.
 const EVAL_CHUNK: usize = 250;
 /// Elements of each parameter tensor a gradient check compares: enough to catch a wrong

@@ -172,10 +172,9 @@ impl Curves {
     }
 }
 
-/// How many test images each point of the test-accuracy curve is measured on: the trainer
-/// measures the first 500 of the test set (fewer if it is smaller) every 200 steps (the core's
-/// `EVAL_IMAGES`; the points do not carry their count).
-pub const CURVE_TEST_IMAGES: usize = 500;
+/// How many test images each point of the test-accuracy curve is measured on (the first ones
+/// of the test set, all of a smaller one).
+pub const CURVE_TEST_IMAGES: usize = crate::trainer::EVAL_IMAGES;
 
 /// Draws the loss and accuracy plots, one above the other; returns `Evaluate` when the user asks
 /// for a full test-set evaluation. `test_len` is the size of the test set, for saying on how many

@@ -105,7 +105,16 @@ impl CnnApp {
                     results.curves.clear();
                     results.curves.divergences = marks;
                 }
-                results.curves.divergences.extend(s.diverged);
+                // The same blow-up retried (same step, same loss, NaN too) is marked once.
+                if let Some(d) = s.diverged
+                    && !results
+                        .curves
+                        .divergences
+                        .iter()
+                        .any(|m| m.step == d.step && m.loss.to_bits() == d.loss.to_bits())
+                {
+                    results.curves.divergences.push(d);
+                }
                 for p in &s.new_loss_points {
                     results.curves.add_loss(p);
                 }

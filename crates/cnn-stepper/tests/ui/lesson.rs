@@ -202,6 +202,24 @@ fn a_diverged_loss_stays_marked_on_the_curve_after_the_rewind() {
     let shown = h.state().snapshot().unwrap().step;
     assert!(marks[0].step > shown, "the mark is after the step training went back to");
     assert!(h.state().curves().loss.last().is_some_and(|p| (p.x as u64) <= shown), "the curve was rewound");
+    // The same batch retried blows up the same way: one mark per blow-up, never a pile of the
+    // same one.
+    // Training went back to before the blow-up: stepping on replays the same batches with the
+    // same weights, so the same step blows up with the same loss. Every click moves the step
+    // (on, or back by the rewind).
+    let mut again = false;
+    for _ in 0..8 {
+        let at = step(&h);
+        h.get_by_label("Step batch").click();
+        wait_for(&mut h, "the next batch", |h| step(h) != at);
+        if h.state().snapshot().is_some_and(|s| s.diverged.is_some()) {
+            again = true;
+            break;
+        }
+    }
+    assert!(again, "the replayed batches diverged again");
+    let marks = &h.state().curves().divergences;
+    assert_eq!(marks.len(), 1, "the same blow-up is marked once: {marks:?}");
     // A new run forgets it.
     h.get_by_label("Reset").click();
     wait_for(&mut h, "the reset", |h| step(h) == 0);

@@ -164,19 +164,28 @@ pub fn divergence_marks(plot: &mut PlotUi<'_>, marks: &[DivergedPoint], loss: &S
     }
     let top = loss.points().iter().map(|p| p.y).filter(|y| y.is_finite()).fold(LN_10, f64::max) * 1.6;
     let red = egui::Color32::from_rgb(220, 40, 40);
-    for (i, d) in marks.iter().enumerate() {
+    for d in marks {
         let loss = f64::from(d.loss);
         let y = if loss.is_finite() { loss.min(top) } else { top };
-        let at = PlotPoint::new(d.step as f64, y);
         // No names: the marks stay out of the legend (the label says what they are).
         plot.points(
-            Points::new("", vec![[at.x, at.y]]).shape(MarkerShape::Cross).radius(7.0).color(red).allow_hover(false),
+            Points::new("", vec![[d.step as f64, y]])
+                .shape(MarkerShape::Cross)
+                .radius(7.0)
+                .color(red)
+                .allow_hover(false),
         );
-        // The labels start at the left, one under the other: the legend covers the top right,
-        // where the latest mark is.
-        let words = format!("step {}: loss {} diverged", d.step, fmt_loss(d.loss));
-        let line = PlotPoint::new(0.0, top * (1.0 - 0.1 * (marks.len() - 1 - i) as f64));
-        plot.text(Text::new("", line, RichText::new(words).color(red).strong()).anchor(egui::Align2::LEFT_TOP));
+    }
+    // One label, for the latest: stacked labels overlap on a plot a hundred pixels high.
+    if let Some(last) = marks.last() {
+        let mut words = format!("step {}: loss {} diverged", last.step, fmt_loss(last.loss));
+        if marks.len() > 1 {
+            words.push_str(&format!(" (+{} earlier ×)", marks.len() - 1));
+        }
+        plot.text(
+            Text::new("", PlotPoint::new(0.0, top), RichText::new(words).color(red).strong())
+                .anchor(egui::Align2::LEFT_TOP),
+        );
     }
 }
 

@@ -132,7 +132,8 @@ echo "window-test: saved the session ($(stat -c %s "$work/session.safetensors") 
 echo "window-test: File → Save the window as PNG…"
 xdotool mousemove 20 12 click 1
 sleep 1
-xdotool mousemove 99 211 click 1
+# The menu item under "PNG resolution 1× 2× 3×" and the two view PNGs (at 100 % zoom).
+xdotool mousemove 99 236 click 1
 sleep 1
 save_through_dialog "$work/window.png" "File → Save the window as PNG"
 png_size=$(identify -format '%wx%h' "$work/window.png") || fail "$work/window.png is not a picture"

@@ -215,26 +215,9 @@ impl<T: Float> Params<T> {
 
     /// Half the L2 penalty's sum: `0.5·(ΣW_fc1² + ΣW_fc2²)`.
     pub fn half_l2_of_dense(&self) -> T {
-        // Blocks of 4,096 summed in T (vectorises), the blocks in f64 (keeps 2.5 M terms exact
-        // enough), blocks in a fixed order so the result does not depend on scheduling.
-        let sq = |s: &[T]| {
-            let blocks: Vec<f64> = s
-                .par_chunks(4096)
-                .map(|b| {
-                    let mut lanes = [T::ZERO; 16];
-                    let mut it = b.chunks_exact(16);
-                    for c in &mut it {
-                        for (l, v) in lanes.iter_mut().zip(c) {
-                            *l += *v * *v;
-                        }
-                    }
-                    let tail: T = it.remainder().iter().map(|v| *v * *v).sum();
-                    lanes.iter().map(|l| l.to_f64()).sum::<f64>() + tail.to_f64()
-                })
-                .collect();
-            blocks.iter().sum::<f64>()
-        };
-        <T as Float>::from_f64(0.5 * (sq(flat(&self.fc1_w)) + sq(flat(&self.fc2_w))))
+        <T as Float>::from_f64(
+            0.5 * (sum_of_squares_blocked(flat(&self.fc1_w)) + sum_of_squares_blocked(flat(&self.fc2_w))),
+        )
     }
 
     /// True if every value is finite.
@@ -320,4 +303,25 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]: ln never sees 0
     let u2: f64 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// `Σx²` as the L2 penalty sums a weight tensor: blocks of 4,096 summed in T with sixteen running
+/// sums (vectorises), the blocks in f64 (keeps 2.5 M terms exact enough), in a fixed order so the
+/// result does not depend on scheduling. Both networks use it, so their losses agree bit for bit.
+pub fn sum_of_squares_blocked<T: Float>(s: &[T]) -> f64 {
+    let blocks: Vec<f64> = s
+        .par_chunks(4096)
+        .map(|b| {
+            let mut lanes = [T::ZERO; 16];
+            let mut it = b.chunks_exact(16);
+            for c in &mut it {
+                for (l, v) in lanes.iter_mut().zip(c) {
+                    *l += *v * *v;
+                }
+            }
+            let tail: T = it.remainder().iter().map(|v| *v * *v).sum();
+            lanes.iter().map(|l| l.to_f64()).sum::<f64>() + tail.to_f64()
+        })
+        .collect();
+    blocks.iter().sum::<f64>()
 }

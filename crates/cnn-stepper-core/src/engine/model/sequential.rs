@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::engine::conv::ConvWorkspace;
-use crate::engine::params::sum_of_squares;
+use crate::engine::params::{sum_of_squares, sum_of_squares_blocked};
 use crate::engine::{ConvEngine, EngineError, Float, Hyper, Init, argmax, softmax_xent};
 
 use super::layers::activation::{self, Activation};
@@ -618,29 +618,9 @@ fn loss_forward<T: Float>(plan: &Plan, params: &[ParamTensor<T>], a: &mut Tensor
     let sum: f64 = params
         .iter()
         .filter(|p| p.name.ends_with(".weight") && matches!(plan.layers[p.layer].spec, LayerSpec::Fc { .. }))
-        .map(|p| half_l2_sum(&p.data))
+        .map(|p| sum_of_squares_blocked(&p.data))
         .sum();
     a.reg_loss = reg * <T as Float>::from_f64(0.5 * sum);
-}
-
-/// `Σx²` in the order [`Params::half_l2_of_dense`](crate::engine::Params::half_l2_of_dense)
-/// sums each tensor: blocks of 4,096 with sixteen running sums in T, the blocks in f64.
-fn half_l2_sum<T: Float>(s: &[T]) -> f64 {
-    let blocks: Vec<f64> = s
-        .par_chunks(4096)
-        .map(|b| {
-            let mut lanes = [T::ZERO; 16];
-            let mut it = b.chunks_exact(16);
-            for c in &mut it {
-                for (l, v) in lanes.iter_mut().zip(c) {
-                    *l += *v * *v;
-                }
-            }
-            let tail: T = it.remainder().iter().map(|v| *v * *v).sum();
-            lanes.iter().map(|l| l.to_f64()).sum::<f64>() + tail.to_f64()
-        })
-        .collect();
-    blocks.iter().sum::<f64>()
 }
 
 /// A standard normal draw (Box–Muller), as [`Params::init`](crate::engine::Params::init) draws.

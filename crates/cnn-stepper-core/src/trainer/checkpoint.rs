@@ -106,7 +106,7 @@ impl MagnitudeBucket {
 /// point is the mean of twice as many steps. Memory stays flat however long training runs,
 /// and the curve keeps its shape. Magnitude points are decimated the same way, with their own
 /// stride and [`MAX_MAGNITUDE_POINTS`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct History {
     loss: Vec<LossPoint>,
     accuracy: Vec<AccuracyPoint>,
@@ -118,6 +118,30 @@ pub struct History {
     /// Raw steps per stored magnitude point: 1, 2, 4, …
     magnitude_stride: u64,
     magnitude_bucket: Option<MagnitudeBucket>,
+}
+
+impl Clone for History {
+    fn clone(&self) -> Self {
+        let mut copy = Self::default();
+        copy.clone_from(self);
+        copy
+    }
+
+    /// Field by field into the vectors already there: the session copies the history before
+    /// every update (for a step back from after it), up to about a megabyte, and reusing the
+    /// memory keeps that copy from allocating on every training step.
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured, so that a new field cannot be forgotten here.
+        let Self { loss, accuracy, stride, bucket, recent, magnitudes, magnitude_stride, magnitude_bucket } = source;
+        self.loss.clone_from(loss);
+        self.accuracy.clone_from(accuracy);
+        self.stride = *stride;
+        self.bucket.clone_from(bucket);
+        self.recent.clone_from(recent);
+        self.magnitudes.clone_from(magnitudes);
+        self.magnitude_stride = *magnitude_stride;
+        self.magnitude_bucket.clone_from(magnitude_bucket);
+    }
 }
 
 impl Default for History {

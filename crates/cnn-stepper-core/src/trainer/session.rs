@@ -753,7 +753,10 @@ impl Session {
     }
 
     fn finish_batch(&mut self) {
-        self.history_before_update = Some(Box::new(self.history.clone()));
+        match &mut self.history_before_update {
+            Some(kept) => History::clone_from(kept, &self.history),
+            None => self.history_before_update = Some(Box::new(self.history.clone())),
+        }
         self.step += 1;
         let acts = self.net.activations();
         let n = acts.n;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's speed on the same training step as `cnn-stepper bench`, to run beside it.
 
-Needs `pip install torch`. The step is the one `bench` times: forward, softmax cross-entropy
+Needs `pip install torch safetensors numpy` (it reads model lines with
+pytorch_model_check.py's `build`). The step is the one `bench` times: forward, softmax cross-entropy
 plus 0.5·reg·ΣW² over the Linear weights, backward, SGD with momentum (lr 0.01, momentum 0.9,
 reg 1e-3, He init), on 2 threads, float32. Run both in one session so machine drift cancels:
 
@@ -15,13 +16,14 @@ at least --secs seconds after a warm-up), as `bench` does.
 """
 
 import argparse
-import re
 import statistics
-import sys
 import time
 
 import torch
 from torch import nn
+
+# The same reading of a model line as the PyTorch checks of the layer engine use.
+from pytorch_model_check import build
 
 NAMED = {
     "post": "conv(16,5,pad=2), relu, conv(32,5,pad=2), flatten, fc(100), relu, fc(10)",
@@ -29,40 +31,6 @@ NAMED = {
     "lenet5": "conv(6,5,pad=2), relu, maxpool(2), conv(16,5), relu, maxpool(2), flatten, "
     "fc(120), relu, fc(84), relu, fc(10)",
 }
-
-LAYER = re.compile(r"^([a-z]+)(?:\((.*)\))?$")
-
-
-def parse(line, channels, size):
-    """The layer line as an nn.Sequential (a small mirror of cnn-stepper's parser)."""
-    layers, c, h, w, flat = [], channels, size, size, None
-    for text in re.findall(r"[a-z]+(?:\([^)]*\))?", line.replace(" ", "")):
-        name, args = LAYER.match(text).groups()
-        pos = [a for a in (args or "").split(",") if a and "=" not in a]
-        kw = dict(a.split("=") for a in (args or "").split(",") if "=" in a)
-        if name == "conv":
-            f, k = int(pos[0]), int(pos[1])
-            s, p = int(kw.get("stride", 1)), int(kw.get("pad", 0))
-            layers.append(nn.Conv2d(c, f, k, stride=s, padding=p))
-            c, h, w = f, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        elif name in ("maxpool", "avgpool"):
-            k = int(pos[0])
-            s = int(kw.get("stride", k))
-            layers.append((nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d)(k, stride=s))
-            h, w = (h - k) // s + 1, (w - k) // s + 1
-        elif name in ("relu", "tanh", "sigmoid"):
-            layers.append({"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[name]())
-        elif name == "flatten":
-            layers.append(nn.Flatten())
-            flat = c * h * w
-        elif name == "fc":
-            n = int(pos[0])
-            layers.append(nn.Linear(flat, n))
-            flat = n
-        else:
-            sys.exit(f"unknown layer {text!r}")
-    return nn.Sequential(*layers)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +41,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    model = parse(NAMED.get(a.model, a.model), 1, 28)
+    model = build(NAMED.get(a.model, a.model), (1, 28, 28))
     for m in model:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

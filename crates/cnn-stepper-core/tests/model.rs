@@ -9,7 +9,7 @@ use cnn_stepper_core::engine::model::layers::activation::{self, Activation};
 use cnn_stepper_core::engine::model::layers::{conv, linear, pool};
 use cnn_stepper_core::engine::model::optim::{AdamState, adam_step};
 use cnn_stepper_core::engine::model::{
-    LayerSpec, ModelSpec, NAMED, Optimizer, Plan, SeqPhase, Sequential, Shape, Tensors, named, resolve,
+    LayerSpec, ModelSpec, NAMED, Optimizer, Plan, Phase, Sequential, Shape, Tensors, named, resolve,
 };
 use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, Params};
 use proptest::prelude::*;
@@ -300,21 +300,21 @@ fn phase_texts_come_from_the_layer_and_its_numbers() {
     let plan = resolve("lenet5", (1, 28, 28), 10).unwrap();
     let phases = plan.phases();
     assert_eq!(phases.len(), 12 + 2 + 12 + 1);
-    assert_eq!(phases[12], SeqPhase::Loss);
-    assert_eq!(phases[14], SeqPhase::Backward(11));
+    assert_eq!(phases[12], Phase::Loss);
+    assert_eq!(phases[14], Phase::Backward(11));
     let sgd = Optimizer::Sgd;
     assert_eq!(
-        plan.phase_sentence(SeqPhase::Forward(3), sgd),
+        plan.phase_sentence(Phase::Forward(3), sgd),
         "conv2: 6×14×14 → 16×10×10, 16 filters of 6×5×5, stride 1, pad 0."
     );
     assert_eq!(
-        plan.phase_sentence(SeqPhase::Forward(2), sgd),
+        plan.phase_sentence(Phase::Forward(2), sgd),
         "pool1: 6×28×28 → 6×14×14, the largest value of each 2×2 window, stride 2."
     );
-    assert_eq!(plan.phase_label(SeqPhase::Backward(7)), "backward fc1");
-    assert_eq!(plan.phase_formula(SeqPhase::Forward(7), sgd), "fc1 = flatten·Wᵀ + b");
-    assert_eq!(plan.phase_formula(SeqPhase::Backward(4), sgd), "dconv2 = drelu2 ⊙ [conv2 > 0]");
-    assert!(plan.phase_formula(SeqPhase::Update, Optimizer::ADAM).contains("√v̂"));
+    assert_eq!(plan.phase_label(Phase::Backward(7)), "backward fc1");
+    assert_eq!(plan.phase_formula(Phase::Forward(7), sgd), "fc1 = flatten·Wᵀ + b");
+    assert_eq!(plan.phase_formula(Phase::Backward(4), sgd), "dconv2 = drelu2 ⊙ [conv2 > 0]");
+    assert!(plan.phase_formula(Phase::Update, Optimizer::ADAM).contains("√v̂"));
     for p in phases {
         assert!(!plan.phase_formula(p, sgd).is_empty() && !plan.phase_sentence(p, sgd).is_empty(), "{p:?}");
     }
@@ -487,7 +487,7 @@ const HYPER: Hyper = Hyper { lr: 0.05, momentum: 0.9, reg: 0.1, lr_decay: 1.0 };
 /// Runs every phase before the update.
 fn gradients<T: Float>(net: &mut Sequential<T>, x: &[T], y: &[usize]) {
     net.load_batch(x, y).unwrap();
-    while net.next_phase() != Some(SeqPhase::Update) {
+    while net.next_phase() != Some(Phase::Update) {
         net.step_phase(&HYPER, &mut |_, _| {}).unwrap();
     }
 }
@@ -808,7 +808,7 @@ fn tiny_reads_as_the_brief_describes_it() {
     let plan = resolve("tiny", (1, 28, 28), 10).unwrap();
     let conv2 = plan.layer_named("conv2").unwrap();
     assert_eq!(
-        plan.phase_sentence(SeqPhase::Forward(conv2.index), Optimizer::Sgd),
+        plan.phase_sentence(Phase::Forward(conv2.index), Optimizer::Sgd),
         "conv2: 16×14×14 → 32×14×14, 32 filters of 16×5×5, stride 1, pad 2."
     );
     assert!(plan.total_params() < 50_000);

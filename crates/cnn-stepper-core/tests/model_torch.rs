@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Plan, SeqPhase, Sequential, Shape, resolve};
+use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Plan, Phase, Sequential, Shape, resolve};
 use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, argmax};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -169,7 +169,7 @@ fn compare_with<T: Float>(
     // Forward, loss, backward: every phase before the update.
     let mut net = network::<T>(&plan, tensors, engine);
     net.load_batch(&x, y).unwrap();
-    while net.next_phase() != Some(SeqPhase::Update) {
+    while net.next_phase() != Some(Phase::Update) {
         net.step_phase(&sgd_hyper, &mut |_, _| {}).unwrap();
     }
     let logits: Vec<f64> = want.logits.concat();

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use super::{CliError, Console, Signal, StopFlag, TrainOptions, thousands};
 use crate::data::ClassNames;
 use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
-use crate::engine::{ConvEngine, Preset, Setting};
+use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
 
 /// Step through one training step of a real CNN on MNIST, phase by phase.
 ///
@@ -28,6 +28,10 @@ pub struct Cli {
     /// Seed for the window's first run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The window's network: post (default), post-relu, lenet5, tiny, or a line such as
+    /// "conv(8,3,pad=1), relu, maxpool(2), flatten, fc(10)".
+    #[arg(long, value_name = "NAME|LINE")]
+    pub model: Option<String>,
     /// The headless command to run; none opens the window.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -68,15 +72,23 @@ pub enum Command {
         /// Convolution engine: naive or fast.
         #[arg(long, default_value = "fast", value_parser = parse_engine)]
         engine: ConvEngine,
-        /// Preset: post (the blog post's init, which does not learn) or recommended (default).
+        /// Preset: post (the blog post's init, which does not learn), recommended (default: He init, SGD
+        /// with momentum) or adam (He init, Adam).
         #[arg(long, value_parser = parse_preset, conflicts_with = "resume")]
         preset: Option<Preset>,
         /// Seed for init and batch order (default: 1).
         #[arg(long, conflicts_with = "resume")]
         seed: Option<u64>,
-        /// Put a ReLU after conv2 (not in the post).
+        /// Put a ReLU after conv2 (not in the post): the network post-relu.
         #[arg(long, conflicts_with = "resume")]
         relu_after_conv2: bool,
+        /// The network: post (default), post-relu, lenet5, tiny, or a line such as
+        /// "conv(6,5,pad=2), relu, maxpool(2), flatten, fc(10)" (see README).
+        #[arg(long, value_name = "NAME|LINE", conflicts_with = "resume")]
+        model: Option<String>,
+        /// Optimizer: sgd (with --momentum) or adam (default: the preset's).
+        #[arg(long, value_parser = parse_optimizer)]
+        optimizer: Option<OptimizerKind>,
         /// Save here at the end (also after Ctrl-C, SIGTERM or a divergence): a session file
         /// (safetensors) that loads as plain PyTorch-layout weights and that --resume continues.
         #[arg(long, value_name = "FILE")]
@@ -134,6 +146,10 @@ pub enum Command {
 pub(crate) fn parse_engine(s: &str) -> Result<ConvEngine, String> {
     ConvEngine::parse(s).map_err(|e| e.to_string())
 }
+fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
+    OptimizerKind::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_preset(s: &str) -> Result<Preset, String> {
     Preset::parse(s).map_err(|e| e.to_string())
 }
@@ -193,6 +209,8 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             preset,
             seed,
             relu_after_conv2,
+            model,
+            optimizer,
             save,
             resume,
         } => {
@@ -211,6 +229,8 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
                 preset,
                 seed,
                 relu_after_conv2,
+                model,
+                optimizer,
                 save,
                 resume,
             };

@@ -79,6 +79,12 @@ pub enum CliError {
         /// Why, naming the file.
         reason: String,
     },
+    /// Options that ask for two different networks.
+    #[error("{reason}")]
+    ModelConflict {
+        /// Which options and why.
+        reason: String,
+    },
     /// The data set does not fit the network of a weights file.
     #[error("{}: {detail}", file.display())]
     DoesNotFit {

@@ -19,9 +19,11 @@ pub use stop::{Signal, StopFlag};
 
 use crate::data::{self, ClassNames, DataError, Dataset, Mnist};
 use crate::engine::config::MAX_EPOCHS;
+use crate::engine::model::DEFAULT_MODEL;
 use crate::engine::weights;
 use crate::engine::{
-    Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
+    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem, SettingsError,
+    argmax, npz,
 };
 use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;
@@ -65,8 +67,14 @@ pub struct TrainOptions {
     pub preset: Option<Preset>,
     /// Seed for init and sampling of a fresh run (1 when `None`). Refused with `resume`.
     pub seed: Option<u64>,
-    /// Put a ReLU after conv2. With `resume`, refused unless the file's network has one.
+    /// Put a ReLU after conv2 (the network `post-relu`; refused with another `model`). With
+    /// `resume`, refused unless the file's network has one.
     pub relu_after_conv2: bool,
+    /// The network of a fresh run: a name (`post`, `lenet5`) or a line (`post` when `None`).
+    /// Refused with `resume`: the file holds its network.
+    pub model: Option<String>,
+    /// SGD or Adam (the preset's, or the resumed file's, when `None`).
+    pub optimizer: Option<OptimizerKind>,
     /// Where to save a session file at the end (also after Ctrl-C, SIGTERM or a divergence).
     pub save: Option<PathBuf>,
     /// A session file to continue (`--resume`).
@@ -88,6 +96,8 @@ impl Default for TrainOptions {
             preset: None,
             seed: None,
             relu_after_conv2: false,
+            model: None,
+            optimizer: None,
             save: None,
             resume: None,
         }
@@ -155,6 +165,7 @@ fn override_settings(o: &TrainOptions, base: Settings) -> Result<Settings, Setti
             momentum: o.momentum.unwrap_or(base.hyper.momentum),
             reg: o.reg.unwrap_or(base.hyper.reg),
             lr_decay: o.lr_decay.unwrap_or(base.hyper.lr_decay),
+            optimizer: o.optimizer.unwrap_or(base.hyper.optimizer),
         },
         batch_size: o.batch.unwrap_or(base.batch_size),
         engine: o.engine,
@@ -204,9 +215,9 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
         (Some(path), _) => open_for_resume(o, path, data.clone())?,
         (None, settings) => {
             let settings = settings.map_or_else(|| resolve_settings(o), Ok)?;
-            let cfg = ModelConfig { relu_after_conv2: o.relu_after_conv2, ..ModelConfig::default() };
+            let model = train_model(o)?;
             let preset = o.preset.unwrap_or(Preset::Recommended);
-            let mut s = Session::new(data.clone(), o.seed.unwrap_or(1), preset, cfg, o.engine)?;
+            let mut s = Session::new(data.clone(), o.seed.unwrap_or(1), preset, &model, o.engine)?;
             s.set_settings(settings)?;
             s
         }
@@ -365,13 +376,31 @@ fn refuse_start_options(o: &TrainOptions, path: &Path) -> Result<(), CliError> {
     if o.seed.is_some() {
         return Err(conflict("--seed", "seed and batch order"));
     }
+    if o.model.is_some() {
+        return Err(conflict("--model", "network"));
+    }
     Ok(())
+}
+
+/// The network a fresh `train` builds: `--model`, or `post-relu` for `--relu-after-conv2`, or
+/// the post's.
+fn train_model(o: &TrainOptions) -> Result<String, CliError> {
+    match (&o.model, o.relu_after_conv2) {
+        (Some(m), true) if !matches!(m.trim(), "post" | "post-relu") => Err(CliError::ModelConflict {
+            reason: format!("--relu-after-conv2 changes the post's network, not {m:?}: write the ReLU into the line"),
+        }),
+        (Some(m), relu) if relu && m.trim() == "post" => Ok("post-relu".into()),
+        (Some(m), _) => Ok(m.clone()),
+        (None, true) => Ok("post-relu".into()),
+        (None, false) => Ok(DEFAULT_MODEL.into()),
+    }
 }
 
 /// Opens `path` to continue it, with the options' settings over the file's.
 fn open_for_resume(o: &TrainOptions, path: &Path, data: Arc<Mnist>) -> Result<Session, CliError> {
-    let mut session = Session::open_checkpoint(data, path, o.engine)?;
-    if o.relu_after_conv2 && !session.network().config().relu_after_conv2 {
+    let mut session = Session::open_checkpoint(data, path, o.engine, None)?;
+    let has_relu_after_conv2 = session.model().name.as_deref() == Some("post-relu");
+    if o.relu_after_conv2 && !has_relu_after_conv2 {
         return Err(CliError::ResumeConflict {
             option: "--relu-after-conv2",
             reason: format!("the network of {} has no ReLU after conv2, and a resumed run keeps it", path.display()),
@@ -571,13 +600,15 @@ pub fn export(
     if npz_path.is_none() && loss_csv.is_none() && accuracy_csv.is_none() {
         return Err(CliError::NothingToExport);
     }
-    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast)?;
+    let opened = checkpoint::load(weights_path, None, ConvEngine::Fast, None)?;
     if let Some(note) = opened.integrity.note(&weights_path.display().to_string()) {
         eprintln!("note: {note}");
     }
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(CliError::Output);
     if let Some(path) = npz_path {
-        npz::save(path, &opened.file.params)?;
+        let weights = opened.file.model_weights();
+        let plan = crate::engine::model_file::checked_plan(&weights, &weights_path.display().to_string())?;
+        npz::save_model(path, &plan, &weights.tensors)?;
         w(out, format!("wrote {} (numpy .npz, the post's names, float32)", path.display()))?;
     }
     if (loss_csv.is_some() || accuracy_csv.is_some()) && opened.weights_only {

@@ -266,6 +266,46 @@ fn show(v: f32) -> String {
     if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) { v.to_string() } else { format!("{v:e}") }
 }
 
+/// Which rule the update phase follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// SGD, with [`Hyper::momentum`] (0: the post's plain SGD).
+    #[default]
+    Sgd,
+    /// Adam with PyTorch's constants (β1 0.9, β2 0.999, ε 1e-8); momentum is not used.
+    Adam,
+}
+
+impl OptimizerKind {
+    /// Both, in the order a menu lists them.
+    pub const ALL: [OptimizerKind; 2] = [OptimizerKind::Sgd, OptimizerKind::Adam];
+
+    /// The lower-case name used on the command line and in files (`sgd`, `adam`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// Parses `sgd` or `adam`.
+    pub fn parse(s: &str) -> Result<Self, EngineError> {
+        match s {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adam" => Ok(OptimizerKind::Adam),
+            other => Err(EngineError::Config(format!("unknown optimizer {other:?}: expected \"sgd\" or \"adam\""))),
+        }
+    }
+
+    /// The engine's optimizer.
+    pub fn optimizer(self) -> super::model::Optimizer {
+        match self {
+            OptimizerKind::Sgd => super::model::Optimizer::Sgd,
+            OptimizerKind::Adam => super::model::Optimizer::ADAM,
+        }
+    }
+}
+
 /// Optimiser settings, applied at the next batch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
@@ -278,6 +318,9 @@ pub struct Hyper {
     /// The learning rate is multiplied by this after every [`DECAY_EVERY_IMAGES`] images
     /// trained on (1 = constant), down to [`LR_FLOOR`] times the learning rate.
     pub lr_decay: f32,
+    /// SGD (with momentum) or Adam. Files written before Adam existed say nothing: SGD.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
 }
 
 impl Hyper {
@@ -347,6 +390,8 @@ pub enum Preset {
     Post,
     /// He init with SGD + momentum: what trains this network best here.
     Recommended,
+    /// He init with Adam (lr 0.001): the usual first choice in PyTorch tutorials.
+    Adam,
 }
 
 impl Preset {
@@ -355,17 +400,22 @@ impl Preset {
         match self {
             Preset::Post => "post",
             Preset::Recommended => "recommended",
+            Preset::Adam => "adam",
         }
     }
+
+    /// Every preset, in the order a menu lists them.
+    pub const ALL: [Preset; 3] = [Preset::Post, Preset::Recommended, Preset::Adam];
 
     /// Parses `post` or `recommended`.
     pub fn parse(s: &str) -> Result<Self, EngineError> {
         match s {
             "post" => Ok(Preset::Post),
             "recommended" => Ok(Preset::Recommended),
-            other => {
-                Err(EngineError::Config(format!("unknown preset {other:?}: expected \"post\" or \"recommended\"")))
-            }
+            "adam" => Ok(Preset::Adam),
+            other => Err(EngineError::Config(format!(
+                "unknown preset {other:?}: expected \"post\", \"recommended\" or \"adam\""
+            ))),
         }
     }
 
@@ -373,15 +423,18 @@ impl Preset {
     pub fn init(self) -> Init {
         match self {
             Preset::Post => Init::Post,
-            Preset::Recommended => Init::He,
+            Preset::Recommended | Preset::Adam => Init::He,
         }
     }
 
     /// The hyper-parameters of this preset.
     pub fn hyper(self) -> Hyper {
         match self {
-            Preset::Post => Hyper { lr: 0.01, momentum: 0.0, reg: 0.05, lr_decay: 1.0 },
-            Preset::Recommended => Hyper { lr: 0.01, momentum: 0.9, reg: 1e-4, lr_decay: 0.3 },
+            Preset::Post => Hyper { lr: 0.01, momentum: 0.0, reg: 0.05, lr_decay: 1.0, optimizer: OptimizerKind::Sgd },
+            Preset::Recommended => {
+                Hyper { lr: 0.01, momentum: 0.9, reg: 1e-4, lr_decay: 0.3, optimizer: OptimizerKind::Sgd }
+            }
+            Preset::Adam => Hyper { lr: 1e-3, momentum: 0.9, reg: 1e-4, lr_decay: 0.3, optimizer: OptimizerKind::Adam },
         }
     }
 

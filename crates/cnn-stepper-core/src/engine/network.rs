@@ -4,8 +4,9 @@ use std::ops::ControlFlow;
 
 use super::conv::{self, ConvShape, ConvWorkspace};
 use super::params::{flat, sgd_update};
+use super::phase::{Layer, Phase};
 use super::{
-    ConvEngine, EngineError, Float, Hyper, Init, Layer, ModelConfig, Params, Phase, dense, relu, softmax_xent,
+    ConvEngine, EngineError, Float, Hyper, Init, ModelConfig, OptimizerKind, Params, dense, relu, softmax_xent,
 };
 
 /// Every intermediate tensor of one batch: activations from the forward pass and gradients
@@ -291,7 +292,7 @@ impl<T: Float> Network<T> {
         acts.input.extend_from_slice(images);
         acts.labels.clear();
         acts.labels.extend_from_slice(labels);
-        let hyper = Hyper { lr: 0.0, momentum: 0.0, reg, lr_decay: 1.0 };
+        let hyper = Hyper { lr: 0.0, momentum: 0.0, reg, lr_decay: 1.0, optimizer: OptimizerKind::Sgd };
         for phase in self.phases.clone() {
             if let Phase::Forward(layer) = phase {
                 let never = &|| false;

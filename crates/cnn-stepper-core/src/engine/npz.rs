@@ -145,3 +145,25 @@ pub fn save(path: &Path, p: &Params<f32>) -> Result<(), NpzError> {
     let bytes = to_bytes(p)?;
     Ok(write_atomically(path, &bytes)?)
 }
+
+/// Writes the weights of any network: the post's family under the post's names (as [`save`]),
+/// any other with one member per tensor named after its layer (`conv1_W`, `conv1_b`, `fc1_W`,
+/// …; fc weights transposed to `[IN, OUT]` as the post's are).
+pub fn save_model(
+    path: &Path,
+    plan: &crate::engine::model::Plan,
+    tensors: &[crate::engine::model::ParamTensor<f32>],
+) -> Result<(), NpzError> {
+    let mut members = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let layer = plan.layers.get(t.layer).map_or("layer", |l| l.name.as_str());
+        let is_weight = t.name.ends_with(".weight");
+        let member = format!("{layer}_{}.npy", if is_weight { "W" } else { "b" });
+        let a = ndarray::ArrayD::from_shape_vec(t.shape.clone(), t.data.clone())
+            .map_err(|e| NpzError::TooLarge { what: format!("{}: {e}", t.name) })?;
+        let a = if is_weight && t.shape.len() == 2 { a.reversed_axes() } else { a };
+        members.push((member, npy_f32(&a)));
+    }
+    write_atomically(path, &zip_stored(&members)?)?;
+    Ok(())
+}

@@ -948,7 +948,7 @@ fn compare(file: &ModelConfig, expected: &ModelConfig, name: &str) -> Result<(),
 }
 
 /// The values of an `F32` or `F64` tensor (checked by the caller) as `f32`.
-fn to_f32(view: &TensorView<'_>) -> Vec<f32> {
+pub(crate) fn to_f32(view: &TensorView<'_>) -> Vec<f32> {
     let data = view.data();
     if view.dtype() == Dtype::F64 {
         data.chunks_exact(8)

@@ -35,14 +35,20 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Sampler, SamplingMode};
-use crate::engine::weights::{self, Entry, FORMAT, Integrity, Loaded, SESSION_PREFIX, WeightsError};
-use crate::engine::{ConvEngine, ModelConfig, PARAM_NAMES, Params, Preset};
+use crate::engine::model::optim::AdamState;
+use crate::engine::model::{ParamTensor, Plan, Shape};
+use crate::engine::model_file;
+use crate::engine::weights::{self, Entry, Integrity, SESSION_PREFIX, WeightsError};
+use crate::engine::{ConvEngine, Preset};
 use crate::fileio::{self, FileError};
 
 use super::protocol::{AccuracyPoint, LossPoint, MagnitudePoint, Settings};
 
 /// The `"session_format"` metadata value this version writes and reads.
-pub const SESSION_FORMAT: &str = "cnn-stepper session v1";
+pub const SESSION_FORMAT: &str = "cnn-stepper session v2";
+/// The format of the post's network's session files before any network could be trained: read
+/// (its magnitude curves mapped onto the layers), never written.
+pub const SESSION_FORMAT_V1: &str = "cnn-stepper session v1";
 
 /// Most loss points a [`History`] keeps; beyond that, neighbours are merged in pairs.
 pub const MAX_LOSS_POINTS: usize = 20_000;
@@ -66,30 +72,57 @@ struct Bucket {
     count: u64,
 }
 
-/// Magnitude points not yet merged into one stored point: per-field sums in f64.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// Magnitude points not yet merged into one stored point: per-field sums in f64, in the order
+/// of [`MagnitudeBucket::fields`], with the lengths of the point's four lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct MagnitudeBucket {
     step: u64,
-    sums: [f64; 20],
+    sums: Vec<f64>,
     count: u64,
+    /// Layers (the length of `activations` and `gradients`); files of format v1 lack it: 6.
+    #[serde(default = "six")]
+    layers: usize,
+    /// Weight tensors (the length of `weights` and `weight_gradients`); v1: 4.
+    #[serde(default = "four")]
+    weights: usize,
+}
+
+fn six() -> usize {
+    6
+}
+
+fn four() -> usize {
+    4
 }
 
 impl MagnitudeBucket {
+    fn empty(step: u64, like: &MagnitudePoint) -> Self {
+        let (layers, weights) = (like.activations.len(), like.weights.len());
+        Self { step, sums: vec![0.0; 2 * (layers + weights)], count: 0, layers, weights }
+    }
+
     fn fields(p: &MagnitudePoint) -> impl Iterator<Item = f32> + '_ {
         p.activations.iter().chain(&p.gradients).chain(&p.weights).chain(&p.weight_gradients).copied()
+    }
+
+    /// The point whose fields are `v` (in [`MagnitudeBucket::fields`] order).
+    fn point(step: u64, layers: usize, v: &[f32]) -> MagnitudePoint {
+        let (l, w) = (layers, v.len().saturating_sub(2 * layers) / 2);
+        let part = |from: usize, len: usize| v.get(from..from + len).map_or_else(Vec::new, <[f32]>::to_vec);
+        MagnitudePoint {
+            step,
+            activations: part(0, l),
+            gradients: part(l, l),
+            weights: part(2 * l, w),
+            weight_gradients: part(2 * l + w, w),
+        }
     }
 
     /// The mean of the points summed so far, at the latest step.
     fn mean(&self) -> MagnitudePoint {
         let n = self.count.max(1) as f64;
-        let v = |i: usize| (self.sums[i] / n) as f32;
-        MagnitudePoint {
-            step: self.step,
-            activations: std::array::from_fn(v),
-            gradients: std::array::from_fn(|i| v(6 + i)),
-            weights: std::array::from_fn(|i| v(12 + i)),
-            weight_gradients: std::array::from_fn(|i| v(16 + i)),
-        }
+        let v: Vec<f32> = self.sums.iter().map(|s| (s / n) as f32).collect();
+        Self::point(self.step, self.layers, &v)
     }
 
     fn add(&mut self, p: &MagnitudePoint) {
@@ -192,7 +225,11 @@ impl History {
 
     /// Records one step's layer magnitudes.
     pub fn push_magnitudes(&mut self, p: MagnitudePoint) {
-        let b = self.magnitude_bucket.get_or_insert(MagnitudeBucket { step: p.step, sums: [0.0; 20], count: 0 });
+        if self.magnitude_bucket.as_ref().is_some_and(|b| b.layers != p.activations.len() || b.weights != p.weights.len())
+        {
+            self.magnitude_bucket = None;
+        }
+        let b = self.magnitude_bucket.get_or_insert_with(|| MagnitudeBucket::empty(p.step, &p));
         b.add(&p);
         if b.count < self.magnitude_stride {
             return;
@@ -205,7 +242,7 @@ impl History {
                 .magnitudes
                 .chunks(2)
                 .map(|pair| {
-                    let mut merged = MagnitudeBucket { step: 0, sums: [0.0; 20], count: 0 };
+                    let mut merged = MagnitudeBucket::empty(0, &pair[0]);
                     pair.iter().for_each(|p| merged.add(p));
                     merged.mean()
                 })
@@ -284,7 +321,7 @@ impl History {
         if self.bucket.is_some_and(|b| b.step > step) {
             self.bucket = None;
         }
-        if self.magnitude_bucket.is_some_and(|b| b.step > step) {
+        if self.magnitude_bucket.as_ref().is_some_and(|b| b.step > step) {
             self.magnitude_bucket = None;
         }
     }
@@ -327,12 +364,20 @@ impl History {
 /// Everything a session file holds, as plain data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionFile {
-    /// The network's shape.
-    pub config: ModelConfig,
-    /// Weights and biases.
-    pub params: Params<f32>,
-    /// SGD momentum buffers.
-    pub velocity: Params<f32>,
+    /// The network: a name (`post`) or a line.
+    pub model: String,
+    /// One image's shape.
+    pub input: Shape,
+    /// The class names of the data it was trained on.
+    pub class_names: Vec<String>,
+    /// Weights and biases, named `<index>.weight` / `<index>.bias`.
+    pub tensors: Vec<ParamTensor<f32>>,
+    /// SGD's momentum buffer per tensor (the last update's change), in `tensors` order.
+    pub momentum: Vec<Vec<f32>>,
+    /// Adam's state per tensor (empty if Adam never ran).
+    pub adam: Vec<AdamState<f32>>,
+    /// Adam updates made.
+    pub adam_steps: u64,
     /// Preset the run started from.
     pub preset: Preset,
     /// Seed the run started from.
@@ -423,6 +468,9 @@ struct State {
     magnitude_stride: u64,
     #[serde(default)]
     magnitude_bucket: Option<MagnitudeBucket>,
+    /// Adam updates made (absent before Adam existed: 0).
+    #[serde(default)]
+    adam_steps: u64,
 }
 
 fn one() -> u64 {
@@ -442,19 +490,58 @@ fn velocity_name(param: &str) -> String {
     format!("session.velocity.{param}")
 }
 
+fn adam_name(which: &str, param: &str) -> String {
+    format!("session.adam.{which}.{param}")
+}
+
 fn le_f32<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
     values.flat_map(|v| v.to_le_bytes()).collect()
 }
 
 impl SessionFile {
+    /// The network and its weights, as a model file holds them.
+    pub fn model_weights(&self) -> model_file::ModelWeights {
+        let (c, h, w) = match self.input {
+            Shape::Maps { c, h, w } => (c, h, w),
+            Shape::Flat(n) => (n, 1, 1),
+        };
+        let line = crate::engine::model::named(&self.model)
+            .and_then(|m| m.spec(self.class_names.len().max(2)).ok())
+            .map_or_else(|| self.model.clone(), |s| s.to_string());
+        model_file::ModelWeights {
+            line,
+            input: (c, h, w),
+            class_names: self.class_names.clone(),
+            tensors: self.tensors.clone(),
+            meta: model_file::ModelMeta {
+                preset: Some(self.preset.name().to_owned()),
+                seed: Some(self.seed),
+                step: Some(self.step),
+            },
+        }
+    }
+
     /// Encodes the session as the bytes of a session file; `name` starts error messages.
     ///
     /// The same session always gives the same bytes: the header is sorted and the state's
     /// JSON has a fixed field order.
     pub fn to_bytes(&self, name: &str) -> Result<Vec<u8>, CheckpointError> {
-        self.config.validate().map_err(|source| WeightsError::Config { name: name.to_owned(), source })?;
-        let mut entries = weights::param_entries(&self.params, &self.config, "", name)?;
-        entries.extend(weights::param_entries(&self.velocity, &self.config, &velocity_name(""), name)?);
+        let f32_entry = |tensor: String, shape: &[usize], values: &[f32]| Entry {
+            name: tensor,
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            data: le_f32(values.iter()),
+        };
+        let weights = self.model_weights();
+        let plan = model_file::checked_plan(&weights, name)?;
+        let mut entries = model_file::model_entries(&weights, &plan, "", name)?;
+        for (t, m) in self.tensors.iter().zip(&self.momentum) {
+            entries.push(f32_entry(velocity_name(&t.name), &t.shape, m));
+        }
+        for (t, a) in self.tensors.iter().zip(&self.adam) {
+            entries.push(f32_entry(adam_name("m", &t.name), &t.shape, &a.m));
+            entries.push(f32_entry(adam_name("v", &t.name), &t.shape, &a.v));
+        }
         let h = &self.history;
         let steps = |s: &mut dyn Iterator<Item = u64>| -> Vec<u8> {
             s.flat_map(|v| i64::try_from(v).unwrap_or(i64::MAX).to_le_bytes()).collect()
@@ -491,7 +578,8 @@ impl SessionFile {
             steps(&mut h.magnitudes.iter().map(|p| p.step)),
         ));
         let magnitudes: Vec<f32> = h.magnitudes.iter().flat_map(MagnitudeBucket::fields).collect();
-        entries.push(entry(MAGNITUDES, Dtype::F32, vec![h.magnitudes.len(), 20], le_f32(magnitudes.iter())));
+        let width = h.magnitudes.first().map_or(0, |p| MagnitudeBucket::fields(p).count());
+        entries.push(entry(MAGNITUDES, Dtype::F32, vec![h.magnitudes.len(), width], le_f32(magnitudes.iter())));
 
         let encode_error = |what: &str, e: serde_json::Error| CheckpointError::Session {
             name: name.to_owned(),
@@ -508,11 +596,11 @@ impl SessionFile {
             history_bucket: h.bucket,
             recent_losses: h.recent.clone(),
             magnitude_stride: h.magnitude_stride,
-            magnitude_bucket: h.magnitude_bucket,
+            magnitude_bucket: h.magnitude_bucket.clone(),
+            adam_steps: self.adam_steps,
         };
-        let info = BTreeMap::from([
-            ("format".to_owned(), FORMAT.to_owned()),
-            ("config".to_owned(), serde_json::to_string(&self.config).map_err(|e| encode_error("configuration", e))?),
+        let mut info = model_file::model_info(&weights, &plan, name)?;
+        info.extend([
             ("preset".to_owned(), self.preset.name().to_owned()),
             ("seed".to_owned(), self.seed.to_string()),
             ("step".to_owned(), self.step.to_string()),
@@ -550,15 +638,22 @@ fn session_evidence(map: &BTreeMap<String, String>, st: &SafeTensors<'_>) -> Opt
 ///
 /// A file with anything of a session in it (see the module documentation) is read as a
 /// session or refused; only a file with no trace of one opens as plain weights.
+///
+/// `expected` is the network to read a file that does not name its own (a PyTorch state dict)
+/// as; a file that names one is read as that one.
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,
     train_len: Option<usize>,
     engine: ConvEngine,
+    expected: Option<&Plan>,
 ) -> Result<Opened, CheckpointError> {
     let parsed = weights::Parsed::new(bytes, name)?;
-    let Loaded { params, meta, integrity } = parsed.weights(None)?;
-    let config = meta.config;
+    let loaded = parsed.model(expected)?;
+    let integrity = loaded.integrity;
+    let model_file::ModelWeights { line, class_names, tensors, meta, .. } = loaded.weights;
+    let input = loaded.plan.input;
+    let model = crate::engine::model::name_of(&loaded.plan).map_or(line, str::to_owned);
     let st = &parsed.st;
     let map = parsed.metadata.clone().unwrap_or_default();
     let bad = |detail: String| CheckpointError::Session { name: name.to_owned(), detail };
@@ -569,9 +664,13 @@ pub fn from_bytes(
             let seed = meta.seed.unwrap_or(1);
             let len = train_len.unwrap_or(0);
             let file = SessionFile {
-                config,
-                velocity: Params::zeros(&config),
-                params,
+                model,
+                input,
+                class_names,
+                momentum: tensors.iter().map(|t| vec![0.0; t.data.len()]).collect(),
+                tensors,
+                adam: Vec::new(),
+                adam_steps: 0,
                 preset,
                 seed,
                 step: 0,
@@ -582,7 +681,7 @@ pub fn from_bytes(
             };
             return Ok(Opened { file, weights_only: true, integrity });
         }
-        (Some(SESSION_FORMAT), _) => {}
+        (Some(SESSION_FORMAT | SESSION_FORMAT_V1), _) => {}
         (Some(other), _) => {
             return Err(CheckpointError::Format { name: name.to_owned(), found: other.to_owned() });
         }
@@ -635,8 +734,11 @@ pub fn from_bytes(
     if !state.magnitude_stride.is_power_of_two() || state.magnitude_stride > 1 << 40 {
         return Err(bad(format!("magnitude stride {} is not a power of two up to 2^40", state.magnitude_stride)));
     }
-    if let Some(b) = state.magnitude_bucket
-        && (b.count == 0 || b.count >= state.magnitude_stride || b.sums.iter().any(|v| !v.is_finite()))
+    if let Some(b) = &state.magnitude_bucket
+        && (b.count == 0
+            || b.count >= state.magnitude_stride
+            || b.sums.len() != 2 * (b.layers + b.weights)
+            || b.sums.iter().any(|v| !v.is_finite()))
     {
         return Err(bad("the magnitude history's partial bucket is invalid".into()));
     }
@@ -647,16 +749,27 @@ pub fn from_bytes(
         )));
     }
 
-    let shapes = Params::<f32>::shapes(&config);
-    let mut velocity: [Vec<f32>; 8] = Default::default();
-    for ((param, shape), out) in PARAM_NAMES.iter().zip(&shapes).zip(velocity.iter_mut()) {
-        let tensor = velocity_name(param);
-        *out = f32_tensor(st, &tensor, shape, name)?;
-        weights::check_finite(out, &tensor, name)?;
+    let v1 = map.get("session_format").map(String::as_str) == Some(SESSION_FORMAT_V1);
+    let mut momentum = Vec::with_capacity(tensors.len());
+    let mut adam = Vec::new();
+    for t in &tensors {
+        // Format v1 named the tensors as the post's network did (`conv1.weight`).
+        let stored = if v1 { post_name(&model, &t.name).unwrap_or_default() } else { t.name.clone() };
+        let tensor = velocity_name(&stored);
+        let m = f32_tensor(st, &tensor, &t.shape, name)?;
+        weights::check_finite(&m, &tensor, name)?;
+        momentum.push(m);
+        if state.adam_steps > 0 {
+            let read = |which: &str| -> Result<Vec<f32>, CheckpointError> {
+                let tensor = adam_name(which, &t.name);
+                let v = f32_tensor(st, &tensor, &t.shape, name)?;
+                weights::check_finite(&v, &tensor, name)?;
+                Ok(v)
+            };
+            adam.push(AdamState { m: read("m")?, v: read("v")? });
+        }
     }
-    let velocity = Params::from_vecs(&config, velocity)
-        .ok_or_else(|| bad("the velocity tensors do not match the configuration".into()))?;
-
+    let layers = expected_layers(&model, input, class_names.len()).unwrap_or(0);
     let loss_steps = i64_tensor(st, LOSS_STEP, MAX_LOSS_POINTS, state.step, name)?;
     let losses = f32_tensor(st, LOSS, &[loss_steps.len(), 2], name)?;
     let accuracy_steps = i64_tensor(st, ACCURACY_STEP, MAX_ACCURACY_POINTS, state.step, name)?;
@@ -664,19 +777,30 @@ pub fn from_bytes(
     // Files from before the magnitude curves have neither tensor: an empty curve.
     let magnitudes = if st.names().contains(&MAGNITUDE_STEP) {
         let steps = i64_tensor(st, MAGNITUDE_STEP, MAX_MAGNITUDE_POINTS, state.step, name)?;
-        let values = f32_tensor(st, MAGNITUDES, &[steps.len(), 20], name)?;
+        let width = if v1 { 20 } else { tensor(st, MAGNITUDES, name)?.shape().get(1).copied().unwrap_or(0) };
+        let values = f32_tensor(st, MAGNITUDES, &[steps.len(), width], name)?;
+        let stored_layers = if v1 { 6 } else { layers };
+        if !steps.is_empty() && (width < 2 * stored_layers || (width - 2 * stored_layers) % 2 != 0) {
+            return Err(bad(format!(
+                "tensor \"{MAGNITUDES}\" has {width} values per point, not a whole point of {layers} layers"
+            )));
+        }
         steps
             .iter()
-            .zip(values.chunks_exact(20))
+            .zip(values.chunks_exact(width.max(1)))
             .map(|(&step, v)| {
-                let mut b = MagnitudeBucket { step, sums: [0.0; 20], count: 1 };
-                b.sums.iter_mut().zip(v).for_each(|(s, v)| *s = f64::from(*v));
-                b.mean()
+                let p = MagnitudeBucket::point(step, stored_layers, v);
+                if v1 { v1_magnitudes(p, layers) } else { p }
             })
             .collect()
     } else {
         Vec::new()
     };
+    let mut magnitude_bucket = state.magnitude_bucket;
+    if v1 {
+        // A half-filled v1 bucket would need its sums remapped too; it is at most a few steps.
+        magnitude_bucket = None;
+    }
     let history = History {
         loss: loss_steps
             .iter()
@@ -693,12 +817,16 @@ pub fn from_bytes(
         recent: state.recent_losses,
         magnitudes,
         magnitude_stride: state.magnitude_stride,
-        magnitude_bucket: state.magnitude_bucket,
+        magnitude_bucket,
     };
     let file = SessionFile {
-        config,
-        params,
-        velocity,
+        model,
+        input,
+        class_names,
+        tensors,
+        momentum,
+        adam,
+        adam_steps: state.adam_steps,
         preset: state.preset,
         seed: state.seed,
         step: state.step,
@@ -712,9 +840,58 @@ pub fn from_bytes(
 
 /// Reads a session or weights file, header first (see [`weights::read_file`]); see
 /// [`from_bytes`] for what is accepted.
-pub fn load(path: &Path, train_len: Option<usize>, engine: ConvEngine) -> Result<Opened, CheckpointError> {
+pub fn load(
+    path: &Path,
+    train_len: Option<usize>,
+    engine: ConvEngine,
+    expected: Option<&Plan>,
+) -> Result<Opened, CheckpointError> {
     let bytes = weights::read_file(path)?;
-    from_bytes(&bytes, &path.display().to_string(), train_len, engine)
+    from_bytes(&bytes, &path.display().to_string(), train_len, engine, expected)
+}
+
+/// The post's name of a tensor of `post` or `post-relu` as format v1 files wrote it
+/// (`0.weight` → `conv1.weight`), for reading their momentum.
+fn post_name(model: &str, tensor: &str) -> Option<String> {
+    let (index, kind) = tensor.split_once('.')?;
+    let layers: [&str; 4] = match model {
+        "post" => ["0", "2", "4", "6"],
+        "post-relu" => ["0", "2", "5", "7"],
+        _ => return None,
+    };
+    let names = ["conv1", "conv2", "fc1", "fc2"];
+    let i = layers.iter().position(|l| *l == index)?;
+    Some(format!("{}.{kind}", names[i]))
+}
+
+/// The number of layers of `model` on images of `input` with `classes` classes.
+fn expected_layers(model: &str, input: Shape, classes: usize) -> Option<usize> {
+    let (c, h, w) = match input {
+        Shape::Maps { c, h, w } => (c, h, w),
+        Shape::Flat(n) => (n, 1, 1),
+    };
+    crate::engine::model::resolve(model, (c, h, w), classes).ok().map(|p| p.layers.len())
+}
+
+/// A magnitude point of format v1 (the post's six tensors `conv1, relu1, conv2, fc1, relu2,
+/// scores`) spread over the `layers` layers of `post` (7) or `post-relu` (8): flatten repeats
+/// conv2's, and the ReLU after conv2, which v1 did not measure, is NaN (not drawn).
+fn v1_magnitudes(p: MagnitudePoint, layers: usize) -> MagnitudePoint {
+    let spread = |v: &[f32]| -> Vec<f32> {
+        let g = |i: usize| v.get(i).copied().unwrap_or(f32::NAN);
+        if layers == 8 {
+            vec![g(0), g(1), g(2), f32::NAN, f32::NAN, g(3), g(4), g(5)]
+        } else {
+            vec![g(0), g(1), g(2), g(2), g(3), g(4), g(5)]
+        }
+    };
+    MagnitudePoint {
+        step: p.step,
+        activations: spread(&p.activations),
+        gradients: spread(&p.gradients),
+        weights: p.weights,
+        weight_gradients: p.weight_gradients,
+    }
 }
 
 fn tensor<'a>(st: &'a SafeTensors<'a>, tensor: &str, name: &str) -> Result<TensorView<'a>, CheckpointError> {

@@ -64,6 +64,15 @@ pub enum TrainError {
     /// Writing a file (an export) failed; the error names it.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A network that cannot be built on this data: the line does not parse, or a layer does
+    /// not fit (the reason names the layer).
+    #[error("network {model:?}: {reason}")]
+    Model {
+        /// The name or line as given.
+        model: String,
+        /// What is wrong, naming the layer.
+        reason: String,
+    },
     /// Step back was asked for where there is nothing to go back to.
     #[error("cannot step back: {why}")]
     CannotStepBack {
@@ -93,6 +102,12 @@ pub enum TrainError {
         done: usize,
         /// Phases in a step.
         total: usize,
+    },
+    /// Class evidence asked of a network where it is not exact; the reason says why.
+    #[error("{reason}")]
+    NoEvidence {
+        /// Why, in a sentence a student understands.
+        reason: String,
     },
     /// A request about the current batch before there is one.
     #[error("there is no batch yet: take a step first, then {then}")]

@@ -1,53 +1,28 @@
 //! The pixel inspector: one feature-map pixel's arithmetic redone from a [`Snapshot`], with no
 //! round trip to the worker.
 //!
-//! For a pixel `(f, y, x)` of conv1 or conv2 (or the ReLU after it) this lists the input patch
-//! the kernel sees (zeros in the padding, flagged), the kernel, their element-wise products, the
-//! per-input-channel partial sums, the bias and the total, which is the value in the engine's
-//! map up to float rounding. Once the backward pass has reached the pixel it adds the gradient
-//! arriving there and what that gradient contributes to the kernel's gradient (`grad × patch`)
-//! and to the patch's gradient (`grad × kernel`).
+//! - A pixel `(f, y, x)` of a convolution (or of the activation right after one) lists the
+//!   input patch the kernel sees (zeros in the padding, flagged), the kernel, their element-wise
+//!   products, the per-input-channel partial sums, the bias and the total, which is the value in
+//!   the engine's map up to float rounding; then the activation, if one follows. Once the
+//!   backward pass has reached the pixel it adds the gradient arriving there and what that
+//!   gradient contributes to the kernel's gradient (`grad × patch`) and to the patch's gradient
+//!   (`grad × kernel`).
+//! - A pixel of a pool lists its window: which input won (max) or their mean (average), and
+//!   where the gradient goes back to.
+//! - A pixel of any other activation: its input, the function, its output and the gradient
+//!   through it.
 
-use crate::engine::ModelConfig;
+use crate::engine::model::{LayerSpec, PlannedLayer, Shape};
 
-use super::protocol::{FilterView, SampleView, Snapshot};
-
-/// The feature maps a pixel can be picked from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum InspectLayer {
-    /// conv1's output.
-    Conv1,
-    /// relu1's output (conv1's arithmetic, then the ReLU).
-    Relu1,
-    /// conv2's output.
-    Conv2,
-    /// The ReLU after conv2, when the network has one.
-    ReluConv2,
-}
-
-impl InspectLayer {
-    /// The layer's short name, as in [`crate::engine::Layer::name`].
-    pub fn name(self) -> &'static str {
-        match self {
-            InspectLayer::Conv1 => "conv1",
-            InspectLayer::Relu1 => "relu1",
-            InspectLayer::Conv2 => "conv2",
-            InspectLayer::ReluConv2 => "relu_c2",
-        }
-    }
-
-    /// True for conv2 and the ReLU after it.
-    pub fn is_conv2(self) -> bool {
-        matches!(self, InspectLayer::Conv2 | InspectLayer::ReluConv2)
-    }
-}
+use super::protocol::{FilterView, ModelView, SampleView, Snapshot};
 
 /// A pixel of a feature map of the selected digit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PixelRef {
-    /// Which maps.
-    pub layer: InspectLayer,
-    /// The map (output channel, i.e. filter).
+    /// The layer whose output map holds it (its position in the line).
+    pub layer: usize,
+    /// The map (output channel).
     pub channel: usize,
     /// Row in the map.
     pub y: usize,
@@ -60,10 +35,10 @@ pub struct PixelRef {
 pub enum InspectError {
     /// The forward phase that computes the map has not run in this step yet.
     #[error("{0} has not been computed in this step yet: step forward to it first")]
-    NotComputed(&'static str),
-    /// [`InspectLayer::ReluConv2`] on a network without that ReLU.
-    #[error("this network has no ReLU after conv2")]
-    NoReluAfterConv2,
+    NotComputed(String),
+    /// A layer whose output is not a stack of maps (flatten, fc) or that does not exist.
+    #[error("layer {0} has no feature maps to inspect")]
+    NotMaps(usize),
     /// A channel, row or column outside the map.
     #[error("{what} {value} is outside the map (0 to {})", limit.saturating_sub(1))]
     OutOfRange {
@@ -74,23 +49,68 @@ pub enum InspectError {
         /// How many there are.
         limit: usize,
     },
-    /// A snapshot whose tensors do not match its configuration (a bug, not a user error).
-    #[error("the snapshot's {0} does not have the size its network configuration implies")]
-    Inconsistent(&'static str),
+    /// A snapshot whose tensors do not match its network (a bug, not a user error).
+    #[error("the snapshot's {0} does not have the size its network implies")]
+    Inconsistent(String),
 }
 
-/// One pixel's arithmetic. Patch, kernel and products are `C × K × K` row-major, with `C` the
-/// input channels of the convolution (1 for conv1, conv1's 16 filters for conv2).
+/// One pixel's arithmetic, by the kind of layer that computed it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inspection {
+    /// A convolution's weighted sum (and the activation after it, if any).
+    Conv(PixelInspection),
+    /// A pool's window.
+    Pool(PoolPixel),
+    /// An activation whose input is not a convolution's output.
+    Activation(ActivationPixel),
+}
+
+impl Inspection {
+    /// The pixel.
+    pub fn at(&self) -> PixelRef {
+        match self {
+            Inspection::Conv(c) => c.at,
+            Inspection::Pool(p) => p.at,
+            Inspection::Activation(a) => a.at,
+        }
+    }
+}
+
+/// An activation function applied to one value, with the gradient through it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationStep {
+    /// The layer's student name (`relu1`).
+    pub name: String,
+    /// `relu`, `tanh` or `sigmoid`.
+    pub function: &'static str,
+    /// Its input.
+    pub input: f32,
+    /// Its output, computed here.
+    pub output: f32,
+    /// ∂L/∂output at the pixel, once the backward pass has reached it.
+    pub d_output: Option<f32>,
+    /// ∂L/∂input = ∂L/∂output · f′(input), once known.
+    pub d_input: Option<f32>,
+}
+
+/// One convolution pixel's arithmetic. Patch, kernel and products are `C × K × K` row-major,
+/// with `C` the input channels of the convolution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PixelInspection {
     /// The pixel.
     pub at: PixelRef,
-    /// The input tensor the patch is cut from: `"input"` (conv1) or `"relu1"` (conv2).
-    pub input_name: &'static str,
+    /// The convolution's student name (`conv2`).
+    pub conv_name: String,
+    /// The tensor the patch is cut from: `input` or the layer before (`relu1`, `pool1`).
+    pub input_name: String,
     /// Input channels `C`.
     pub channels: usize,
     /// Kernel size `K`.
     pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding.
+    pub pad: usize,
     /// Input row and column of the patch's top-left tap: `y·stride − pad`, `x·stride − pad`
     /// (negative inside the padding).
     pub origin: (isize, isize),
@@ -108,15 +128,14 @@ pub struct PixelInspection {
     pub bias: f32,
     /// `bias + Σ channel_sums` (summed in f64): the pre-activation value.
     pub total: f32,
-    /// The value the engine put in the map, for comparison (equal up to float rounding).
+    /// The value the engine put in the convolution's map, for comparison (equal up to float
+    /// rounding).
     pub map_value: f32,
-    /// True when the engine computed the map through Fourier transforms (the fast engine's
-    /// conv2), whose rounding is relative to the whole map rather than to this one sum.
+    /// True when the engine computed the map through Fourier transforms, whose rounding is
+    /// relative to the whole map rather than to this one sum.
     pub by_fourier: bool,
-    /// `max(0, total)` when a ReLU follows this convolution, else `None`.
-    pub relu: Option<f32>,
-    /// ∂L/∂(ReLU output) at the pixel, once the backward pass has reached the ReLU.
-    pub d_relu: Option<f32>,
+    /// The activation right after the convolution, if there is one.
+    pub activation: Option<ActivationStep>,
     /// Once the backward pass has reached the convolution's output: its gradient here.
     pub gradient: Option<PixelGradient>,
 }
@@ -126,6 +145,51 @@ impl PixelInspection {
     pub fn tap(&self, c: usize, di: usize, dj: usize) -> usize {
         (c * self.kernel + di) * self.kernel + dj
     }
+}
+
+/// One pool pixel: its window of the input map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolPixel {
+    /// The pixel.
+    pub at: PixelRef,
+    /// The pool's student name (`pool1`).
+    pub name: String,
+    /// The tensor the window is cut from (`relu1`).
+    pub input_name: String,
+    /// True for a max pool, false for an average pool.
+    pub max: bool,
+    /// Window side K.
+    pub window: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Input row and column of the window's top-left value.
+    pub origin: (usize, usize),
+    /// `K × K` input values of channel `at.channel`.
+    pub values: Vec<f32>,
+    /// For a max pool: the index in `values` of the input that won (the engine's choice).
+    pub winner: Option<usize>,
+    /// The value computed here: the maximum or the mean.
+    pub result: f32,
+    /// The value the engine put in the map.
+    pub map_value: f32,
+    /// ∂L/∂output at the pixel, once the backward pass has reached it.
+    pub d_output: Option<f32>,
+    /// `K × K`: where that gradient goes back to (all of it to the winner, or an equal share
+    /// to each input), once known.
+    pub d_input: Option<Vec<f32>>,
+}
+
+/// An activation pixel (when the layer before it is not a convolution).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationPixel {
+    /// The pixel.
+    pub at: PixelRef,
+    /// The tensor it reads (`pool1`).
+    pub input_name: String,
+    /// The function and its gradient.
+    pub step: ActivationStep,
+    /// The value the engine put in the map.
+    pub map_value: f32,
 }
 
 /// The backward side of one pixel.
@@ -139,67 +203,213 @@ pub struct PixelGradient {
     /// This pixel's contribution to the bias gradient: `d_conv`.
     pub db: f32,
     /// `C × K × K`: this pixel's contribution to the patch's gradient, `d_conv × weights`
-    /// (0 in the padding, which is not a value anything depends on). For conv1 it is the
-    /// gradient with respect to the digit's pixels, which training does not need.
+    /// (0 in the padding, which is not a value anything depends on). For the first layer it is
+    /// the gradient with respect to the digit's pixels, which training does not need.
     pub dx: Vec<f32>,
 }
 
 impl Snapshot {
-    /// The arithmetic of pixel `at` of the selected digit; see [`inspect_pixel`].
-    pub fn inspect_pixel(&self, at: PixelRef) -> Result<PixelInspection, InspectError> {
-        let mut r = inspect_pixel(&self.config, &self.sample, &self.filters, at)?;
-        r.by_fourier = at.layer.is_conv2()
-            && self.settings.engine == crate::engine::ConvEngine::Fast
-            && crate::engine::fftconv::suits(&crate::engine::network::conv2_shape(&self.config, 1));
+    /// The arithmetic of pixel `at` of the selected digit; see [`inspect`].
+    pub fn inspect_pixel(&self, at: PixelRef) -> Result<Inspection, InspectError> {
+        let mut r = inspect(&self.model, &self.sample, &self.filters, at)?;
+        if let Inspection::Conv(c) = &mut r
+            && let Some(layer) = self.model.layer(conv_layer_of(&self.model, at.layer).unwrap_or(usize::MAX))
+            && let LayerSpec::Conv { filters, k, stride, pad } = layer.spec
+        {
+            let shape = crate::engine::model::layers::conv::shape(1, layer.input, filters, k, stride, pad);
+            c.by_fourier =
+                self.settings.engine == crate::engine::ConvEngine::Fast && crate::engine::fftconv::suits(&shape);
+        }
         Ok(r)
     }
 }
 
+/// The convolution whose arithmetic a pixel of layer `layer` shows: the layer itself, or the
+/// conv right before an activation.
+pub fn conv_layer_of(model: &ModelView, layer: usize) -> Option<usize> {
+    let l = model.layer(layer)?;
+    match l.spec {
+        LayerSpec::Conv { .. } => Some(layer),
+        _ if l.spec.is_activation() && layer > 0 => {
+            matches!(model.layer(layer - 1)?.spec, LayerSpec::Conv { .. }).then(|| layer - 1)
+        }
+        _ => None,
+    }
+}
+
+fn maps(shape: Shape) -> Option<(usize, usize, usize)> {
+    match shape {
+        Shape::Maps { c, h, w } => Some((c, h, w)),
+        Shape::Flat(_) => None,
+    }
+}
+
+fn function(spec: LayerSpec) -> Option<&'static str> {
+    match spec {
+        LayerSpec::Relu => Some("relu"),
+        LayerSpec::Tanh => Some("tanh"),
+        LayerSpec::Sigmoid => Some("sigmoid"),
+        _ => None,
+    }
+}
+
+/// `f(x)` and `f′(x)` of an activation.
+fn apply(function: &str, x: f32) -> (f32, f32) {
+    match function {
+        "tanh" => {
+            let y = x.tanh();
+            (y, 1.0 - y * y)
+        }
+        "sigmoid" => {
+            let y = 1.0 / (1.0 + (-x).exp());
+            (y, y * (1.0 - y))
+        }
+        _ => (x.max(0.0), if x > 0.0 { 1.0 } else { 0.0 }),
+    }
+}
+
+/// The name of layer `i`'s input: `input` for the first layer.
+fn input_name(model: &ModelView, i: usize) -> String {
+    if i == 0 { "input".into() } else { model.layer(i - 1).map_or_else(|| "?".into(), |l| l.name.clone()) }
+}
+
+/// The activation step of activation layer `layer` at output index `pixel`, from its input.
+fn activation_step(sample: &SampleView, l: &PlannedLayer, pixel: usize, x: f32) -> Option<ActivationStep> {
+    let function = function(l.spec)?;
+    let (output, slope) = apply(function, x);
+    let d_output = sample.grad(l.index).get(pixel).copied();
+    Some(ActivationStep {
+        name: l.name.clone(),
+        function,
+        input: x,
+        output,
+        d_output,
+        d_input: d_output.map(|g| g * slope),
+    })
+}
+
 /// The arithmetic of pixel `at` of `sample`'s maps, from the weights the step's forward pass
-/// used ([`FilterView::forward_weights`]), honouring the configuration's stride and padding.
-pub fn inspect_pixel(
-    cfg: &ModelConfig,
+/// used ([`crate::trainer::ConvFilters::forward_weights`]).
+pub fn inspect(
+    model: &ModelView,
     sample: &SampleView,
     filters: &FilterView,
     at: PixelRef,
-) -> Result<PixelInspection, InspectError> {
-    if at.layer == InspectLayer::ReluConv2 && !cfg.relu_after_conv2 {
-        return Err(InspectError::NoReluAfterConv2);
-    }
-    let conv2 = at.layer.is_conv2();
-    let (w1, b1, w2, b2) = filters.forward_weights();
-    let (h1, wd1) = cfg.conv1_out();
-    let (in_c, in_h, in_w) =
-        if conv2 { (cfg.conv1_filters, h1, wd1) } else { (cfg.in_channels, cfg.in_height, cfg.in_width) };
-    let (filters_n, (oh, ow)) =
-        if conv2 { (cfg.conv2_filters, cfg.conv2_out()) } else { (cfg.conv1_filters, cfg.conv1_out()) };
-    let (input, input_name) = if conv2 { (&sample.relu1, "relu1") } else { (&sample.input, "input") };
-    let (map, map_name) = if conv2 { (&sample.conv2, "conv2") } else { (&sample.conv1, "conv1") };
-    let (weights, biases) = if conv2 { (w2, b2) } else { (w1, b1) };
-    let has_relu = !conv2 || cfg.relu_after_conv2;
-
-    for (what, value, limit) in [("channel", at.channel, filters_n), ("row", at.y, oh), ("column", at.x, ow)] {
+) -> Result<Inspection, InspectError> {
+    let layer = model.layer(at.layer).ok_or(InspectError::NotMaps(at.layer))?;
+    let (oc, oh, ow) = maps(layer.output).filter(|_| layer.spec != LayerSpec::Flatten).ok_or(InspectError::NotMaps(at.layer))?;
+    for (what, value, limit) in [("channel", at.channel, oc), ("row", at.y, oh), ("column", at.x, ow)] {
         if value >= limit {
             return Err(InspectError::OutOfRange { what, value, limit });
         }
     }
+    let map = sample.output(at.layer);
     if map.is_empty() {
-        return Err(InspectError::NotComputed(map_name));
+        return Err(InspectError::NotComputed(layer.name.clone()));
     }
-    let k = cfg.kernel;
+    if map.len() != oc * oh * ow {
+        return Err(InspectError::Inconsistent(layer.name.clone()));
+    }
+    let pixel = (at.channel * oh + at.y) * ow + at.x;
+    if let Some(conv) = conv_layer_of(model, at.layer) {
+        return conv_pixel(model, sample, filters, at, conv, pixel).map(Inspection::Conv);
+    }
+    let input = sample.layer_input(at.layer);
+    let (ic, ih, iw) = maps(layer.input).ok_or(InspectError::NotMaps(at.layer))?;
+    if input.len() != ic * ih * iw {
+        return Err(InspectError::Inconsistent(input_name(model, at.layer)));
+    }
+    match layer.spec {
+        LayerSpec::MaxPool { k, stride } | LayerSpec::AvgPool { k, stride } => {
+            let max = matches!(layer.spec, LayerSpec::MaxPool { .. });
+            let origin = (at.y * stride, at.x * stride);
+            let mut values = Vec::with_capacity(k * k);
+            for di in 0..k {
+                for dj in 0..k {
+                    let (y, x) = (origin.0 + di, origin.1 + dj);
+                    values.push(if y < ih && x < iw { input[(at.channel * ih + y) * iw + x] } else { 0.0 });
+                }
+            }
+            let winner = if max {
+                // The engine's choice (the first maximum, as PyTorch's), as an index in the window.
+                let won = sample.winners.get(at.layer).and_then(|w| w.get(pixel)).map(|&w| w as usize);
+                won.map(|w| (w / iw - origin.0) * k + (w % iw - origin.1)).filter(|i| *i < k * k)
+            } else {
+                None
+            };
+            let result = if max {
+                values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+            } else {
+                (values.iter().map(|v| f64::from(*v)).sum::<f64>() / (k * k) as f64) as f32
+            };
+            let d_output = sample.grad(at.layer).get(pixel).copied();
+            let d_input = d_output.map(|g| {
+                (0..k * k)
+                    .map(|i| if max { if Some(i) == winner { g } else { 0.0 } } else { g / (k * k) as f32 })
+                    .collect()
+            });
+            Ok(Inspection::Pool(PoolPixel {
+                at,
+                name: layer.name.clone(),
+                input_name: input_name(model, at.layer),
+                max,
+                window: k,
+                stride,
+                origin,
+                values,
+                winner,
+                result,
+                map_value: map[pixel],
+                d_output,
+                d_input,
+            }))
+        }
+        _ => {
+            let step = activation_step(sample, layer, pixel, input[pixel])
+                .ok_or(InspectError::NotMaps(at.layer))?;
+            Ok(Inspection::Activation(ActivationPixel {
+                at,
+                input_name: input_name(model, at.layer),
+                step,
+                map_value: map[pixel],
+            }))
+        }
+    }
+}
+
+fn conv_pixel(
+    model: &ModelView,
+    sample: &SampleView,
+    filters: &FilterView,
+    at: PixelRef,
+    conv: usize,
+    pixel: usize,
+) -> Result<PixelInspection, InspectError> {
+    let layer = model.layer(conv).ok_or(InspectError::NotMaps(conv))?;
+    let LayerSpec::Conv { filters: filters_n, k, stride, pad } = layer.spec else {
+        return Err(InspectError::NotMaps(conv));
+    };
+    let (in_c, in_h, in_w) = maps(layer.input).ok_or(InspectError::NotMaps(conv))?;
+    let (_, oh, ow) = maps(layer.output).ok_or(InspectError::NotMaps(conv))?;
+    let bank = filters.of_layer(conv).ok_or_else(|| InspectError::Inconsistent(format!("{} filters", layer.name)))?;
+    let (weights, biases) = bank.forward_weights();
+    let input = sample.layer_input(conv);
+    let map = sample.output(conv);
+    if map.is_empty() {
+        return Err(InspectError::NotComputed(layer.name.clone()));
+    }
     let taps = in_c * k * k;
     let checks = [
-        (map.len() == filters_n * oh * ow, map_name),
-        (input.len() == in_c * in_h * in_w, input_name),
-        (weights.len() == filters_n * taps, "weights"),
-        (biases.len() == filters_n, "biases"),
+        (map.len() == filters_n * oh * ow, layer.name.clone()),
+        (input.len() == in_c * in_h * in_w, input_name(model, conv)),
+        (weights.len() == filters_n * taps, "weights".to_string()),
+        (biases.len() == filters_n, "biases".to_string()),
     ];
-    if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+    if let Some((_, what)) = checks.into_iter().find(|(ok, _)| !ok) {
         return Err(InspectError::Inconsistent(what));
     }
-
     let kernel = &weights[at.channel * taps..(at.channel + 1) * taps];
-    let origin = ((at.y * cfg.stride) as isize - cfg.pad as isize, (at.x * cfg.stride) as isize - cfg.pad as isize);
+    let origin = ((at.y * stride) as isize - pad as isize, (at.x * stride) as isize - pad as isize);
     // Where each tap lands in the input, or None in the padding.
     let source = |di: usize, dj: usize| -> Option<(usize, usize)> {
         let y = usize::try_from(origin.0 + di as isize).ok().filter(|y| *y < in_h)?;
@@ -224,26 +434,24 @@ pub fn inspect_pixel(
         products.chunks(k * k).map(|c| c.iter().map(|v| f64::from(*v)).sum::<f64>()).collect();
     let bias = biases[at.channel];
     let total = (f64::from(bias) + channel_sums64.iter().sum::<f64>()) as f32;
-    let pixel = (at.channel * oh + at.y) * ow + at.x;
-
-    let grad_at = |v: &Vec<f32>| (v.len() == filters_n * oh * ow).then(|| v[pixel]);
-    let d_relu = match (has_relu, conv2) {
-        (false, _) => None,
-        (true, false) => grad_at(&sample.d_relu1),
-        (true, true) => grad_at(&sample.d_relu_c2),
-    };
-    let gradient = grad_at(if conv2 { &sample.d_conv2 } else { &sample.d_conv1 }).map(|g| PixelGradient {
+    // The activation right after the conv, if any: its value is computed from the total.
+    let activation =
+        model.layer(conv + 1).and_then(|l| activation_step(sample, l, pixel, total));
+    let grad = sample.grad(conv);
+    let gradient = (grad.len() == filters_n * oh * ow).then(|| grad[pixel]).map(|g| PixelGradient {
         d_conv: g,
         dw: patch.iter().map(|p| g * p).collect(),
         db: g,
         dx: kernel.iter().enumerate().map(|(t, w)| if in_padding[t % (k * k)] { 0.0 } else { g * w }).collect(),
     });
-
     Ok(PixelInspection {
         at,
-        input_name,
+        conv_name: layer.name.clone(),
+        input_name: input_name(model, conv),
         channels: in_c,
         kernel: k,
+        stride,
+        pad,
         origin,
         patch,
         in_padding,
@@ -254,8 +462,7 @@ pub fn inspect_pixel(
         total,
         map_value: map[pixel],
         by_fourier: false,
-        relu: has_relu.then_some(total.max(0.0)),
-        d_relu,
+        activation,
         gradient,
     })
 }

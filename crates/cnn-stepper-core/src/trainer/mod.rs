@@ -15,11 +15,14 @@ pub mod worker;
 pub use checkpoint::{History, SessionFile};
 pub use divergence::{DivergenceReason, divergence};
 pub use error::TrainError;
-pub use inspect::{InspectError, InspectLayer, PixelGradient, PixelInspection, PixelRef, inspect_pixel};
-pub use protocol::{
-    AccuracyPoint, BatchView, ClassEvidence, Command, ConvWeights, DivergedPoint, EvalResult, Event, EvidenceOf,
-    Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed,
-    SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
+pub use inspect::{
+    ActivationPixel, ActivationStep, InspectError, Inspection, PixelGradient, PixelInspection, PixelRef, PoolPixel,
+    conv_layer_of, inspect,
 };
-pub use session::{EVAL_IMAGES, EpochStats, Session};
+pub use protocol::{
+    AccuracyPoint, BatchView, ClassEvidence, Command, ConvFilters, DivergedPoint, EvalResult, Event, EvidenceOf,
+    Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ModelView, ProbeInput,
+    Probed, SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
+};
+pub use session::{EVAL_IMAGES, EpochStats, Session, plan_for};
 pub use worker::Worker;

@@ -1,12 +1,13 @@
 //! What goes between the window and the worker: commands in, events and snapshots out.
 //! Everything is plain owned data carrying only what is shown, never the whole model.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::gradcheck::GradCheckReport;
-use crate::engine::{
-    ConvEngine, Hyper, LrSchedule, ModelConfig, Phase, Preset, Setting, SettingProblem, SettingsError,
-};
+use crate::engine::model::{LayerSpec, Plan, PlannedLayer};
+use crate::engine::{ConvEngine, Hyper, LrSchedule, Phase, Preset, Setting, SettingProblem, SettingsError};
 
 /// Training settings the user can change; they apply from the next batch on.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,8 +66,9 @@ pub enum Command {
         seed: u64,
         /// Init and hyper-parameter preset.
         preset: Preset,
-        /// Network shape.
-        config: ModelConfig,
+        /// The network: a name (`post`, `lenet5`) or a line (`conv(6,5), relu, …, fc(10)`),
+        /// checked against the data (see [`crate::engine::model::resolve`]).
+        model: String,
     },
     /// New settings, applied at the next batch.
     SetSettings(Settings),
@@ -95,7 +97,8 @@ pub enum Command {
     /// The exact class-evidence maps of an image (see [`ClassEvidence`]); answered by
     /// [`Event::ClassEvidence`]. Does not stop a run.
     ClassEvidence(EvidenceOf),
-    /// FC1 unit `j`'s weights as `F2` maps; answered by [`Event::Fc1Unit`]. Does not stop a run.
+    /// Hidden unit `j` of the first fc after `flatten`: its weights as the maps they multiply;
+    /// answered by [`Event::Fc1Unit`]. Does not stop a run.
     Fc1Unit(usize),
     /// Finite-difference check of backprop on the current batch, with progress events;
     /// answered by [`Event::GradientCheck`]. Leaves the training state untouched.
@@ -115,8 +118,9 @@ pub enum Command {
 /// What [`Command::Export`] writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Export {
-    /// The weights as `.npz` (`c1_filters`, `c1_b`, `c2_filters`, `c2_b`, `fc_W1`, `fc_b1`,
-    /// `fc_W2`, `fc_b2`), loadable into the post's numpy code.
+    /// The weights as `.npz`: for the post's network its names (`c1_filters`, `c1_b`, …,
+    /// `fc_W2`, `fc_b2`), loadable into the post's numpy code; otherwise see
+    /// [`crate::engine::npz`].
     Npz(std::path::PathBuf),
     /// The curves as CSV: `step,loss,batch_accuracy,test_accuracy`, one row per recorded step.
     CurvesCsv(std::path::PathBuf),
@@ -244,28 +248,22 @@ impl EvalResult {
     }
 }
 
-/// One point of the per-layer magnitude curves: the root mean square of each activation, of
-/// the loss gradient with respect to it, and of each weight tensor and its gradient, over one
+/// One point of the per-layer magnitude curves: the root mean square of each layer's output,
+/// of the loss gradient with respect to it, and of each weight tensor and its gradient, over one
 /// training step's batch. Shows signals and gradients vanishing (the post's init) or exploding.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MagnitudePoint {
     /// Step (batch) number, 1-based; a decimated point is the mean of the steps up to this one.
     pub step: u64,
-    /// RMS of each tensor of [`MagnitudePoint::TENSORS`], over the batch.
-    pub activations: [f32; 6],
-    /// RMS of ∂L/∂ each tensor of [`MagnitudePoint::TENSORS`], over the batch.
-    pub gradients: [f32; 6],
-    /// RMS of each weight tensor of [`MagnitudePoint::WEIGHTS`] (after the step's update).
-    pub weights: [f32; 4],
-    /// RMS of ∂L/∂ each weight tensor of [`MagnitudePoint::WEIGHTS`] (with the L2 term on FC).
-    pub weight_gradients: [f32; 4],
-}
-
-impl MagnitudePoint {
-    /// The activation tensors measured, in forward order.
-    pub const TENSORS: [&str; 6] = ["conv1", "relu1", "conv2", "fc1", "relu2", "scores"];
-    /// The weight tensors measured, in forward order.
-    pub const WEIGHTS: [&str; 4] = ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"];
+    /// RMS of each layer's output over the batch, one per layer of the plan (`flatten`'s is its
+    /// input's; NaN where unknown, e.g. a layer an older file did not measure).
+    pub activations: Vec<f32>,
+    /// RMS of ∂L/∂ each layer's output, one per layer.
+    pub gradients: Vec<f32>,
+    /// RMS of each weight tensor (conv and fc, in order; after the step's update).
+    pub weights: Vec<f32>,
+    /// RMS of ∂L/∂ each weight tensor (with the L2 term on fc).
+    pub weight_gradients: Vec<f32>,
 }
 
 /// An image to run a forward pass on, outside the training batch.
@@ -313,7 +311,7 @@ pub struct Probed {
     pub image: ImageId,
     /// The true class, when known (test images).
     pub label: Option<usize>,
-    /// Every forward tensor of the image (input to probs); the gradients are empty and
+    /// Every layer's output for the image and its probabilities; the gradients are empty and
     /// `index` is 0.
     pub sample: SampleView,
     /// The most probable class.
@@ -324,9 +322,10 @@ pub struct Probed {
 
 /// The exact class-evidence maps of one image ([`Command::ClassEvidence`]).
 ///
-/// With FC1's ReLU pattern held fixed each class score is linear in FC1's input `x` (conv2's
-/// output, or relu_c2's): `logit_k = bias_terms[k] + Σ_i maps[k][i]` with
-/// `maps[k][i] = x_i · Σ_j W2[k,j]·m_j·W1[j,i]`. See [`crate::engine::evidence`].
+/// For a network ending `flatten, fc, relu, fc` with the ReLU pattern held fixed, each class
+/// score is linear in the flattened maps `x`: `logit_k = bias_terms[k] + Σ_i maps[k][i]` with
+/// `maps[k][i] = x_i · Σ_j W2[k,j]·m_j·W1[j,i]`; for one that ends `flatten, fc` it is
+/// `x_i · W[k,i]`. See [`crate::engine::model::evidence`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassEvidence {
     /// Completed training steps when it was computed (the current weights).
@@ -337,21 +336,23 @@ pub struct ClassEvidence {
     pub label: Option<usize>,
     /// The image's pixels `C × H × W`, to draw next to the maps.
     pub input: Vec<f32>,
-    /// True if `x` is relu_c2's output (the network has a ReLU after conv2), false if conv2's.
-    pub after_relu: bool,
-    /// Maps per class (conv2's filters, F2).
+    /// The student name of the layer whose output the maps split (`conv2`, `relu2`, `pool2`).
+    pub source: String,
+    /// Maps per class (that layer's channels).
     pub channels: usize,
-    /// Map height (H2).
+    /// Map height.
     pub height: usize,
-    /// Map width (W2).
+    /// Map width.
     pub width: usize,
-    /// `[CLASSES, F2, H2, W2]`: contribution of every FC1 input position to every class score.
+    /// `[CLASSES, C, H, W]`: contribution of every input position of the first fc to every
+    /// class score.
     pub maps: Vec<f32>,
-    /// `[CLASSES]`: `b2_k + Σ_j W2[k,j]·m_j·b1_j`, the part of each score from the biases.
+    /// `[CLASSES]`: the part of each score from the biases.
     pub bias_terms: Vec<f32>,
     /// `[CLASSES]`: the class scores (from an ordinary forward pass).
     pub logits: Vec<f32>,
-    /// `[HIDDEN]`: which FC1 units passed their ReLU (the pattern held fixed).
+    /// `[HIDDEN]`: which hidden units passed their ReLU (the pattern held fixed); empty when the
+    /// network has a single fc.
     pub active_units: Vec<bool>,
 }
 
@@ -367,7 +368,7 @@ impl ClassEvidence {
         self.maps.get(k * per..(k + 1) * per).unwrap_or(&[])
     }
 
-    /// Class `k`'s evidence in conv2 map `c`, `H2 × W2` (empty if out of range).
+    /// Class `k`'s evidence in map `c`, `H × W` (empty if out of range).
     pub fn channel_map(&self, k: usize, c: usize) -> &[f32] {
         let hw = self.height * self.width;
         if c >= self.channels {
@@ -382,29 +383,35 @@ impl ClassEvidence {
     }
 }
 
-/// One FC1 hidden unit's weights, shaped as the maps they multiply ([`Command::Fc1Unit`]).
+/// One hidden unit of the first fc after `flatten`: its weights shaped as the maps they
+/// multiply ([`Command::Fc1Unit`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fc1Unit {
     /// Completed training steps when it was read (the current weights).
     pub step: u64,
     /// The unit, `0..hidden`.
     pub unit: usize,
-    /// Maps (conv2's filters, F2).
+    /// The fc layer's student name (`fc1`).
+    pub layer: String,
+    /// The student name of the layer whose maps it multiplies (`conv2`, `pool2`).
+    pub source: String,
+    /// Maps (that layer's channels).
     pub channels: usize,
-    /// Map height (H2).
+    /// Map height.
     pub height: usize,
-    /// Map width (W2).
+    /// Map width.
     pub width: usize,
-    /// `[F2, H2, W2]`: row `unit` of FC1's weight matrix.
+    /// `[C, H, W]`: row `unit` of the fc's weight matrix.
     pub weights: Vec<f32>,
     /// The unit's bias.
     pub bias: f32,
-    /// `[CLASSES]`: FC2's weight from this unit to each class (how its output votes).
+    /// `[CLASSES]`: the last fc's weight from this unit to each class (how its output votes);
+    /// empty when more layers sit between them.
     pub class_weights: Vec<f32>,
 }
 
 impl Fc1Unit {
-    /// The weights on conv2 map `c`, `H2 × W2` (empty if out of range).
+    /// The weights on map `c`, `H × W` (empty if out of range).
     pub fn channel_map(&self, c: usize) -> &[f32] {
         let hw = self.height * self.width;
         if c >= self.channels {
@@ -465,85 +472,143 @@ pub struct SampleView {
     pub index: usize,
     /// Input `C × H × W`.
     pub input: Vec<f32>,
-    /// conv1 output `F1 × H1 × W1`.
-    pub conv1: Vec<f32>,
-    /// relu1 output `F1 × H1 × W1`.
-    pub relu1: Vec<f32>,
-    /// conv2 output `F2 × H2 × W2`.
-    pub conv2: Vec<f32>,
-    /// Optional ReLU after conv2.
-    pub relu_c2: Vec<f32>,
-    /// FC1 output (100).
-    pub fc1: Vec<f32>,
-    /// relu2 output (100).
-    pub relu2: Vec<f32>,
-    /// Class scores (10).
-    pub scores: Vec<f32>,
-    /// Class probabilities (10).
+    /// Each layer's output for this image (`flatten`'s holds its input's values), indexed by
+    /// the layer's position in the line.
+    pub outputs: Vec<Vec<f32>>,
+    /// ∂L/∂ each layer's output, indexed like `outputs`.
+    pub grads: Vec<Vec<f32>>,
+    /// For each max pool, which input won each output window (`row·W + col` within its input
+    /// map); empty for other layers.
+    pub winners: Vec<Vec<u32>>,
+    /// Class probabilities.
     pub probs: Vec<f32>,
-    /// ∂L/∂scores.
-    pub d_scores: Vec<f32>,
-    /// ∂L/∂relu2.
-    pub d_relu2: Vec<f32>,
-    /// ∂L/∂fc1.
-    pub d_fc1: Vec<f32>,
-    /// ∂L/∂relu_c2.
-    pub d_relu_c2: Vec<f32>,
-    /// ∂L/∂conv2.
-    pub d_conv2: Vec<f32>,
-    /// ∂L/∂relu1.
-    pub d_relu1: Vec<f32>,
-    /// ∂L/∂conv1.
-    pub d_conv1: Vec<f32>,
 }
 
-/// Both filter banks with their biases, gradients and last update.
+impl SampleView {
+    /// Layer `i`'s output (empty before it ran, or if there is no layer `i`).
+    pub fn output(&self, i: usize) -> &[f32] {
+        self.outputs.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// ∂L/∂(layer `i`'s output) (empty before it was computed).
+    pub fn grad(&self, i: usize) -> &[f32] {
+        self.grads.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The input of layer `i`: the image for the first layer, else the output of the one before.
+    pub fn layer_input(&self, i: usize) -> &[f32] {
+        if i == 0 { &self.input } else { self.output(i - 1) }
+    }
+
+    /// Class scores: the last layer's output.
+    pub fn scores(&self) -> &[f32] {
+        self.outputs.last().map_or(&[], Vec::as_slice)
+    }
+
+    /// ∂L/∂scores.
+    pub fn d_scores(&self) -> &[f32] {
+        self.grads.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One convolution's filters with their biases, gradients and last update.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConvFilters {
+    /// The layer's position in the line.
+    pub layer: usize,
+    /// Its student name (`conv1`).
+    pub name: String,
+    /// Filters F.
+    pub filters: usize,
+    /// Input channels C.
+    pub channels: usize,
+    /// Kernel side K.
+    pub kernel: usize,
+    /// Weights `F × C × K × K`.
+    pub weight: Vec<f32>,
+    /// Biases `F`.
+    pub bias: Vec<f32>,
+    /// ∂L/∂weight (empty until this layer's backward phase ran this step).
+    pub grad: Vec<f32>,
+    /// The change the last update made.
+    pub delta: Vec<f32>,
+    /// Once this step's update has run: the weights and biases its forward pass used (`weight`
+    /// and `bias` are then the updated ones). The pixel inspector redoes the arithmetic with
+    /// these.
+    pub before_update: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl ConvFilters {
+    /// The weights and biases the current step's feature maps were computed with.
+    pub fn forward_weights(&self) -> (&[f32], &[f32]) {
+        match &self.before_update {
+            Some((w, b)) => (w, b),
+            None => (&self.weight, &self.bias),
+        }
+    }
+}
+
+/// Every convolution's filters, in forward order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FilterView {
-    /// conv1 weights `F1 × C × K × K`.
-    pub conv1_w: Vec<f32>,
-    /// conv1 biases `F1`.
-    pub conv1_b: Vec<f32>,
-    /// Their gradient (empty until backward conv1 ran this step).
-    pub conv1_grad: Vec<f32>,
-    /// The change the last update made.
-    pub conv1_delta: Vec<f32>,
-    /// conv2 weights `F2 × F1 × K × K`.
-    pub conv2_w: Vec<f32>,
-    /// conv2 biases `F2`.
-    pub conv2_b: Vec<f32>,
-    /// Their gradient (empty until backward conv2 ran this step).
-    pub conv2_grad: Vec<f32>,
-    /// The change the last update made.
-    pub conv2_delta: Vec<f32>,
-    /// Once this step's update has run: the weights and biases its forward pass used (the
-    /// fields above are then the updated ones). `None` before the update, when the fields
-    /// above are the forward pass's. The pixel inspector redoes the arithmetic with these.
-    pub before_update: Option<Box<ConvWeights>>,
-}
-
-/// Both convolutions' weights and biases.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ConvWeights {
-    /// conv1 weights `F1 × C × K × K`.
-    pub conv1_w: Vec<f32>,
-    /// conv1 biases `F1`.
-    pub conv1_b: Vec<f32>,
-    /// conv2 weights `F2 × F1 × K × K`.
-    pub conv2_w: Vec<f32>,
-    /// conv2 biases `F2`.
-    pub conv2_b: Vec<f32>,
+    /// One entry per conv layer.
+    pub convs: Vec<ConvFilters>,
 }
 
 impl FilterView {
-    /// The weights and biases the current step's feature maps were computed with:
-    /// [`FilterView::before_update`] once the update ran, else the current ones.
-    /// Returns `(conv1_w, conv1_b, conv2_w, conv2_b)`.
-    pub fn forward_weights(&self) -> (&[f32], &[f32], &[f32], &[f32]) {
-        match &self.before_update {
-            Some(b) => (&b.conv1_w, &b.conv1_b, &b.conv2_w, &b.conv2_b),
-            None => (&self.conv1_w, &self.conv1_b, &self.conv2_w, &self.conv2_b),
-        }
+    /// The filters of conv layer `layer` (its position in the line), if it is one.
+    pub fn of_layer(&self, layer: usize) -> Option<&ConvFilters> {
+        self.convs.iter().find(|c| c.layer == layer)
+    }
+}
+
+/// The network a run trains, as the window shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelView {
+    /// The name it was chosen by (`post`, `lenet5`), or `None` for a line the user wrote.
+    pub name: Option<String>,
+    /// Shapes, student names, parameters and work of every layer.
+    pub plan: Plan,
+}
+
+impl ModelView {
+    /// The model line (`conv(16,5,pad=2), relu, …`).
+    pub fn line(&self) -> String {
+        self.plan.spec.to_string()
+    }
+
+    /// The name, or the line when it has none.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.line())
+    }
+
+    /// What `--model` takes to build this network again: the name, else the line.
+    pub fn argument(&self) -> String {
+        self.label()
+    }
+
+    /// Layer `i` of the plan.
+    pub fn layer(&self, i: usize) -> Option<&PlannedLayer> {
+        self.plan.layers.get(i)
+    }
+
+    /// The conv layers, in forward order.
+    pub fn convs(&self) -> impl Iterator<Item = &PlannedLayer> + '_ {
+        self.plan.layers.iter().filter(|l| matches!(l.spec, LayerSpec::Conv { .. }))
+    }
+
+    /// The layers whose output is a stack of maps (conv, pool, and activations before
+    /// `flatten`): those the feature-map views can show.
+    pub fn map_layers(&self) -> impl Iterator<Item = &PlannedLayer> + '_ {
+        self.plan
+            .layers
+            .iter()
+            .filter(|l| matches!(l.output, crate::engine::model::Shape::Maps { .. }) && !matches!(l.spec, LayerSpec::Flatten))
+    }
+
+    /// The label of a phase: `forward conv1`, `loss`, `backward fc2`, `update`.
+    pub fn phase_label(&self, phase: Phase) -> String {
+        self.plan.phase_label(phase)
     }
 }
 
@@ -557,10 +622,10 @@ pub struct DivergedPoint {
 }
 
 /// The size of one update of one weight tensor: the numbers that say how far a step moved it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UpdateSize {
-    /// The tensor (one of [`MagnitudePoint::WEIGHTS`]).
-    pub tensor: &'static str,
+    /// The tensor's student name (`conv1.weight`).
+    pub tensor: String,
     /// ‖ΔW‖: the length of the change the update made (`−lr·∂L/∂W`, plus momentum).
     pub delta: f32,
     /// ‖W‖ after the update.
@@ -610,8 +675,8 @@ pub struct Snapshot {
     pub images_seen: u64,
     /// Where the learning rate is in its schedule.
     pub lr_schedule: LrSchedule,
-    /// Once this step's update ran: how large it was, per weight tensor.
-    pub update: Option<[UpdateSize; 4]>,
+    /// Once this step's update ran: how large it was, per weight tensor (conv and fc, in order).
+    pub update: Option<Vec<UpdateSize>>,
     /// A divergence since the previous snapshot (training was rewound to before it).
     pub diverged: Option<DivergedPoint>,
     /// Why Step back cannot go back now (`None`: it can).
@@ -620,8 +685,8 @@ pub struct Snapshot {
     pub seed: u64,
     /// Preset of this run.
     pub preset: Preset,
-    /// Network shape.
-    pub config: ModelConfig,
+    /// The network.
+    pub model: Arc<ModelView>,
     /// Names of the classes.
     pub class_names: Vec<String>,
     /// Where the data came from.

@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::data::{Mnist, Sampler, SamplingMode};
-use crate::engine::params::flat;
+use crate::engine::model::{self, LayerSpec, Plan, SeqState, Sequential, Shape, Tensors};
 use crate::engine::{
-    Activations, ConvEngine, EngineError, Hyper, Layer, LrSchedule, ModelConfig, Network, Params, Phase, Preset,
-    Setting, SettingProblem, SettingsError, argmax, evidence, gradcheck,
+    ConvEngine, EngineError, Hyper, LrSchedule, Phase, Preset, Setting, SettingProblem, SettingsError, argmax,
 };
 
 use super::checkpoint::{self, History, SessionFile};
 use super::divergence::{DivergenceReason, divergence};
 use super::error::TrainError;
 use super::protocol::{
-    AccuracyPoint, BatchView, ClassEvidence, ConvWeights, DivergedPoint, EvalResult, EvidenceOf, Export, Fc1Unit,
-    FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ProbeInput, Probed, SampleView,
-    Settings, Snapshot, UpdateSize,
+    AccuracyPoint, BatchView, ClassEvidence, ConvFilters, DivergedPoint, EvalResult, EvidenceOf, Export, Fc1Unit,
+    FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ModelView, ProbeInput, Probed,
+    SampleView, Settings, Snapshot, UpdateSize,
 };
 
 /// How often (in steps) the held-out accuracy curve gets a point.
@@ -36,7 +35,8 @@ pub const GRADCHECK_ELEMENTS: usize = 4;
 /// A training run: everything needed to take the next phase, and what has been seen so far.
 pub struct Session {
     data: Arc<Mnist>,
-    net: Network<f32>,
+    net: Sequential<f32>,
+    model: Arc<ModelView>,
     sampler: Sampler,
     seed: u64,
     preset: Preset,
@@ -49,7 +49,7 @@ pub struct Session {
     new_accuracy: Vec<AccuracyPoint>,
     new_magnitudes: Vec<MagnitudePoint>,
     /// Scratch for forward passes outside the batch (evaluation, probes, class evidence).
-    eval_acts: Activations<f32>,
+    eval_acts: Tensors<f32>,
     batch_started: Option<Instant>,
     images_per_sec: f32,
     history: History,
@@ -122,8 +122,7 @@ impl EpochStats {
 /// buffers that are reused, so it costs two memcpys of the parameters and no allocation.
 #[derive(Clone)]
 struct Rewind {
-    params: Params<f32>,
-    velocity: Params<f32>,
+    state: SeqState<f32>,
     sampler: Sampler,
     step: u64,
     hyper: Hyper,
@@ -133,62 +132,61 @@ struct Rewind {
 }
 
 impl Rewind {
+    fn new(net: &Sequential<f32>, sampler: &Sampler, step: u64, settings: Settings, stats: EpochStats) -> Self {
+        let mut state = SeqState::default();
+        net.save_state(&mut state);
+        Self { state, sampler: sampler.clone(), step, hyper: settings.hyper, settings, epoch_stats: stats }
+    }
+
     fn copy_from(
         &mut self,
-        net: &Network<f32>,
+        net: &Sequential<f32>,
         sampler: &Sampler,
         step: u64,
         hyper: Hyper,
         settings: Settings,
         stats: EpochStats,
     ) {
-        for (dst, src) in self.params.slices_mut().into_iter().zip(net.params.slices()) {
-            dst.copy_from_slice(src);
-        }
-        for (dst, src) in self.velocity.slices_mut().into_iter().zip(net.velocity.slices()) {
-            dst.copy_from_slice(src);
-        }
+        net.save_state(&mut self.state);
         self.sampler.clone_from(sampler);
         self.step = step;
         self.hyper = hyper;
         self.settings = settings;
         self.epoch_stats = stats;
     }
+}
 
-    /// Puts the parameters and momentum back into `net`, in its own buffers.
-    fn copy_into(&self, net: &mut Network<f32>) {
-        for (dst, src) in net.params.slices_mut().into_iter().zip(self.params.slices()) {
-            dst.copy_from_slice(src);
-        }
-        for (dst, src) in net.velocity.slices_mut().into_iter().zip(self.velocity.slices()) {
-            dst.copy_from_slice(src);
-        }
-    }
+/// The plan of `model` (a name or a line) for the images and classes of `data`.
+pub fn plan_for(model: &str, data: &Mnist) -> Result<(Plan, Option<String>), TrainError> {
+    let train = &data.train;
+    let input = (1, train.rows, train.cols);
+    let plan = model::resolve(model, input, train.num_classes())
+        .map_err(|e| TrainError::Model { model: model.trim().to_string(), reason: e.message() })?;
+    let name = model::named(model).map(|m| m.name).or_else(|| model::name_of(&plan)).map(str::to_string);
+    Ok((plan, name))
 }
 
 impl Session {
     /// A fresh run on `data` with weights and batches drawn from `seed`.
-    pub fn new(
-        data: Arc<Mnist>,
-        seed: u64,
-        preset: Preset,
-        config: ModelConfig,
-        engine: ConvEngine,
-    ) -> Result<Self, TrainError> {
+    ///
+    /// `model` is a named network (`post`, `lenet5`) or a line; it is checked against the data
+    /// (input size and classes), and a message names the layer that does not fit.
+    pub fn new(data: Arc<Mnist>, seed: u64, preset: Preset, model: &str, engine: ConvEngine) -> Result<Self, TrainError> {
         let settings = Settings::from_preset(preset, engine);
-        let net = Network::new(config, preset.init(), seed, engine)?;
         if data.train.is_empty() {
             return Err(TrainError::EmptyTrainingSet { data: data.source.clone() });
         }
-        check_images_fit(&data, &config)?;
+        let (plan, name) = plan_for(model, &data)?;
+        let net = Sequential::new(plan, preset.init(), seed, engine);
         let sampler = Sampler::new(data.train.len(), SamplingMode::ShuffledEpochs, seed);
-        Ok(Self::from_parts(data, net, sampler, seed, preset, settings, None, 0, History::new()))
+        Ok(Self::from_parts(data, net, name, sampler, seed, preset, settings, None, 0, History::new()))
     }
 
     /// A session at a given point of a run; everything transient starts empty.
     fn from_parts(
         data: Arc<Mnist>,
-        net: Network<f32>,
+        net: Sequential<f32>,
+        name: Option<String>,
         sampler: Sampler,
         seed: u64,
         preset: Preset,
@@ -198,9 +196,11 @@ impl Session {
         history: History,
     ) -> Self {
         let epoch_stats = EpochStats::start(sampler.epoch(), sampler.position());
+        let model = Arc::new(ModelView { name, plan: net.plan().clone() });
         Self {
             data,
             net,
+            model,
             sampler,
             seed,
             preset,
@@ -212,7 +212,7 @@ impl Session {
             new_loss: Vec::new(),
             new_accuracy: Vec::new(),
             new_magnitudes: Vec::new(),
-            eval_acts: Activations::default(),
+            eval_acts: Tensors::default(),
             batch_started: None,
             images_per_sec: 0.0,
             history,
@@ -231,10 +231,11 @@ impl Session {
         }
     }
 
-    /// Starts again with fresh weights, keeping the data and the user's settings.
-    pub fn reset(&mut self, seed: u64, preset: Preset, config: ModelConfig) -> Result<(), TrainError> {
+    /// Starts again with fresh weights, keeping the data and the user's settings. `model` is a
+    /// name or a line (see [`Session::new`]); on an error the session is unchanged.
+    pub fn reset(&mut self, seed: u64, preset: Preset, model: &str) -> Result<(), TrainError> {
         let engine = self.pending.unwrap_or(self.settings).engine;
-        let mut fresh = Self::new(self.data.clone(), seed, preset, config, engine)?;
+        let mut fresh = Self::new(self.data.clone(), seed, preset, model, engine)?;
         if self.preset == preset {
             // Same preset: the user's tuned settings survive a reseed.
             fresh.settings = self.pending.unwrap_or(self.settings);
@@ -299,8 +300,13 @@ impl Session {
     }
 
     /// The network being trained.
-    pub fn network(&self) -> &Network<f32> {
+    pub fn network(&self) -> &Sequential<f32> {
         &self.net
+    }
+
+    /// The network as the window shows it (its name and plan).
+    pub fn model(&self) -> &Arc<ModelView> {
+        &self.model
     }
 
     /// The settings in force.
@@ -361,17 +367,12 @@ impl Session {
         match &mut self.batch_start {
             Some(r) => r.copy_from(&self.net, &self.sampler, self.step, hyper, settings, self.epoch_stats),
             None => {
-                self.batch_start = Some(Rewind {
-                    params: self.net.params.clone(),
-                    velocity: self.net.velocity.clone(),
-                    sampler: self.sampler.clone(),
-                    step: self.step,
-                    hyper,
-                    settings,
-                    epoch_stats: self.epoch_stats,
-                });
+                let mut r = Rewind::new(&self.net, &self.sampler, self.step, settings, self.epoch_stats);
+                r.hyper = hyper;
+                self.batch_start = Some(r);
             }
         }
+        self.net.optimizer = hyper.optimizer.optimizer();
         self.loss_checked = false;
         // The Health tab's weight RMS come from the update's sums; set per batch because the
         // session replaces its network in several places (reset, rewind, open).
@@ -429,10 +430,10 @@ impl Session {
         if std::mem::take(&mut self.panic_next_phase) {
             // The test hook of `Command::InjectPanic`: a panic after the phase changed the state,
             // as a bug in the engine would.
-            panic!("injected panic after phase {} (Command::InjectPanic)", phase.label());
+            panic!("injected panic after phase {} (Command::InjectPanic)", self.model.phase_label(phase));
         }
-        if phase == Phase::Forward(Layer::Loss) {
-            let loss = self.net.activations().loss();
+        if phase == Phase::Loss {
+            let loss = self.net.tensors().loss();
             if let Some(reason) = divergence(loss, self.history.recent_median()) {
                 self.in_progress = None;
                 return Err(self.rewind_after_divergence(loss, reason));
@@ -480,7 +481,7 @@ impl Session {
         let Some(r) = self.batch_start.take() else {
             return Err(TrainError::Internal("the start of the batch was not kept"));
         };
-        r.copy_into(&mut self.net);
+        self.net.restore_state(&r.state)?;
         if self.step != r.step {
             // Back from after the update: the step is not done any more.
             self.step = r.step;
@@ -531,11 +532,8 @@ impl Session {
 
     /// Puts the network, sampler, step count and history back to `r`, with no batch loaded.
     fn restore(&mut self, r: &Rewind) -> Result<(), EngineError> {
-        let compute_input_grad = self.net.compute_input_grad;
-        let mut net = Network::with_params(*self.net.config(), r.params.clone(), self.net.engine)?;
-        net.velocity = r.velocity.clone();
-        net.compute_input_grad = compute_input_grad;
-        self.net = net;
+        self.net.restore_state(&r.state)?;
+        self.net.clear_batch();
         self.sampler = r.sampler.clone();
         self.step = r.step;
         self.epoch_stats = r.epoch_stats;
@@ -564,15 +562,7 @@ impl Session {
             }
             // No batch ever started: the weights are untouched; drop any half-loaded batch.
             None => {
-                let r = Rewind {
-                    params: self.net.params.clone(),
-                    velocity: self.net.velocity.clone(),
-                    sampler: self.sampler.clone(),
-                    step: self.step,
-                    hyper: self.settings.hyper,
-                    settings: self.settings,
-                    epoch_stats: self.epoch_stats,
-                };
+                let r = Rewind::new(&self.net, &self.sampler, self.step, self.settings, self.epoch_stats);
                 match self.restore(&r) {
                     Ok(()) => format!("the session was restored to step {}", self.step),
                     Err(e) => format!("the session could not be restored ({e}); press Reset"),
@@ -621,7 +611,7 @@ impl Session {
         let step = self.step;
         match what {
             Export::Npz(path) => {
-                crate::engine::npz::save(path, &self.net.params)?;
+                crate::engine::npz::save_model(path, self.net.plan(), self.net.params())?;
                 Ok(format!("exported the weights after step {step} as NumPy arrays to {}", path.display()))
             }
             Export::CurvesCsv(path) => {
@@ -653,10 +643,15 @@ impl Session {
                 total: self.net.phases().len(),
             });
         }
+        let (adam, adam_steps) = self.net.adam_state();
         Ok(SessionFile {
-            config: *self.net.config(),
-            params: self.net.params.clone(),
-            velocity: self.net.velocity.clone(),
+            model: self.model.argument(),
+            input: self.net.plan().input,
+            class_names: self.data.train.class_names.clone(),
+            tensors: self.net.params().to_vec(),
+            momentum: (0..self.net.params().len()).map(|i| self.net.delta(i).to_vec()).collect(),
+            adam: adam.to_vec(),
+            adam_steps,
             preset: self.preset,
             seed: self.seed,
             step: self.step,
@@ -678,11 +673,21 @@ impl Session {
     ///
     /// A plain weights file (ours, or a PyTorch state dict) opens too: for inspection and
     /// further training from step 0, with zero momentum, an empty history and batches drawn
-    /// from the file's seed (1 if it has none).
+    /// from the file's seed (1 if it has none). A PyTorch state dict says nothing of its
+    /// network: it is read as `model` (the current run's, for the window).
     /// A file without checksums (from PyTorch) opens with a note saying it was not checked
     /// (in the next snapshot's `notices`, or [`Session::take_notices`]).
-    pub fn open_checkpoint(data: Arc<Mnist>, path: &Path, engine: ConvEngine) -> Result<Session, TrainError> {
-        let opened = checkpoint::load(path, Some(data.train.len()), engine)?;
+    pub fn open_checkpoint(
+        data: Arc<Mnist>,
+        path: &Path,
+        engine: ConvEngine,
+        model: Option<&str>,
+    ) -> Result<Session, TrainError> {
+        let expected = match model {
+            Some(m) => Some(plan_for(m, &data)?.0),
+            None => None,
+        };
+        let opened = checkpoint::load(path, Some(data.train.len()), engine, expected.as_ref())?;
         let mut session = Self::from_file(data, opened.file, engine).map_err(|e| e.in_file(path))?;
         if let Some(note) = opened.integrity.note(&path.display().to_string()) {
             session.notify(note);
@@ -692,17 +697,14 @@ impl Session {
 
     /// A session continuing `file` on `data`.
     pub fn from_file(data: Arc<Mnist>, file: SessionFile, engine: ConvEngine) -> Result<Session, TrainError> {
-        let cfg = file.config;
-        check_images_fit(&data, &cfg)?;
+        let (plan, name) = plan_for(&file.model, &data).map_err(|e| match e {
+            TrainError::Model { model, reason } => TrainError::DataMismatch {
+                data: data.source.clone(),
+                detail: format!("the file's network {model:?} does not fit it: {reason}"),
+            },
+            other => other,
+        })?;
         let mismatch = |detail: String| TrainError::DataMismatch { data: data.source.clone(), detail };
-        if data.train.num_classes() > cfg.classes {
-            return Err(mismatch(format!(
-                "the network has {} classes but {} has {}",
-                cfg.classes,
-                data.source,
-                data.train.num_classes()
-            )));
-        }
         if file.sampler.epoch_len() != data.train.len() {
             return Err(mismatch(format!(
                 "the session was trained on {} images but {} has {}",
@@ -714,16 +716,15 @@ impl Session {
         let mut settings = file.settings;
         settings.engine = engine;
         let pending = file.pending.map(|p| Settings { engine, ..p });
-        let mut net = Network::with_params(cfg, file.params, engine)?;
-        if let Some((name, have, want)) = file.velocity.shape_mismatch(&cfg) {
-            return Err(TrainError::Engine(EngineError::Config(format!(
-                "the momentum of {name} has shape {have:?} but the network needs {want:?}"
-            ))));
+        let mut net = Sequential::zeros(plan, engine);
+        for t in &file.tensors {
+            net.set_param(&t.name, &t.data)?;
         }
-        net.velocity = file.velocity.to_standard_layout();
+        net.set_optimizer_state(file.momentum, file.adam, file.adam_steps)?;
         let mut s = Self::from_parts(
             data,
             net,
+            name,
             file.sampler,
             file.seed,
             file.preset,
@@ -744,10 +745,9 @@ impl Session {
     pub fn step_batch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<LossPoint, TrainError> {
         loop {
             if self.step_phase(progress)? == Phase::Update {
-                let acts = self.net.activations();
-                let n = acts.n.max(1);
-                let correct = acts.correct(self.net.config().classes);
-                return Ok(LossPoint { step: self.step, loss: acts.loss(), batch_accuracy: correct as f32 / n as f32 });
+                let t = self.net.tensors();
+                let n = t.n.max(1);
+                return Ok(LossPoint { step: self.step, loss: t.loss(), batch_accuracy: t.correct() as f32 / n as f32 });
             }
         }
     }
@@ -758,10 +758,10 @@ impl Session {
             None => self.history_before_update = Some(Box::new(self.history.clone())),
         }
         self.step += 1;
-        let acts = self.net.activations();
-        let n = acts.n;
-        let correct = acts.correct(self.net.config().classes);
-        let point = LossPoint { step: self.step, loss: acts.loss(), batch_accuracy: correct as f32 / n.max(1) as f32 };
+        let t = self.net.tensors();
+        let n = t.n;
+        let correct = t.correct();
+        let point = LossPoint { step: self.step, loss: t.loss(), batch_accuracy: correct as f32 / n.max(1) as f32 };
         let (epoch, first_image) = self.batch_origin;
         if self.epoch_stats.epoch != epoch {
             self.epoch_stats = EpochStats::start(epoch, first_image);
@@ -774,7 +774,7 @@ impl Session {
         self.new_loss.push(point);
         self.history.push_loss(point);
         let magnitudes = measure_magnitudes(self.step, &self.net);
-        self.new_magnitudes.push(magnitudes);
+        self.new_magnitudes.push(magnitudes.clone());
         self.history.push_magnitudes(magnitudes);
         if let Some(t) = self.batch_started.take() {
             let secs = t.elapsed().as_secs_f32().max(1e-6);
@@ -811,7 +811,7 @@ impl Session {
     ) -> Result<Option<EvalResult>, TrainError> {
         let test = &self.data.test;
         let count = if count == 0 { test.len() } else { count.min(test.len()) };
-        let classes = self.net.config().classes;
+        let classes = self.net.plan().classes;
         let mut correct = 0;
         let mut confusion = vec![0; classes * classes];
         let mut misclassified = Vec::new();
@@ -865,60 +865,72 @@ impl Session {
     pub fn probe(&mut self, input: &ProbeInput) -> Result<Probed, TrainError> {
         let (pixels, image, label) = self.probe_image(input)?;
         self.forward_one(&pixels, label)?;
-        let a = &self.eval_acts;
-        let predicted = argmax(&a.probs);
+        let t = &self.eval_acts;
+        let predicted = argmax(&t.probs);
+        let layers = self.net.plan().layers.len();
         let sample = SampleView {
             index: 0,
-            input: a.input.clone(),
-            conv1: a.conv1.clone(),
-            relu1: a.relu1.clone(),
-            conv2: a.conv2.clone(),
-            relu_c2: a.relu_c2.clone(),
-            fc1: a.fc1.clone(),
-            relu2: a.relu2.clone(),
-            scores: a.scores.clone(),
-            probs: a.probs.clone(),
-            ..SampleView::default()
+            input: t.input().to_vec(),
+            outputs: (0..layers).map(|i| t.output(i).to_vec()).collect(),
+            grads: vec![Vec::new(); layers],
+            winners: (0..layers).map(|i| t.winners(i).to_vec()).collect(),
+            probs: t.probs.clone(),
         };
-        let confidence = a.probs.get(predicted).copied().unwrap_or(0.0);
+        let confidence = t.probs.get(predicted).copied().unwrap_or(0.0);
         Ok(Probed { step: self.step, image, label, sample, predicted, confidence })
     }
 
     /// The exact class-evidence maps of the selected digit or of another image, with the
     /// current weights (see [`ClassEvidence`]). For the selected digit after a step's update
     /// they differ slightly from that step's forward pass, which used the old weights.
+    /// Refused, with the reason, for a network where they are not exact.
     pub fn class_evidence(&mut self, of: &EvidenceOf) -> Result<ClassEvidence, TrainError> {
+        let support = model::evidence::evidence_support(self.net.plan())
+            .map_err(|reason| TrainError::NoEvidence { reason })?;
         let (pixels, image, label) = match of {
             EvidenceOf::SelectedSample => self.selected_image()?,
             EvidenceOf::Image(input) => self.probe_image(input)?,
         };
         self.forward_one(&pixels, label)?;
-        let cfg = *self.net.config();
-        let x = if cfg.relu_after_conv2 { &self.eval_acts.relu_c2 } else { &self.eval_acts.conv2 };
-        let ev = evidence::class_evidence(&cfg, &self.net.params, x)?;
-        let (height, width) = cfg.conv2_out();
+        let plan = self.net.plan();
+        let x = support.x_of(&self.eval_acts, 0).ok_or(TrainError::Internal("no flatten input"))?.to_vec();
+        let ev = model::evidence::class_evidence(plan, self.net.params(), &x)?;
+        let active_units = support.relu.and_then(|r| ev.active(r)).map_or_else(Vec::new, <[bool]>::to_vec);
         Ok(ClassEvidence {
             step: self.step,
             image,
             label,
             input: pixels,
-            after_relu: cfg.relu_after_conv2,
-            channels: cfg.conv2_filters,
-            height,
-            width,
+            source: source_name(plan, support.source),
+            channels: ev.channels,
+            height: ev.height,
+            width: ev.width,
             maps: ev.maps,
             bias_terms: ev.bias_terms,
             logits: ev.logits,
-            active_units: ev.active,
+            active_units,
         })
     }
 
-    /// FC1 unit `unit`'s current weights as conv2-shaped maps, its bias and its FC2 weights.
+    /// Hidden unit `unit` of the first fc after `flatten`: its current weights as maps, its
+    /// bias and its weights to the classes.
     pub fn fc1_unit(&self, unit: usize) -> Result<Fc1Unit, TrainError> {
-        let cfg = *self.net.config();
-        let (weights, bias, class_weights) = evidence::fc1_unit(&cfg, &self.net.params, unit)?;
-        let (height, width) = cfg.conv2_out();
-        Ok(Fc1Unit { step: self.step, unit, channels: cfg.conv2_filters, height, width, weights, bias, class_weights })
+        let plan = self.net.plan();
+        let support =
+            model::evidence::evidence_support(plan).map_err(|reason| TrainError::NoEvidence { reason })?;
+        let u = model::evidence::fc_unit(plan, self.net.params(), unit)?;
+        Ok(Fc1Unit {
+            step: self.step,
+            unit,
+            layer: plan.layers[u.layer].name.clone(),
+            source: source_name(plan, support.source),
+            channels: u.channels,
+            height: u.height,
+            width: u.width,
+            weights: u.weights,
+            bias: u.bias,
+            class_weights: u.class_weights.unwrap_or_default(),
+        })
     }
 
     /// Compares backprop with central differences on the current batch and weights, in f64,
@@ -926,16 +938,16 @@ impl Session {
     /// step). Runs the fast engine whatever the setting: the naive one would take minutes.
     /// Reads the session only: weights, momentum, batch and sampler stay exactly as they were.
     pub fn check_gradients(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<GradientCheck, TrainError> {
-        let acts = self.net.activations();
-        if acts.n == 0 {
+        let t = self.net.tensors();
+        if t.n == 0 {
             return Err(TrainError::NoBatch { then: "check the gradients on its images" });
         }
         let seed = self.seed ^ self.step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let report = gradcheck::check_gradients(
-            self.net.config(),
-            &self.net.params,
-            &acts.input,
-            &acts.labels,
+        let report = model::gradcheck::check_gradients(
+            self.net.plan(),
+            self.net.params(),
+            t.input(),
+            &t.labels,
             self.settings.hyper.reg,
             GRADCHECK_ELEMENTS,
             seed,
@@ -947,8 +959,8 @@ impl Session {
 
     /// The pixels, identity and label of a probe input, checked.
     fn probe_image(&self, input: &ProbeInput) -> Result<(Vec<f32>, ImageId, Option<usize>), TrainError> {
-        let cfg = self.net.config();
-        let per = cfg.in_channels * cfg.in_height * cfg.in_width;
+        let (c, h, w) = maps_of(self.net.plan().input);
+        let per = c * h * w;
         match input {
             ProbeInput::TestImage(i) => {
                 let test = &self.data.test;
@@ -964,15 +976,15 @@ impl Session {
                 if p.len() != per {
                     return Err(TrainError::WrongPixelCount {
                         expected: per,
-                        shape: format!("{}×{}×{}", cfg.in_channels, cfg.in_height, cfg.in_width),
+                        shape: format!("{c}×{h}×{w}"),
                         found: p.len(),
                     });
                 }
                 if let Some((i, v)) = p.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
                     return Err(TrainError::PixelOutOfRange {
                         index: i,
-                        row: (i / cfg.in_width) % cfg.in_height,
-                        column: i % cfg.in_width,
+                        row: (i / w.max(1)) % h.max(1),
+                        column: i % w.max(1),
                         value: *v,
                     });
                 }
@@ -983,14 +995,15 @@ impl Session {
 
     /// The selected digit of the current batch: pixels, identity and label.
     fn selected_image(&self) -> Result<(Vec<f32>, ImageId, Option<usize>), TrainError> {
-        let acts = self.net.activations();
-        if acts.n == 0 {
+        let t = self.net.tensors();
+        if t.n == 0 {
             return Err(TrainError::NoBatch { then: "ask about its digits" });
         }
-        let sel = self.selected.min(acts.n - 1);
-        let per = acts.input.len() / acts.n;
+        let sel = self.selected.min(t.n - 1);
+        let input = t.input();
+        let per = input.len() / t.n;
         let image = ImageId::Batch { position: sel, train_index: self.batch_indices.get(sel).copied().unwrap_or(0) };
-        Ok((acts.input[sel * per..(sel + 1) * per].to_vec(), image, acts.labels.get(sel).copied()))
+        Ok((input[sel * per..(sel + 1) * per].to_vec(), image, t.labels.get(sel).copied()))
     }
 
     /// A forward pass of one image into the scratch tensors. An unknown label counts as class 0:
@@ -1002,81 +1015,82 @@ impl Session {
 
     /// What the window shows now. Drains the curve points gathered since the last snapshot.
     pub fn snapshot(&mut self) -> Snapshot {
-        let cfg = *self.net.config();
+        let plan = self.net.plan();
         let phases = self.net.phases().to_vec();
         let done = self.net.phases_done();
         let ran = |p: Phase| phases.iter().position(|q| *q == p).is_some_and(|i| i < done);
-        let acts = self.net.activations();
-        let n = acts.n;
+        let t = self.net.tensors();
+        let n = t.n;
         let sel = self.selected.min(n.saturating_sub(1));
-        let per_input = cfg.in_channels * cfg.in_height * cfg.in_width;
-        let pick = |v: &[f32], produced_by: Phase| -> Vec<f32> {
-            if n == 0 || v.is_empty() || !ran(produced_by) {
+        let pick = |v: &[f32], produced: bool| -> Vec<f32> {
+            if n == 0 || v.is_empty() || !produced {
                 return Vec::new();
             }
             let per = v.len() / n;
             v[sel * per..(sel + 1) * per].to_vec()
         };
-        use Layer as L;
-        use Phase::{Backward as B, Forward as F};
+        let layers = plan.layers.len();
+        // A layer's output gradient is computed by the phase after its own backward in
+        // reverse order: the next layer's backward, or the loss's for the last layer.
+        let grad_ran = |i: usize| if i + 1 == layers { ran(Phase::LossBackward) } else { ran(Phase::Backward(i + 1)) };
+        let pick_u32 = |v: &[u32], produced: bool| -> Vec<u32> {
+            if n == 0 || v.is_empty() || !produced {
+                return Vec::new();
+            }
+            let per = v.len() / n;
+            v[sel * per..(sel + 1) * per].to_vec()
+        };
         let sample = SampleView {
             index: sel,
             // The input is there as soon as the batch is loaded, before any phase ran.
-            input: if n == 0 { Vec::new() } else { acts.input[sel * per_input..(sel + 1) * per_input].to_vec() },
-            conv1: pick(&acts.conv1, F(L::Conv1)),
-            relu1: pick(&acts.relu1, F(L::Relu1)),
-            conv2: pick(&acts.conv2, F(L::Conv2)),
-            relu_c2: pick(&acts.relu_c2, F(L::ReluConv2)),
-            fc1: pick(&acts.fc1, F(L::Fc1)),
-            relu2: pick(&acts.relu2, F(L::Relu2)),
-            scores: pick(&acts.scores, F(L::Fc2)),
-            probs: pick(&acts.probs, F(L::Loss)),
-            d_scores: pick(&acts.d_scores, B(L::Loss)),
-            d_relu2: pick(&acts.d_relu2, B(L::Fc2)),
-            d_fc1: pick(&acts.d_fc1, B(L::Relu2)),
-            d_relu_c2: pick(&acts.d_relu_c2, B(L::Fc1)),
-            d_conv2: pick(&acts.d_conv2, if cfg.relu_after_conv2 { B(L::ReluConv2) } else { B(L::Fc1) }),
-            d_relu1: pick(&acts.d_relu1, B(L::Conv2)),
-            d_conv1: pick(&acts.d_conv1, B(L::Relu1)),
+            input: pick(t.input(), true),
+            outputs: (0..layers).map(|i| pick(t.output(i), ran(Phase::Forward(i)))).collect(),
+            grads: (0..layers).map(|i| pick(t.output_grad(i), grad_ran(i))).collect(),
+            winners: (0..layers).map(|i| pick_u32(t.winners(i), ran(Phase::Forward(i)))).collect(),
+            probs: pick(&t.probs, ran(Phase::Loss)),
         };
-        let hw = cfg.in_height * cfg.in_width;
-        let per_image = cfg.in_channels * hw;
+        let (_, h, w) = maps_of(plan.input);
+        let hw = h * w;
+        let per_image = plan.input.len();
         let batch = BatchView {
-            images: acts.input.chunks(per_image.max(1)).flat_map(|img| img[..hw].iter().copied()).collect(),
-            height: cfg.in_height,
-            width: cfg.in_width,
-            labels: acts.labels.clone(),
+            images: t.input().chunks(per_image.max(1)).flat_map(|img| img[..hw.min(img.len())].iter().copied()).collect(),
+            height: h,
+            width: w,
+            labels: t.labels.clone(),
             indices: self.batch_indices.clone(),
-            probs: if ran(F(L::Loss)) { acts.probs.clone() } else { Vec::new() },
+            probs: if ran(Phase::Loss) { t.probs.clone() } else { Vec::new() },
         };
         let net = &self.net;
-        let grad_if = |v: &[f32], p: Phase| if ran(p) { v.to_vec() } else { Vec::new() };
         // After the update the maps shown were computed with the weights the batch started
         // with: `last_good` holds exactly those once the batch's loss passed the check.
-        let before_update = (done > 0 && done == phases.len() && self.loss_checked)
+        let before = (done > 0 && done == phases.len() && self.loss_checked)
             .then_some(self.last_good.as_ref())
-            .flatten()
-            .map(|r| {
-                Box::new(ConvWeights {
-                    conv1_w: flat(&r.params.conv1_w).to_vec(),
-                    conv1_b: flat(&r.params.conv1_b).to_vec(),
-                    conv2_w: flat(&r.params.conv2_w).to_vec(),
-                    conv2_b: flat(&r.params.conv2_b).to_vec(),
+            .flatten();
+        let convs = plan
+            .layers
+            .iter()
+            .filter_map(|l| {
+                let LayerSpec::Conv { filters, k, .. } = l.spec else { return None };
+                let wi = net.weight_index(l.index)?;
+                let (channels, _, _) = maps_of(l.input);
+                Some(ConvFilters {
+                    layer: l.index,
+                    name: l.name.clone(),
+                    filters,
+                    channels,
+                    kernel: k,
+                    weight: net.params()[wi].data.clone(),
+                    bias: net.params()[wi + 1].data.clone(),
+                    grad: if ran(Phase::Backward(l.index)) { net.grad(wi).to_vec() } else { Vec::new() },
+                    delta: net.delta(wi).to_vec(),
+                    before_update: before.and_then(|r| Some((r.state.params.get(wi)?.clone(), r.state.params.get(wi + 1)?.clone()))),
                 })
-            });
-        let filters = FilterView {
-            conv1_w: flat(&net.params.conv1_w).to_vec(),
-            conv1_b: flat(&net.params.conv1_b).to_vec(),
-            conv1_grad: grad_if(flat(&net.grads.conv1_w), B(L::Conv1)),
-            conv1_delta: flat(&net.velocity.conv1_w).to_vec(),
-            conv2_w: flat(&net.params.conv2_w).to_vec(),
-            conv2_b: flat(&net.params.conv2_b).to_vec(),
-            conv2_grad: grad_if(flat(&net.grads.conv2_w), B(L::Conv2)),
-            conv2_delta: flat(&net.velocity.conv2_w).to_vec(),
-            before_update,
-        };
+            })
+            .collect();
+        let filters = FilterView { convs };
         let update = (done > 0 && done == phases.len()).then(|| update_sizes(net, self.update_lr));
         let lr_schedule = self.lr_schedule();
+        let loss = if ran(Phase::Loss) { Some(t.loss()) } else { None };
         Snapshot {
             images_seen: self.images_seen(),
             lr_schedule,
@@ -1095,13 +1109,13 @@ impl Session {
             effective_lr: self.effective_hyper().lr,
             seed: self.seed,
             preset: self.preset,
-            config: cfg,
+            model: self.model.clone(),
             class_names: self.data.train.class_names.clone(),
             data_source: self.data.source.clone(),
             batch,
             sample,
             filters,
-            loss: if ran(F(L::Loss)) { Some(acts.loss()) } else { None },
+            loss,
             images_per_sec: self.images_per_sec,
             new_loss_points: std::mem::take(&mut self.new_loss),
             new_accuracy_points: std::mem::take(&mut self.new_accuracy),
@@ -1112,65 +1126,75 @@ impl Session {
     }
 }
 
-/// The RMS of every activation, activation gradient, weight and weight gradient of the step
-/// just finished (weights after its update). The weights' and their gradients' sums of squares
-/// (5.2 M values) come from the update, which takes them while each block is in cache; the
-/// activations' (2.8 M at batch 32) are summed here.
-fn measure_magnitudes(step: u64, net: &Network<f32>) -> MagnitudePoint {
-    let a = net.activations();
-    let (p, g) = (&net.params, &net.grads);
-    let sizes = [flat(&p.conv1_w).len(), flat(&p.conv2_w).len(), flat(&p.fc1_w).len(), flat(&p.fc2_w).len()];
-    // `which` 0: the new weights, 1: their gradients; the weight tensors are every other
-    // parameter (PARAM_NAMES order: weight, bias, weight, bias, ...).
-    let weight_rms = |which: usize| -> [f32; 4] {
-        std::array::from_fn(|t| match net.update_squares() {
-            Some(sq) if sizes[t] > 0 => {
-                let (w, gr) = sq[2 * t];
-                ((if which == 0 { w } else { gr }) / sizes[t] as f64).sqrt() as f32
-            }
-            _ => {
-                let tensors = if which == 0 { p } else { g };
-                rms([flat(&tensors.conv1_w), flat(&tensors.conv2_w), flat(&tensors.fc1_w), flat(&tensors.fc2_w)][t])
-            }
-        })
+/// The student name of the layer whose output the class evidence splits (`input` when
+/// `flatten` comes first).
+fn source_name(plan: &Plan, source: Option<usize>) -> String {
+    source.and_then(|i| plan.layers.get(i)).map_or_else(|| "input".into(), |l| l.name.clone())
+}
+
+/// `(C, H, W)` of a shape (a flat vector is `N` maps of 1×1).
+fn maps_of(shape: Shape) -> (usize, usize, usize) {
+    match shape {
+        Shape::Maps { c, h, w } => (c, h, w),
+        Shape::Flat(n) => (n, 1, 1),
+    }
+}
+
+/// The tensors of `net` with weights (conv and fc weight, not biases), as indices into
+/// [`Sequential::params`].
+fn weight_tensors(net: &Sequential<f32>) -> impl Iterator<Item = usize> + '_ {
+    net.plan().layers.iter().filter_map(|l| net.weight_index(l.index))
+}
+
+/// The RMS of every layer's output and output gradient, and of every weight tensor and its
+/// gradient, for the step just finished (weights after its update). The weights' and their
+/// gradients' sums of squares come from the update, which takes them while each block is in
+/// cache; the activations' are summed here.
+fn measure_magnitudes(step: u64, net: &Sequential<f32>) -> MagnitudePoint {
+    let t = net.tensors();
+    let layers = net.plan().layers.len();
+    let squares = net.update_squares();
+    let weight_rms = |which: usize| -> Vec<f32> {
+        weight_tensors(net)
+            .map(|wi| {
+                let len = net.params()[wi].data.len();
+                match squares {
+                    Some(sq) if len > 0 && wi < sq.len() => {
+                        let (w, g) = sq[wi];
+                        ((if which == 0 { w } else { g }) / len as f64).sqrt() as f32
+                    }
+                    _ => rms(if which == 0 { &net.params()[wi].data } else { net.grad(wi) }),
+                }
+            })
+            .collect()
     };
     MagnitudePoint {
         step,
-        activations: [rms(&a.conv1), rms(&a.relu1), rms(&a.conv2), rms(&a.fc1), rms(&a.relu2), rms(&a.scores)],
-        gradients: [
-            rms(&a.d_conv1),
-            rms(&a.d_relu1),
-            rms(&a.d_conv2),
-            rms(&a.d_fc1),
-            rms(&a.d_relu2),
-            rms(&a.d_scores),
-        ],
+        activations: (0..layers).map(|i| rms(t.output(i))).collect(),
+        gradients: (0..layers).map(|i| rms(t.output_grad(i))).collect(),
         weights: weight_rms(0),
         weight_gradients: weight_rms(1),
     }
 }
 
 /// The size of the update just made, per weight tensor ([`UpdateSize`]).
-fn update_sizes(net: &Network<f32>, lr: f32) -> [UpdateSize; 4] {
-    let (p, g, v) = (&net.params, &net.grads, &net.velocity);
+fn update_sizes(net: &Sequential<f32>, lr: f32) -> Vec<UpdateSize> {
     let norm = |x: &[f32]| crate::engine::params::sum_of_squares(x).sqrt() as f32;
-    let tensors: [(&[f32], &[f32], &[f32]); 4] = [
-        (flat(&p.conv1_w), flat(&g.conv1_w), flat(&v.conv1_w)),
-        (flat(&p.conv2_w), flat(&g.conv2_w), flat(&v.conv2_w)),
-        (flat(&p.fc1_w), flat(&g.fc1_w), flat(&v.fc1_w)),
-        (flat(&p.fc2_w), flat(&g.fc2_w), flat(&v.fc2_w)),
-    ];
-    // The update already summed the squares of the new weights and of the gradients (tensors
-    // 0, 2, 4, 6 in PARAM_NAMES order); only the change is summed here.
+    // The update already summed the squares of the new weights and of the gradients; only the
+    // change is summed here.
     let squares = net.update_squares();
-    std::array::from_fn(|t| {
-        let (w, dw, delta) = tensors[t];
-        let (weight, gradient) = match squares {
-            Some(sq) if sq.len() > 2 * t => (sq[2 * t].0.sqrt() as f32, sq[2 * t].1.sqrt() as f32),
-            _ => (norm(w), norm(dw)),
-        };
-        UpdateSize { tensor: MagnitudePoint::WEIGHTS[t], delta: norm(delta), weight, gradient, lr }
-    })
+    net.plan()
+        .layers
+        .iter()
+        .filter_map(|l| Some((l, net.weight_index(l.index)?)))
+        .map(|(l, wi)| {
+            let (weight, gradient) = match squares {
+                Some(sq) if sq.len() > wi => (sq[wi].0.sqrt() as f32, sq[wi].1.sqrt() as f32),
+                _ => (norm(&net.params()[wi].data), norm(net.grad(wi))),
+            };
+            UpdateSize { tensor: format!("{}.weight", l.name), delta: norm(net.delta(wi)), weight, gradient, lr }
+        })
+        .collect()
 }
 
 /// Root mean square, summed as the update sums it (the same result on any schedule).
@@ -1179,18 +1203,4 @@ fn rms(v: &[f32]) -> f32 {
         return 0.0;
     }
     (crate::engine::params::sum_of_squares(v) / v.len() as f64).sqrt() as f32
-}
-
-/// Refuses a data set whose images are not the size the network takes.
-fn check_images_fit(data: &Mnist, cfg: &ModelConfig) -> Result<(), TrainError> {
-    if data.train.image_len() == cfg.in_channels * cfg.in_height * cfg.in_width {
-        return Ok(());
-    }
-    Err(TrainError::DataMismatch {
-        data: data.source.clone(),
-        detail: format!(
-            "the network takes {}×{}×{} images but {} has {}×{}",
-            cfg.in_channels, cfg.in_height, cfg.in_width, data.source, data.train.rows, data.train.cols
-        ),
-    })
 }

@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Layer, Phase};
+use crate::engine::Phase;
 
 use super::error::TrainError;
 use super::protocol::{Command, Event};
@@ -176,7 +176,10 @@ impl Loop {
         self.session
             .network()
             .next_phase()
-            .map_or("phase forward conv1 (new batch)".into(), |p| format!("phase {}", p.label()))
+            .map_or_else(
+                || format!("phase {} (new batch)", self.session.model().phase_label(Phase::Forward(0))),
+                |p| format!("phase {}", self.session.model().phase_label(p)),
+            )
     }
 
     fn set_threads(&mut self, n: usize) {
@@ -206,7 +209,8 @@ impl Loop {
         }));
         self.pool = pool;
         let Err(payload) = result else { return };
-        let what = self.session.phase_in_progress().map_or(what, |p| format!("phase {}", p.label()));
+        let what =
+            self.session.phase_in_progress().map_or(what, |p| format!("phase {}", self.session.model().phase_label(p)));
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -310,9 +314,9 @@ impl Loop {
                 self.mode = Mode::Paused;
                 self.snapshot();
             }
-            Command::Reset { seed, preset, config } => {
+            Command::Reset { seed, preset, model } => {
                 self.mode = Mode::Paused;
-                match self.session.reset(seed, preset, config) {
+                match self.session.reset(seed, preset, &model) {
                     Ok(()) => self.snapshot(),
                     Err(e) => self.fail_with(&e),
                 }
@@ -359,7 +363,7 @@ impl Loop {
             Command::Open(path) => {
                 self.mode = Mode::Paused;
                 let engine = self.session.settings().engine;
-                match Session::open_checkpoint(self.session.data().clone(), &path, engine) {
+                match Session::open_checkpoint(self.session.data().clone(), &path, engine, Some(&self.session.model().argument())) {
                     Ok(s) => {
                         self.session = s;
                         let step = self.session.step();
@@ -415,7 +419,7 @@ impl Loop {
         let stopped = move || stop.load(Ordering::SeqCst);
         loop {
             // Labelled per phase, so progress reads "backward conv2 37/128".
-            let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
+            let what = self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
             let mut progress = reporter(&self.events, &self.waker, what);
             match self.session.step_phase_unless(&mut progress, &stopped)? {
                 Some(phase) if whole_batch && phase != Phase::Update => {}
@@ -427,7 +431,7 @@ impl Loop {
     /// [`Loop::step_with_progress`] that a Pause cannot stop (a save finishes the step).
     fn finish_step(&mut self) -> Result<(), TrainError> {
         while self.session.mid_step() {
-            let what = self.session.network().next_phase().unwrap_or(Phase::Forward(Layer::Conv1)).label();
+            let what = self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
             let mut progress = reporter(&self.events, &self.waker, what);
             self.session.step_phase(&mut progress)?;
         }

@@ -8,10 +8,15 @@
 //! - [`layers`]: one file per layer kind, forward and backward side by side.
 //! - [`sequential`]: [`Sequential`], the network with its phases; [`optim`]: SGD and Adam;
 //!   [`text`]: each phase's formula and sentence.
+//! - [`gradcheck`]: backprop against finite differences, for any network; [`evidence`]: the
+//!   exact class evidence of the maps flatten takes, and one unit of the first fc.
 //!
-//! Not yet used by the trainer, the command line or the window: those still run the post's
-//! [`Network`](crate::engine::Network), which [`Sequential`] reproduces bit for bit on `post`.
+//! The trainer, the command line and the window run every network through [`Sequential`]; the
+//! post's fixed [`Network`](crate::engine::Network) stays as the reference it reproduces bit
+//! for bit on `post`.
 
+pub mod evidence;
+pub mod gradcheck;
 pub mod layers;
 pub mod named;
 pub mod optim;
@@ -20,8 +25,8 @@ pub mod shape;
 pub mod spec;
 pub mod text;
 
-pub use named::{DEFAULT_MODEL, NAMED, NamedModel, named, resolve};
+pub use named::{DEFAULT_MODEL, NAMED, NamedModel, name_of, named, resolve};
 pub use optim::Optimizer;
-pub use sequential::{ParamTensor, SeqPhase, Sequential, Tensors};
+pub use sequential::{ParamTensor, Phase, SeqState, Sequential, Tensors};
 pub use shape::{Plan, PlannedLayer, Shape};
 pub use spec::{LayerSpec, ModelSpec, SpecError};

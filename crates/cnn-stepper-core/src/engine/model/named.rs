@@ -71,3 +71,8 @@ pub fn resolve(name_or_line: &str, input: (usize, usize, usize), classes: usize)
         None => ModelSpec::parse(name_or_line)?.plan(input, classes),
     }
 }
+
+/// The name of the named network `plan` is, if it is one (the same line on its data's classes).
+pub fn name_of(plan: &Plan) -> Option<&'static str> {
+    NAMED.iter().find(|m| m.spec(plan.classes).is_ok_and(|s| s == plan.spec)).map(|m| m.name)
+}

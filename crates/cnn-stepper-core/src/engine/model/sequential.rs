@@ -5,6 +5,8 @@
 //! through each layer in reverse, the update. Parameters are named as PyTorch's `state_dict`
 //! names an `nn.Sequential`'s: `<index>.weight`, `<index>.bias`.
 
+use std::ops::ControlFlow;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -22,7 +24,7 @@ use super::spec::LayerSpec;
 
 /// One step of training a [`Sequential`]: what the app steps through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SeqPhase {
+pub enum Phase {
     /// Layer `i` (its position in the line) computes its output from its input.
     Forward(usize),
     /// Softmax of the last layer's scores, the mean cross-entropy and the L2 term.
@@ -35,23 +37,23 @@ pub enum SeqPhase {
     Update,
 }
 
-impl SeqPhase {
-    /// True for [`SeqPhase::LossBackward`] and the backward phases.
+impl Phase {
+    /// True for [`Phase::LossBackward`] and the backward phases.
     pub fn is_backward(self) -> bool {
-        matches!(self, SeqPhase::Backward(_) | SeqPhase::LossBackward)
+        matches!(self, Phase::Backward(_) | Phase::LossBackward)
     }
 }
 
 impl Plan {
     /// Every phase of one training step, in order: forward through each layer, the loss and
     /// its gradient, backward through each layer in reverse, the update.
-    pub fn phases(&self) -> Vec<SeqPhase> {
+    pub fn phases(&self) -> Vec<Phase> {
         let n = self.layers.len();
-        let mut phases: Vec<SeqPhase> = (0..n).map(SeqPhase::Forward).collect();
-        phases.push(SeqPhase::Loss);
-        phases.push(SeqPhase::LossBackward);
-        phases.extend((0..n).rev().map(SeqPhase::Backward));
-        phases.push(SeqPhase::Update);
+        let mut phases: Vec<Phase> = (0..n).map(Phase::Forward).collect();
+        phases.push(Phase::Loss);
+        phases.push(Phase::LossBackward);
+        phases.extend((0..n).rev().map(Phase::Backward));
+        phases.push(Phase::Update);
         phases
     }
 }
@@ -198,7 +200,7 @@ pub struct Sequential<T: Float> {
     weight_of: Vec<Option<usize>>,
     slots: Vec<usize>,
     acts: Tensors<T>,
-    phases: Vec<SeqPhase>,
+    phases: Vec<Phase>,
     cursor: usize,
     update_squares: Vec<(f64, f64)>,
     ws: Vec<ConvWorkspace<T>>,
@@ -269,12 +271,12 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The phases of one training step, in order.
-    pub fn phases(&self) -> &[SeqPhase] {
+    pub fn phases(&self) -> &[Phase] {
         &self.phases
     }
 
     /// The phase that runs next, or `None` when no batch is loaded or its step is complete.
-    pub fn next_phase(&self) -> Option<SeqPhase> {
+    pub fn next_phase(&self) -> Option<Phase> {
         if self.acts.n == 0 { None } else { self.phases.get(self.cursor).copied() }
     }
 
@@ -364,24 +366,148 @@ impl<T: Float> Sequential<T> {
 
     /// Runs the next phase of the current step and returns it (`None` if there is none).
     /// `progress(done, total)` reports progress inside long phases (the naive convolutions).
-    pub fn step_phase(&mut self, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) -> Option<SeqPhase> {
+    pub fn step_phase(&mut self, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) -> Option<Phase> {
+        match self.step_phase_unless(hyper, progress, &|| false)? {
+            ControlFlow::Continue(phase) | ControlFlow::Break(phase) => Some(phase),
+        }
+    }
+
+    /// [`Sequential::step_phase`] that gives up inside a long naive convolution as soon as
+    /// `stop()` is true: `Break(phase)` then means the phase did not complete and is still the
+    /// next one. Its inputs are untouched (a phase only writes its outputs), so running it again
+    /// gives the bits it would have given.
+    pub fn step_phase_unless(
+        &mut self,
+        hyper: &Hyper,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> Option<ControlFlow<Phase, Phase>> {
         let phase = self.next_phase()?;
-        match phase {
-            SeqPhase::Forward(i) => self.forward_layer(i, progress),
-            SeqPhase::Loss => {
+        let flow = match phase {
+            Phase::Forward(i) => forward_layer(
+                &self.plan,
+                &self.slots,
+                self.engine,
+                &self.params,
+                &self.weight_of,
+                &mut self.acts,
+                &mut self.ws,
+                i,
+                progress,
+                stop,
+            ),
+            Phase::Loss => {
                 let reg = <T as Float>::from_f32(hyper.reg);
                 loss_forward(&self.plan, &self.params, &mut self.acts, reg);
+                ControlFlow::Continue(())
             }
-            SeqPhase::LossBackward => {
+            Phase::LossBackward => {
                 let a = &mut self.acts;
                 let last = *self.slots.last().unwrap_or(&0);
                 softmax_xent::backward(self.plan.classes, &a.probs, &a.labels, &mut a.grads[last]);
+                ControlFlow::Continue(())
             }
-            SeqPhase::Backward(i) => self.backward_layer(i, hyper, progress),
-            SeqPhase::Update => self.update(hyper),
+            Phase::Backward(i) => self.backward_layer(i, hyper, progress, stop),
+            Phase::Update => {
+                self.update(hyper);
+                ControlFlow::Continue(())
+            }
+        };
+        if flow.is_break() {
+            return Some(ControlFlow::Break(phase));
         }
         self.cursor += 1;
-        Some(phase)
+        Some(ControlFlow::Continue(phase))
+    }
+
+    /// Drops the loaded batch: no phase is next until [`Sequential::load_batch`].
+    pub fn clear_batch(&mut self) {
+        self.acts.n = 0;
+        self.acts.labels.clear();
+        self.cursor = 0;
+        self.update_squares.clear();
+    }
+
+    /// Goes back to the first phase of the loaded batch (its images and labels stay; the
+    /// caller puts back the parameters the step started from).
+    pub fn restart_step(&mut self) {
+        self.cursor = 0;
+        self.update_squares.clear();
+    }
+
+    /// The parameters and optimizer state, copied into `into` (whose buffers are reused).
+    pub fn save_state(&self, into: &mut SeqState<T>) {
+        copy_all(&mut into.params, self.params.iter().map(|p| p.data.as_slice()));
+        copy_all(&mut into.deltas, self.deltas.iter().map(Vec::as_slice));
+        into.adam.clone_from(&self.adam);
+        into.adam_steps = self.adam_steps;
+    }
+
+    /// The state [`Sequential::save_state`] copied, put back in this network's own buffers.
+    /// Refused if it is not this network's (another number or size of tensors).
+    pub fn restore_state(&mut self, from: &SeqState<T>) -> Result<(), EngineError> {
+        let fits = from.params.len() == self.params.len()
+            && from.deltas.len() == self.deltas.len()
+            && self.params.iter().zip(&from.params).all(|(p, q)| p.data.len() == q.len())
+            && self.deltas.iter().zip(&from.deltas).all(|(p, q)| p.len() == q.len());
+        if !fits {
+            return Err(EngineError::Config("the saved state is not this network's".into()));
+        }
+        for (p, q) in self.params.iter_mut().zip(&from.params) {
+            p.data.copy_from_slice(q);
+        }
+        for (p, q) in self.deltas.iter_mut().zip(&from.deltas) {
+            p.copy_from_slice(q);
+        }
+        self.adam.clone_from(&from.adam);
+        self.adam_steps = from.adam_steps;
+        Ok(())
+    }
+
+    /// Adam's state per parameter tensor (empty before Adam's first update) and the number of
+    /// Adam updates made.
+    pub fn adam_state(&self) -> (&[AdamState<T>], u64) {
+        (&self.adam, self.adam_steps)
+    }
+
+    /// Replaces the optimizer state: SGD's momentum buffers (one per parameter tensor, in
+    /// [`Sequential::params`] order) and Adam's state and step count. Refused, naming the
+    /// tensor, when a size does not fit.
+    pub fn set_optimizer_state(
+        &mut self,
+        momentum: Vec<Vec<T>>,
+        adam: Vec<AdamState<T>>,
+        adam_steps: u64,
+    ) -> Result<(), EngineError> {
+        let check = |what: &str, got: &[Vec<T>]| -> Result<(), EngineError> {
+            if got.len() != self.params.len() {
+                return Err(EngineError::Config(format!(
+                    "{what}: {} tensors for a network of {}",
+                    got.len(),
+                    self.params.len()
+                )));
+            }
+            for (p, g) in self.params.iter().zip(got) {
+                if g.len() != p.data.len() {
+                    return Err(EngineError::Config(format!(
+                        "{what} of {} has {} values but the tensor has {}",
+                        p.name,
+                        g.len(),
+                        p.data.len()
+                    )));
+                }
+            }
+            Ok(())
+        };
+        check("momentum", &momentum)?;
+        if !adam.is_empty() {
+            check("Adam's mean", &adam.iter().map(|a| a.m.clone()).collect::<Vec<_>>())?;
+            check("Adam's mean square", &adam.iter().map(|a| a.v.clone()).collect::<Vec<_>>())?;
+        }
+        self.deltas = momentum;
+        self.adam = adam;
+        self.adam_steps = adam_steps;
+        Ok(())
     }
 
     /// Runs every remaining phase of the current step.
@@ -412,7 +538,8 @@ impl<T: Float> Sequential<T> {
         out.labels.clear();
         out.labels.extend_from_slice(labels);
         for i in 0..self.plan.layers.len() {
-            forward_layer(
+            // Nothing can stop it: the flow is always `Continue`.
+            let _ = forward_layer(
                 &self.plan,
                 &self.slots,
                 self.engine,
@@ -422,6 +549,7 @@ impl<T: Float> Sequential<T> {
                 &mut self.ws,
                 i,
                 &mut |_, _| {},
+                &|| false,
             );
         }
         loss_forward(&self.plan, &self.params, out, <T as Float>::from_f32(reg));
@@ -451,24 +579,16 @@ impl<T: Float> Sequential<T> {
         Ok(())
     }
 
-    fn forward_layer(&mut self, i: usize, progress: &mut dyn FnMut(usize, usize)) {
-        forward_layer(
-            &self.plan,
-            &self.slots,
-            self.engine,
-            &self.params,
-            &self.weight_of,
-            &mut self.acts,
-            &mut self.ws,
-            i,
-            progress,
-        );
-    }
-
-    fn backward_layer(&mut self, i: usize, hyper: &Hyper, progress: &mut dyn FnMut(usize, usize)) {
+    fn backward_layer(
+        &mut self,
+        i: usize,
+        hyper: &Hyper,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &dyn Fn() -> bool,
+    ) -> ControlFlow<()> {
         let (si, so) = (self.slots[i], self.slots[i + 1]);
         if si == so {
-            return; // flatten: its input's gradient is its output's, in the same buffer
+            return ControlFlow::Continue(()); // flatten: its input's gradient is its output's, in the same buffer
         }
         let layer = &self.plan.layers[i];
         let a = &mut self.acts;
@@ -484,10 +604,10 @@ impl<T: Float> Sequential<T> {
         let engine = self.engine;
         match layer.spec {
             LayerSpec::Conv { filters, k, stride, pad } => {
-                let Some(wi) = self.weight_of[i] else { return };
+                let Some(wi) = self.weight_of[i] else { return ControlFlow::Continue(()) };
                 let (gw, gb) = self.grads.split_at_mut(wi + 1);
                 let s = conv::shape(n, layer.input, filters, k, stride, pad);
-                conv::backward(
+                return conv::backward(
                     engine,
                     &s,
                     x,
@@ -498,10 +618,11 @@ impl<T: Float> Sequential<T> {
                     dx,
                     &mut self.ws[i],
                     progress,
+                    stop,
                 );
             }
             LayerSpec::Fc { out } => {
-                let Some(wi) = self.weight_of[i] else { return };
+                let Some(wi) = self.weight_of[i] else { return ControlFlow::Continue(()) };
                 let (gw, gb) = self.grads.split_at_mut(wi + 1);
                 let reg = <T as Float>::from_f32(hyper.reg);
                 let inputs = layer.input.len();
@@ -524,6 +645,7 @@ impl<T: Float> Sequential<T> {
             }
             LayerSpec::Flatten => {}
         }
+        ControlFlow::Continue(())
     }
 
     fn update(&mut self, hyper: &Hyper) {
@@ -550,6 +672,30 @@ impl<T: Float> Sequential<T> {
         } else {
             Vec::new()
         };
+    }
+}
+
+/// A copy of a [`Sequential`]'s parameters and optimizer state ([`Sequential::save_state`]),
+/// to go back to the start of a step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeqState<T> {
+    /// Each parameter tensor's values, in [`Sequential::params`] order.
+    pub params: Vec<Vec<T>>,
+    /// SGD's momentum buffers (the last update's change).
+    pub deltas: Vec<Vec<T>>,
+    /// Adam's state per tensor.
+    pub adam: Vec<AdamState<T>>,
+    /// Adam updates made.
+    pub adam_steps: u64,
+}
+
+/// Copies each source slice into the matching buffer, resizing the list and the buffers only
+/// when their sizes differ.
+fn copy_all<'a, T: Float + 'a>(into: &mut Vec<Vec<T>>, from: impl ExactSizeIterator<Item = &'a [T]>) {
+    into.resize_with(from.len(), Vec::new);
+    for (dst, src) in into.iter_mut().zip(from) {
+        dst.clear();
+        dst.extend_from_slice(src);
     }
 }
 
@@ -580,10 +726,11 @@ fn forward_layer<T: Float>(
     ws: &mut [ConvWorkspace<T>],
     i: usize,
     progress: &mut dyn FnMut(usize, usize),
-) {
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
     let (si, so) = (slots[i], slots[i + 1]);
     if si == so {
-        return; // flatten: its output is its input's buffer
+        return ControlFlow::Continue(()); // flatten: its output is its input's buffer
     }
     let layer = &plan.layers[i];
     let n = a.n;
@@ -591,12 +738,12 @@ fn forward_layer<T: Float>(
     let (x, y) = (lo[si].as_slice(), hi[0].as_mut_slice());
     match layer.spec {
         LayerSpec::Conv { filters, k, stride, pad } => {
-            let Some(wi) = weight_of[i] else { return };
+            let Some(wi) = weight_of[i] else { return ControlFlow::Continue(()) };
             let s = conv::shape(n, layer.input, filters, k, stride, pad);
-            conv::forward(engine, &s, x, &params[wi].data, &params[wi + 1].data, y, &mut ws[i], progress);
+            return conv::forward(engine, &s, x, &params[wi].data, &params[wi + 1].data, y, &mut ws[i], progress, stop);
         }
         LayerSpec::Fc { out } => {
-            let Some(wi) = weight_of[i] else { return };
+            let Some(wi) = weight_of[i] else { return ControlFlow::Continue(()) };
             linear::forward(n, layer.input.len(), out, x, &params[wi].data, &params[wi + 1].data, y);
         }
         LayerSpec::MaxPool { k, stride } => {
@@ -608,6 +755,7 @@ fn forward_layer<T: Float>(
         }
         LayerSpec::Flatten => {}
     }
+    ControlFlow::Continue(())
 }
 
 /// Softmax, mean cross-entropy and `0.5·reg·ΣW²` over the fc weights.

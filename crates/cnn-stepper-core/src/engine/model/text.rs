@@ -2,7 +2,7 @@
 //! and its numbers ("conv2: 16×14×14 → 32×14×14, 32 filters of 16×5×5, stride 1, pad 2.").
 
 use super::optim::Optimizer;
-use super::sequential::SeqPhase;
+use super::sequential::Phase;
 use super::shape::{Plan, PlannedLayer, Shape};
 use super::spec::LayerSpec;
 
@@ -13,36 +13,36 @@ impl Plan {
     }
 
     /// A short label such as `forward conv2`, `loss`, `backward pool1` or `update`.
-    pub fn phase_label(&self, phase: SeqPhase) -> String {
+    pub fn phase_label(&self, phase: Phase) -> String {
         let name = |i: usize| self.layers.get(i).map_or("?", |l| l.name.as_str());
         match phase {
-            SeqPhase::Forward(i) => format!("forward {}", name(i)),
-            SeqPhase::Loss => "loss".into(),
-            SeqPhase::LossBackward => "backward loss".into(),
-            SeqPhase::Backward(i) => format!("backward {}", name(i)),
-            SeqPhase::Update => "update".into(),
+            Phase::Forward(i) => format!("forward {}", name(i)),
+            Phase::Loss => "loss".into(),
+            Phase::LossBackward => "backward loss".into(),
+            Phase::Backward(i) => format!("backward {}", name(i)),
+            Phase::Update => "update".into(),
         }
     }
 
     /// One line on what the phase computes, as a formula with the layer's names.
-    pub fn phase_formula(&self, phase: SeqPhase, optimizer: Optimizer) -> String {
+    pub fn phase_formula(&self, phase: Phase, optimizer: Optimizer) -> String {
         let fcs: Vec<&str> = self.layers.iter().filter(|l| l.spec.kind() == "fc").map(|l| l.name.as_str()).collect();
         let scores = self.layers.last().map_or("scores", |l| l.name.as_str());
         match phase {
-            SeqPhase::Forward(i) => match self.layers.get(i) {
+            Phase::Forward(i) => match self.layers.get(i) {
                 Some(l) => forward_formula(l, self.tensor_name(i)),
                 None => String::new(),
             },
-            SeqPhase::Loss => format!(
+            Phase::Loss => format!(
                 "p = softmax({scores}); L = −mean log p[y] + ½·reg·Σ W² over {}",
                 fcs.iter().map(|f| format!("W_{f}")).collect::<Vec<_>>().join(", ")
             ),
-            SeqPhase::LossBackward => format!("d{scores} = (p − onehot(y)) / N"),
-            SeqPhase::Backward(i) => match self.layers.get(i) {
+            Phase::LossBackward => format!("d{scores} = (p − onehot(y)) / N"),
+            Phase::Backward(i) => match self.layers.get(i) {
                 Some(l) => backward_formula(l, self.tensor_name(i), i == 0),
                 None => String::new(),
             },
-            SeqPhase::Update => match optimizer {
+            Phase::Update => match optimizer {
                 Optimizer::Sgd => "v = μ·v − lr·dW; W = W + v (every parameter)".into(),
                 Optimizer::Adam { .. } => {
                     "m = β1·m + (1−β1)·dW; v = β2·v + (1−β2)·dW²; W = W − lr·m̂ / (√v̂ + ε) (every parameter)".into()
@@ -52,24 +52,24 @@ impl Plan {
     }
 
     /// One sentence on what the phase does, with the layer's numbers.
-    pub fn phase_sentence(&self, phase: SeqPhase, optimizer: Optimizer) -> String {
+    pub fn phase_sentence(&self, phase: Phase, optimizer: Optimizer) -> String {
         match phase {
-            SeqPhase::Forward(i) => match self.layers.get(i) {
+            Phase::Forward(i) => match self.layers.get(i) {
                 Some(l) => forward_sentence(l, self.tensor_name(i)),
                 None => String::new(),
             },
-            SeqPhase::Loss => format!(
+            Phase::Loss => format!(
                 "loss: turn the {} scores of each image into probabilities; penalise low probability on the true class.",
                 self.classes
             ),
-            SeqPhase::LossBackward => {
+            Phase::LossBackward => {
                 "backward loss: the gradient of the loss with respect to each score is its probability minus 1 for the true class (0 otherwise), divided by the batch size.".into()
             }
-            SeqPhase::Backward(i) => match self.layers.get(i) {
+            Phase::Backward(i) => match self.layers.get(i) {
                 Some(l) => backward_sentence(l, self.tensor_name(i), i == 0),
                 None => String::new(),
             },
-            SeqPhase::Update => match optimizer {
+            Phase::Update => match optimizer {
                 Optimizer::Sgd => format!(
                     "update: each of the {} parameters takes a step against its gradient (plus momentum, if set).",
                     self.total_params()

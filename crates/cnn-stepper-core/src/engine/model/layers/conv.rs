@@ -2,6 +2,8 @@
 //! already handles any stride and padding and chooses naive loops, im2col + GEMM or the Fourier
 //! route. These two functions are the only calls into it from the model code.
 
+use std::ops::ControlFlow;
+
 use crate::engine::conv::{self, ConvShape, ConvWorkspace};
 use crate::engine::{ConvEngine, Float};
 
@@ -20,7 +22,8 @@ pub fn shape(n: usize, input: Shape, filters: usize, k: usize, stride: usize, pa
 ///
 /// # Shapes
 /// x `[N, C, H, W]`, w `[F, C, K, K]`, b `[F]` → y `[N, F, OH, OW]`.
-/// `progress(done, total)` is called after each image by the naive engine.
+/// `progress(done, total)` is called after each image by the naive engine, which also gives up
+/// (`Break`, `y` partly written) as soon as `stop()` is true.
 pub fn forward<T: Float>(
     engine: ConvEngine,
     s: &ConvShape,
@@ -30,11 +33,13 @@ pub fn forward<T: Float>(
     y: &mut [T],
     ws: &mut ConvWorkspace<T>,
     progress: &mut dyn FnMut(usize, usize),
-) {
-    conv::forward(engine, s, x, w, b, y, ws, progress);
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
+    conv::forward_unless(engine, s, x, w, b, y, ws, progress, stop)
 }
 
-/// Backward: `dw`, `db`, and `dx` when asked for (all overwritten).
+/// Backward: `dw`, `db`, and `dx` when asked for (all overwritten; like [`forward`], the naive
+/// engine stops early when `stop()` is true).
 ///
 /// # Shapes
 /// x `[N, C, H, W]`, w `[F, C, K, K]`, dy `[N, F, OH, OW]` → dw `[F, C, K, K]`, db `[F]`,
@@ -50,6 +55,7 @@ pub fn backward<T: Float>(
     dx: Option<&mut [T]>,
     ws: &mut ConvWorkspace<T>,
     progress: &mut dyn FnMut(usize, usize),
-) {
-    conv::backward(engine, s, x, w, dy, dw, db, dx, ws, progress);
+    stop: &dyn Fn() -> bool,
+) -> ControlFlow<()> {
+    conv::backward_unless(engine, s, x, w, dy, dw, db, dx, ws, progress, stop)
 }

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     env_logger::init();
     let cli = Cli::parse();
     match cli.command {
-        None => match run_gui(GuiOptions { data: cli.data, classes: cli.classes, seed: cli.seed }) {
+        None => match run_gui(GuiOptions { data: cli.data, classes: cli.classes, seed: cli.seed, model: cli.model }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -8,7 +8,7 @@ use eframe::egui::{self, Modifiers};
 
 use super::in_flight::{Awaited, Request};
 use super::{CnnApp, ZoomMode};
-use crate::engine::{Layer, Phase};
+use crate::engine::Phase;
 use crate::trainer::{Command, Event, Probed, SampleView, Snapshot};
 use crate::ui::panels::banner::Severity;
 use crate::ui::panels::controls::{Availability, reset_command};
@@ -311,7 +311,7 @@ impl CnnApp {
         };
         if let (Some(p), Some(snap)) = (shown, snap) {
             // The first channel, as the batch's thumbnails show it.
-            let (h, w) = (snap.config.in_height, snap.config.in_width);
+            let (h, w) = (snap.batch.height, snap.batch.width);
             let first = &p.sample.input[..(h * w).min(p.sample.input.len())];
             self.display.probe_thumb.set(ctx, first, 1, h, w, Coloring::Gray);
         }
@@ -325,8 +325,10 @@ fn with_probe(snap: &Snapshot, probe: &Probed) -> Snapshot {
     let mut shown = snap.clone();
     shown.sample = probe.sample.clone();
     shown.sample.index = 0;
-    shown.filters.before_update = None;
-    if let Some(i) = snap.phases.iter().position(|p| *p == Phase::Forward(Layer::Loss)) {
+    for f in &mut shown.filters.convs {
+        f.before_update = None;
+    }
+    if let Some(i) = snap.phases.iter().position(|p| *p == Phase::Loss) {
         shown.phases_done = i + 1;
     }
     shown
@@ -347,37 +349,31 @@ fn hold_coherent_views(old: &Snapshot, new: &mut Snapshot) {
         fill_gaps(&old.sample, &mut new.sample);
     }
     // The last gradient computed, even of an earlier step, beats an empty filter view.
-    let f = &mut new.filters;
-    for (n, o) in [(&mut f.conv1_grad, &old.filters.conv1_grad), (&mut f.conv2_grad, &old.filters.conv2_grad)] {
-        if n.is_empty() {
-            n.clone_from(o);
+    for (n, o) in new.filters.convs.iter_mut().zip(&old.filters.convs) {
+        if n.grad.is_empty() && n.layer == o.layer {
+            n.grad.clone_from(&o.grad);
         }
     }
 }
 
 /// Copies the tensors `new` lacks from `old` (the same digit in the same step).
 fn fill_gaps(old: &SampleView, new: &mut SampleView) {
-    let pairs: [(&mut Vec<f32>, &Vec<f32>); 15] = [
-        (&mut new.conv1, &old.conv1),
-        (&mut new.relu1, &old.relu1),
-        (&mut new.conv2, &old.conv2),
-        (&mut new.relu_c2, &old.relu_c2),
-        (&mut new.fc1, &old.fc1),
-        (&mut new.relu2, &old.relu2),
-        (&mut new.scores, &old.scores),
-        (&mut new.probs, &old.probs),
-        (&mut new.d_scores, &old.d_scores),
-        (&mut new.d_relu2, &old.d_relu2),
-        (&mut new.d_fc1, &old.d_fc1),
-        (&mut new.d_relu_c2, &old.d_relu_c2),
-        (&mut new.d_conv2, &old.d_conv2),
-        (&mut new.d_relu1, &old.d_relu1),
-        (&mut new.d_conv1, &old.d_conv1),
-    ];
-    for (n, o) in pairs {
+    let fill = |n: &mut Vec<Vec<f32>>, o: &Vec<Vec<f32>>| {
+        for (n, o) in n.iter_mut().zip(o) {
+            if n.is_empty() {
+                n.clone_from(o);
+            }
+        }
+    };
+    fill(&mut new.outputs, &old.outputs);
+    fill(&mut new.grads, &old.grads);
+    for (n, o) in new.winners.iter_mut().zip(&old.winners) {
         if n.is_empty() {
             n.clone_from(o);
         }
+    }
+    if new.probs.is_empty() {
+        new.probs.clone_from(&old.probs);
     }
 }
 
@@ -388,7 +384,7 @@ mod tests {
 
     use super::*;
     use crate::data::{ClassNames, Dataset, Mnist};
-    use crate::engine::{ConvEngine, ModelConfig, Preset};
+    use crate::engine::{ConvEngine, Preset};
     use crate::trainer::{EvalResult, Session};
 
     fn data() -> Arc<Mnist> {
@@ -398,7 +394,7 @@ mod tests {
     }
 
     fn session() -> Session {
-        let mut s = Session::new(data(), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        let mut s = Session::new(data(), 1, Preset::Recommended, "post", ConvEngine::Fast).unwrap();
         let mut settings = s.settings();
         settings.batch_size = 4;
         s.set_settings(settings).unwrap();
@@ -427,15 +423,15 @@ mod tests {
     #[test]
     fn within_a_step_missing_tensors_come_from_earlier_snapshots() {
         let mut s = session();
-        for _ in 0..12 {
+        while s.network().next_phase() != Some(Phase::Backward(1)) {
             s.step_phase(&mut |_, _| {}).unwrap(); // up to backward conv2
         }
         let old = running(s.snapshot());
-        assert!(!old.sample.d_relu1.is_empty());
+        assert!(!old.sample.grad(1).is_empty(), "∂L/∂relu1 is computed by backward conv2");
         let mut new = old.clone();
-        new.sample.d_relu1.clear();
+        new.sample.grads[1].clear();
         hold_coherent_views(&old, &mut new);
-        assert_eq!(new.sample.d_relu1, old.sample.d_relu1);
+        assert_eq!(new.sample.grad(1), old.sample.grad(1));
     }
 
     /// The app's own handling of the worker's events, fed by hand: the real worker answers

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use eframe::egui;
 
 use crate::data::{ClassNames, Mnist, embedded, load_dir};
-use crate::engine::{ConvEngine, ModelConfig, Preset};
+use crate::engine::model::DEFAULT_MODEL;
+use crate::engine::{ConvEngine, Preset};
 use crate::trainer::{Command, PixelRef, ProbeInput, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
 use crate::ui::ViewState;
 use crate::ui::panels::banner::{Banner, Severity};
@@ -58,6 +59,9 @@ pub struct GuiOptions {
     pub classes: Option<ClassNames>,
     /// Seed of the first run.
     pub seed: u64,
+    /// The network of the first run (`--model`): a name or a line; `None` reopens the last
+    /// run's network, or the post's.
+    pub model: Option<String>,
 }
 
 /// Loads the data the options name. A folder that cannot be read is not fatal: the embedded
@@ -94,12 +98,16 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
         ..Default::default()
     };
     let seed = options.seed;
+    let model = options.model.clone();
     eframe::run_native(
         "cnn-stepper",
         native,
         Box::new(move |cc| {
-            let prefs =
+            let mut prefs =
                 cc.storage.and_then(|s| s.get_string(PREFS_KEY)).map(|t| Prefs::from_json(&t)).unwrap_or_default();
+            if model.is_some() {
+                prefs.model = model;
+            }
             let mut app = CnnApp::with_prefs(&cc.egui_ctx, data, seed, prefs);
             if let Some(n) = note {
                 app.push_banner(Severity::Error, n);
@@ -263,7 +271,8 @@ impl CnnApp {
         let (prefs, dropped) = prefs.sanitized();
         let preset = prefs.preset.unwrap_or(Preset::Recommended);
         let engine = prefs.settings.map_or(ConvEngine::Fast, |s| s.engine);
-        let mut app = Self::start(ctx, data, seed, preset, engine);
+        let model = prefs.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+        let mut app = Self::start(ctx, data, seed, preset, &model, engine);
         for d in dropped {
             app.push_banner(Severity::Info, d);
         }
@@ -296,10 +305,11 @@ impl CnnApp {
             view: Some(self.view.clone()),
             last_dir: self.files.last_dir.clone(),
             last_session: self.files.last_session.clone(),
+            model: snap.map(|s| s.model.argument()),
         }
     }
 
-    fn start(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, preset: Preset, engine: ConvEngine) -> Self {
+    fn start(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, preset: Preset, model: &str, engine: ConvEngine) -> Self {
         ui::setup_style(ctx);
         let tabs = all_tabs();
         let pictures = tabs
@@ -346,7 +356,15 @@ impl CnnApp {
             data: data.clone(),
             lesson: lesson::LessonState::default(),
         };
-        match Session::new(data, seed, preset, ModelConfig::default(), engine) {
+        let session = Session::new(data.clone(), seed, preset, model, engine).or_else(|e| {
+            // A remembered or asked-for network that does not fit this data: the post's, and why.
+            let fallback = Session::new(data, seed, preset, DEFAULT_MODEL, engine);
+            if fallback.is_ok() {
+                app.push_banner(Severity::Error, format!("{e}; the post's network is used instead"));
+            }
+            fallback
+        });
+        match session {
             Ok(session) => {
                 let waker_ctx = ctx.clone();
                 match Worker::spawn(session, move || waker_ctx.request_repaint()) {

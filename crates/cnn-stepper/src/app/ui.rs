@@ -7,7 +7,7 @@
 use eframe::egui;
 
 use super::{CnnApp, ZoomMode};
-use crate::trainer::{Command, ImageId, InspectError, PixelInspection, PixelRef, ProbeInput, Probed};
+use crate::trainer::{Command, ImageId, InspectError, Inspection, PixelRef, ProbeInput, Probed};
 use crate::ui::panels::banner::banner_ui;
 use crate::ui::panels::batch::batch_ui;
 use crate::ui::panels::controls::{Availability, controls_ui};
@@ -230,8 +230,9 @@ impl CnnApp {
         if let Some(at) = self.windows.inspector.pixel
             && let Some(s) = self.display.probed.as_deref().or(self.results.snapshot.as_deref())
         {
-            let result: Result<PixelInspection, InspectError> = s.inspect_pixel(at);
-            if !inspector_window(ctx, &mut self.windows.inspector, &result, self.view.color_map) {
+            let result: Result<Inspection, InspectError> = s.inspect_pixel(at);
+            let name = s.model.layer(at.layer).map_or_else(String::new, |l| l.name.clone());
+            if !inspector_window(ctx, &mut self.windows.inspector, &result, &name, self.view.color_map) {
                 self.windows.inspector.pixel = None;
             }
         }

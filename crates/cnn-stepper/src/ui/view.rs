@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Layer, Phase};
+use crate::engine::Phase;
+use crate::engine::model::{LayerSpec, Shape};
 use crate::trainer::Snapshot;
 use crate::ui::support::colormap::ColorMap;
 use crate::ui::tabs::{self, TabId};
@@ -108,38 +109,55 @@ impl ViewState {
         }
     }
 
-    /// Brings the view that shows what `phase` computes to the front.
+    /// Brings the view that shows what `phase` computes to the front: a layer with maps →
+    /// the feature maps (activations forward, gradients backward), a convolution's backward
+    /// phase → its filters' gradients, the update → the filters' change; the dense layers and
+    /// the loss are in the outputs panel, which is always visible.
     pub fn focus_phase(&mut self, phase: Phase, snap: Option<&Snapshot>) {
-        use Layer::*;
         self.focus = Some(phase);
         let want_gradients = phase.is_backward();
-        match phase {
-            Phase::Forward(Conv1 | Relu1 | Conv2 | ReluConv2) | Phase::Backward(Relu1 | ReluConv2 | Fc1) => {
-                self.tab = tabs::feature_maps::ID;
-                if self.shows_gradients(snap) != want_gradients {
-                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
-                }
-            }
-            Phase::Backward(Conv1 | Conv2) => {
+        let model = snap.map(|s| &*s.model);
+        let has_maps = |i: usize| {
+            model.and_then(|m| m.layer(i)).is_some_and(|l| matches!(l.output, Shape::Maps { .. }) && l.spec != LayerSpec::Flatten)
+        };
+        let is_conv = |i: usize| model.and_then(|m| m.layer(i)).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }));
+        // Without a snapshot, the post's layout: conv1 relu1 conv2 flatten fc1 relu2 fc2.
+        let (has_maps, is_conv) = (
+            |i: usize| if model.is_some() { has_maps(i) } else { i < 3 },
+            |i: usize| if model.is_some() { is_conv(i) } else { i == 0 || i == 2 },
+        );
+        let maps_tab = match phase {
+            Phase::Forward(i) => has_maps(i),
+            // Backward through layer i gives the gradient of its input: layer i − 1's maps.
+            Phase::Backward(i) if is_conv(i) => {
                 self.tab = tabs::filters::ID;
                 self.filter_mode = FilterMode::Gradients;
+                return;
             }
+            Phase::Backward(i) => i > 0 && has_maps(i - 1),
             Phase::Update => {
                 self.tab = tabs::filters::ID;
                 self.filter_mode = FilterMode::Delta;
+                return;
             }
-            // The dense layers and the loss are in the outputs panel, which is always visible.
-            Phase::Forward(Fc1 | Relu2 | Fc2 | Loss) | Phase::Backward(Relu2 | Fc2 | Loss) => {
-                if self.shows_gradients(snap) != want_gradients {
-                    self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
-                }
-            }
+            Phase::Loss | Phase::LossBackward => false,
+        };
+        if maps_tab {
+            self.tab = tabs::feature_maps::ID;
+        }
+        if self.shows_gradients(snap) != want_gradients {
+            self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
         }
     }
 
-    /// True when the last pipeline click was about `layer` (its view gets an outline).
-    pub fn is_focused(&self, layer: Layer) -> bool {
+    /// True when the last pipeline click was about layer `layer` (its view gets an outline).
+    pub fn is_focused(&self, layer: usize) -> bool {
         matches!(self.focus, Some(Phase::Forward(l) | Phase::Backward(l)) if l == layer)
+    }
+
+    /// True when the last pipeline click was about the loss.
+    pub fn is_loss_focused(&self) -> bool {
+        matches!(self.focus, Some(Phase::Loss | Phase::LossBackward))
     }
 }
 
@@ -201,7 +219,7 @@ mod tests {
         let mut view = ViewState::default();
         view.focus_phase(Phase::Update, None);
         assert_eq!((view.tab, view.filter_mode), (tabs::filters::ID, FilterMode::Delta));
-        view.focus_phase(Phase::Backward(Layer::Relu1), None);
+        view.focus_phase(Phase::Backward(1), None);
         assert_eq!((view.tab, view.map_mode), (tabs::feature_maps::ID, MapMode::Gradients));
     }
 }

@@ -31,7 +31,7 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
     let snap = snap?;
     let b = &snap.batch;
     let n = b.labels.len();
-    let classes = snap.config.classes;
+    let classes = snap.model.plan.classes;
     let cells: Vec<Cell> = (0..n)
         .map(|i| {
             let probs = b.probs.get(i * classes..(i + 1) * classes).unwrap_or(&[]);

@@ -67,7 +67,7 @@ impl ControlsState {
             refused.push(Refusal::new(Setting::BatchSize, &self.batch, "is not a whole number"));
             base.batch_size
         });
-        let s = Settings { hyper: Hyper { lr, momentum, reg, lr_decay: base.hyper.lr_decay }, batch_size, ..base };
+        let s = Settings { hyper: Hyper { lr, momentum, reg, ..base.hyper }, batch_size, ..base };
         if let Err(e) = s.validate() {
             // A field that is not a number was replaced by the value in use, which is valid.
             for p in e.problems {
@@ -171,7 +171,7 @@ impl Availability {
 /// The reset command for the seed in the field, or why it cannot be sent.
 pub fn reset_command(state: &ControlsState, snap: &Snapshot, preset: Preset) -> Result<Command, String> {
     let seed = state.parse_seed()?;
-    Ok(Command::Reset { seed, preset, config: snap.config })
+    Ok(Command::Reset { seed, preset, model: snap.model.argument() })
 }
 
 fn big_button(text: &str) -> egui::Button<'_> {
@@ -260,10 +260,11 @@ pub fn controls_ui(
         ui.separator();
         if let Some(s) = snap {
             ui.label("Preset");
-            for preset in [Preset::Post, Preset::Recommended] {
+            for preset in Preset::ALL {
                 let tip = match preset {
                     Preset::Post => "The post's model: tiny initial weights, plain SGD, reg 0.05. Restarts training.",
                     Preset::Recommended => "He initialisation and SGD with momentum. Restarts training.",
+                    Preset::Adam => "He initialisation and Adam (lr 0.001), PyTorch's constants. Restarts training.",
                 };
                 let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(s.preset == preset, preset.name()));
                 if explain(r, &control_ok, tip).clicked() && s.preset != preset {

@@ -92,7 +92,7 @@ pub fn update_sizes_ui(ui: &mut egui::Ui, s: &Snapshot) {
         }
         ui.end_row();
         for u in sizes {
-            ui.label(RichText::new(u.tensor).monospace());
+            ui.label(RichText::new(&u.tensor).monospace());
             for v in [u.delta, u.weight, u.ratio(), u.plain_step()] {
                 ui.label(RichText::new(fmt_sig(v)).monospace());
             }

@@ -4,7 +4,7 @@
 
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use crate::engine::Layer;
+use crate::engine::model::{LayerSpec, Shape};
 use crate::engine::argmax;
 use crate::trainer::Snapshot;
 use crate::ui::ViewState;
@@ -38,7 +38,12 @@ pub fn outputs_ui(
     gradients: bool,
     subject: &Subject,
 ) {
-    let focused = [Layer::Fc1, Layer::Relu2, Layer::Fc2, Layer::Loss].iter().any(|l| view.is_focused(*l));
+    // The dense part of the network (from flatten on) and the loss are shown here.
+    let dense_from = snap.map_or(usize::MAX, |s| {
+        s.model.plan.layers.iter().position(|l| matches!(l.output, Shape::Flat(_))).unwrap_or(usize::MAX)
+    });
+    let focused = view.is_loss_focused()
+        || snap.is_some_and(|s| (dense_from..s.model.plan.layers.len()).any(|i| view.is_focused(i)));
     let frame = egui::Frame::new().inner_margin(4).corner_radius(4.0).stroke(if focused {
         Stroke::new(2.0, ui.visuals().selection.stroke.color)
     } else {
@@ -87,8 +92,8 @@ pub fn outputs_ui(
 
 fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gradients: bool) {
     let s = &snap.sample;
-    let classes = snap.config.classes;
-    let show_grad = gradients && !s.d_scores.is_empty();
+    let classes = snap.model.plan.classes;
+    let show_grad = gradients && !s.d_scores().is_empty();
     ui.horizontal(|ui| {
         ui.label(RichText::new("Class probabilities p = softmax(scores)").small().strong());
         if show_grad {
@@ -154,7 +159,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
             egui::FontId::monospace(12.0),
             text_color,
         );
-        let d = s.d_scores.get(c).copied();
+        let d = s.d_scores().get(c).copied();
         if let (true, Some(d)) = (show_grad, d) {
             painter.text(
                 pos2(rect.right(), rect.center().y),
@@ -165,7 +170,7 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
             );
         }
         let mut tip = format!("{name}: p = {p:.4}");
-        if let Some(score) = s.scores.get(c) {
+        if let Some(score) = s.scores().get(c) {
             tip.push_str(&format!(", score = {}", fmt_sig(*score)));
         }
         if let Some(d) = d {
@@ -178,23 +183,37 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
     }
 }
 
+/// The first fc layer after `flatten` when it is not the last layer: its units are hidden.
+pub fn hidden_fc(snap: &Snapshot) -> Option<usize> {
+    let layers = &snap.model.plan.layers;
+    let i = layers.iter().position(|l| matches!(l.spec, LayerSpec::Fc { .. }))?;
+    (i + 1 < layers.len()).then_some(i)
+}
+
 fn fc1_ui(ui: &mut egui::Ui, snap: &Snapshot, gradients: bool, map: ColorMap) {
+    let Some(fc) = hidden_fc(snap) else { return };
     let s = &snap.sample;
+    let plan = &snap.model.plan;
+    let (name, units) = (&plan.layers[fc].name, plan.layers[fc].output.len());
+    let next = plan.layers.get(fc + 1);
+    let relu_next = next.is_some_and(|l| l.spec == LayerSpec::Relu);
     let (values, title, produced) = if gradients {
-        (&s.d_fc1, "FC1 gradients ∂L/∂z1 (100 hidden units)", "backward relu2")
+        let by = next.map_or_else(|| "backward loss".to_string(), |l| format!("backward {}", l.name));
+        (s.grad(fc), format!("{name} gradients ∂L/∂{name} ({units} hidden units)"), by)
     } else {
-        (&s.fc1, "FC1 activations z1 (100 hidden units, before ReLU)", "forward fc1")
+        let before = if relu_next { ", before ReLU" } else { "" };
+        (s.output(fc), format!("{name} activations ({units} hidden units{before})"), format!("forward {name}"))
     };
     // Folded by default in projector mode: its height goes to the training curves below.
     let open = !crate::ui::support::widgets::projector(ui.ctx());
     egui::CollapsingHeader::new(RichText::new(title).small().strong())
         .id_salt("fc1 strip")
         .default_open(open)
-        .show(ui, |ui| fc1_strip_ui(ui, values, gradients, produced, map));
+        .show(ui, |ui| fc1_strip_ui(ui, values, gradients, &produced, map, relu_next));
 }
 
 /// The hidden units as bars around a zero line.
-fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &str, map: ColorMap) {
+fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &str, map: ColorMap, relu: bool) {
     let height = 44.0;
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::hover());
     let painter = ui.painter_at(rect);
@@ -234,9 +253,18 @@ fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &s
             ui.visuals().selection.stroke,
             StrokeKind::Inside,
         );
-        let relu = if gradients { String::new() } else { format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0))) };
-        response.show_tooltip_text(format!("hidden unit {}\nvalue {}{relu}", i + 1, fmt_sig(values[i])));
+        let after = if gradients || !relu {
+            String::new()
+        } else {
+            format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0)))
+        };
+        response.show_tooltip_text(format!("hidden unit {}\nvalue {}{after}", i + 1, fmt_sig(values[i])));
     }
-    let note = if gradients { "zero where ReLU blocked the unit" } else { "bars below the line are zeroed by ReLU" };
-    ui.label(RichText::new(format!("scale ±{} · {note}", fmt_sig(scale))).small().weak());
+    let note = match (gradients, relu) {
+        (true, true) => "zero where ReLU blocked the unit",
+        (false, true) => "bars below the line are zeroed by ReLU",
+        _ => "",
+    };
+    let note = if note.is_empty() { String::new() } else { format!(" · {note}") };
+    ui.label(RichText::new(format!("scale ±{}{note}", fmt_sig(scale))).small().weak());
 }

@@ -3,64 +3,45 @@
 
 use eframe::egui::{self, Color32, RichText, Stroke};
 
-use crate::engine::{Layer, ModelConfig, Phase};
+use crate::engine::Phase;
+use crate::engine::model::{LayerSpec, Plan, Shape};
 use crate::trainer::Snapshot;
 use crate::ui::ViewState;
-use crate::ui::support::palette;
 use crate::ui::support::text::GlyphSafe;
 use crate::ui::support::text::thousands;
-use crate::ui::windows::help::{HelpTopic, heading_ui, phase_note};
+use crate::ui::windows::help::{HelpTopic, heading_ui, phase_color, phase_note};
 
-/// The shapes a phase reads and writes, with `N` for the batch size, e.g.
-/// `N×16×28×28 → N×32×28×28`.
-pub fn phase_shapes(phase: Phase, cfg: &ModelConfig) -> String {
-    use Layer::*;
-    let (c, h, w) = (cfg.in_channels, cfg.in_height, cfg.in_width);
-    let (f1, f2, k) = (cfg.conv1_filters, cfg.conv2_filters, cfg.kernel);
-    let (h1, w1) = cfg.conv1_out();
-    let (h2, w2) = cfg.conv2_out();
-    let flat = thousands(cfg.flat_len() as u64);
-    let (hid, cls) = (cfg.hidden, cfg.classes);
-    let x = format!("N×{c}×{h}×{w}");
-    let a1 = format!("N×{f1}×{h1}×{w1}");
-    let a2 = format!("N×{f2}×{h2}×{w2}");
-    match phase {
-        Phase::Forward(Conv1) => format!("{x} → {a1}"),
-        Phase::Forward(Relu1) | Phase::Backward(Relu1) => format!("{a1} → {a1}"),
-        Phase::Forward(Conv2) => format!("{a1} → {a2}"),
-        Phase::Forward(ReluConv2) | Phase::Backward(ReluConv2) => format!("{a2} → {a2}"),
-        Phase::Forward(Fc1) => format!("{a2} → N×{flat} → N×{hid}"),
-        Phase::Forward(Relu2) | Phase::Backward(Relu2) => format!("N×{hid} → N×{hid}"),
-        Phase::Forward(Fc2) => format!("N×{hid} → N×{cls}"),
-        Phase::Forward(Loss) => format!("N×{cls} → loss (1 number)"),
-        Phase::Backward(Loss) => format!("loss → N×{cls}"),
-        Phase::Backward(Fc2) => format!("N×{cls} → N×{hid}; dW4 {cls}×{hid}"),
-        Phase::Backward(Fc1) => format!("N×{hid} → {a2}; dW3 {hid}×{flat}"),
-        Phase::Backward(Conv2) => format!("{a2} → {a1}; dW2 {f2}×{f1}×{k}×{k}"),
-        Phase::Backward(Conv1) => format!("{a1} → dW1 {f1}×{c}×{k}×{k}"),
-        Phase::Update => format!("{} weights and biases", thousands(param_count(cfg) as u64)),
+/// A tensor of the batch with `N` for the batch size: `N×16×28×28` or `N×25,088`.
+fn batch_shape(shape: Shape) -> String {
+    match shape {
+        Shape::Maps { c, h, w } => format!("N×{c}×{h}×{w}"),
+        Shape::Flat(n) => format!("N×{}", thousands(n as u64)),
     }
 }
 
-/// Every trainable number of the network.
-pub fn param_count(cfg: &ModelConfig) -> usize {
-    let k2 = cfg.kernel * cfg.kernel;
-    let (f1, f2) = (cfg.conv1_filters, cfg.conv2_filters);
-    f1 * cfg.in_channels * k2
-        + f1
-        + f2 * f1 * k2
-        + f2
-        + cfg.hidden * cfg.flat_len()
-        + cfg.hidden
-        + cfg.classes * cfg.hidden
-        + cfg.classes
-}
-
-fn phase_color(phase: Phase) -> Color32 {
+/// The shapes a phase reads and writes, with `N` for the batch size, e.g.
+/// `N×16×28×28 → N×32×28×28`; a backward phase also names the gradient of its weights.
+pub fn phase_shapes(phase: Phase, plan: &Plan) -> String {
+    let cls = plan.classes;
     match phase {
-        Phase::Forward(_) => palette::FORWARD,
-        Phase::Backward(_) => palette::BACKWARD,
-        Phase::Update => palette::UPDATE,
+        Phase::Forward(i) => plan
+            .layers
+            .get(i)
+            .map_or_else(String::new, |l| format!("{} → {}", batch_shape(l.input), batch_shape(l.output))),
+        Phase::Loss => format!("N×{cls} → loss (1 number)"),
+        Phase::LossBackward => format!("loss → N×{cls}"),
+        Phase::Backward(i) => plan.layers.get(i).map_or_else(String::new, |l| {
+            let grads = if i == 0 { String::new() } else { format!(" → {}", batch_shape(l.input)) };
+            let dw = match l.param_shapes().first() {
+                Some((_, shape)) if matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. }) => format!(
+                    "; dW {}",
+                    shape.iter().map(|d| thousands(*d as u64)).collect::<Vec<_>>().join("×")
+                ),
+                _ => String::new(),
+            };
+            format!("{}{grads}{dw}", batch_shape(l.output))
+        }),
+        Phase::Update => format!("{} weights and biases", thousands(plan.total_params() as u64)),
     }
 }
 
@@ -83,7 +64,7 @@ pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewSt
         .small(),
     );
     if last.is_none() {
-        let first = next.map(|n| n.label()).unwrap_or_default();
+        let first = next.map(|n| snap.model.phase_label(n)).unwrap_or_default();
         ui.label(RichText::new(format!("Nothing has run in this step yet; next: {first}")).small().weak());
     }
     ui.add_space(2.0);
@@ -110,7 +91,7 @@ pub fn pipeline_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &mut ViewSt
             let done = i < snap.phases_done;
             let row =
                 RowState { is_last, is_next, done, focused: view.focus == Some(phase), scroll: scroll && is_last };
-            if phase_row_ui(ui, phase, &snap.config, row, glyphs) {
+            if phase_row_ui(ui, phase, snap, row, glyphs) {
                 clicked = Some(phase);
             }
         }
@@ -131,7 +112,8 @@ struct RowState {
 
 /// One phase: its name (a selectable button, on when it just ran), shapes and formula.
 /// Returns true when clicked.
-fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowState, glyphs: &mut GlyphSafe) -> bool {
+fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, snap: &Snapshot, row: RowState, glyphs: &mut GlyphSafe) -> bool {
+    let (model, optimizer) = (&snap.model, snap.settings.hyper.optimizer);
     let RowState { is_last, is_next, done, focused, scroll } = row;
     let color = phase_color(phase);
     let visuals = ui.visuals();
@@ -148,26 +130,29 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
     let mut clicked = false;
     let frame =
         egui::Frame::new().fill(fill).stroke(stroke).corner_radius(4.0).inner_margin(egui::Margin::symmetric(6, 3));
-    let shapes = glyphs.get(ui.ctx(), &phase_shapes(phase, cfg), true);
-    let formula = glyphs.get(ui.ctx(), phase.formula(), true);
-    let note = glyphs.get(ui.ctx(), phase_note(phase), false);
+    let shapes = glyphs.get(ui.ctx(), &phase_shapes(phase, &model.plan), true);
+    let formula = glyphs.get(ui.ctx(), &model.plan.phase_formula(phase, optimizer.optimizer()), true);
+    let description = glyphs.get(ui.ctx(), &model.plan.phase_sentence(phase, optimizer.optimizer()), false);
+    let note = glyphs.get(ui.ctx(), &phase_note(model, phase, optimizer), false);
     let response = frame.show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.horizontal(|ui| {
             // A coloured bar: blue forward, orange backward, so the two passes separate at a glance.
             let (bar, _) = ui.allocate_exact_size(egui::vec2(4.0, 16.0), egui::Sense::hover());
             ui.painter().rect_filled(bar, 1.0, if done || is_last { color } else { color.gamma_multiply(0.35) });
-            let mut name = RichText::new(phase.label()).size(14.0);
+            let mut name = RichText::new(model.phase_label(phase)).size(14.0);
             if is_last {
                 name = name.strong().color(color);
             }
             let button = egui::Button::selectable(is_last, name).frame_when_inactive(false);
             let r = ui.add(button).on_hover_ui(|ui| {
-                ui.label(phase.description());
+                ui.label(&description);
                 ui.label(RichText::new(&shapes).monospace());
                 ui.label(RichText::new(&formula).monospace());
                 ui.set_max_width(440.0);
-                ui.add(egui::Label::new(RichText::new(&note).small()).wrap());
+                if note != description {
+                    ui.add(egui::Label::new(RichText::new(&note).small()).wrap());
+                }
                 ui.label(RichText::new("Click to show this layer's view.").weak());
             });
             clicked |= r.clicked();
@@ -180,7 +165,7 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
         ui.add(egui::Label::new(formula_text).wrap());
         if is_last {
             // The phase that just ran also gets a sentence in words.
-            ui.add(egui::Label::new(RichText::new(phase.description()).small()).wrap());
+            ui.add(egui::Label::new(RichText::new(&description).small()).wrap());
         }
     });
     if scroll {
@@ -191,18 +176,22 @@ fn phase_row_ui(ui: &mut egui::Ui, phase: Phase, cfg: &ModelConfig, row: RowStat
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::engine::model::resolve;
 
     #[test]
     fn conv2_shapes_read_like_the_post() {
-        let cfg = ModelConfig::default();
-        assert_eq!(phase_shapes(Phase::Forward(Layer::Conv2), &cfg), "N×16×28×28 → N×32×28×28");
-        assert_eq!(phase_shapes(Phase::Forward(Layer::Fc1), &cfg), "N×32×28×28 → N×25,088 → N×100");
+        let plan = resolve("post", (1, 28, 28), 10).unwrap();
+        assert_eq!(phase_shapes(Phase::Forward(2), &plan), "N×16×28×28 → N×32×28×28");
+        assert_eq!(phase_shapes(Phase::Forward(3), &plan), "N×32×28×28 → N×25,088");
+        assert_eq!(phase_shapes(Phase::Backward(4), &plan), "N×100 → N×25,088; dW 100×25,088");
     }
 
     #[test]
-    fn the_post_network_has_about_2_5_million_parameters() {
-        let n = param_count(&ModelConfig::default());
-        assert_eq!(n, 16 * 25 + 16 + 32 * 16 * 25 + 32 + 100 * 25088 + 100 + 10 * 100 + 10);
+    fn a_pool_halves_the_maps_and_the_update_counts_every_parameter() {
+        let plan = resolve("lenet5", (1, 28, 28), 10).unwrap();
+        assert_eq!(phase_shapes(Phase::Forward(2), &plan), "N×6×28×28 → N×6×14×14");
+        assert_eq!(phase_shapes(Phase::Update, &plan), "61,706 weights and biases");
     }
 }

@@ -39,7 +39,7 @@ pub fn status_ui(
             }
             (None, Some(s)) => {
                 let text = match s.last_phase() {
-                    Some(p) => format!("Paused after {}", p.label()),
+                    Some(p) => format!("Paused after {}", s.model.phase_label(p)),
                     None => "Paused at the start of a step".to_string(),
                 };
                 ui.label(text);

@@ -242,7 +242,7 @@ impl Scales {
 /// Scales frozen by "hold scale", per view slot, until hold is switched off.
 #[derive(Debug, Default)]
 pub struct HeldScales {
-    held: HashMap<(&'static str, ScaleMode), Vec<f32>>,
+    held: HashMap<(String, ScaleMode), Vec<f32>>,
 }
 
 impl HeldScales {
@@ -252,12 +252,12 @@ impl HeldScales {
     ///
     /// `slot` names what is drawn, including the quantity ("conv1 maps · gradients"), so that
     /// activations are never drawn on a scale held for gradients.
-    pub fn resolve(&mut self, slot: &'static str, current: Scales, hold: bool) -> Scales {
+    pub fn resolve(&mut self, slot: &str, current: Scales, hold: bool) -> Scales {
         if !hold {
             self.held.clear();
             return current;
         }
-        let key = (slot, current.mode);
+        let key = (slot.to_owned(), current.mode);
         match self.held.get(&key) {
             Some(v) if v.len() == current.values.len() => Scales { values: v.clone(), held: true, ..current },
             _ => {

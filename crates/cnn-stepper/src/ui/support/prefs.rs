@@ -36,6 +36,9 @@ pub struct Prefs {
     pub last_dir: Option<PathBuf>,
     /// The session file last opened or saved.
     pub last_session: Option<PathBuf>,
+    /// The network of the last run: a name (`lenet5`) or a line.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl Prefs {

@@ -1,20 +1,41 @@
 //! The textures drawn from the latest snapshot that several views share: the batch's digits,
-//! the selected digit's feature maps and the two filter banks. Rebuilt only when a new snapshot
-//! arrives or a view choice that changes their colours does.
+//! the selected digit's feature maps (one group per layer with maps) and each convolution's
+//! filter bank. Rebuilt only when a new snapshot arrives or a view choice that changes their
+//! colours does.
 
 use eframe::egui;
 
-use crate::engine::Layer;
-use crate::trainer::Snapshot;
+use crate::engine::model::{LayerSpec, Shape};
+use crate::trainer::{ModelView, Snapshot};
 use crate::ui::support::colormap::{ColorMap, HeldScales, Scales};
 use crate::ui::support::textures::{Coloring, TileSet};
 use crate::ui::{FilterMode, ScaleMode, ViewState};
 
 /// One group of feature maps as drawn: its tiles and what they are.
 pub struct MapGroup {
-    /// The layer whose output (or output gradient) this is.
-    pub layer: Layer,
+    /// The layer whose output (or output gradient) this is: its position in the line.
+    pub layer: usize,
+    /// The layer's student name (`conv1`, `pool1`).
+    pub name: String,
+    /// Maps, height and width.
+    pub shape: (usize, usize, usize),
     /// The tiles.
+    pub tiles: TileSet,
+}
+
+/// One convolution's kernels as drawn.
+pub struct Bank {
+    /// The conv layer's position in the line.
+    pub layer: usize,
+    /// Its student name.
+    pub name: String,
+    /// Filters F.
+    pub filters: usize,
+    /// Input channels C (the bank has F × C kernels).
+    pub channels: usize,
+    /// Kernel side K.
+    pub kernel: usize,
+    /// The tiles: kernel `(f, c)` is tile `f·C + c`.
     pub tiles: TileSet,
 }
 
@@ -23,20 +44,21 @@ pub struct MapGroup {
 pub struct Scene {
     /// The batch's digits (grey).
     pub batch: TileSet,
-    /// conv1, relu1, conv2 and (if configured) relu_c2 maps of the selected digit.
+    /// The maps of every layer whose output is a stack of maps (conv, pool and activations
+    /// before `flatten`), in forward order.
     pub maps: Vec<MapGroup>,
     /// Whether `maps` hold gradients.
     pub maps_are_gradients: bool,
-    /// conv1's kernels in the current filter mode.
-    pub conv1_bank: TileSet,
-    /// conv2's kernels in the current filter mode.
-    pub conv2_bank: TileSet,
+    /// Each convolution's kernels in the current filter mode, in forward order.
+    pub banks: Vec<Bank>,
     /// The filter mode the banks were built for.
     pub banks_mode: FilterMode,
     /// The colour map the tiles were drawn with.
     pub color_map: ColorMap,
     held: HeldScales,
     built_for: Option<SceneKey>,
+    /// The network the groups were made for (rebuilt when it changes).
+    model: Option<std::sync::Arc<ModelView>>,
 }
 
 /// What the textures of a [`Scene`] depend on besides the snapshot's generation.
@@ -54,24 +76,38 @@ impl Default for Scene {
     fn default() -> Self {
         Self {
             batch: TileSet::new("batch digits"),
-            maps: vec![
-                MapGroup { layer: Layer::Conv1, tiles: TileSet::new("conv1 maps") },
-                MapGroup { layer: Layer::Relu1, tiles: TileSet::new("relu1 maps") },
-                MapGroup { layer: Layer::Conv2, tiles: TileSet::new("conv2 maps") },
-                MapGroup { layer: Layer::ReluConv2, tiles: TileSet::new("relu_c2 maps") },
-            ],
+            maps: Vec::new(),
             maps_are_gradients: false,
-            conv1_bank: TileSet::new("conv1 filters"),
-            conv2_bank: TileSet::new("conv2 filters"),
+            banks: Vec::new(),
             banks_mode: FilterMode::Weights,
             color_map: ColorMap::RdBu,
             held: HeldScales::default(),
             built_for: None,
+            model: None,
         }
     }
 }
 
+/// The first layer of the scale group of layer `i` in per-layer scale mode: a convolution and
+/// the activations right after it share one scale, so "before" and "after" the activation
+/// compare directly; every other layer has its own.
+pub fn scale_group(model: &ModelView, i: usize) -> usize {
+    let mut first = i;
+    while first > 0
+        && model.layer(first).is_some_and(|l| l.spec.is_activation())
+        && model.layer(first - 1).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }) || l.spec.is_activation())
+    {
+        first -= 1;
+    }
+    if model.layer(first).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. })) { first } else { i }
+}
+
 impl Scene {
+    /// The map group of layer `layer`, if it has maps.
+    pub fn group(&self, layer: usize) -> Option<&MapGroup> {
+        self.maps.iter().find(|g| g.layer == layer)
+    }
+
     /// Rebuilds the textures if `generation` (bumped per snapshot) or the view's modes, scale or
     /// colour map changed.
     pub fn refresh(&mut self, ctx: &egui::Context, snap: &Snapshot, generation: u64, view: &ViewState) {
@@ -89,7 +125,9 @@ impl Scene {
         }
         let batch_changed = self.built_for.is_none_or(|k| k.generation != generation);
         self.built_for = Some(key);
-        let cfg = &snap.config;
+        if self.model.as_ref().is_none_or(|m| **m != *snap.model) {
+            self.rebuild_groups(&snap.model);
+        }
         if batch_changed {
             let b = &snap.batch;
             self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray);
@@ -98,66 +136,93 @@ impl Scene {
         self.color_map = map;
 
         let s = &snap.sample;
-        let (h1, w1) = cfg.conv1_out();
-        let (h2, w2) = cfg.conv2_out();
-        let (f1, f2) = (cfg.conv1_filters, cfg.conv2_filters);
-        let data: [(&[f32], usize, usize, usize); 4] = if grads {
-            [(&s.d_conv1, f1, h1, w1), (&s.d_relu1, f1, h1, w1), (&s.d_conv2, f2, h2, w2), (&s.d_relu_c2, f2, h2, w2)]
-        } else {
-            [(&s.conv1, f1, h1, w1), (&s.relu1, f1, h1, w1), (&s.conv2, f2, h2, w2), (&s.relu_c2, f2, h2, w2)]
-        };
-        // Per layer, conv1 and relu1 share a scale so that "before" and "after" ReLU compare
-        // directly; the same for conv2 and its optional ReLU. Held scales are kept apart for
-        // activations and gradients, which differ by orders of magnitude.
-        const SLOTS: [[&str; 4]; 2] = [
-            ["conv1 maps", "relu1 maps", "conv2 maps", "relu_c2 maps"],
-            ["conv1 map gradients", "relu1 map gradients", "conv2 map gradients", "relu_c2 map gradients"],
-        ];
-        const PAIR_SLOTS: [[&str; 2]; 2] = [
-            ["conv1 and relu1 maps", "conv2 and relu_c2 maps"],
-            ["conv1 and relu1 gradients", "conv2 and relu_c2 gradients"],
-        ];
-        let pairs = [[data[0].0, data[1].0], [data[2].0, data[3].0]];
-        for (i, group) in self.maps.iter_mut().enumerate() {
-            let (values, count, h, w) = data[i];
-            let configured = group.layer != Layer::ReluConv2 || cfg.relu_after_conv2;
-            if !configured || count * h * w == 0 || values.len() < count * h * w {
-                group.tiles.clear();
+        let values = |layer: usize| if grads { s.grad(layer) } else { s.output(layer) };
+        let quantity = if grads { "gradients" } else { "maps" };
+        for i in 0..self.maps.len() {
+            let (layer, (c, h, w)) = (self.maps[i].layer, self.maps[i].shape);
+            let v = values(layer);
+            if c * h * w == 0 || v.len() < c * h * w {
+                self.maps[i].tiles.clear();
                 continue;
             }
-            let values = &values[..count * h * w];
+            let v = &v[..c * h * w];
+            let first = scale_group(&snap.model, layer);
+            let group: Vec<&[f32]> = self
+                .maps
+                .iter()
+                .filter(|g| scale_group(&snap.model, g.layer) == first)
+                .map(|g| values(g.layer))
+                .filter(|v| !v.is_empty())
+                .collect();
             let slot = match mode {
-                ScaleMode::PerMap => SLOTS[usize::from(grads)][i],
-                ScaleMode::PerLayer => PAIR_SLOTS[usize::from(grads)][i / 2],
+                ScaleMode::PerMap => format!("{} {quantity}", self.maps[i].name),
+                ScaleMode::PerLayer => format!("layer {first} {quantity}"),
             };
-            let scales = self.held.resolve(slot, Scales::compute(mode, values, h * w, &pairs[i / 2]), hold);
-            group.tiles.set(ctx, values, count, h, w, Coloring::Diverging { map, scales });
+            let scales = self.held.resolve(&slot, Scales::compute(mode, v, h * w, &group), hold);
+            self.maps[i].tiles.set(ctx, v, c, h, w, Coloring::Diverging { map, scales });
         }
         self.maps_are_gradients = grads;
 
-        let f = &snap.filters;
-        let (w1v, w2v, quantity): (&[f32], &[f32], usize) = match view.filter_mode {
-            FilterMode::Weights => (&f.conv1_w, &f.conv2_w, 0),
-            FilterMode::Gradients => (&f.conv1_grad, &f.conv2_grad, 1),
-            FilterMode::Delta => (&f.conv1_delta, &f.conv2_delta, 2),
+        let quantity = match view.filter_mode {
+            FilterMode::Weights => "weights",
+            FilterMode::Gradients => "gradients",
+            FilterMode::Delta => "updates",
         };
-        const BANK_SLOTS: [[&str; 3]; 2] = [
-            ["conv1 weights", "conv1 gradients", "conv1 updates"],
-            ["conv2 weights", "conv2 gradients", "conv2 updates"],
-        ];
-        let k = cfg.kernel;
-        let c = cfg.in_channels;
-        let banks = [(&mut self.conv1_bank, w1v, f1 * c), (&mut self.conv2_bank, w2v, f2 * f1)];
-        for (b, (bank, values, count)) in banks.into_iter().enumerate() {
+        for bank in &mut self.banks {
+            let Some(f) = snap.filters.of_layer(bank.layer) else {
+                bank.tiles.clear();
+                continue;
+            };
+            let values: &[f32] = match view.filter_mode {
+                FilterMode::Weights => &f.weight,
+                FilterMode::Gradients => &f.grad,
+                FilterMode::Delta => &f.delta,
+            };
+            let (count, k) = (bank.filters * bank.channels, bank.kernel);
             if count * k * k == 0 || values.len() < count * k * k {
-                bank.clear();
+                bank.tiles.clear();
                 continue;
             }
             let values = &values[..count * k * k];
-            let scales =
-                self.held.resolve(BANK_SLOTS[b][quantity], Scales::compute(mode, values, k * k, &[values]), hold);
-            bank.set(ctx, values, count, k, k, Coloring::Diverging { map, scales });
+            let slot = format!("{} {quantity}", bank.name);
+            let scales = self.held.resolve(&slot, Scales::compute(mode, values, k * k, &[values]), hold);
+            bank.tiles.set(ctx, values, count, k, k, Coloring::Diverging { map, scales });
         }
         self.banks_mode = view.filter_mode;
+    }
+
+    /// New map groups and banks for another network.
+    fn rebuild_groups(&mut self, model: &std::sync::Arc<ModelView>) {
+        self.maps = model
+            .map_layers()
+            .filter_map(|l| match l.output {
+                Shape::Maps { c, h, w } => Some(MapGroup {
+                    layer: l.index,
+                    name: l.name.clone(),
+                    shape: (c, h, w),
+                    tiles: TileSet::new(format!("{} maps", l.name)),
+                }),
+                Shape::Flat(_) => None,
+            })
+            .collect();
+        self.banks = model
+            .convs()
+            .filter_map(|l| {
+                let LayerSpec::Conv { filters, k, .. } = l.spec else { return None };
+                let channels = match l.input {
+                    Shape::Maps { c, .. } => c,
+                    Shape::Flat(n) => n,
+                };
+                Some(Bank {
+                    layer: l.index,
+                    name: l.name.clone(),
+                    filters,
+                    channels,
+                    kernel: k,
+                    tiles: TileSet::new(format!("{} filters", l.name)),
+                })
+            })
+            .collect();
+        self.model = Some(model.clone());
     }
 }

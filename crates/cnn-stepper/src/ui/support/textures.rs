@@ -31,7 +31,7 @@ impl Coloring {
 
 /// A set of equally sized images (tiles) packed into one texture.
 pub struct TileSet {
-    name: &'static str,
+    name: String,
     texture: Option<TextureHandle>,
     values: Vec<f32>,
     count: usize,
@@ -45,9 +45,9 @@ pub struct TileSet {
 
 impl TileSet {
     /// An empty set; the texture is created on the first [`TileSet::set`].
-    pub fn new(name: &'static str) -> Self {
+    pub fn new(name: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.into(),
             texture: None,
             values: Vec::new(),
             count: 0,
@@ -97,7 +97,7 @@ impl TileSet {
         let image = ColorImage::new([w, h], pixels);
         match &mut self.texture {
             Some(handle) => handle.set(image, TextureOptions::NEAREST),
-            None => self.texture = Some(ctx.load_texture(self.name, image, TextureOptions::NEAREST)),
+            None => self.texture = Some(ctx.load_texture(self.name.clone(), image, TextureOptions::NEAREST)),
         }
         self.values.clear();
         self.values.extend_from_slice(&values[..count * per]);
@@ -236,7 +236,7 @@ pub fn tiles_ui(
     describe: &dyn Fn(usize, usize, usize, f32) -> String,
 ) -> (egui::Response, Option<(usize, usize, usize)>) {
     let (rect, response) = ui.allocate_exact_size(grid.size(), egui::Sense::click());
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, set.name));
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &set.name));
     let Some(tex) = set.texture_id() else { return (response, None) };
     if !ui.is_rect_visible(rect) || set.is_empty() {
         return (response, None);

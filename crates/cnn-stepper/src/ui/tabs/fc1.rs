@@ -242,7 +242,10 @@ fn unit_section_ui(
     evidence: Option<&ClassEvidence>,
     now: f64,
 ) -> Option<Command> {
-    let hidden = snap.map_or(100, |s| s.config.hidden).max(1);
+    let hidden = snap
+        .and_then(|s| crate::ui::panels::outputs::hidden_fc(s).map(|i| s.model.plan.layers[i].output.len()))
+        .unwrap_or(100)
+        .max(1);
     state.unit = state.unit.min(hidden - 1);
     section_heading(ui, "What an FC1 unit looks at");
     ui.label(
@@ -332,17 +335,19 @@ fn unit_section_ui(
 fn unit_facts_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, evidence: Option<&ClassEvidence>) {
     let j = u.unit;
     let mut facts = vec![format!("unit {j}: bias {}", fmt_sig(u.bias))];
-    match snap.map(|s| (&s.sample.fc1, &s.sample.relu2)) {
-        Some((fc1, relu2)) if j < fc1.len() => {
-            let z = fc1[j];
-            let mut text = format!("on the selected digit: fc1 = {}", fmt_sig(z));
-            if let Some(a) = relu2.get(j) {
-                text.push_str(&format!(", relu2 = {}", fmt_sig(*a)));
+    let fc = snap.and_then(|s| s.model.plan.layers.iter().position(|l| l.name == u.layer).map(|i| (s, i)));
+    let name = |s: &Snapshot, i: usize| s.model.layer(i).map_or_else(String::new, |l| l.name.clone());
+    match fc.map(|(s, i)| (s.sample.output(i), s.sample.output(i + 1), name(s, i + 1))) {
+        Some((z, a, next)) if j < z.len() => {
+            let z = z[j];
+            let mut text = format!("on the selected digit: {} = {}", u.layer, fmt_sig(z));
+            if let Some(a) = a.get(j) {
+                text.push_str(&format!(", {next} = {}", fmt_sig(*a)));
             }
             text.push_str(if z > 0.0 { " (active: it passes its ReLU)" } else { " (off: its ReLU blocks it)" });
             facts.push(text);
         }
-        Some(_) => facts.push("on the selected digit: computed in forward fc1".to_string()),
+        Some(_) => facts.push(format!("on the selected digit: computed in forward {}", u.layer)),
         None => {}
     }
     if let Some(active) = evidence.and_then(|e| e.active_units.get(j)) {
@@ -562,9 +567,12 @@ fn image_caption(e: &ClassEvidence, snap: Option<&Snapshot>) -> String {
         ImageId::Drawn => "the drawn digit".to_string(),
     };
     let label = e.label.map(|l| format!(", label {}", class_name(snap, l))).unwrap_or_default();
-    let x = if e.after_relu { "relu_c2's output" } else { "conv2's output (no ReLU after conv2)" };
+    let x = format!("{}'s output", e.source);
     let on = e.active_units.iter().filter(|a| **a).count();
-    format!("{what}{label} · weights after step {} · x = {x} · {on} of {} FC1 units on", e.step, e.active_units.len())
+    if e.active_units.is_empty() {
+        return format!("{what}{label} · weights after step {} · x = {x}", e.step);
+    }
+    format!("{what}{label} · weights after step {} · x = {x} · {on} of {} hidden units on", e.step, e.active_units.len())
 }
 
 /// Uploads the digit, the per-class sums and the chosen class's maps when the result, the class

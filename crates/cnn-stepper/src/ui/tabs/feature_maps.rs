@@ -1,41 +1,56 @@
-//! Feature maps of the selected digit: conv1 before and after its ReLU, and conv2 — or, in the
-//! backward pass, the gradients of the loss with respect to the same maps.
+//! Feature maps of the selected digit: every conv, pool and activation layer before `flatten`
+//! (the post's conv1 before and after its ReLU, and conv2) — or, in the backward pass, the
+//! gradients of the loss with respect to the same maps.
 
 use eframe::egui::{self, RichText, Stroke, StrokeKind};
 
-use crate::engine::{Layer, Phase};
-use crate::trainer::{InspectLayer, PixelRef, Snapshot};
+use crate::engine::Phase;
+use crate::engine::model::LayerSpec;
+use crate::trainer::{ModelView, PixelRef, Snapshot};
 use crate::ui::support::colormap::{Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
-use crate::ui::support::scene::{MapGroup, Scene};
+use crate::ui::support::scene::{MapGroup, Scene, scale_group};
 use crate::ui::support::textures::{Grid, tiles_ui};
 use crate::ui::support::widgets::{min_picture, placeholder_ui};
 use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
 use crate::ui::windows::help::{HelpTopic, help_button_ui};
 use crate::ui::{MapMode, ScaleMode, ViewState};
 
-fn title(layer: Layer, gradients: bool, relu_after_conv2: bool) -> String {
-    let name = layer.name();
+/// A group's heading: `conv1 · before ReLU`, `pool1 · max 2×2`, `∂L/∂relu2`.
+fn title(model: &ModelView, layer: usize, gradients: bool) -> String {
+    let Some(l) = model.layer(layer) else { return String::new() };
+    let name = &l.name;
     if gradients {
         return format!("∂L/∂{name}");
     }
-    let what = match layer {
-        Layer::Conv2 if !relu_after_conv2 => "no ReLU after it in the post",
-        Layer::Conv1 | Layer::Conv2 => "before ReLU",
-        _ => "after ReLU",
+    let function = |spec: LayerSpec| match spec {
+        LayerSpec::Relu => "ReLU",
+        LayerSpec::Tanh => "tanh",
+        LayerSpec::Sigmoid => "sigmoid",
+        _ => "",
     };
-    format!("{name} · {what}")
+    let what = match l.spec {
+        LayerSpec::Conv { .. } => match model.layer(layer + 1) {
+            Some(next) if next.spec.is_activation() => format!("before {}", function(next.spec)),
+            _ if model.name.as_deref() == Some("post") => "no ReLU after it in the post".to_string(),
+            _ => "no activation after it".to_string(),
+        },
+        LayerSpec::MaxPool { k, .. } => format!("max of each {k}×{k}"),
+        LayerSpec::AvgPool { k, .. } => format!("mean of each {k}×{k}"),
+        spec if spec.is_activation() => format!("after {}", function(spec)),
+        _ => String::new(),
+    };
+    if what.is_empty() { name.clone() } else { format!("{name} · {what}") }
 }
 
-/// The phase that fills a group, for the "not computed yet" placeholder.
-fn produced_by(layer: Layer, gradients: bool, relu_after_conv2: bool) -> Phase {
+/// The phase that fills a group, for the "not computed yet" placeholder: its forward phase, or
+/// for its gradient the backward phase of the layer after it.
+fn produced_by(model: &ModelView, layer: usize, gradients: bool) -> Phase {
     if !gradients {
-        return Phase::Forward(layer);
-    }
-    match layer {
-        Layer::Conv1 => Phase::Backward(Layer::Relu1),
-        Layer::Relu1 => Phase::Backward(Layer::Conv2),
-        Layer::Conv2 if relu_after_conv2 => Phase::Backward(Layer::ReluConv2),
-        _ => Phase::Backward(Layer::Fc1),
+        Phase::Forward(layer)
+    } else if layer + 1 < model.plan.layers.len() {
+        Phase::Backward(layer + 1)
+    } else {
+        Phase::LossBackward
     }
 }
 
@@ -54,14 +69,24 @@ pub fn map_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
     color_scale_ui(ui, view);
 }
 
-/// The legend of a pair of groups sharing a layer (conv1 and relu1, conv2 and relu_c2): the
-/// scales of the first one computed, and the larger share of clipped values of the two.
+/// The legend of groups sharing a scale (a conv and the activation after it): the scales of
+/// the first one computed, and the larger share of clipped values.
 fn pair_legend_ui(ui: &mut egui::Ui, what: &str, pair: &[&MapGroup], scene: &Scene) {
     let computed: Vec<&&MapGroup> = pair.iter().filter(|g| !g.tiles.is_empty()).collect();
     let Some(scales) = computed.first().and_then(|g| g.tiles.scales()) else { return };
     let clipped = computed.iter().map(|g| g.tiles.clipped_fraction()).fold(0.0, f32::max);
     legend_ui(ui, &Legend { what, scales, clipped, map: scene.color_map });
     crate::ui::panels::lesson::tiny_scale_ui(ui, scales.range().1, scene.maps_are_gradients);
+}
+
+/// True for the post's arrangement: a conv and its activation, then a conv (and perhaps its
+/// activation), all of one size — drawn as [`MapLayout`] arranges them.
+fn post_shaped(model: &ModelView, groups: &[&MapGroup]) -> bool {
+    let kinds: Vec<&str> = groups.iter().filter_map(|g| model.layer(g.layer)).map(|l| l.spec.kind()).collect();
+    let same_size = groups.windows(2).all(|w| (w[0].shape.1, w[0].shape.2) == (w[1].shape.1, w[1].shape.2));
+    same_size
+        && matches!(kinds[..], ["conv", a, "conv"] | ["conv", a, "conv", _] if a != "conv")
+        && groups.iter().skip(1).all(|g| model.layer(g.layer).is_some_and(|l| l.spec.kind() != "maxpool" && l.spec.kind() != "avgpool"))
 }
 
 /// Draws the maps from `scene`. Returns the pixel clicked, for the pixel inspector.
@@ -72,46 +97,90 @@ pub fn feature_maps_ui(
     view: &ViewState,
 ) -> Option<PixelRef> {
     let snap = snap?;
+    let model = &*snap.model;
     let grads = scene.maps_are_gradients;
-    let cfg = &snap.config;
-    let groups: Vec<&MapGroup> =
-        scene.maps.iter().filter(|g| g.layer != Layer::ReluConv2 || cfg.relu_after_conv2).collect();
-    let (first, rest) = groups.split_at(groups.len().min(2));
+    let groups: Vec<&MapGroup> = scene.maps.iter().collect();
+    if groups.is_empty() {
+        ui.label("This network has no layer with feature maps (it flattens the image first).");
+        return None;
+    }
+    // One legend per scale group (a conv with its activation, or a layer alone).
+    let mut scale_groups: Vec<(usize, Vec<&MapGroup>)> = Vec::new();
+    for g in &groups {
+        let first = scale_group(model, g.layer);
+        match scale_groups.iter_mut().find(|(f, _)| *f == first) {
+            Some((_, members)) => members.push(g),
+            None => scale_groups.push((first, vec![g])),
+        }
+    }
     ui.horizontal_wrapped(|ui| {
         help_button_ui(ui, HelpTopic::FeatureMaps);
-        pair_legend_ui(ui, "conv1", first, scene);
-        ui.add_space(12.0);
-        pair_legend_ui(ui, "conv2", rest, scene);
+        for (i, (first, members)) in scale_groups.iter().enumerate() {
+            if i > 0 {
+                ui.add_space(12.0);
+            }
+            let name = model.layer(*first).map_or("", |l| l.name.as_str());
+            pair_legend_ui(ui, name, members, scene);
+        }
     });
     ui.add_space(2.0);
 
-    let layout = MapLayout::choose(cfg.conv1_filters, cfg.conv2_filters, rest.len(), ui.available_size())
-        .at_least(min_picture(ui.ctx()));
     let mut clicked = None;
-    egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
-        let first_row = |ui: &mut egui::Ui, clicked: &mut Option<PixelRef>, groups: &[&MapGroup], grid: Grid| {
-            for (i, g) in groups.iter().enumerate() {
-                if i > 0 {
-                    ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
+    if post_shaped(model, &groups) {
+        let (first, rest) = groups.split_at(2);
+        let (f1, f2) = (first[0].shape.0, rest[0].shape.0);
+        let layout = MapLayout::choose(f1, f2, rest.len(), ui.available_size()).at_least(min_picture(ui.ctx()));
+        egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
+            let first_row = |ui: &mut egui::Ui, clicked: &mut Option<PixelRef>, groups: &[&MapGroup], grid: Grid| {
+                for (i, g) in groups.iter().enumerate() {
+                    if i > 0 {
+                        ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
+                    }
+                    *clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
                 }
-                *clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
-            }
-        };
-        let grid1 = Grid { rows: layout.rows1, cols: layout.cols1, tile: layout.tile, gap: GAP };
-        let grid2 = Grid { rows: layout.rows2, cols: layout.cols2, tile: layout.tile, gap: GAP };
-        if layout.one_row {
-            ui.horizontal_top(|ui| {
-                first_row(ui, &mut clicked, first, grid1);
+            };
+            let grid1 = Grid { rows: layout.rows1, cols: layout.cols1, tile: layout.tile, gap: GAP };
+            let grid2 = Grid { rows: layout.rows2, cols: layout.cols2, tile: layout.tile, gap: GAP };
+            if layout.one_row {
+                ui.horizontal_top(|ui| {
+                    first_row(ui, &mut clicked, first, grid1);
+                    for g in rest {
+                        ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
+                        clicked = clicked.or(group_ui(ui, g, grid2, grads, snap, view));
+                    }
+                });
+            } else {
+                ui.horizontal_top(|ui| first_row(ui, &mut clicked, first, grid1));
                 for g in rest {
-                    ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
                     clicked = clicked.or(group_ui(ui, g, grid2, grads, snap, view));
                 }
-            });
-        } else {
-            ui.horizontal_top(|ui| first_row(ui, &mut clicked, first, grid1));
-            for g in rest {
-                clicked = clicked.or(group_ui(ui, g, grid2, grads, snap, view));
             }
+        });
+        return clicked;
+    }
+    // Any other network: the scale groups as rows (a conv beside its activation), each map
+    // grid square-ish, the tiles as large as the rows allow.
+    let avail = ui.available_size();
+    let rows = scale_groups.len().max(1) as f32;
+    let min = min_picture(ui.ctx());
+    egui::ScrollArea::vertical().id_salt("feature maps").auto_shrink([false, false]).show(ui, |ui| {
+        for (_, members) in &scale_groups {
+            let per_row_h = (avail.y / rows - HEADER - 6.0).max(40.0);
+            let per_group_w = (avail.x - GROUP_GAP * members.len() as f32) / members.len().max(1) as f32;
+            ui.horizontal_top(|ui| {
+                for (i, g) in members.iter().enumerate() {
+                    if i > 0 {
+                        ui.add_space(GROUP_GAP - ui.spacing().item_spacing.x);
+                    }
+                    let c = g.shape.0.max(1);
+                    let cols = (c as f32).sqrt().ceil().max(1.0) as usize;
+                    let rows = c.div_ceil(cols);
+                    let mut grid = Grid::fit(rows, cols, egui::vec2(per_group_w, per_row_h), GAP, 4.0, 140.0);
+                    grid.tile = grid.tile.max(min.min(per_group_w / cols as f32));
+                    clicked = clicked.or(group_ui(ui, g, grid, grads, snap, view));
+                }
+            });
+            ui.add_space(4.0);
         }
     });
     clicked
@@ -185,17 +254,6 @@ impl MapLayout {
     }
 }
 
-/// The inspector's name for a group of maps (gradient maps inspect the same pixel).
-fn inspect_layer(layer: Layer) -> Option<InspectLayer> {
-    match layer {
-        Layer::Conv1 => Some(InspectLayer::Conv1),
-        Layer::Relu1 => Some(InspectLayer::Relu1),
-        Layer::Conv2 => Some(InspectLayer::Conv2),
-        Layer::ReluConv2 => Some(InspectLayer::ReluConv2),
-        _ => None,
-    }
-}
-
 fn group_ui(
     ui: &mut egui::Ui,
     group: &MapGroup,
@@ -207,8 +265,8 @@ fn group_ui(
     ui.vertical(|ui| {
         let count = group.tiles.count();
         let focused = view.is_focused(group.layer);
-        let relu_c2 = snap.config.relu_after_conv2;
-        let heading = RichText::new(title(group.layer, grads, relu_c2)).strong();
+        let model = &*snap.model;
+        let heading = RichText::new(title(model, group.layer, grads)).strong();
         ui.horizontal(|ui| {
             ui.label(if focused { heading.color(ui.visuals().selection.stroke.color) } else { heading });
             if count > 0 {
@@ -217,12 +275,12 @@ fn group_ui(
             }
         });
         if group.tiles.is_empty() {
-            let phase = produced_by(group.layer, grads, snap.config.relu_after_conv2);
-            placeholder_ui(ui, grid.size(), &format!("computed in {}", phase.label()));
+            let phase = produced_by(model, group.layer, grads);
+            placeholder_ui(ui, grid.size(), &format!("computed in {}", model.phase_label(phase)));
             return None;
         }
         let layer = group.layer;
-        let name = title(layer, grads, relu_c2);
+        let name = title(model, layer, grads);
         let scales = group.tiles.scales();
         let (response, hovered) = tiles_ui(ui, &group.tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
             let mut text =
@@ -241,7 +299,7 @@ fn group_ui(
             );
         }
         let (t, y, x) = hovered.filter(|_| response.clicked())?;
-        Some(PixelRef { layer: inspect_layer(layer)?, channel: t, y, x })
+        Some(PixelRef { layer, channel: t, y, x })
     })
     .inner
 }

@@ -1,9 +1,10 @@
-//! The two filter banks: conv1's 16 kernels and conv2's 32×16, as weights, gradients or the
-//! change the last update made. Kernels are 5×5 texels scaled up with crisp (nearest) pixels.
+//! Every convolution's filter bank (the post's conv1 has 16 kernels, conv2 32×16), as weights,
+//! gradients or the change the last update made. Kernels are K×K texels scaled up with crisp
+//! (nearest) pixels.
 
 use eframe::egui::{self, RichText};
 
-use crate::engine::{Layer, Phase};
+use crate::engine::Phase;
 use crate::trainer::Snapshot;
 use crate::ui::support::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
 use crate::ui::support::scene::Scene;
@@ -29,7 +30,7 @@ pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
     color_scale_ui(ui, view);
 }
 
-/// Draws both banks from `scene`.
+/// Draws every convolution's bank from `scene`, in forward order.
 pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, view: &ViewState) {
     let Some(snap) = snap else { return };
     let (sym, what) = match scene.banks_mode {
@@ -37,8 +38,6 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
         FilterMode::Gradients => ("∂L/∂W", "gradients"),
         FilterMode::Delta => ("ΔW", "last update"),
     };
-    let cfg = &snap.config;
-    let (f1, f2, c, k) = (cfg.conv1_filters, cfg.conv2_filters, cfg.in_channels, cfg.kernel);
     let gap = 2.0;
 
     egui::ScrollArea::vertical().id_salt("filters").auto_shrink([false, false]).show(ui, |ui| {
@@ -47,63 +46,59 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             crate::ui::panels::lesson::update_sizes_ui(ui, snap);
             ui.add_space(6.0);
         }
+        if scene.banks.is_empty() {
+            ui.label("This network has no convolution, so there are no filters to show.");
+            return;
+        }
         let avail = ui.available_size();
-        // conv1: one column per filter, one row per input channel (1 for MNIST).
-        bank_header_ui(
-            ui,
-            &format!("conv1 {what}"),
-            &format!("{f1} filters · {k}×{k}"),
-            &scene.conv1_bank,
-            view.is_focused(Layer::Conv1),
-            scene.color_map,
-            true,
-        );
-        let tile1 = Grid::fit(c, f1, egui::vec2(avail.x, f32::INFINITY), gap + 2.0, 16.0, 56.0);
-        let conv1_name = format!("{sym}1");
-        let bank1 = &scene.conv1_bank;
-        bank_ui(ui, bank1, tile1, c, phase_for(view.filter_mode, Layer::Conv1), &|t, y, x, v| {
-            format!(
-                "{conv1_name}: filter {}, channel {}\nrow {y}, column {x}\nvalue {}{}",
-                t / c + 1,
-                t % c + 1,
-                fmt_sig(v),
-                tile_scale_note(bank1, t, v)
-            )
-        });
-        ui.add_space(8.0);
-
-        // conv2: columns are the 32 filters, rows the 16 input channels each filter looks at.
-        bank_header_ui(
-            ui,
-            &format!("conv2 {what}"),
-            &format!("{f2} filters (columns) × {f1} channels (rows)"),
-            &scene.conv2_bank,
-            view.is_focused(Layer::Conv2),
-            scene.color_map,
-            false,
-        );
-        let used = ui.min_rect().height();
-        // In projector mode the kernels take the whole width and the view scrolls: fitted to
-        // the height left, they would shrink as the text grows.
-        let rest_h = if projector(ui.ctx()) { f32::INFINITY } else { (avail.y - used - 8.0).max(100.0) };
-        let rest = egui::vec2(avail.x, rest_h);
-        let grid2 = Grid::fit(f1, f2, rest, gap, 10.0, 48.0);
-        let conv2_name = format!("{sym}2");
-        let bank2 = &scene.conv2_bank;
-        bank_ui(ui, bank2, grid2, f1, phase_for(view.filter_mode, Layer::Conv2), &|t, y, x, v| {
-            format!(
-                "{conv2_name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
-                t / f1 + 1,
-                t % f1 + 1,
-                fmt_sig(v),
-                tile_scale_note(bank2, t, v)
-            )
-        });
+        let count = scene.banks.len();
+        for (b, bank) in scene.banks.iter().enumerate() {
+            let (f, c, k) = (bank.filters, bank.channels, bank.kernel);
+            let shape = if c == 1 {
+                format!("{f} filters · {k}×{k}")
+            } else {
+                format!("{f} filters (columns) × {c} channels (rows) · {k}×{k}")
+            };
+            bank_header_ui(
+                ui,
+                &format!("{} {what}", bank.name),
+                &shape,
+                &bank.tiles,
+                view.is_focused(bank.layer),
+                scene.color_map,
+                b == 0,
+            );
+            // The last bank gets the height left (in projector mode the whole width, and the
+            // view scrolls: fitted to the height left, kernels would shrink as the text grows).
+            let last = b + 1 == count;
+            let height = if last && !projector(ui.ctx()) {
+                (avail.y - ui.min_rect().height() - 8.0).max(100.0)
+            } else {
+                f32::INFINITY
+            };
+            let grid = if c == 1 {
+                Grid::fit(c, f, egui::vec2(avail.x, height), gap + 2.0, 16.0, 56.0)
+            } else {
+                Grid::fit(c, f, egui::vec2(avail.x, height), gap, 10.0, 48.0)
+            };
+            let name = format!("{sym} {}", bank.name);
+            let tiles = &bank.tiles;
+            bank_ui(ui, snap, tiles, grid, c, phase_for(view.filter_mode, bank.layer), &|t, y, x, v| {
+                format!(
+                    "{name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
+                    t / c + 1,
+                    t % c + 1,
+                    fmt_sig(v),
+                    tile_scale_note(tiles, t, v)
+                )
+            });
+            ui.add_space(8.0);
+        }
     });
 }
 
 /// The phase that produces what a bank shows in `mode` (for the empty placeholder).
-fn phase_for(mode: FilterMode, layer: Layer) -> Option<Phase> {
+fn phase_for(mode: FilterMode, layer: usize) -> Option<Phase> {
     match mode {
         FilterMode::Weights => None,
         FilterMode::Gradients => Some(Phase::Backward(layer)),
@@ -143,6 +138,7 @@ fn bank_header_ui(
 /// the tile index `filter × channels + channel` of the `F × C × K × K` layout.
 fn bank_ui(
     ui: &mut egui::Ui,
+    snap: &Snapshot,
     bank: &TileSet,
     grid: Grid,
     channels: usize,
@@ -152,7 +148,7 @@ fn bank_ui(
     if bank.is_empty() {
         let text = match produced_by {
             Some(Phase::Update) => "no update yet: computed in update".to_string(),
-            Some(p) => format!("not this step yet: computed in {}", p.label()),
+            Some(p) => format!("not this step yet: computed in {}", snap.model.phase_label(p)),
             None => "no weights".to_string(),
         };
         crate::ui::support::widgets::placeholder_ui(ui, grid.size().max(egui::vec2(240.0, 40.0)), &text);

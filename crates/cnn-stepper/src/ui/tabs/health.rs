@@ -10,6 +10,7 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::engine::Preset;
+use crate::engine::model::LayerSpec;
 use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
 use crate::trainer::{Command, GradientCheck, MagnitudePoint, Snapshot};
 use crate::ui::panels::curves::{MAX_POINTS, Series};
@@ -60,21 +61,24 @@ impl Default for Magnitudes {
 impl Magnitudes {
     /// An empty store keeping at most `cap` points per series.
     pub fn new(cap: usize) -> Self {
-        let series = || (0..MagnitudePoint::TENSORS.len()).map(|_| Series::new(cap)).collect();
-        Self { activations: series(), gradients: series(), last: None, added: 0, cap }
+        Self { activations: Vec::new(), gradients: Vec::new(), last: None, added: 0, cap }
     }
 
     /// Adds one step's point. An RMS of 0 (or not finite) has no logarithm and is left out of
     /// its series.
     pub fn add(&mut self, p: &MagnitudePoint) {
         let x = p.step as f64;
-        for (series, rms) in self.activations.iter_mut().zip(p.activations) {
-            push_log(series, x, rms);
+        // One series per layer of the network the points are of.
+        let cap = self.cap;
+        self.activations.resize_with(p.activations.len(), || Series::new(cap));
+        self.gradients.resize_with(p.gradients.len(), || Series::new(cap));
+        for (series, rms) in self.activations.iter_mut().zip(&p.activations) {
+            push_log(series, x, *rms);
         }
-        for (series, rms) in self.gradients.iter_mut().zip(p.gradients) {
-            push_log(series, x, rms);
+        for (series, rms) in self.gradients.iter_mut().zip(&p.gradients) {
+            push_log(series, x, *rms);
         }
-        self.last = Some(*p);
+        self.last = Some(p.clone());
         self.added += 1;
     }
 
@@ -93,12 +97,12 @@ impl Magnitudes {
         }
     }
 
-    /// log₁₀ of the RMS of activation tensor `i` of [`MagnitudePoint::TENSORS`] over steps.
+    /// log₁₀ of the RMS of layer `i`'s output over steps.
     pub fn activations(&self, i: usize) -> Option<&Series> {
         self.activations.get(i)
     }
 
-    /// log₁₀ of the RMS of ∂L/∂ tensor `i` of [`MagnitudePoint::TENSORS`] over steps.
+    /// log₁₀ of the RMS of ∂L/∂(layer `i`'s output) over steps.
     pub fn gradients(&self, i: usize) -> Option<&Series> {
         self.gradients.get(i)
     }
@@ -268,14 +272,14 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
         let passes = layer_passes(layer, r.noise);
         let color = if passes { ui.visuals().text_color() } else { crate::ui::support::palette::WRONG };
         ui.label(RichText::new(layer_summary(layer, r.noise)).strong().color(color));
-        egui::Grid::new(("gradient check", layer.layer)).striped(true).spacing([14.0, 2.0]).show(ui, |ui| {
+        egui::Grid::new(("gradient check", &layer.layer)).striped(true).spacing([14.0, 2.0]).show(ui, |ui| {
             for head in ["parameter", "index", "analytic", "numeric", "relative error", "|a − n|", ""] {
                 ui.label(RichText::new(head).small().strong());
             }
             ui.end_row();
             for e in &layer.entries {
                 let index = e.index.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-                ui.label(RichText::new(e.param).monospace());
+                ui.label(RichText::new(&e.param).monospace());
                 ui.label(RichText::new(format!("[{index}]")).monospace());
                 ui.label(RichText::new(format!("{:+.6e}", e.analytic)).monospace());
                 ui.label(RichText::new(format!("{:+.6e}", e.numeric)).monospace());
@@ -332,10 +336,20 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
         );
     }
     ui.label(RichText::new(note).small());
-    if let Some(p) = m.last() {
-        let now: Vec<String> = MagnitudePoint::TENSORS
+    // Every layer but flatten (its output is its input's, the same numbers).
+    let layers: Vec<(usize, &str, bool)> = snap.map_or_else(Vec::new, |s| {
+        s.model
+            .plan
+            .layers
             .iter()
-            .zip(p.activations)
+            .filter(|l| l.spec != LayerSpec::Flatten)
+            .map(|l| (l.index, l.name.as_str(), l.spec.is_activation()))
+            .collect()
+    });
+    if let Some(p) = m.last() {
+        let now: Vec<String> = layers
+            .iter()
+            .filter_map(|&(i, name, _)| p.activations.get(i).filter(|v| v.is_finite()).map(|rms| (name, *rms)))
             .map(|(name, rms)| format!("{name} {}", fmt_sig(rms)))
             .collect();
         ui.label(RichText::new(format!("step {}: activation RMS {}", p.step, now.join(" · "))).small().monospace());
@@ -361,14 +375,14 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
             .show_background(false)
             .label_formatter(move |pos| hover_text(pos, what))
             .show(ui, |plot| {
-                for (i, name) in MagnitudePoint::TENSORS.iter().enumerate() {
+                for (k, &(i, name, activation)) in layers.iter().enumerate() {
                     let series = if gradients { m.gradients(i) } else { m.activations(i) };
                     let Some(series) = series.filter(|s| !s.is_empty()) else { continue };
-                    // A ReLU's output dashed, in its pre-activation's colour family.
-                    let style = if name.starts_with("relu") { LineStyle::dashed_loose() } else { LineStyle::Solid };
+                    // An activation's output dashed, in its pre-activation's colour family.
+                    let style = if activation { LineStyle::dashed_loose() } else { LineStyle::Solid };
                     plot.line(
-                        Line::new(*name, PlotPoints::Borrowed(series.points()))
-                            .color(TENSOR_COLORS[i % TENSOR_COLORS.len()])
+                        Line::new(name, PlotPoints::Borrowed(series.points()))
+                            .color(TENSOR_COLORS[k % TENSOR_COLORS.len()])
                             .style(style)
                             .width(2.0),
                     );

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use eframe::egui::{self, RichText};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Layer, Phase};
-use crate::trainer::Snapshot;
+use crate::engine::{OptimizerKind, Phase};
+use crate::trainer::{ModelView, Snapshot};
 use crate::ui::support::palette;
 use crate::ui::support::text::GlyphSafe;
 use crate::ui::{ScaleMode, ViewState};
@@ -199,86 +199,124 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
     },
 ];
 
-/// What each phase does in the post's numpy terms, beyond its formula and one-line description.
-pub const PHASE_HELP: [(Phase, &str); 17] = [
+/// A phase of the post's network (`post` or `post-relu`) by the role of its layer, as the
+/// post's code names them: `conv1`, `relu1`, `conv2`, `relu_c2` (the optional ReLU after
+/// conv2), `fc1`, `relu_fc` (the ReLU between the dense layers), `fc2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostStep {
+    /// A layer's forward phase.
+    Forward(&'static str),
+    /// The softmax and loss.
+    Loss,
+    /// The loss's gradient.
+    LossBackward,
+    /// A layer's backward phase.
+    Backward(&'static str),
+    /// The update.
+    Update,
+}
+
+impl PostStep {
+    /// The post's step that `phase` of `model` is, when `model` is the post's network (named
+    /// `post` or `post-relu`); `None` for any other network, or flatten (part of fc1 in the post).
+    pub fn of(model: &ModelView, phase: Phase) -> Option<PostStep> {
+        let roles: &[&'static str] = match model.name.as_deref() {
+            Some("post") => &["conv1", "relu1", "conv2", "", "fc1", "relu_fc", "fc2"],
+            Some("post-relu") => &["conv1", "relu1", "conv2", "relu_c2", "", "fc1", "relu_fc", "fc2"],
+            _ => return None,
+        };
+        let role = |i: usize| roles.get(i).copied().filter(|r| !r.is_empty());
+        Some(match phase {
+            Phase::Forward(i) => PostStep::Forward(role(i)?),
+            Phase::Backward(i) => PostStep::Backward(role(i)?),
+            Phase::Loss => PostStep::Loss,
+            Phase::LossBackward => PostStep::LossBackward,
+            Phase::Update => PostStep::Update,
+        })
+    }
+}
+
+/// What each phase of the post's network does in the post's numpy terms, beyond its formula
+/// and one-line description.
+pub const PHASE_HELP: [(PostStep, &str); 17] = [
     (
-        Phase::Forward(Layer::Conv1),
+        PostStep::Forward("conv1"),
         "X is the batch, N×1×28×28, padded by 2 so the maps stay 28×28. Each of the 16 filters W1[f] \
          (1×5×5) slides over every image: out[n, f, i, j] = b1[f] + sum(X[n, :, i:i+5, j:j+5] * W1[f]). \
          That is the post's loop; the fast engine gets the same numbers from im2col and one matrix product.",
     ),
     (
-        Phase::Forward(Layer::Relu1),
+        PostStep::Forward("relu1"),
         "h1 = np.maximum(0, a1): negative responses become 0, positive ones pass unchanged. The mask \
          a1 > 0 is what the backward pass will use.",
     ),
     (
-        Phase::Forward(Layer::Conv2),
+        PostStep::Forward("conv2"),
         "Like conv1, but each of the 32 filters W2[f] is 16×5×5: it reads all 16 relu1 maps at once and \
          adds up the 16 results. (The post builds W2 as 32×1×5×5, one of its bugs.) The fast engine gets the \
          same numbers, up to rounding, through the 2-D Fourier transform: sliding a filter becomes one \
          complex multiply per frequency, a ninth of the arithmetic.",
     ),
     (
-        Phase::Forward(Layer::ReluConv2),
+        PostStep::Forward("relu_c2"),
         "h2 = np.maximum(0, a2). Not in the post: switch it on to see what a non-linearity between the \
          two convolutions changes.",
     ),
     (
-        Phase::Forward(Layer::Fc1),
+        PostStep::Forward("fc1"),
         "a2.reshape(N, -1) lines up the 32×28×28 = 25,088 numbers of each image in one row; \
          z1 = that @ W3ᵀ + b3 gives 100 hidden units (the post's fc_W1 is W3ᵀ, 25,088×100).",
     ),
-    (Phase::Forward(Layer::Relu2), "h3 = np.maximum(0, z1): the 100 hidden units after ReLU."),
+    (PostStep::Forward("relu_fc"), "h3 = np.maximum(0, z1): the 100 hidden units after ReLU."),
     (
-        Phase::Forward(Layer::Fc2),
+        PostStep::Forward("fc2"),
         "scores = h3 @ W4ᵀ + b4: one number per class for each image, N×10 (the post's fc_W2 is W4ᵀ).",
     ),
     (
-        Phase::Forward(Layer::Loss),
+        PostStep::Loss,
         "p = exp(scores) / exp(scores).sum(axis=1), row by row (the largest score is subtracted first \
          so exp cannot overflow). L is the mean of −log p[n, y[n]] plus ½·reg·(ΣW3² + ΣW4²). Guessing \
          gives p = 0.1 everywhere and L = ln 10 ≈ 2.303.",
     ),
     (
-        Phase::Backward(Layer::Loss),
+        PostStep::LossBackward,
         "dscores = p.copy(); dscores[range(N), y] -= 1; dscores /= N. Each row says which way each \
          score should move to lower L: down for the wrong classes, up for the true one.",
     ),
     (
-        Phase::Backward(Layer::Fc2),
+        PostStep::Backward("fc2"),
         "dW4 = dscoresᵀ @ h3 + reg·W4 and db4 = dscores.sum(axis=0). dh3 = dscores @ W4 carries the \
          gradient on to the hidden units (the post starts this from the activations; fixed here).",
     ),
     (
-        Phase::Backward(Layer::Relu2),
+        PostStep::Backward("relu_fc"),
         "dz1 = dh3 * (z1 > 0): the gradient passes where a unit was positive and stops where ReLU had \
          zeroed it.",
     ),
     (
-        Phase::Backward(Layer::Fc1),
+        PostStep::Backward("fc1"),
         "dW3 = dz1ᵀ @ a2.reshape(N, -1) + reg·W3 and db3 = dz1.sum(axis=0). da2 = (dz1 @ W3) reshaped \
          to N×32×28×28 is the gradient of every conv2 pixel: the ∂L/∂conv2 maps.",
     ),
-    (Phase::Backward(Layer::ReluConv2), "da2 = dh2 * (a2 > 0), as for the other ReLUs."),
+    (PostStep::Backward("relu_c2"), "da2 = dh2 * (a2 > 0), as for the other ReLUs."),
     (
-        Phase::Backward(Layer::Conv2),
+        PostStep::Backward("conv2"),
         "dW2[f] adds up, over the batch and every position, the relu1 patch under the filter times that \
          position's da2; db2[f] = da2[:, f].sum(). dh1 spreads every da2 pixel back over its 5×5 window \
          through W2 (a full convolution). The post never computes it, so its conv1 never learns. The fast \
          engine forms both from the Fourier transforms of relu1, da2 and W2.",
     ),
     (
-        Phase::Backward(Layer::Relu1),
+        PostStep::Backward("relu1"),
         "da1 = dh1 * (a1 > 0): only conv1 pixels that were positive pass their gradient on.",
     ),
     (
-        Phase::Backward(Layer::Conv1),
+        PostStep::Backward("conv1"),
         "dW1[f] = sum over n, i, j of da1[n, f, i, j] · X[n, :, i:i+5, j:j+5] (padded X); \
          db1[f] = da1[:, f].sum(). No gradient for X: the digits are data, not parameters.",
     ),
     (
-        Phase::Update,
+        PostStep::Update,
         "For every parameter: v = μ·v − lr·dW, then W += v (with μ = 0 this is the post's plain \
          W -= lr·dW). The Filters tab's \"Last update ΔW\" shows v of the conv filters.",
     ),
@@ -307,9 +345,23 @@ impl HelpTopic {
     }
 }
 
-/// The numpy-terms explanation of `phase` (empty only if [`PHASE_HELP`] missed one).
-pub fn phase_note(phase: Phase) -> &'static str {
-    PHASE_HELP.iter().find(|(p, _)| *p == phase).map_or("", |(_, text)| text)
+/// The post's numpy-terms explanation of `phase`, for the post's network; for any other
+/// network (and for flatten, which the post does inside fc1) the sentence generated from the
+/// layer and its numbers.
+pub fn phase_note(model: &ModelView, phase: Phase, optimizer: OptimizerKind) -> String {
+    match PostStep::of(model, phase).and_then(|step| PHASE_HELP.iter().find(|(p, _)| *p == step)) {
+        Some((_, text)) => (*text).to_string(),
+        None => model.plan.phase_sentence(phase, optimizer.optimizer()),
+    }
+}
+
+/// The colour of a phase: blue forward, orange backward, green update.
+pub fn phase_color(phase: Phase) -> egui::Color32 {
+    match phase {
+        Phase::Forward(_) | Phase::Loss => palette::FORWARD,
+        Phase::Backward(_) | Phase::LossBackward => palette::BACKWARD,
+        Phase::Update => palette::UPDATE,
+    }
 }
 
 fn topic_id() -> egui::Id {
@@ -381,17 +433,19 @@ pub fn heading_ui(ui: &mut egui::Ui, topic: HelpTopic) -> egui::Response {
     .inner
 }
 
-/// A phase explained: its label, formula and description from [`Phase`], then [`phase_note`].
-pub fn phase_help_ui(ui: &mut egui::Ui, phase: Phase) {
-    let color = match phase {
-        Phase::Forward(_) => palette::FORWARD,
-        Phase::Backward(_) => palette::BACKWARD,
-        Phase::Update => palette::UPDATE,
-    };
-    ui.label(RichText::new(phase.label()).strong().color(color));
-    explanation_ui(ui, phase.description(), phase.formula());
-    let ctx = ui.ctx().clone();
-    ui.add(egui::Label::new(RichText::new(safe(&ctx, phase_note(phase), false)).small()).wrap());
+/// A phase explained: its label, formula and description (from the network's plan), then
+/// the post's note where it is the post's network ([`phase_note`]).
+pub fn phase_help_ui(ui: &mut egui::Ui, snap: &Snapshot, phase: Phase) {
+    let model = &snap.model;
+    let optimizer = snap.settings.hyper.optimizer;
+    ui.label(RichText::new(model.phase_label(phase)).strong().color(phase_color(phase)));
+    let sentence = model.plan.phase_sentence(phase, optimizer.optimizer());
+    explanation_ui(ui, &sentence, &model.plan.phase_formula(phase, optimizer.optimizer()));
+    let note = phase_note(model, phase, optimizer);
+    if note != sentence {
+        let ctx = ui.ctx().clone();
+        ui.add(egui::Label::new(RichText::new(safe(&ctx, &note, false)).small()).wrap());
+    }
 }
 
 /// The help panel: the phase that ran last (and the one clicked in the pipeline, if another),
@@ -407,19 +461,21 @@ pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState, tab
                 ui.label("Waiting for the trainer…");
             }
             Some(s) => match s.last_phase() {
-                Some(p) => phase_help_ui(ui, p),
+                Some(p) => phase_help_ui(ui, s, p),
                 None => {
                     ui.label("Nothing has run in this step yet. Next:");
                     if let Some(next) = s.next_phase().or_else(|| s.phases.first().copied()) {
-                        phase_help_ui(ui, next);
+                        phase_help_ui(ui, s, next);
                     }
                 }
             },
         }
-        if let Some(focus) = view.focus.filter(|f| snap.and_then(Snapshot::last_phase) != Some(*f)) {
+        if let Some(s) = snap
+            && let Some(focus) = view.focus.filter(|f| s.last_phase() != Some(*f))
+        {
             ui.add_space(6.0);
             ui.label(RichText::new("The phase you clicked").small().weak());
-            phase_help_ui(ui, focus);
+            phase_help_ui(ui, s, focus);
         }
         ui.separator();
 
@@ -490,7 +546,6 @@ pub fn help_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ModelConfig;
 
     #[test]
     fn every_panel_has_its_own_explanation_in_topic_order() {
@@ -501,13 +556,22 @@ mod tests {
     }
 
     #[test]
-    fn every_phase_has_a_note_in_the_posts_terms() {
-        let cfg = ModelConfig { relu_after_conv2: true, ..ModelConfig::default() };
-        let phases = Phase::sequence(&cfg);
-        assert_eq!(phases.len(), PHASE_HELP.len());
-        for p in phases {
-            assert!(phase_note(p).len() > 20, "{p:?} has no note");
+    fn every_phase_of_the_posts_network_has_a_note_in_the_posts_terms() {
+        use crate::engine::model::resolve;
+        for name in ["post", "post-relu"] {
+            let model = ModelView { name: Some(name.into()), plan: resolve(name, (1, 28, 28), 10).unwrap() };
+            let steps: Vec<PostStep> =
+                model.plan.phases().into_iter().filter_map(|p| PostStep::of(&model, p)).collect();
+            // Every phase but flatten's (the post does it inside fc1) is one of the post's.
+            assert_eq!(steps.len(), model.plan.phases().len() - 2, "{name}");
+            for step in steps {
+                assert!(PHASE_HELP.iter().any(|(p, t)| *p == step && t.len() > 20), "{step:?} has no note");
+            }
         }
-        assert!(phase_note(Phase::Backward(Layer::Loss)).contains("dscores[range(N), y] -= 1"));
+        let post = ModelView { name: Some("post".into()), plan: resolve("post", (1, 28, 28), 10).unwrap() };
+        assert!(phase_note(&post, Phase::LossBackward, OptimizerKind::Sgd).contains("dscores[range(N), y] -= 1"));
+        let lenet = ModelView { name: Some("lenet5".into()), plan: resolve("lenet5", (1, 28, 28), 10).unwrap() };
+        assert!(PostStep::of(&lenet, Phase::Forward(0)).is_none(), "LeNet's conv1 is not the post's");
+        assert!(phase_note(&lenet, Phase::Forward(2), OptimizerKind::Sgd).contains("pool1"));
     }
 }

@@ -1,15 +1,16 @@
 //! The pixel inspector: click a pixel of a feature map and see the arithmetic that made it —
-//! the patch the kernel sees, the kernel, their products, the per-channel sums, the bias and
-//! the ReLU — with the live numbers of the step; after the backward pass, the gradient arriving
-//! at the pixel and what it adds to dW and dX.
+//! for a convolution the patch the kernel sees, the kernel, their products, the per-channel
+//! sums, the bias and the activation after it; for a pool its window and which input won (or
+//! their mean); for an activation its input and output — with the live numbers of the step;
+//! after the backward pass, the gradient arriving at the pixel and where it goes.
 //!
-//! The numbers come from [`crate::trainer::inspect_pixel`], which redoes the sum from the
+//! The numbers come from [`crate::trainer::inspect`], which redoes the arithmetic from the
 //! snapshot; the window shows the engine's own value next to it, so a student can check that
 //! the two agree.
 
 use eframe::egui::{self, Color32, Rect, RichText, vec2};
 
-use crate::trainer::{InspectError, InspectLayer, PixelInspection, PixelRef};
+use crate::trainer::{ActivationPixel, ActivationStep, InspectError, Inspection, PixelInspection, PixelRef, PoolPixel};
 use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
 
 /// Which pixel is inspected, and which input channel's 5×5 detail is open (conv2 has 16).
@@ -40,33 +41,67 @@ impl InspectorState {
     }
 }
 
-/// The map's name in the post's notation and the formula of one of its pixels.
-fn formula(at: PixelRef, relu: bool) -> (String, String) {
-    let PixelRef { channel: f, y, x, .. } = at;
-    match at.layer {
-        InspectLayer::Conv1 | InspectLayer::Relu1 => (
-            format!("a1[{f},{y},{x}]"),
-            format!(
-                "a1[{f},{y},{x}] = b1[{f}] + Σ_i,j x[{y}+i−2, {x}+j−2] · W1[{f},0,i,j]{}",
-                if relu { ";  h1 = max(0, a1)" } else { "" }
-            ),
-        ),
-        InspectLayer::Conv2 | InspectLayer::ReluConv2 => (
-            format!("a2[{f},{y},{x}]"),
-            format!(
-                "a2[{f},{y},{x}] = b2[{f}] + Σ_c Σ_i,j h1[c, {y}+i−2, {x}+j−2] · W2[{f},c,i,j]{}",
-                if relu { ";  max(0, a2)" } else { "" }
-            ),
-        ),
+/// The pre-activation value's name and the formula of one convolution pixel, in the layers'
+/// own names: `conv2[7,3,4] = b_conv2[7] + Σ_c Σ_i,j relu1[c, 3+i−2, 4+j−2] · W_conv2[7,c,i,j]`.
+fn formula(insp: &PixelInspection) -> (String, String) {
+    let PixelRef { channel: f, y, x, .. } = insp.at;
+    let conv = &insp.conv_name;
+    let name = format!("{conv}[{f},{y},{x}]");
+    let at = |v: usize, stride: usize| {
+        let base = if stride == 1 { format!("{v}") } else { format!("{v}·{stride}") };
+        if insp.pad == 0 { format!("{base}+i") } else { format!("{base}+i−{}", insp.pad) }
+    };
+    let (row, col) = (at(y, insp.stride), at(x, insp.stride).replace("+i", "+j"));
+    let channels = if insp.channels > 1 { "Σ_c " } else { "" };
+    let c = if insp.channels > 1 { "c" } else { "0" };
+    let mut text =
+        format!("{name} = b_{conv}[{f}] + {channels}Σ_i,j {}[{c}, {row}, {col}] · W_{conv}[{f},{c},i,j]", insp.input_name);
+    if let Some(a) = &insp.activation {
+        text.push_str(&format!(";  {} = {}({conv})", a.name, function_text(a.function)));
+    }
+    (name, text)
+}
+
+/// How a formula writes the activation: `max(0, ·)` for ReLU.
+fn function_text(function: &str) -> &'static str {
+    match function {
+        "tanh" => "tanh",
+        "sigmoid" => "σ",
+        _ => "max(0, ·) of",
     }
 }
 
-/// Draws the inspection of `state.pixel` (`result`), or why it cannot be shown. Returns false
-/// when the user closed it.
+/// One activation applied: `ReLU: max(0, 0.31) = 0.31 (positive: passes through)`.
+fn activation_line(a: &ActivationStep) -> String {
+    match a.function {
+        "relu" => {
+            let what = if a.output > 0.0 { "positive: passes through" } else { "negative: ReLU zeroes it" };
+            format!("{}: max(0, {}) = {}   ({what})", a.name, fmt_sig(a.input), fmt_sig(a.output))
+        }
+        "tanh" => format!("{}: tanh({}) = {}", a.name, fmt_sig(a.input), fmt_sig(a.output)),
+        _ => format!("{}: σ({}) = 1 / (1 + e^−x) = {}", a.name, fmt_sig(a.input), fmt_sig(a.output)),
+    }
+}
+
+/// The gradient through one activation: `∂L/∂relu1 = g; the ReLU passes it: ∂L/∂conv1 = g`.
+fn activation_gradient_line(a: &ActivationStep, input_name: &str) -> Option<String> {
+    let (d_out, d_in) = (a.d_output?, a.d_input?);
+    let how = match a.function {
+        "relu" if a.input > 0.0 => "the ReLU passes it".to_string(),
+        "relu" => "the ReLU blocks it".to_string(),
+        "tanh" => format!("× tanh′ = 1 − {}²", fmt_sig(a.output)),
+        _ => format!("× σ′ = {}·(1 − {})", fmt_sig(a.output), fmt_sig(a.output)),
+    };
+    Some(format!("∂L/∂{} = {};  {how}:  ∂L/∂{input_name} = {}", a.name, fmt_sig(d_out), fmt_sig(d_in)))
+}
+
+/// Draws the inspection of `state.pixel` (`result`), or why it cannot be shown; `layer_name`
+/// is the clicked map's layer. Returns false when the user closed it.
 pub fn inspector_ui(
     ui: &mut egui::Ui,
     state: &mut InspectorState,
-    result: &Result<PixelInspection, InspectError>,
+    result: &Result<Inspection, InspectError>,
+    layer_name: &str,
     map: ColorMap,
 ) -> bool {
     let Some(at) = state.pixel else { return false };
@@ -74,8 +109,7 @@ pub fn inspector_ui(
     ui.horizontal(|ui| {
         crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Inspector);
         ui.label(
-            RichText::new(format!("{} · map {} · row {} · column {}", at.layer.name(), at.channel, at.y, at.x))
-                .strong(),
+            RichText::new(format!("{layer_name} · map {} · row {} · column {}", at.channel, at.y, at.x)).strong(),
         );
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("Close").on_hover_text("Click any feature-map pixel to inspect another one").clicked() {
@@ -83,14 +117,101 @@ pub fn inspector_ui(
             }
         });
     });
-    let insp = match result {
-        Ok(i) => i,
+    match result {
+        Ok(Inspection::Conv(insp)) => conv_ui(ui, state, insp, map),
+        Ok(Inspection::Pool(p)) => pool_ui(ui, p, map),
+        Ok(Inspection::Activation(a)) => activation_ui(ui, a),
         Err(e) => {
             ui.label(e.to_string());
-            return keep;
         }
-    };
-    let (name, text) = formula(at, insp.relu.is_some());
+    }
+    keep
+}
+
+/// A pool pixel: its window, the winner or the mean, and where the gradient goes.
+fn pool_ui(ui: &mut egui::Ui, p: &PoolPixel, map: ColorMap) {
+    let PixelRef { channel: c, y, x, .. } = p.at;
+    let k = p.window;
+    let (oy, ox) = p.origin;
+    let op = if p.max { "max" } else { "mean" };
+    ui.label(
+        RichText::new(format!(
+            "{}[{c},{y},{x}] = {op} of {}[{c}, {oy}..{}, {ox}..{}]  ({k}×{k} window, stride {})",
+            p.name,
+            p.input_name,
+            oy + k - 1,
+            ox + k - 1,
+            p.stride
+        ))
+        .monospace()
+        .size(12.0),
+    );
+    ui.add_space(4.0);
+    ui.horizontal_top(|ui| {
+        grid_ui(ui, &format!("window of {}[{c}]", p.input_name), &p.values, None, k, map, "window");
+        ui.vertical(|ui| {
+            match p.winner {
+                Some(w) => {
+                    ui.label(format!(
+                        "the largest is at row {}, column {} of the window: {}",
+                        oy + w / k,
+                        ox + w % k,
+                        fmt_sig(p.values[w])
+                    ));
+                    ui.label(RichText::new("(the first one, if several are equal, as PyTorch picks)").small().weak());
+                }
+                None => {
+                    ui.label(format!("mean of the {} values: {}", k * k, fmt_sig(p.result)));
+                }
+            }
+            let diff = (p.result - p.map_value).abs();
+            ui.label(
+                RichText::new(format!("the engine computed {} (difference {})", fmt_sig(p.map_value), fmt_sig(diff)))
+                    .small(),
+            );
+        });
+    });
+    ui.separator();
+    match (p.d_output, &p.d_input) {
+        (Some(g), Some(d)) => {
+            ui.label(format!("gradient arriving here: ∂L/∂{} = {}", p.name, fmt_sig(g)));
+            let how = if p.max {
+                "all of it goes back to the input that won; the others get 0"
+            } else {
+                "each input of the window gets an equal share, g / K²"
+            };
+            ui.label(RichText::new(how).small());
+            grid_ui(ui, &format!("adds to ∂L/∂{}[{c}]", p.input_name), d, None, k, map, "pool dX");
+        }
+        _ => {
+            ui.label(RichText::new("Step through the backward pass to see the gradient arriving here.").weak());
+        }
+    }
+}
+
+/// An activation pixel whose input is not a convolution's (e.g. after a pool).
+fn activation_ui(ui: &mut egui::Ui, a: &ActivationPixel) {
+    ui.label(activation_line(&a.step));
+    ui.label(RichText::new(format!("its input is {}'s value at the same place", a.input_name)).small());
+    let diff = (a.step.output - a.map_value).abs();
+    ui.label(
+        RichText::new(format!("the engine computed {} (difference {})", fmt_sig(a.map_value), fmt_sig(diff))).small(),
+    );
+    ui.separator();
+    match activation_gradient_line(&a.step, &a.input_name) {
+        Some(text) => {
+            ui.label(text);
+        }
+        None => {
+            ui.label(RichText::new("Step through the backward pass to see the gradient arriving here.").weak());
+        }
+    }
+}
+
+/// A convolution pixel: patch × kernel, the sums, the bias and the activation after it.
+fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
+    let at = insp.at;
+    let (name, text) = formula(insp);
     ui.label(RichText::new(text).monospace().size(12.0));
     ui.add_space(4.0);
 
@@ -111,14 +232,14 @@ pub fn inspector_ui(
         ui.label(RichText::new(format!("input channel {c} in detail (click a bar above to change)")).small());
     }
     ui.horizontal_top(|ui| {
-        let what = if insp.channels > 1 { format!("patch of h1[{c}]") } else { "patch of the digit x".to_string() };
+        let what = if insp.input_name == "input" && insp.channels == 1 {
+            "patch of the digit x".to_string()
+        } else {
+            format!("patch of {}[{c}]", insp.input_name)
+        };
         grid_ui(ui, &what, &patch, Some(&insp.in_padding), k, map, "patch");
         ui.label(RichText::new("×").size(20.0));
-        let kernel = if insp.channels > 1 {
-            format!("kernel W2[{},{c}]", at.channel)
-        } else {
-            format!("kernel W1[{}]", at.channel)
-        };
+        let kernel = format!("kernel W_{}[{},{c}]", insp.conv_name, at.channel);
         grid_ui(ui, &kernel, &weights, None, k, map, "kernel");
         ui.label(RichText::new("=").size(20.0));
         grid_ui(ui, "products", &products, Some(&insp.in_padding), k, map, "products");
@@ -139,17 +260,16 @@ pub fn inspector_ui(
             fmt_sig(insp.map_value),
             fmt_sig(diff),
             if insp.by_fourier {
-                "; the fast engine forms conv2 through Fourier transforms, whose rounding is relative \
-                 to the whole map, not to this one sum"
+                "; the fast engine forms this convolution through Fourier transforms, whose rounding \
+                 is relative to the whole map, not to this one sum"
             } else {
                 ""
             }
         ))
         .small(),
     );
-    if let Some(r) = insp.relu {
-        let what = if r > 0.0 { "positive: passes through" } else { "negative: ReLU zeroes it" };
-        ui.label(format!("ReLU: max(0, {}) = {}   ({what})", fmt_sig(insp.total), fmt_sig(r)));
+    if let Some(a) = &insp.activation {
+        ui.label(activation_line(a));
     }
 
     ui.separator();
@@ -158,36 +278,29 @@ pub fn inspector_ui(
             ui.label(RichText::new("Step through the backward pass to see the gradient arriving here.").weak());
         }
         Some(g) => {
-            if let Some(d) = insp.d_relu {
-                let passes = insp.relu.is_some_and(|r| r > 0.0);
-                ui.label(format!(
-                    "∂L/∂(ReLU output) = {};  the ReLU {} it:  ∂L/∂{name} = {}",
-                    fmt_sig(d),
-                    if passes { "passes" } else { "blocks" },
-                    fmt_sig(g.d_conv)
-                ));
+            if let Some(text) = insp.activation.as_ref().and_then(|a| activation_gradient_line(a, &name)) {
+                ui.label(text);
             } else {
                 ui.label(format!("gradient arriving here: ∂L/∂{name} = {}", fmt_sig(g.d_conv)));
             }
             ui.horizontal_top(|ui| {
-                let w = if insp.channels > 1 {
-                    format!("adds to dW2[{},{c}]", at.channel)
-                } else {
-                    format!("adds to dW1[{}]", at.channel)
-                };
+                let w = format!("adds to dW_{}[{},{c}]", insp.conv_name, at.channel);
                 grid_ui(ui, &format!("{w} (= grad × patch)"), &slice(&g.dw), Some(&insp.in_padding), k, map, "dW");
-                let x = if insp.channels > 1 {
-                    format!("adds to ∂L/∂h1[{c}] patch")
+                let x = if insp.input_name == "input" {
+                    "adds to ∂L/∂x patch".to_string()
                 } else {
-                    "adds to ∂L/∂x patch".into()
+                    format!("adds to ∂L/∂{}[{c}] patch", insp.input_name)
                 };
                 grid_ui(ui, &format!("{x} (= grad × kernel)"), &slice(&g.dx), Some(&insp.in_padding), k, map, "dX");
             });
-            let b = if insp.channels > 1 { "db2" } else { "db1" };
-            ui.label(format!("and adds {} to {b}[{}]. Summed over every pixel and image of the batch, these are the step's gradients.", fmt_sig(g.db), at.channel));
+            ui.label(format!(
+                "and adds {} to db_{}[{}]. Summed over every pixel and image of the batch, these are the step's gradients.",
+                fmt_sig(g.db),
+                insp.conv_name,
+                at.channel
+            ));
         }
     }
-    keep
 }
 
 /// conv2's 16 per-channel partial sums as clickable bars, each with its number.
@@ -361,7 +474,8 @@ fn luminance(c: Color32) -> f32 {
 pub fn inspector_window(
     ctx: &egui::Context,
     state: &mut InspectorState,
-    result: &Result<PixelInspection, InspectError>,
+    result: &Result<Inspection, InspectError>,
+    layer_name: &str,
     map: ColorMap,
 ) -> bool {
     let mut keep = true;
@@ -379,7 +493,7 @@ pub fn inspector_window(
         // Kept out of the clicked map's way: what does not fit there scrolls.
         window = window.constrain_to(rect).max_height(rect.height() - 40.0).vscroll(true);
     }
-    let shown = window.show(ctx, |ui| keep = inspector_ui(ui, state, result, map));
+    let shown = window.show(ctx, |ui| keep = inspector_ui(ui, state, result, layer_name, map));
     if let Some(r) = shown {
         state.last_size = Some(r.response.rect.size());
     }
@@ -420,10 +534,30 @@ mod tests {
     }
 
     #[test]
-    fn formulas_use_the_posts_names() {
-        let at = PixelRef { layer: InspectLayer::Conv2, channel: 7, y: 3, x: 4 };
-        let (name, text) = formula(at, false);
-        assert_eq!(name, "a2[7,3,4]");
-        assert!(text.contains("W2[7,c,i,j]") && text.contains("b2[7]"), "{text}");
+    fn formulas_use_the_layers_names() {
+        let insp = PixelInspection {
+            at: PixelRef { layer: 2, channel: 7, y: 3, x: 4 },
+            conv_name: "conv2".into(),
+            input_name: "relu1".into(),
+            channels: 16,
+            kernel: 5,
+            stride: 1,
+            pad: 2,
+            origin: (1, 2),
+            patch: vec![],
+            in_padding: vec![],
+            weights: vec![],
+            products: vec![],
+            channel_sums: vec![],
+            bias: 0.0,
+            total: 0.0,
+            map_value: 0.0,
+            by_fourier: false,
+            activation: None,
+            gradient: None,
+        };
+        let (name, text) = formula(&insp);
+        assert_eq!(name, "conv2[7,3,4]");
+        assert!(text.contains("relu1[c, 3+i−2, 4+j−2] · W_conv2[7,c,i,j]") && text.contains("b_conv2[7]"), "{text}");
     }
 }

@@ -244,14 +244,16 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
     out(
         console,
         format!(
-            "training on {} ({} images), {} engine, preset {}, batch {}, lr {}, momentum {}, reg {}, lr decay {} per 60,000 images, seed {}",
+            "training {} on {} ({} images), {} engine, preset {}, {}, batch {}, lr {}, {}reg {}, lr decay {} per 60,000 images, seed {}",
+            session.model().label(),
             data.source,
             thousands(data.train.len() as u64),
             settings.engine.name(),
             session.preset().name(),
+            hyper.optimizer.name(),
             settings.batch_size,
             hyper.lr,
-            hyper.momentum,
+            if hyper.optimizer == OptimizerKind::Sgd { format!("momentum {}, ", hyper.momentum) } else { String::new() },
             hyper.reg,
             hyper.lr_decay,
             session.seed()

@@ -10,6 +10,9 @@
 //! inputs: with zero biases every conv1 pixel over the blank background is exactly 0. When
 //! `w ± h` moves any ReLU input across 0 the difference quotient is not a derivative, so such
 //! entries are flagged ([`GradCheckEntry::crossed_kink`]) and left out of the maximum error.
+//!
+//! This module checks the post's [`Network`]; [`model::gradcheck`](super::model::gradcheck)
+//! checks any planned network the same way and returns the same report.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,8 +27,13 @@ pub const STEP: f64 = 1e-5;
 /// One checked element of one parameter tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradCheckEntry {
-    /// The parameter tensor, as in [`PARAM_NAMES`] (e.g. `conv2.weight`).
-    pub param: &'static str,
+    /// The parameter tensor as a student names it: its layer's name and `weight` or `bias`
+    /// (`conv2.weight`, as in [`PARAM_NAMES`] for the post's network).
+    pub param: String,
+    /// The tensor's name in PyTorch's `state_dict`: [`PARAM_NAMES`] for the post's network,
+    /// `<index>.weight` / `<index>.bias` for an `nn.Sequential` (see
+    /// [`model::gradcheck`](super::model::gradcheck)).
+    pub tensor: String,
     /// The element's position in the tensor (e.g. `[filter, channel, row, column]`).
     pub index: Vec<usize>,
     /// Backprop's gradient of the loss with respect to the element.
@@ -39,16 +47,20 @@ pub struct GradCheckEntry {
     pub rel_error: f64,
     /// `|analytic − numeric|`.
     pub abs_error: f64,
-    /// True if `w + h` and `w − h` put some ReLU input on different sides of 0: the numeric
-    /// value then straddles a kink and the comparison means nothing.
+    /// True if `w + h` and `w − h` put some ReLU input on different sides of 0 (or, in a
+    /// network with max pooling, changed which input won a window): the numeric value then
+    /// straddles a kink and the comparison means nothing.
     pub crossed_kink: bool,
+    /// The first layer (in forward order) whose kink was crossed (`relu1`, `pool2`), exactly
+    /// when [`GradCheckEntry::crossed_kink`].
+    pub kink_layer: Option<String>,
 }
 
 /// The checked elements of one layer's weight and bias.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradCheckLayer {
-    /// `conv1`, `conv2`, `fc1` or `fc2`.
-    pub layer: &'static str,
+    /// The layer as a student names it: `conv1`, `conv2`, `fc1`, `fc2`, … .
+    pub layer: String,
     /// Weight elements first, then bias elements.
     pub entries: Vec<GradCheckEntry>,
     /// The largest relative error among the entries that did not cross a kink.
@@ -58,7 +70,7 @@ pub struct GradCheckLayer {
 /// The result of a gradient check.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradCheckReport {
-    /// The four layers with parameters, in forward order.
+    /// The layers with parameters, in forward order.
     pub layers: Vec<GradCheckLayer>,
     /// Images in the batch the loss was computed on.
     pub images: usize,
@@ -115,15 +127,7 @@ pub fn check_gradients(
 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let shapes = Params::<f64>::shapes(cfg);
-    let picks: Vec<Vec<usize>> = grads
-        .slices()
-        .iter()
-        .map(|g| {
-            let mut idx = rand::seq::index::sample(&mut rng, g.len(), per_tensor.min(g.len())).into_vec();
-            idx.sort_unstable();
-            idx
-        })
-        .collect();
+    let picks = pick(&mut rng, grads.slices().iter().map(|g| g.len()), per_tensor);
     let total = 1 + 2 * picks.iter().map(Vec::len).sum::<usize>();
     let mut done = 1;
     progress(done, total);
@@ -149,36 +153,71 @@ pub fn check_gradients(
             net.params.slices_mut()[tensor][i] = original;
             let numeric = (plus - minus) / (2.0 * STEP);
             let analytic = grads.slices()[tensor][i];
+            let kink_layer = crossed_kink(cfg, &plus_acts, &minus_acts).map(str::to_string);
             entries.push(GradCheckEntry {
-                param,
+                param: param.to_string(),
+                tensor: param.to_string(),
                 index: unravel(i, &shapes[tensor]),
                 analytic,
                 numeric,
                 rel_error: relative_error(analytic, numeric),
                 abs_error: (analytic - numeric).abs(),
-                crossed_kink: crossed_kink(cfg, &plus_acts, &minus_acts),
+                crossed_kink: kink_layer.is_some(),
+                kink_layer,
             });
         }
         match layers.last_mut() {
             Some(l) if l.layer == layer => l.entries.extend(entries),
-            _ => layers.push(GradCheckLayer { layer, entries, max_rel_error: 0.0 }),
+            _ => layers.push(GradCheckLayer { layer: layer.to_string(), entries, max_rel_error: 0.0 }),
         }
     }
-    for l in &mut layers {
-        l.max_rel_error = l.entries.iter().filter(|e| !e.crossed_kink).map(|e| e.rel_error).fold(0.0, f64::max);
-    }
+    finish_layers(&mut layers);
     let noise = f64::EPSILON * loss.abs() / STEP;
     Ok(GradCheckReport { layers, images: labels.len(), loss, reg: f64::from(reg), step_size: STEP, noise, engine })
 }
 
-/// True if some ReLU input is positive in one pass and not in the other.
-fn crossed_kink(cfg: &ModelConfig, a: &Activations<f64>, b: &Activations<f64>) -> bool {
-    let differs = |x: &[f64], y: &[f64]| x.iter().zip(y).any(|(p, q)| (*p > 0.0) != (*q > 0.0));
-    differs(&a.conv1, &b.conv1) || differs(&a.fc1, &b.fc1) || (cfg.relu_after_conv2 && differs(&a.conv2, &b.conv2))
+/// For each tensor of `lens` elements, `per_tensor` distinct positions drawn from `rng` (all of
+/// a smaller tensor), in increasing order.
+pub(crate) fn pick(rng: &mut ChaCha8Rng, lens: impl Iterator<Item = usize>, per_tensor: usize) -> Vec<Vec<usize>> {
+    lens.map(|len| {
+        let mut idx = rand::seq::index::sample(rng, len, per_tensor.min(len)).into_vec();
+        idx.sort_unstable();
+        idx
+    })
+    .collect()
+}
+
+/// Sets each layer's [`GradCheckLayer::max_rel_error`] from its entries off the kinks.
+pub(crate) fn finish_layers(layers: &mut [GradCheckLayer]) {
+    for l in layers {
+        l.max_rel_error = l.entries.iter().filter(|e| !e.crossed_kink).map(|e| e.rel_error).fold(0.0, f64::max);
+    }
+}
+
+/// True if the sign patterns `[x > 0]` of `a` and `b` differ: a ReLU with these inputs was on
+/// in one pass and off in the other.
+fn signs_differ(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).any(|(p, q)| (*p > 0.0) != (*q > 0.0))
+}
+
+/// The student name of the first ReLU (in forward order) whose input is positive in one pass
+/// and not in the other: the post's relu1 (after conv1), then relu2 (after conv2, when there is
+/// one), then the one after fc1.
+fn crossed_kink(cfg: &ModelConfig, a: &Activations<f64>, b: &Activations<f64>) -> Option<&'static str> {
+    let fc1_relu = if cfg.relu_after_conv2 { "relu3" } else { "relu2" };
+    if signs_differ(&a.conv1, &b.conv1) {
+        Some("relu1")
+    } else if cfg.relu_after_conv2 && signs_differ(&a.conv2, &b.conv2) {
+        Some("relu2")
+    } else if signs_differ(&a.fc1, &b.fc1) {
+        Some(fc1_relu)
+    } else {
+        None
+    }
 }
 
 /// The multi-index of flat position `i` in a row-major tensor of `shape`.
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+pub(crate) fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for (slot, &dim) in index.iter_mut().zip(shape).rev() {
         *slot = i % dim.max(1);

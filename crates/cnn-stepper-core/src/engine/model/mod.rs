@@ -8,10 +8,14 @@
 //! - [`layers`]: one file per layer kind, forward and backward side by side.
 //! - [`sequential`]: [`Sequential`], the network with its phases; [`optim`]: SGD and Adam;
 //!   [`text`]: each phase's formula and sentence.
+//! - [`gradcheck`]: backprop against finite differences, for any network; [`evidence`]: the
+//!   exact class evidence of the maps flatten takes, and one unit of the first fc.
 //!
 //! Not yet used by the trainer, the command line or the window: those still run the post's
 //! [`Network`](crate::engine::Network), which [`Sequential`] reproduces bit for bit on `post`.
 
+pub mod evidence;
+pub mod gradcheck;
 pub mod layers;
 pub mod named;
 pub mod optim;

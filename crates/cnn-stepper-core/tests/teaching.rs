@@ -354,7 +354,7 @@ fn gradient_check_agrees_with_finite_differences_on_a_small_network() {
             &mut |d, t| calls.push((d, t)),
         )
         .unwrap();
-        let names: Vec<&str> = r.layers.iter().map(|l| l.layer).collect();
+        let names: Vec<&str> = r.layers.iter().map(|l| l.layer.as_str()).collect();
         assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
         // 4 of each tensor, or all of a smaller one (conv1 has 3 biases).
         assert_eq!(r.layers[0].entries.len(), 4 + 3);
@@ -394,6 +394,7 @@ fn gradient_check_flags_perturbations_that_cross_a_relu_kink() {
     .unwrap();
     let conv1_bias: Vec<_> = r.layers[0].entries.iter().filter(|e| e.param == "conv1.bias").collect();
     assert!(!conv1_bias.is_empty() && conv1_bias.iter().all(|e| e.crossed_kink), "{conv1_bias:#?}");
+    assert!(conv1_bias.iter().all(|e| e.kink_layer.as_deref() == Some("relu1")), "{conv1_bias:#?}");
     assert!(conv1_bias.iter().any(|e| e.rel_error > 1e-3), "there the difference quotient is not a derivative");
     assert!(r.layers[0].max_rel_error < 1e-5, "kinks are left out of the maximum");
 }

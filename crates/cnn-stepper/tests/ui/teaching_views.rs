@@ -300,7 +300,7 @@ fn check_gradients_returns_the_command_and_the_report_shows_every_layer_passing(
     assert!(!h.get_by_label(CHECK_LABEL).accesskit_node().is_disabled());
     assert!(h.query_by_label_contains(&format!("Computed at step {}", check.step)).is_some());
     assert!(h.query_by_label("Backprop agrees with the finite differences.").is_some());
-    let names: Vec<&str> = check.report.layers.iter().map(|l| l.layer).collect();
+    let names: Vec<&str> = check.report.layers.iter().map(|l| l.layer.as_str()).collect();
     assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
     for layer in &check.report.layers {
         let summary = layer_summary(layer, check.report.noise);

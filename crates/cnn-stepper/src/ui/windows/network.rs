@@ -176,6 +176,8 @@ impl NetworkEditor {
                 self.set_layers_keep_text(Vec::new());
             }
         }
+        // A new layer goes before the last one by default: the last fc gives the scores.
+        self.add_at = self.layers.len().max(1);
         self.confirming = None;
     }
 
@@ -226,7 +228,6 @@ impl NetworkEditor {
     /// Draws the editor. `unsaved_step` is the current run's step when it has progress that is
     /// not saved (Apply then asks first), `None` when nothing would be lost.
     pub fn ui(&mut self, ui: &mut egui::Ui, unsaved_step: Option<u64>) -> Option<NetworkAction> {
-        let mut action = None;
         self.named_ui(ui);
         ui.add_space(4.0);
         self.line_ui(ui);
@@ -237,10 +238,7 @@ impl NetworkEditor {
         ui.separator();
         self.totals_ui(ui);
         ui.separator();
-        if let Some(a) = self.apply_ui(ui, unsaved_step) {
-            action = Some(a);
-        }
-        action
+        self.apply_ui(ui, unsaved_step)
     }
 
     fn named_ui(&mut self, ui: &mut egui::Ui) {
@@ -297,7 +295,9 @@ impl NetworkEditor {
             .id_salt("network line")
             .font(TextStyle::Monospace)
             .desired_rows(2)
-            .desired_width(f32::INFINITY);
+            // The rows' width, not "all there is": in a window that scrolls sideways that
+            // would be without end.
+            .desired_width(ui.available_width().min(rows_width(ui.spacing())));
         let r = ui.add(edit).labelled_by(label.id);
         if r.changed() {
             match read_line(&self.line, self.classes) {
@@ -553,6 +553,11 @@ fn read_line(text: &str, classes: usize) -> Result<ModelSpec, SpecError> {
 /// Widths in points of the columns: #, name, layer, output, parameters, work, buttons.
 const COLS: [f32; 7] = [22.0, 62.0, 300.0, 96.0, 72.0, 84.0, 86.0];
 
+/// Width in points of a layer row: its columns and the space between them.
+fn rows_width(spacing: &egui::style::Spacing) -> f32 {
+    COLS.iter().sum::<f32>() + (COLS.len() - 1) as f32 * spacing.item_spacing.x
+}
+
 fn header_ui(ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         let titles = ["#", "name", "layer", "output", "parameters", "work/image", ""];
@@ -786,7 +791,7 @@ pub fn network_window(ctx: &egui::Context, editor: &mut NetworkEditor, unsaved_s
     let mut open = true;
     let mut action = None;
     let screen = ctx.content_rect();
-    let width = (COLS.iter().sum::<f32>() + 60.0).min(screen.width() - 24.0);
+    let width = (rows_width(&ctx.global_style().spacing) + 40.0).min(screen.width() - 24.0);
     let height = (screen.height() - 40.0).max(200.0);
     egui::Window::new(WINDOW_TITLE)
         .id(egui::Id::unique("network editor"))

@@ -1,14 +1,14 @@
 //! The command line: what `cnn-stepper` accepts, and the headless commands it runs. The
 //! window's crate parses [`Cli`] and opens the window when no command is given.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
-use super::{CliError, Console, Signal, StopFlag, TrainOptions, thousands};
+use super::{CliError, Console, Signal, StopFlag, TrainOptions};
 use crate::data::ClassNames;
 use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
 use crate::engine::model::{DEFAULT_MODEL, ModelSpec, NAMED, named};
@@ -250,50 +250,7 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
         }
         Command::Bench { model, engine, batch, secs, phases } => {
             let model = model.as_deref().unwrap_or(DEFAULT_MODEL);
-            let plan = super::bench_plan(model)?;
-            // By default the naive engine runs at batch 8 only: a batch of 128 takes it ~10 s.
-            let naive_default_only_8 = engine.is_empty() && batch.is_empty();
-            let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
-            let batches = if batch.is_empty() { vec![8, 32, 128] } else { batch };
-            let mut fast = std::collections::HashMap::new();
-            let mut naive = std::collections::HashMap::new();
-            let line = |s: String| writeln!(std::io::stdout(), "{s}").map_err(CliError::Output);
-            let name = named(model).map_or(String::new(), |m| format!(" {}", m.name));
-            line(format!(
-                "model{name}: {} on {} images, {} parameters",
-                plan.spec,
-                plan.input,
-                thousands(plan.total_params() as u64)
-            ))?;
-            for &b in &batches {
-                for &e in &engines {
-                    if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
-                        continue;
-                    }
-                    let r = super::bench_model(&plan, e, b, secs)?;
-                    line(format!(
-                        "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
-                        e.name(),
-                        b,
-                        thousands(r.images_per_sec.round() as u64),
-                        r.gflops,
-                        r.step_secs * 1e3
-                    ))?;
-                    match e {
-                        ConvEngine::Fast => fast.insert(b, r.images_per_sec),
-                        ConvEngine::Naive => naive.insert(b, r.images_per_sec),
-                    };
-                    if phases {
-                        let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
-                        for (label, ms) in super::phase_profile(&plan, e, b, rounds)? {
-                            line(format!("         {label:<18} {ms:>8.2} ms"))?;
-                        }
-                    }
-                }
-                if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
-                    line(format!("         batch {b:>3}: fast is {:.1}× naive", f / n))?;
-                }
-            }
+            super::bench_report(model, &engine, &batch, secs, phases, &mut stdout)?;
             Ok(Outcome::Done)
         }
     }

@@ -19,7 +19,7 @@ pub use stop::{Signal, StopFlag};
 
 use crate::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES};
 use crate::engine::config::MAX_EPOCHS;
-use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, resolve};
+use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
 use crate::engine::weights::{self, WeightsError};
 use crate::engine::{
     Activations, ConvEngine, Hyper, ModelConfig, Network, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
@@ -781,6 +781,64 @@ pub fn bench_model(plan: &Plan, engine: ConvEngine, batch: usize, min_secs: f64)
         images_per_sec: batch as f64 / step_secs,
         gflops: model_flops_per_image(plan) * batch as f64 / step_secs / 1e9,
     })
+}
+
+/// `cnn-stepper bench`: a line naming the network, then one line per engine and batch size,
+/// `fast   batch  32: 4,321 images/s (…)`, with each phase's time if `phases`, and how much
+/// faster fast is than naive where both ran. Empty `engines` means both, empty `batches` means
+/// 8, 32 and 128 (the naive engine then runs at batch 8 only: a batch of 128 takes it ~10 s).
+pub fn bench_report(
+    model: &str,
+    engines: &[ConvEngine],
+    batches: &[usize],
+    secs: f64,
+    phases: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let plan = bench_plan(model)?;
+    let naive_default_only_8 = engines.is_empty() && batches.is_empty();
+    let engines = if engines.is_empty() { &[ConvEngine::Naive, ConvEngine::Fast][..] } else { engines };
+    let batches = if batches.is_empty() { &[8, 32, 128][..] } else { batches };
+    let mut fast = std::collections::HashMap::new();
+    let mut naive = std::collections::HashMap::new();
+    let mut line = |s: String| writeln!(out, "{s}").map_err(CliError::Output);
+    let name = named(model).map_or(String::new(), |m| format!(" {}", m.name));
+    line(format!(
+        "model{name}: {} on {} images, {} parameters",
+        plan.spec,
+        plan.input,
+        thousands(plan.total_params() as u64)
+    ))?;
+    for &b in batches {
+        for &e in engines {
+            if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
+                continue;
+            }
+            let r = bench_model(&plan, e, b, secs)?;
+            line(format!(
+                "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
+                e.name(),
+                b,
+                thousands(r.images_per_sec.round() as u64),
+                r.gflops,
+                r.step_secs * 1e3
+            ))?;
+            match e {
+                ConvEngine::Fast => fast.insert(b, r.images_per_sec),
+                ConvEngine::Naive => naive.insert(b, r.images_per_sec),
+            };
+            if phases {
+                let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
+                for (label, ms) in phase_profile(&plan, e, b, rounds)? {
+                    line(format!("         {label:<18} {ms:>8.2} ms"))?;
+                }
+            }
+        }
+        if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
+            line(format!("         batch {b:>3}: fast is {:.1}× naive", f / n))?;
+        }
+    }
+    Ok(())
 }
 
 /// Milliseconds each phase of one training step of `plan`'s network takes (median of `rounds`

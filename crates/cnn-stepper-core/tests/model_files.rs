@@ -38,7 +38,7 @@ fn weights_of(plan: &Plan, seed: u64) -> ModelWeights {
     let mut w = ModelWeights::of(&net);
     for t in w.tensors.iter_mut().filter(|t| t.name.ends_with(".bias")) {
         for (i, v) in t.data.iter_mut().enumerate() {
-            *v = 0.01 * (i as f32 + 1.0) * if seed % 2 == 0 { 1.0 } else { -1.0 };
+            *v = 0.01 * (i as f32 + 1.0) * if seed.is_multiple_of(2) { 1.0 } else { -1.0 };
         }
     }
     w

@@ -97,10 +97,10 @@ pub enum CliError {
         "{error} (the file does not say which network it holds, so it was read as `{tried}`: give its line with --model)"
     )]
     Unnamed {
-        /// Why the file did not fit the default network.
-        error: WeightsError,
+        /// Why the file did not fit the default network (boxed: it is large and rare).
+        error: Box<WeightsError>,
         /// The default network it was read as.
-        tried: String,
+        tried: &'static str,
     },
     /// `export` without anything to write.
     #[error("nothing to export: give --npz, --loss-csv or --accuracy-csv")]

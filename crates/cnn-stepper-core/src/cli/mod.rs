@@ -575,7 +575,7 @@ pub fn eval_model(
         Err(WeightsError::NoModelLine { .. }) if expected.is_none() => {
             let default = resolve(DEFAULT_MODEL, input, test.num_classes()).map_err(CliError::Model)?;
             let loaded = weights::from_bytes_model(&bytes, &name, Some(&default))
-                .map_err(|error| CliError::Unnamed { error, tried: DEFAULT_MODEL.to_owned() })?;
+                .map_err(|error| CliError::Unnamed { error: Box::new(error), tried: DEFAULT_MODEL })?;
             eprintln!(
                 "note: {name} does not say which network it holds; its tensors fit `{DEFAULT_MODEL}`, so it was read \
                  as that (--model reads it as another)"

@@ -480,6 +480,12 @@ fn bad_model_metadata_is_refused_with_the_reason() {
         let err = load_err(&bytes, None);
         assert!(err.to_string().starts_with("model.safetensors: ") && err.to_string().contains(want), "{key}: {err}");
     }
+    // A page of text in the line is cut short in the message.
+    let bytes = small_raw_file(|_, meta| {
+        meta.insert("model".into(), "relu, ".repeat(1000));
+    });
+    let err = load_err(&bytes, None).to_string();
+    assert!(err.len() < 600 && err.contains("relu, relu, re…` on 1×8×8 images"), "{} characters: {err}", err.len());
     let bytes = small_raw_file(|_, meta| {
         meta.remove("input");
     });

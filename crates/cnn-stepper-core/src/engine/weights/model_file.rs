@@ -283,8 +283,19 @@ fn encode_model(w: &ModelWeights, name: &str) -> Result<Vec<u8>, WeightsError> {
 pub(crate) fn checked_plan(w: &ModelWeights, name: &str) -> Result<Plan, WeightsError> {
     w.plan().map_err(|e| WeightsError::Metadata {
         name: name.to_owned(),
-        detail: format!("the model line `{}` on {} images cannot be used: {e}", w.line, input_text(w.input)),
+        detail: format!("the model line `{}` on {} images cannot be used: {e}", shorten(&w.line), input_text(w.input)),
     })
+}
+
+/// At most 200 characters of a line for a message: a damaged or hostile file's text must not
+/// become a page of error.
+fn shorten(line: &str) -> String {
+    const MAX: usize = 200;
+    if line.chars().count() <= MAX {
+        line.to_owned()
+    } else {
+        format!("{}…", line.chars().take(MAX).collect::<String>())
+    }
 }
 
 /// The tensors of `w` as `F32` entries named `{prefix}{tensor name}`, in `plan`'s order, after
@@ -430,6 +441,7 @@ impl Parsed<'_> {
         let meta = ModelMeta { preset: map.get("preset").cloned(), seed: number("seed")?, step: number("step")? };
         let weights = ModelWeights { line: line.clone(), input, class_names, tensors: Vec::new(), meta };
         let plan = weights.plan().map_err(|e| {
+            let line = shorten(line);
             bad(format!("metadata {MODEL_KEY:?} `{line}` on {} images cannot be used: {e}", input_text(input)))
         })?;
         check_expected(&plan, expected, name)?;

@@ -369,7 +369,7 @@ pub(crate) fn model_info(w: &ModelWeights, plan: &Plan, name: &str) -> Result<BT
 
 /// Reads a model file, a post file or a PyTorch state dict; see the [module
 /// documentation](self) for what each gives and what `expected` does, and
-/// [`read_file`](super::read_file) for how the file is read.
+/// [`read_file`] for how the file is read.
 pub fn load_model(path: &Path, expected: Option<&Plan>) -> Result<LoadedModel, WeightsError> {
     from_bytes_model(&read_file(path)?, &path.display().to_string(), expected)
 }

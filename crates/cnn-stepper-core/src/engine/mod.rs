@@ -13,7 +13,6 @@ pub mod fftconv;
 pub mod float;
 pub mod gradcheck;
 pub mod model;
-pub mod model_file;
 pub mod network;
 pub mod npz;
 pub mod params;

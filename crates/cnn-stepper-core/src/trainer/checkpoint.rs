@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Sampler, SamplingMode};
 use crate::engine::model::optim::AdamState;
 use crate::engine::model::{ParamTensor, Plan, Shape};
-use crate::engine::model_file;
+use crate::engine::weights::model_file;
 use crate::engine::weights::{self, Entry, Integrity, SESSION_PREFIX, WeightsError};
 use crate::engine::{ConvEngine, Preset};
 use crate::fileio::{self, FileError};
@@ -640,7 +640,7 @@ fn session_evidence(map: &BTreeMap<String, String>, st: &SafeTensors<'_>) -> Opt
 /// session or refused; only a file with no trace of one opens as plain weights.
 ///
 /// `expected` is the network to read a file that does not name its own (a PyTorch state dict)
-/// as; a file that names one is read as that one.
+/// as; a file that names one is read as that one, whatever `expected` says.
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,
@@ -649,7 +649,12 @@ pub fn from_bytes(
     expected: Option<&Plan>,
 ) -> Result<Opened, CheckpointError> {
     let parsed = weights::Parsed::new(bytes, name)?;
-    let loaded = parsed.model(expected)?;
+    // A file that names its network is read as that one (opening a LeNet file in a run of the
+    // post's network switches networks); only a file that names none is read as `expected`.
+    let loaded = match parsed.model(None) {
+        Err(WeightsError::NoModelLine { .. }) if expected.is_some() => parsed.model(expected)?,
+        other => other?,
+    };
     let integrity = loaded.integrity;
     let model_file::ModelWeights { line, class_names, tensors, meta, .. } = loaded.weights;
     let input = loaded.plan.input;

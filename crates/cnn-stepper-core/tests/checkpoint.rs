@@ -307,7 +307,7 @@ fn history_stays_bounded_and_keeps_the_curves_shape() {
 /// A tiny network and data set so that files are a few kilobytes and each case is fast: the
 /// network of `common::tiny` on 8×8 images of 4 classes.
 fn tiny() -> (Arc<Mnist>, &'static str) {
-    let cfg = "conv(2,3,pad=1), relu, conv(3,3,pad=1), flatten, fc(5), relu, fc(4)";
+    let cfg = common::TINY;
     let n = 12;
     let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();

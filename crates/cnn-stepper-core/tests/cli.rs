@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 use cnn_stepper_core::cli::args::{Cli, Outcome, exit_code};
 use cnn_stepper_core::cli::{self, CliError, Console, Signal, StopFlag, TrainOptions, TrainSummary};
 use cnn_stepper_core::data::{self, DataError};
-use cnn_stepper_core::engine::{ConvEngine, MAX_BATCH, ModelConfig, Preset, Setting};
+use cnn_stepper_core::engine::{ConvEngine, MAX_BATCH, Preset, Setting};
 use cnn_stepper_core::trainer::{Session, Settings, TrainError, checkpoint};
 
 fn options(dir: &Path) -> TrainOptions {
@@ -87,7 +87,7 @@ fn run_signalled(o: &TrainOptions, signal: Signal, trigger: &'static str) -> Run
 }
 
 fn saved_step(path: &Path) -> u64 {
-    checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step
+    checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step
 }
 
 #[test]
@@ -128,13 +128,13 @@ fn the_command_line_trains_exactly_as_a_session_does() {
     run(&TrainOptions { epochs: 1, ..options(dir.path()) }).result.unwrap();
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
     let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap(),
+        Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(),
         16,
     );
     common::steps(&mut s, 3);
     let r = s.evaluate(0, &mut |_, _| {}).unwrap();
     s.record_accuracy(&r);
-    let file = checkpoint::load(&dir.path().join("w.safetensors"), None, ConvEngine::Fast).unwrap().file;
+    let file = checkpoint::load(&dir.path().join("w.safetensors"), None, ConvEngine::Fast, None).unwrap().file;
     assert_eq!(file, s.to_file().unwrap());
 }
 
@@ -207,8 +207,8 @@ fn a_divergence_stops_the_run_and_saves_the_last_good_state() {
     assert_eq!(saved.as_deref(), Some(path.as_path()));
     assert_eq!(saved_step(&path), good);
     assert!(step > good);
-    let file = checkpoint::load(&path, None, ConvEngine::Fast).unwrap().file;
-    assert!(file.params.all_finite() && file.velocity.all_finite());
+    let file = checkpoint::load(&path, None, ConvEngine::Fast, None).unwrap().file;
+    assert!(file.tensors.iter().flat_map(|t| &t.data).chain(file.momentum.iter().flatten()).all(|v| v.is_finite()));
     let message = CliError::Diverged { error, saved }.to_string();
     assert!(message.contains("training diverged") && message.contains("--resume"), "{message}");
 
@@ -308,7 +308,7 @@ fn an_epoch_resumed_in_its_middle_says_which_images_it_covers() {
     common::small_folder(dir.path(), 48);
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
     let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap(),
+        Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(),
         16,
     );
     common::steps(&mut s, 1);

@@ -61,6 +61,9 @@ pub fn tiny() -> ModelConfig {
     }
 }
 
+/// The network of [`tiny`] as a line: for 1×8×8 images of 4 classes.
+pub const TINY: &str = "conv(2,3,pad=1), relu, conv(3,3,pad=1), flatten, fc(5), relu, fc(4)";
+
 /// A fresh session of `model` (a name or a line) on the sample with the recommended preset.
 pub fn session(seed: u64, model: &str, engine: ConvEngine) -> Session {
     Session::new(sample(), seed, Preset::Recommended, model, engine).unwrap()

@@ -996,7 +996,7 @@ mod tests {
     fn a_failed_save_goes_to_the_first_rescue_folder_that_takes_it() {
         let dir = tempfile::tempdir().unwrap();
         let data = Arc::new(data::embedded().unwrap());
-        let mut session = Session::new(data, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        let mut session = Session::new(data, 1, Preset::Recommended, "post", ConvEngine::Fast).unwrap();
         session.step_batch(&mut |_, _| {}).unwrap();
         let gone = dir.path().join("gone/run.safetensors");
         let (missing, rescue) = (dir.path().join("missing-too"), dir.path().join("rescue"));
@@ -1006,7 +1006,7 @@ mod tests {
         let CliError::NotSaved { rescued: Some(path), .. } = &e else { panic!("{e}") };
         assert_eq!(path.parent(), Some(rescue.as_path()));
         assert!(path.to_string_lossy().ends_with("-run.safetensors"), "{}", path.display());
-        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step, 1, "the whole run is there");
+        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step, 1, "the whole run is there");
         let message = e.to_string();
         assert!(message.contains("gone") && message.contains("saved to") && message.contains("--resume"), "{message}");
         assert!(String::from_utf8(err).unwrap().contains("missing-too"), "the failed rescue folder is named");

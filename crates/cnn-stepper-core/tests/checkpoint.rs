@@ -151,7 +151,8 @@ fn a_session_file_still_loads_as_plain_weights() {
     // As PyTorch's `load_file` sees it: the state dict of the `nn.Sequential`, plus extra keys.
     let bytes = std::fs::read(&path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut model_keys: Vec<String> = st.names().into_iter().filter(|n| !n.starts_with("session.")).map(str::to_owned).collect();
+    let mut model_keys: Vec<String> =
+        st.names().into_iter().filter(|n| !n.starts_with("session.")).map(str::to_owned).collect();
     model_keys.sort();
     let want: Vec<String> = s.network().params().iter().map(|p| p.name.clone()).collect();
     assert_eq!(model_keys, ["0.bias", "0.weight", "2.bias", "2.weight", "4.bias", "4.weight", "6.bias", "6.weight"]);

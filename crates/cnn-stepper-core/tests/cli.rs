@@ -127,10 +127,8 @@ fn the_command_line_trains_exactly_as_a_session_does() {
     common::small_folder(dir.path(), 48);
     run(&TrainOptions { epochs: 1, ..options(dir.path()) }).result.unwrap();
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
-    let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(),
-        16,
-    );
+    let mut s =
+        common::with_batch(Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(), 16);
     common::steps(&mut s, 3);
     let r = s.evaluate(0, &mut |_, _| {}).unwrap();
     s.record_accuracy(&r);
@@ -307,10 +305,8 @@ fn an_epoch_resumed_in_its_middle_says_which_images_it_covers() {
     let dir = tempfile::tempdir().unwrap();
     common::small_folder(dir.path(), 48);
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
-    let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(),
-        16,
-    );
+    let mut s =
+        common::with_batch(Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(), 16);
     common::steps(&mut s, 1);
     let path = dir.path().join("mid.safetensors");
     s.save_checkpoint(&path).unwrap();

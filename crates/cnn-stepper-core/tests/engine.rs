@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
 use cnn_stepper_core::engine::phase::{Layer, Phase};
-use cnn_stepper_core::engine::{Activations, ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, PARAM_NAMES};
+use cnn_stepper_core::engine::{
+    Activations, ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, PARAM_NAMES,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

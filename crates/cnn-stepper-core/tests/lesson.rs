@@ -11,7 +11,9 @@ use std::cell::Cell;
 use cnn_stepper_core::engine::model::SeqState;
 use cnn_stepper_core::engine::{ConvEngine, DECAY_EVERY_IMAGES, Hyper, LR_FLOOR, OptimizerKind, Phase, Preset};
 use cnn_stepper_core::trainer::{Command, Event, Session, Snapshot, TrainError, Worker};
-use common::{POST, SMALL, diverge, output, phase, sample, session, snapshot, steps, wait_for, wait_for_ok, with_batch};
+use common::{
+    POST, SMALL, diverge, output, phase, sample, session, snapshot, steps, wait_for, wait_for_ok, with_batch,
+};
 
 /// Everything a step leaves behind that the next phases read or the window shows.
 #[derive(Debug, PartialEq)]

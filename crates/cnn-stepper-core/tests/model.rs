@@ -9,7 +9,7 @@ use cnn_stepper_core::engine::model::layers::activation::{self, Activation};
 use cnn_stepper_core::engine::model::layers::{conv, linear, pool};
 use cnn_stepper_core::engine::model::optim::{AdamState, adam_step};
 use cnn_stepper_core::engine::model::{
-    LayerSpec, ModelSpec, NAMED, Optimizer, Plan, Phase, Sequential, Shape, Tensors, named, resolve,
+    LayerSpec, ModelSpec, NAMED, Optimizer, Phase, Plan, Sequential, Shape, Tensors, named, resolve,
 };
 use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, Params};
 use proptest::prelude::*;
@@ -377,7 +377,9 @@ fn conv_gradients_match_finite_differences_for_strides_and_padding() {
             let dy = random(s.n * s.out_len(), &mut rng);
             let mut ws = ConvWorkspace::default();
             let (mut dw, mut db, mut dx) = (vec![0.0; wt.len()], vec![0.0; f], vec![0.0; x.len()]);
-            conv::backward(engine, &s, &x, &wt, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws, &mut |_, _| {}, &|| false);
+            conv::backward(engine, &s, &x, &wt, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws, &mut |_, _| {}, &|| {
+                false
+            });
             let run = |x: &[f64], wt: &[f64], b: &[f64]| {
                 let mut y = vec![0.0; dy.len()];
                 conv::forward(engine, &s, x, wt, b, &mut y, &mut ConvWorkspace::default(), &mut |_, _| {}, &|| false);

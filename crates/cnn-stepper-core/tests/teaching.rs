@@ -13,11 +13,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use cnn_stepper_core::engine::model::{LayerSpec, Shape};
-use cnn_stepper_core::engine::{Activations, ConvEngine, Init, ModelConfig, Network, Params, Preset, evidence, gradcheck};
+use cnn_stepper_core::engine::{
+    Activations, ConvEngine, Init, ModelConfig, Network, Params, Preset, evidence, gradcheck,
+};
 use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_MAGNITUDE_POINTS};
 use cnn_stepper_core::trainer::{
-    Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, Inspection, MagnitudePoint, PixelInspection, PixelRef,
-    ProbeInput, Session, Snapshot, TrainError, Worker, conv_layer_of,
+    Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, Inspection, MagnitudePoint, PixelInspection,
+    PixelRef, ProbeInput, Session, Snapshot, TrainError, Worker, conv_layer_of,
 };
 
 use common::{POST, SMALL, grad, layer, param, sample, small, state, step_until, wait_for_seen as wait_for};
@@ -190,7 +192,10 @@ fn inspector_marks_padding_and_honours_stride() {
     let err = snap.inspect_pixel(PixelRef { layer: conv2, channel: 4, y: 0, x: 0 }).unwrap_err();
     assert!(err.to_string().contains("channel 4"), "{err}");
     let flatten = layer(&snap.model, "flatten");
-    assert_eq!(snap.inspect_pixel(PixelRef { layer: flatten, channel: 0, y: 0, x: 0 }), Err(InspectError::NotMaps(flatten)));
+    assert_eq!(
+        snap.inspect_pixel(PixelRef { layer: flatten, channel: 0, y: 0, x: 0 }),
+        Err(InspectError::NotMaps(flatten))
+    );
     let fc1 = layer(&snap.model, "fc1");
     assert_eq!(snap.inspect_pixel(PixelRef { layer: fc1, channel: 0, y: 0, x: 0 }), Err(InspectError::NotMaps(fc1)));
     let mut fresh = session(STRIDED, 2);

@@ -155,7 +155,11 @@ fn absurd_settings_are_refused_with_the_value_named() {
 fn every_bad_setting_is_named_at_once_not_only_the_first() {
     let mut s = session(ConvEngine::Fast);
     let good = s.settings();
-    let bad = Settings { hyper: Hyper { lr: 0.0, momentum: 1.0, reg: f32::NAN, lr_decay: 2.0, optimizer: OptimizerKind::Sgd }, batch_size: 0, ..good };
+    let bad = Settings {
+        hyper: Hyper { lr: 0.0, momentum: 1.0, reg: f32::NAN, lr_decay: 2.0, optimizer: OptimizerKind::Sgd },
+        batch_size: 0,
+        ..good
+    };
     let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("accepted") };
     let named: Vec<Setting> = e.problems.iter().map(|p| p.setting).collect();
     assert_eq!(

@@ -759,7 +759,7 @@ pub fn from_bytes(
     let mut adam = Vec::new();
     for t in &tensors {
         // Format v1 named the tensors as the post's network did (`conv1.weight`).
-        let stored = if v1 { post_name(&model, &t.name).unwrap_or_default() } else { t.name.clone() };
+        let stored = if v1 { v1_name(&tensors, t).unwrap_or_default() } else { t.name.clone() };
         let tensor = velocity_name(&stored);
         let m = f32_tensor(st, &tensor, &t.shape, name)?;
         weights::check_finite(&m, &tensor, name)?;
@@ -855,18 +855,15 @@ pub fn load(
     from_bytes(&bytes, &path.display().to_string(), train_len, engine, expected)
 }
 
-/// The post's name of a tensor of `post` or `post-relu` as format v1 files wrote it
-/// (`0.weight` → `conv1.weight`), for reading their momentum.
-fn post_name(model: &str, tensor: &str) -> Option<String> {
-    let (index, kind) = tensor.split_once('.')?;
-    let layers: [&str; 4] = match model {
-        "post" => ["0", "2", "4", "6"],
-        "post-relu" => ["0", "2", "5", "7"],
-        _ => return None,
-    };
-    let names = ["conv1", "conv2", "fc1", "fc2"];
-    let i = layers.iter().position(|l| *l == index)?;
-    Some(format!("{}.{kind}", names[i]))
+/// The name format v1 gave a tensor (`0.weight` → `conv1.weight`). Format v1 held only
+/// networks of the post's shape (`post`, `post-relu`, or the same layers with other sizes, which
+/// have no name), whose four layers with weights it called conv1, conv2, fc1 and fc2.
+fn v1_name(tensors: &[ParamTensor<f32>], tensor: &ParamTensor<f32>) -> Option<String> {
+    let mut layers: Vec<usize> = tensors.iter().map(|t| t.layer).collect();
+    layers.dedup();
+    let i = layers.iter().position(|l| *l == tensor.layer)?;
+    let (_, kind) = tensor.name.split_once('.')?;
+    Some(format!("{}.{kind}", ["conv1", "conv2", "fc1", "fc2"].get(i)?))
 }
 
 /// The number of layers of `model` on images of `input` with `classes` classes.

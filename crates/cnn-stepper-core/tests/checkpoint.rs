@@ -376,3 +376,133 @@ proptest! {
         }
     }
 }
+
+/// The fixture of a format-v1 session (see tests/fixtures/README.md) and what the old code
+/// recorded about it.
+fn v1_fixture() -> (std::path::PathBuf, serde_json::Value) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let json = std::fs::read_to_string(dir.join("session_v1_small.json")).unwrap();
+    (dir.join("session_v1_small.safetensors"), serde_json::from_str(&json).unwrap())
+}
+
+fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// Probabilities and predictions of the first `n` test images.
+fn predictions(s: &mut Session, n: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+    (0..n)
+        .map(|i| {
+            let p = s.probe(&cnn_stepper_core::trainer::ProbeInput::TestImage(i)).unwrap();
+            (p.sample.probs, p.predicted)
+        })
+        .unzip()
+}
+
+/// Bit for bit: the fixture's numbers were computed by the same arithmetic on two threads, and
+/// the test runs on two threads too (the split of a batch sets the order of its sums).
+fn assert_same_bits(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g.to_bits() == w.to_bits(), "{what}[{i}]: {g} vs the old code's {w}");
+    }
+}
+
+#[test]
+fn a_v1_session_of_the_posts_shape_opens_as_saved_and_continues_as_the_old_code_did() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(v1_session_continues);
+}
+
+fn v1_session_continues() {
+    let (path, old) = v1_fixture();
+    let mut s = Session::open_checkpoint(sample(), &path, ConvEngine::Fast, None).unwrap();
+    // The network, its start and where it stood.
+    assert_eq!(s.model().line(), old["line"].as_str().unwrap());
+    assert_eq!(s.model().name, None, "not the post's sizes, so no name");
+    assert_eq!((s.seed(), s.preset(), s.step()), (7, Preset::Recommended, old["step"].as_u64().unwrap()));
+    assert_eq!(s.epoch_position() as u64, old["epoch_position"].as_u64().unwrap());
+    let settings = s.settings();
+    assert_eq!(settings.batch_size as u64, old["batch_size"].as_u64().unwrap());
+    assert_eq!((settings.hyper.lr, settings.hyper.momentum), (0.01, 0.9));
+    assert_eq!(settings.hyper.optimizer, cnn_stepper_core::engine::OptimizerKind::Sgd, "v1 knew only SGD");
+
+    // The curves, exactly as saved; v1's six magnitudes spread over the seven layers.
+    let losses: Vec<(u64, f32, f32)> = s.history().loss().iter().map(|p| (p.step, p.loss, p.batch_accuracy)).collect();
+    let want: Vec<(u64, f32, f32)> = old["loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap() as f32, p[2].as_f64().unwrap() as f32))
+        .collect();
+    assert_eq!(losses, want);
+    let accuracy: Vec<(u64, f32)> = s.history().accuracy().iter().map(|p| (p.step, p.accuracy)).collect();
+    assert_eq!(accuracy, [(6, old["accuracy"][0][1].as_f64().unwrap() as f32)]);
+    let magnitudes = s.history().magnitudes();
+    assert_eq!(magnitudes.len(), old["magnitudes"].as_array().unwrap().len());
+    for (got, want) in magnitudes.iter().zip(old["magnitudes"].as_array().unwrap()) {
+        let a = f32s(&want["activations"]);
+        // conv1, relu1, conv2, flatten (conv2's values), fc1, relu2, fc2.
+        assert_eq!(got.activations, [a[0], a[1], a[2], a[2], a[3], a[4], a[5]]);
+        let g = f32s(&want["gradients"]);
+        assert_eq!(got.gradients, [g[0], g[1], g[2], g[2], g[3], g[4], g[5]]);
+        assert_eq!(
+            (got.weights.clone(), got.weight_gradients.clone()),
+            (f32s(&want["weights"]), f32s(&want["weight_gradients"]))
+        );
+    }
+
+    // The momentum, tensor by tensor under the new names.
+    let net = s.network();
+    let velocity = |name: &str| net.delta(net.params().iter().position(|p| p.name == name).unwrap()).to_vec();
+    let v = &old["velocity"];
+    for (new, old_name) in [
+        ("0.weight", "conv1.weight"),
+        ("0.bias", "conv1.bias"),
+        ("2.weight", "conv2.weight"),
+        ("2.bias", "conv2.bias"),
+        ("4.bias", "fc1.bias"),
+        ("6.weight", "fc2.weight"),
+        ("6.bias", "fc2.bias"),
+    ] {
+        assert_eq!(velocity(new), f32s(&v[old_name]), "{new} ({old_name})");
+    }
+    let fc1 = velocity("4.weight");
+    assert_eq!(fc1[..16], f32s(&v["fc1.weight.first"]));
+    assert_eq!(fc1.iter().map(|x| f64::from(*x)).sum::<f64>(), v["fc1.weight.sum"].as_f64().unwrap());
+    assert!(fc1.iter().any(|x| *x != 0.0));
+
+    // The same predictions as the old code, and the same next three steps.
+    let n = old["test_images"].as_u64().unwrap() as usize;
+    let (probs, predicted) = predictions(&mut s, n);
+    let old_predicted: Vec<usize> =
+        old["predicted"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as usize).collect();
+    assert_eq!(predicted, old_predicted);
+    for (i, (got, want)) in probs.iter().zip(old["probs"].as_array().unwrap()).enumerate() {
+        assert_same_bits(got, &f32s(want), &format!("probabilities of test image {i}"));
+    }
+    for want in old["continued"]["loss"].as_array().unwrap() {
+        let p = s.step_batch(&mut |_, _| {}).unwrap();
+        assert_eq!(p.step, want[0].as_u64().unwrap());
+        assert_same_bits(&[p.loss], &[want[1].as_f64().unwrap() as f32], &format!("loss of step {}", p.step));
+        assert_eq!(p.batch_accuracy, want[2].as_f64().unwrap() as f32, "step {}", p.step);
+    }
+    let (probs, predicted) = predictions(&mut s, n);
+    let old_predicted: Vec<usize> =
+        old["continued"]["predicted"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as usize).collect();
+    assert_eq!(predicted, old_predicted, "after three more steps");
+    for (i, (got, want)) in probs.iter().zip(old["continued"]["probs"].as_array().unwrap()).enumerate() {
+        assert_same_bits(got, &f32s(want), &format!("probabilities of test image {i} after three more steps"));
+    }
+
+    // Saved again, it is a v2 file that opens to the same state.
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("v2.safetensors");
+    s.save_checkpoint(&again).unwrap();
+    let opened = Session::open_checkpoint(sample(), &again, ConvEngine::Fast, None).unwrap();
+    assert_eq!(state(&opened), state(&s));
+    assert_eq!(opened.history(), s.history());
+    let bytes = std::fs::read(&again).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["session_format"], checkpoint::SESSION_FORMAT);
+}

@@ -377,12 +377,26 @@ fn conv_gradients_match_finite_differences_for_strides_and_padding() {
             let dy = random(s.n * s.out_len(), &mut rng);
             let mut ws = ConvWorkspace::default();
             let (mut dw, mut db, mut dx) = (vec![0.0; wt.len()], vec![0.0; f], vec![0.0; x.len()]);
-            conv::backward(engine, &s, &x, &wt, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws, &mut |_, _| {}, &|| {
-                false
-            });
+            let never = || false;
+            let ran = conv::backward(
+                engine,
+                &s,
+                &x,
+                &wt,
+                &dy,
+                &mut dw,
+                &mut db,
+                Some(&mut dx),
+                &mut ws,
+                &mut |_, _| {},
+                &never,
+            );
+            assert!(ran.is_continue(), "{what}: nothing asked it to stop");
             let run = |x: &[f64], wt: &[f64], b: &[f64]| {
                 let mut y = vec![0.0; dy.len()];
-                conv::forward(engine, &s, x, wt, b, &mut y, &mut ConvWorkspace::default(), &mut |_, _| {}, &|| false);
+                let ran =
+                    conv::forward(engine, &s, x, wt, b, &mut y, &mut ConvWorkspace::default(), &mut |_, _| {}, &never);
+                assert!(ran.is_continue());
                 dot(&y, &dy)
             };
             let (w0, b0) = (wt.clone(), b.clone());

@@ -8,8 +8,8 @@ mod common;
 
 use cnn_stepper_core::engine::gradcheck::{GradCheckEntry, GradCheckReport};
 use cnn_stepper_core::engine::model::gradcheck::{check_analytic, check_gradients};
-use cnn_stepper_core::engine::model::{ModelSpec, ParamTensor, Plan, SeqPhase, Sequential, resolve};
-use cnn_stepper_core::engine::{ConvEngine, Hyper, Init};
+use cnn_stepper_core::engine::model::{ModelSpec, ParamTensor, Phase, Plan, Sequential, resolve};
+use cnn_stepper_core::engine::{ConvEngine, Hyper, Init, OptimizerKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -64,8 +64,8 @@ fn backprop(plan: &Plan, params: &[ParamTensor<f32>], x: &[f32], y: &[usize]) ->
     }
     let x: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
     net.load_batch(&x, y).unwrap();
-    let hyper = Hyper { lr: 0.0, momentum: 0.0, reg: REG, lr_decay: 1.0 };
-    while net.next_phase() != Some(SeqPhase::Update) {
+    let hyper = Hyper { lr: 0.0, momentum: 0.0, reg: REG, lr_decay: 1.0, optimizer: OptimizerKind::Sgd };
+    while net.next_phase() != Some(Phase::Update) {
         net.step_phase(&hyper, &mut |_, _| {}).unwrap();
     }
     (0..net.params().len()).map(|i| net.grad(i).to_vec()).collect()

@@ -1006,7 +1006,11 @@ mod tests {
         let CliError::NotSaved { rescued: Some(path), .. } = &e else { panic!("{e}") };
         assert_eq!(path.parent(), Some(rescue.as_path()));
         assert!(path.to_string_lossy().ends_with("-run.safetensors"), "{}", path.display());
-        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step, 1, "the whole run is there");
+        assert_eq!(
+            checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step,
+            1,
+            "the whole run is there"
+        );
         let message = e.to_string();
         assert!(message.contains("gone") && message.contains("saved to") && message.contains("--resume"), "{message}");
         assert!(String::from_utf8(err).unwrap().contains("missing-too"), "the failed rescue folder is named");

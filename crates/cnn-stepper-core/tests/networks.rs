@@ -12,9 +12,9 @@ use std::cell::Cell;
 use cnn_stepper_core::engine::model::{LayerSpec, SeqState, Shape};
 use cnn_stepper_core::engine::{ConvEngine, OptimizerKind, Phase, Preset};
 use cnn_stepper_core::trainer::{
-    ActivationPixel, InspectError, Inspection, PixelRef, PoolPixel, Session, Settings, Snapshot,
+    ActivationPixel, Command, Event, InspectError, Inspection, PixelRef, PoolPixel, Session, Settings, Snapshot, Worker,
 };
-use common::{first, layer, phase, sample, steps};
+use common::{first, layer, phase, sample, snapshot, steps, wait_for};
 
 /// Strided convolutions, an average pool, tanh right after it, and a max pool whose windows
 /// overlap (3×3, stride 2): 28 → 14 → 7 → 7 → 3.
@@ -366,6 +366,20 @@ fn a_max_pool_pixel_names_its_winner_which_gets_all_of_the_gradient() {
     // The names the window shows.
     let p = pool_pixel(&snap, PixelRef { layer: layer(&snap.model, "pool2"), channel: 3, y: 2, x: 4 });
     assert_eq!((p.input_name.as_str(), p.max, p.window, p.stride), ("relu2", true, 2, 2));
+    // conv2 reads pool1's maps: its patch is cut from them.
+    let conv2 = layer(&snap.model, "conv2");
+    let Inspection::Conv(c) = snap.inspect_pixel(PixelRef { layer: conv2, channel: 5, y: 4, x: 7 }).unwrap() else {
+        panic!("conv2 is a convolution")
+    };
+    assert_eq!((c.input_name.as_str(), c.channels, c.origin), ("pool1", 6, (4, 7)));
+    let pool1 = snap.sample.output(conv2 - 1);
+    for ch in 0..6 {
+        for (di, dj) in [(0, 0), (2, 3), (4, 4)] {
+            assert_eq!(c.patch[c.tap(ch, di, dj)], pool1[(ch * 14 + 4 + di) * 14 + 7 + dj]);
+        }
+    }
+    let scale = c.bias.abs() + c.products.iter().map(|p| p.abs()).sum::<f32>();
+    assert!((c.total - c.map_value).abs() <= 1e-5 * scale + 1e-7, "{} vs {}", c.total, c.map_value);
 }
 
 #[test]
@@ -435,4 +449,27 @@ fn pool_pixels_are_refused_until_computed_and_outside_the_map() {
     let err = snap.inspect_pixel(PixelRef { y: 14, ..at }).unwrap_err();
     assert_eq!(err, InspectError::OutOfRange { what: "row", value: 14, limit: 14 });
     assert!(err.to_string().contains("row 14 is outside the map (0 to 13)"), "{err}");
+}
+
+#[test]
+fn the_worker_resets_to_another_network_and_refuses_a_bad_line_keeping_the_run() {
+    let worker = Worker::spawn(common::post_session(1), || {}).unwrap();
+    worker.send(Command::StepBatch);
+    wait_for(&worker, "a step of the post's network", |e| snapshot(e).is_some_and(|s| s.step == 1));
+    worker.send(Command::Reset { seed: 4, preset: Preset::Adam, model: "lenet5".into() });
+    let e = wait_for(&worker, "the reset", |e| snapshot(e).is_some_and(|s| s.seed == 4));
+    let snap = snapshot(&e).unwrap();
+    assert_eq!((snap.model.name.as_deref(), snap.phases.len(), snap.step), (Some("lenet5"), 27, 0));
+    assert_eq!(snap.settings.hyper.optimizer, OptimizerKind::Adam);
+    worker.send(Command::StepBatch);
+    wait_for(&worker, "a step of LeNet-5", |e| snapshot(e).is_some_and(|s| s.step == 1 && s.update.is_some()));
+
+    worker.send(Command::Reset { seed: 5, preset: Preset::Adam, model: "conv(6,5), relu, fc(10)".into() });
+    let e = wait_for(&worker, "the refusal", |e| matches!(e, Event::Error(_)));
+    let Event::Error(message) = e else { unreachable!() };
+    assert!(message.contains("layer 3 `fc(10)`: add `flatten` before the first fc"), "{message}");
+    worker.send(Command::StepBatch);
+    let e = wait_for(&worker, "the run going on", |e| snapshot(e).is_some_and(|s| s.step == 2));
+    let snap = snapshot(&e).unwrap();
+    assert_eq!((snap.model.name.as_deref(), snap.seed), (Some("lenet5"), 4), "the run was kept");
 }

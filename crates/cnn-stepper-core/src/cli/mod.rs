@@ -22,8 +22,8 @@ use crate::engine::config::MAX_EPOCHS;
 use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
 use crate::engine::weights::{self, WeightsError};
 use crate::engine::{
-    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem, SettingsError,
-    argmax, npz,
+    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem,
+    SettingsError, argmax, npz,
 };
 use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;
@@ -253,7 +253,11 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
             hyper.optimizer.name(),
             settings.batch_size,
             hyper.lr,
-            if hyper.optimizer == OptimizerKind::Sgd { format!("momentum {}, ", hyper.momentum) } else { String::new() },
+            if hyper.optimizer == OptimizerKind::Sgd {
+                format!("momentum {}, ", hyper.momentum)
+            } else {
+                String::new()
+            },
             hyper.reg,
             hyper.lr_decay,
             session.seed()

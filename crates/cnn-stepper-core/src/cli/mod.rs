@@ -22,8 +22,7 @@ use crate::engine::config::MAX_EPOCHS;
 use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
 use crate::engine::weights::{self, WeightsError};
 use crate::engine::{
-    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem,
-    SettingsError, argmax, npz,
+    ConvEngine, Hyper, ModelConfig, OptimizerKind, Preset, Setting, SettingProblem, SettingsError, argmax, npz,
 };
 use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;
@@ -506,35 +505,6 @@ fn epoch_line(r: &EpochReport, test: Option<&EvalResult>, epoch_len: usize) -> S
         r.seconds,
         thousands((r.images as f32 / r.seconds.max(1e-6)) as u64)
     )
-}
-
-/// Accuracy of `net` on `test`: (correct, count). With `rows`, also collects each image's
-/// (label, predicted, probabilities).
-pub fn evaluate(
-    net: &mut Network<f32>,
-    test: &Dataset,
-    reg: f32,
-    acts: &mut Activations<f32>,
-    mut rows: Option<&mut Vec<(usize, usize, Vec<f32>)>>,
-) -> Result<(usize, usize), CliError> {
-    let classes = net.config().classes;
-    let mut correct = 0;
-    let mut start = 0;
-    while start < test.len() {
-        let end = (start + EVAL_CHUNK).min(test.len());
-        let indices: Vec<usize> = (start..end).collect();
-        let b = test.batch(&indices)?;
-        let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
-        net.forward_into(pixels, &b.labels, reg, acts)?;
-        correct += acts.correct(classes);
-        if let Some(rows) = rows.as_deref_mut() {
-            for (p, &y) in acts.probs.chunks(classes).zip(&b.labels) {
-                rows.push((y, argmax(p), p.to_vec()));
-            }
-        }
-        start = end;
-    }
-    Ok((correct, test.len()))
 }
 
 /// Accuracy of `net` on `test`, with every image's scores in `out` in turn: (correct, count).

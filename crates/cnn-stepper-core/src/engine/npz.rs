@@ -155,10 +155,15 @@ pub fn save_model(
     tensors: &[crate::engine::model::ParamTensor<f32>],
 ) -> Result<(), NpzError> {
     let mut members = Vec::with_capacity(tensors.len());
-    for t in tensors {
+    let post = is_post_family(plan) && tensors.len() == NPZ_NAMES.len();
+    for (i, t) in tensors.iter().enumerate() {
         let layer = plan.layers.get(t.layer).map_or("layer", |l| l.name.as_str());
         let is_weight = t.name.ends_with(".weight");
-        let member = format!("{layer}_{}.npy", if is_weight { "W" } else { "b" });
+        let member = if post {
+            format!("{}.npy", NPZ_NAMES[i])
+        } else {
+            format!("{layer}_{}.npy", if is_weight { "W" } else { "b" })
+        };
         let a = ndarray::ArrayD::from_shape_vec(t.shape.clone(), t.data.clone())
             .map_err(|e| NpzError::TooLarge { what: format!("{}: {e}", t.name) })?;
         let a = if is_weight && t.shape.len() == 2 { a.reversed_axes() } else { a };
@@ -166,4 +171,16 @@ pub fn save_model(
     }
     write_atomically(path, &zip_stored(&members)?)?;
     Ok(())
+}
+
+/// True for the networks of the post's shape, `conv, relu, conv[, relu], flatten, fc, relu, fc`
+/// (those the post-only engine built, whatever their sizes): their `.npz` keeps the post's names,
+/// so the post's numpy code loads it.
+fn is_post_family(plan: &crate::engine::model::Plan) -> bool {
+    let kinds: Vec<&str> = plan.layers.iter().map(|l| l.spec.kind()).collect();
+    matches!(
+        kinds.as_slice(),
+        ["conv", "relu", "conv", "flatten", "fc", "relu", "fc"]
+            | ["conv", "relu", "conv", "relu", "flatten", "fc", "relu", "fc"]
+    )
 }

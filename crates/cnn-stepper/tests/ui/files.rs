@@ -38,7 +38,7 @@ fn ctrl_s_saves_the_session_and_ctrl_o_brings_it_back() {
     let mut h = harness();
     started(&mut h);
     step_batch(&mut h, 1);
-    let weights_at_1 = h.state().snapshot().unwrap().filters.conv1_w.clone();
+    let weights_at_1 = h.state().snapshot().unwrap().filters.convs[0].weight.clone();
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
     wait_for(&mut h, "the save dialog", |h| has_label(h, "Save the session"));
@@ -48,13 +48,13 @@ fn ctrl_s_saves_the_session_and_ctrl_o_brings_it_back() {
     assert!(file.is_file());
 
     step_batch(&mut h, 2);
-    assert_ne!(h.state().snapshot().unwrap().filters.conv1_w, weights_at_1);
+    assert_ne!(h.state().snapshot().unwrap().filters.convs[0].weight, weights_at_1);
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
     wait_for(&mut h, "the open dialog", |h| has_label(h, "Open a session or a weights file"));
     choose_in_dialog(&mut h, &file);
     wait_for(&mut h, "step 1 again", |h| banner_containing(h, Severity::Info, "opened") && step(h) == 1);
-    assert_eq!(h.state().snapshot().unwrap().filters.conv1_w, weights_at_1, "the weights of step 1 are back");
+    assert_eq!(h.state().snapshot().unwrap().filters.convs[0].weight, weights_at_1, "the weights of step 1 are back");
     assert_eq!(h.state().curves().loss.len(), 1, "and the curve of step 1 only");
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use cnn_stepper::data;
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper::engine::{ConvEngine, Preset};
 use cnn_stepper::trainer::{
     ClassEvidence, Command, EvidenceOf, Fc1Unit, GradientCheck, MagnitudePoint, Session, Snapshot,
 };
@@ -25,7 +25,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 /// taken with the fast engine.
 fn session(preset: Preset, steps: usize) -> Session {
     let data = Arc::new(data::embedded().expect("the embedded sample decodes"));
-    let mut s = Session::new(data, 7, preset, ModelConfig::default(), ConvEngine::Fast).expect("a session");
+    let mut s = Session::new(data, 7, preset, "post", ConvEngine::Fast).expect("a session");
     let mut settings = s.settings();
     settings.batch_size = 4;
     s.set_settings(settings).expect("valid settings");
@@ -101,7 +101,8 @@ fn changing_the_unit_asks_for_it_once_and_a_new_step_asks_again() {
     assert!(h.query_by_label(UNIT_MAPS_LABEL).is_some(), "the weight maps are drawn");
     assert!(h.query_by_label_contains("25,088 weights as 32 maps of 28×28").is_some());
     let facts = label_containing(&h, "unit 0: bias");
-    let fc1 = h.state().snap.as_ref().unwrap().sample.fc1[0];
+    let snap = h.state().snap.as_ref().unwrap();
+    let fc1 = snap.sample.output(crate::kittest::layer_index(snap, "fc1"))[0];
     assert!(facts.contains(&format!("fc1 = {}", cnn_stepper::ui::support::colormap::fmt_sig(fc1))), "{facts}");
     // Its FC2 weights: one vote per class, with the value.
     for (k, w) in unit0.class_weights.iter().enumerate() {
@@ -300,7 +301,7 @@ fn check_gradients_returns_the_command_and_the_report_shows_every_layer_passing(
     assert!(!h.get_by_label(CHECK_LABEL).accesskit_node().is_disabled());
     assert!(h.query_by_label_contains(&format!("Computed at step {}", check.step)).is_some());
     assert!(h.query_by_label("Backprop agrees with the finite differences.").is_some());
-    let names: Vec<&str> = check.report.layers.iter().map(|l| l.layer).collect();
+    let names: Vec<&str> = check.report.layers.iter().map(|l| l.layer.as_str()).collect();
     assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
     for layer in &check.report.layers {
         let summary = layer_summary(layer, check.report.noise);
@@ -319,10 +320,10 @@ fn check_gradients_returns_the_command_and_the_report_shows_every_layer_passing(
 fn point(step: u64, rms: f32) -> MagnitudePoint {
     MagnitudePoint {
         step,
-        activations: [rms; 6],
-        gradients: [rms * 1e-3; 6],
-        weights: [rms; 4],
-        weight_gradients: [rms; 4],
+        activations: vec![rms; 6],
+        gradients: vec![rms * 1e-3; 6],
+        weights: vec![rms; 4],
+        weight_gradients: vec![rms; 4],
     }
 }
 
@@ -349,6 +350,7 @@ fn the_magnitude_store_keeps_log_rms_decimates_and_clears() {
 
     m.clear();
     assert!(m.is_empty() && m.last().is_none() && m.added() == 0);
+    m.add(&point(1001, 1e-3));
     assert_eq!(m.activations(0).unwrap().per_point(), 1, "a cleared store starts at full resolution");
 }
 
@@ -361,9 +363,10 @@ fn magnitudes_from_a_post_run_are_plotted_with_the_vanishing_signal_note() {
     m.add(&point(99, 1.0));
     m.absorb(&snap);
     assert_eq!(m.added(), 3, "a snapshot that resets the curves replaces what was there");
-    let last = *snap.new_magnitude_points.last().unwrap();
+    let last = snap.new_magnitude_points.last().unwrap().clone();
     assert_eq!(m.last(), Some(&last));
-    for i in 0..MagnitudePoint::TENSORS.len() {
+    assert_eq!(last.activations.len(), snap.model.plan.layers.len(), "one series per layer");
+    for i in 0..last.activations.len() {
         let y = m.activations(i).unwrap().last().unwrap().y;
         assert!((y - f64::from(last.activations[i]).log10()).abs() < 1e-12);
     }

@@ -28,7 +28,8 @@ pub const PASS_REL_ERROR: f64 = 1e-4;
 /// whatever its relative error: for a gradient near the noise that ratio means nothing.
 pub const NOISE_FACTOR: f64 = 10.0;
 
-/// Colour-blind-safe colours (Okabe–Ito) for [`MagnitudePoint::TENSORS`], in forward order.
+/// Colour-blind-safe colours (Okabe–Ito), one per layer with weights in forward order; the
+/// activations and pools after a layer share its colour.
 const TENSOR_COLORS: [Color32; 6] = [
     Color32::from_rgb(0, 114, 178),
     Color32::from_rgb(86, 180, 233),
@@ -37,6 +38,53 @@ const TENSOR_COLORS: [Color32; 6] = [
     Color32::from_rgb(204, 121, 167),
     Color32::from_rgb(0, 158, 115),
 ];
+
+/// How the magnitude plots draw one layer's series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesStyle {
+    /// The layer's position in the line (the index into [`MagnitudePoint::activations`]).
+    pub layer: usize,
+    /// Its student name, the legend entry.
+    pub name: String,
+    /// Index into the colours: the layer with weights it belongs to (a conv or fc, and the
+    /// activations and pools after it, up to the next one).
+    pub family: usize,
+    /// How its line is drawn: a conv or fc solid, an activation dashed, a pool dotted.
+    pub line: LineKind,
+}
+
+/// The three line styles of the magnitude plots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// A layer with weights (conv, fc).
+    Solid,
+    /// An activation (relu, tanh, sigmoid).
+    Dashed,
+    /// A pool.
+    Dotted,
+}
+
+/// One series per layer of `plan` but `flatten` (its output is its input's, the same numbers),
+/// coloured by the conv or fc it follows, so that a block `conv → relu → pool` reads as one
+/// colour in three line styles however deep the network is.
+pub fn series_styles(plan: &crate::engine::model::Plan) -> Vec<SeriesStyle> {
+    let mut family: Option<usize> = None;
+    plan.layers
+        .iter()
+        .filter(|l| l.spec != LayerSpec::Flatten)
+        .map(|l| {
+            let line = match l.spec {
+                LayerSpec::Conv { .. } | LayerSpec::Fc { .. } => {
+                    family = Some(family.map_or(0, |f| f + 1));
+                    LineKind::Solid
+                }
+                LayerSpec::MaxPool { .. } | LayerSpec::AvgPool { .. } => LineKind::Dotted,
+                _ => LineKind::Dashed,
+            };
+            SeriesStyle { layer: l.index, name: l.name.clone(), family: family.unwrap_or(0), line }
+        })
+        .collect()
+}
 
 /// Per-layer RMS of the activations and of the gradients over steps, as log₁₀, decimated.
 ///
@@ -179,8 +227,32 @@ pub fn layer_summary(layer: &GradCheckLayer, noise: f64) -> String {
         "FAIL".to_string()
     };
     let kinks = layer.entries.iter().filter(|e| e.crossed_kink).count();
-    let kinks = if kinks > 0 { format!(" · {kinks} across a ReLU kink, not judged") } else { String::new() };
+    let kinks = if kinks > 0 { format!(" · {kinks} across {}, not judged", kink_words(layer)) } else { String::new() };
     format!("{}: max relative error {:.1e} {verdict}{kinks}", layer.layer, layer.max_rel_error)
+}
+
+/// The kinks a layer's entries crossed, in words: "a kink of relu1", "kinks of relu3, pool2"
+/// (an entry that does not say where is "a kink").
+fn kink_words(layer: &GradCheckLayer) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in layer.entries.iter().filter(|e| e.crossed_kink).filter_map(|e| e.kink_layer.as_deref()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.as_slice() {
+        [] => "a kink".to_string(),
+        [one] => format!("a kink of {one}"),
+        many => format!("kinks of {}", many.join(", ")),
+    }
+}
+
+/// What an entry that crossed a kink says in its row.
+fn kink_note(e: &GradCheckEntry) -> String {
+    match &e.kink_layer {
+        Some(layer) => format!("across a kink of {layer}: not judged"),
+        None => "across a kink: not judged".to_string(),
+    }
 }
 
 /// Draws the gradient check and the magnitude curves. `can_run` says whether a check can start
@@ -257,8 +329,8 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
             "A layer passes when its largest relative error |a − n| / max(|a|, |n|) is below {PASS_REL_ERROR:.0e} \
              (a wrong formula gives 1e-2 or more). An entry whose |a − n| is within {NOISE_FACTOR:.0}× the \
              rounding noise of the numeric gradient ({:.1e}) agrees however small it is; entries whose ±h \
-             moved some ReLU input across 0 straddle a kink, where the difference quotient is no \
-             derivative, so they are marked and not judged.",
+             moved some ReLU input across 0, or changed which input won a max pool's window, straddle a \
+             kink, where the difference quotient is no derivative, so they are marked and not judged.",
             r.noise
         ))
         .small()
@@ -273,24 +345,26 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
         let color = if passes { ui.visuals().text_color() } else { crate::ui::support::palette::WRONG };
         ui.label(RichText::new(layer_summary(layer, r.noise)).strong().color(color));
         egui::Grid::new(("gradient check", layer.layer.as_str())).striped(true).spacing([14.0, 2.0]).show(ui, |ui| {
-            for head in ["parameter", "index", "analytic", "numeric", "relative error", "|a − n|", ""] {
+            for head in ["parameter", "PyTorch name", "index", "analytic", "numeric", "relative error", "|a − n|", ""]
+            {
                 ui.label(RichText::new(head).small().strong());
             }
             ui.end_row();
             for e in &layer.entries {
                 let index = e.index.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-                ui.label(RichText::new(&e.param).monospace());
+                ui.label(RichText::new(e.param.as_str()).monospace());
+                ui.label(RichText::new(e.tensor.as_str()).monospace().weak());
                 ui.label(RichText::new(format!("[{index}]")).monospace());
                 ui.label(RichText::new(format!("{:+.6e}", e.analytic)).monospace());
                 ui.label(RichText::new(format!("{:+.6e}", e.numeric)).monospace());
                 ui.label(RichText::new(format!("{:.1e}", e.rel_error)).monospace());
                 ui.label(RichText::new(format!("{:.1e}", e.abs_error)).monospace());
                 let note = if e.crossed_kink {
-                    "across a ReLU kink: not judged"
+                    kink_note(e)
                 } else if entry_agrees(e, r.noise) {
-                    "agrees"
+                    "agrees".to_string()
                 } else {
-                    "DISAGREES"
+                    "DISAGREES".to_string()
                 };
                 ui.label(RichText::new(note).small());
                 ui.end_row();
@@ -336,20 +410,11 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
         );
     }
     ui.label(RichText::new(note).small());
-    // Every layer but flatten (its output is its input's, the same numbers).
-    let layers: Vec<(usize, &str, bool)> = snap.map_or_else(Vec::new, |s| {
-        s.model
-            .plan
-            .layers
-            .iter()
-            .filter(|l| l.spec != LayerSpec::Flatten)
-            .map(|l| (l.index, l.name.as_str(), l.spec.is_activation()))
-            .collect()
-    });
+    let styles = snap.map_or_else(Vec::new, |s| series_styles(&s.model.plan));
     if let Some(p) = m.last() {
-        let now: Vec<String> = layers
+        let now: Vec<String> = styles
             .iter()
-            .filter_map(|&(i, name, _)| p.activations.get(i).filter(|v| v.is_finite()).map(|rms| (name, *rms)))
+            .filter_map(|st| p.activations.get(st.layer).filter(|v| v.is_finite()).map(|rms| (&st.name, *rms)))
             .map(|(name, rms)| format!("{name} {}", fmt_sig(rms)))
             .collect();
         ui.label(RichText::new(format!("step {}: activation RMS {}", p.step, now.join(" · "))).small().monospace());
@@ -375,14 +440,17 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
             .show_background(false)
             .label_formatter(move |pos| hover_text(pos, what))
             .show(ui, |plot| {
-                for (k, &(i, name, activation)) in layers.iter().enumerate() {
-                    let series = if gradients { m.gradients(i) } else { m.activations(i) };
+                for st in &styles {
+                    let series = if gradients { m.gradients(st.layer) } else { m.activations(st.layer) };
                     let Some(series) = series.filter(|s| !s.is_empty()) else { continue };
-                    // An activation's output dashed, in its pre-activation's colour family.
-                    let style = if activation { LineStyle::dashed_loose() } else { LineStyle::Solid };
+                    let style = match st.line {
+                        LineKind::Solid => LineStyle::Solid,
+                        LineKind::Dashed => LineStyle::dashed_loose(),
+                        LineKind::Dotted => LineStyle::dotted_dense(),
+                    };
                     plot.line(
-                        Line::new(name, PlotPoints::Borrowed(series.points()))
-                            .color(TENSOR_COLORS[k % TENSOR_COLORS.len()])
+                        Line::new(st.name.as_str(), PlotPoints::Borrowed(series.points()))
+                            .color(TENSOR_COLORS[st.family % TENSOR_COLORS.len()])
                             .style(style)
                             .width(2.0),
                     );
@@ -459,11 +527,49 @@ mod tests {
         assert!(layer_passes(&tiny, noise), "an error within rounding noise agrees");
         let kink = GradCheckLayer { layer: "conv2".into(), entries: vec![entry(0.5, 1e-3, true)], max_rel_error: 0.0 };
         assert!(layer_passes(&kink, noise));
-        assert!(layer_summary(&kink, noise).contains("1 across a ReLU kink"));
+        assert!(layer_summary(&kink, noise).contains("1 across a kink of relu1, not judged"));
         let wrong =
             GradCheckLayer { layer: "fc2".into(), entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
         assert!(!layer_passes(&wrong, noise));
         assert!(layer_summary(&wrong, noise).contains("FAIL"));
+    }
+
+    #[test]
+    fn lenet_series_take_the_colour_of_the_conv_or_fc_they_follow_and_a_style_by_kind() {
+        let plan = crate::engine::model::resolve("lenet5", (1, 28, 28), 10).unwrap();
+        let styles = series_styles(&plan);
+        let got: Vec<(&str, usize, LineKind)> = styles.iter().map(|s| (s.name.as_str(), s.family, s.line)).collect();
+        use LineKind::{Dashed, Dotted, Solid};
+        assert_eq!(
+            got,
+            [
+                ("conv1", 0, Solid),
+                ("relu1", 0, Dashed),
+                ("pool1", 0, Dotted),
+                ("conv2", 1, Solid),
+                ("relu2", 1, Dashed),
+                ("pool2", 1, Dotted),
+                ("fc1", 2, Solid),
+                ("relu3", 2, Dashed),
+                ("fc2", 3, Solid),
+                ("relu4", 3, Dashed),
+                ("fc3", 4, Solid),
+            ]
+        );
+        assert!(styles.iter().all(|s| plan.layers[s.layer].name == s.name), "each series reads its own layer");
+    }
+
+    #[test]
+    fn kinks_are_named_by_the_layers_that_bent_the_quotient() {
+        let mut pool = entry(0.5, 1e-3, true);
+        pool.kink_layer = Some("pool2".into());
+        let layer = GradCheckLayer {
+            layer: "conv1".into(),
+            entries: vec![entry(0.5, 1e-3, true), pool, entry(1e-9, 1e-12, false)],
+            max_rel_error: 1e-9,
+        };
+        assert!(layer_summary(&layer, 1e-10).ends_with(" · 2 across kinks of relu1, pool2, not judged"));
+        assert_eq!(kink_note(&layer.entries[1]), "across a kink of pool2: not judged");
     }
 
     #[test]

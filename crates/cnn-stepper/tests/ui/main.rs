@@ -10,5 +10,6 @@ mod evaluation;
 mod files;
 mod help;
 mod lesson;
+mod networks;
 mod tabs;
 mod teaching_views;

@@ -27,6 +27,7 @@ use crate::engine::model::{LayerSpec, Plan};
 use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, ModelView, Snapshot};
 use crate::ui::support::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
 use crate::ui::support::palette;
+use crate::ui::support::text::GlyphSafe;
 use crate::ui::support::textures::{Coloring, Grid, TileSet, tiles_ui};
 use crate::ui::support::widgets::placeholder_ui;
 use crate::ui::support::widgets::section_heading;
@@ -143,7 +144,8 @@ pub struct FcNames {
     pub relu: Option<String>,
     /// The last fc, whose outputs are the class scores.
     pub last: String,
-    /// The layers between fc1 and the scores, joined by arrows (`relu2 → fc2`), empty with one fc.
+    /// The layers between fc1 and the scores, in words (`relu3, fc2, relu4 and fc3`), empty
+    /// with one fc.
     pub after_fc: String,
     /// fc1's units.
     pub units: usize,
@@ -169,7 +171,7 @@ impl FcNames {
             source: layers.source.map_or_else(|| "input".to_string(), name),
             relu: layers.relu.map(name),
             last: name(layers.last_fc),
-            after_fc: after_fc.join(" → "),
+            after_fc: in_words(&after_fc),
             units: plan.layers.get(layers.first_fc).map_or(0, |l| l.output.len()),
             maps: (layers.channels, layers.height, layers.width),
             single: layers.first_fc == layers.last_fc,
@@ -194,6 +196,15 @@ impl FcNames {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn in_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// What the view knows of the network it shows: the names, or why there is no FC view.
 type Support = Result<FcNames, String>;
 
@@ -207,6 +218,9 @@ pub struct Fc1State {
     pub color_map: ColorMap,
     /// The network the support was worked out for, and the support.
     support: Option<(Arc<ModelView>, Support)>,
+    /// The engine's sentences in characters the fonts have (its reasons write layers as
+    /// `fc(20) → tanh`).
+    glyphs: GlyphSafe,
     unit_requests: Requests<UnitKey>,
     evidence_requests: Requests<EvidenceKey>,
     unit_tiles: TileSet,
@@ -224,6 +238,7 @@ impl Default for Fc1State {
             class: None,
             color_map: ColorMap::default(),
             support: None,
+            glyphs: GlyphSafe::default(),
             unit_requests: Requests::default(),
             evidence_requests: Requests::default(),
             unit_tiles: TileSet::new("fc1 unit weights"),
@@ -312,6 +327,7 @@ pub fn fc1_ui(
     let names = match snap.map(|s| state.support(&s.model)) {
         Some(Ok(names)) => Some(names),
         Some(Err(reason)) => {
+            let reason = state.glyphs.get(ui.ctx(), &reason, false);
             not_shown_ui(ui, &reason);
             return commands;
         }
@@ -926,7 +942,7 @@ mod tests {
             ("pool2", Some("relu3"), "fc3", 120, (16, 5, 5))
         );
         assert!(!lenet.votes && !lenet.single && lenet.pooled);
-        assert_eq!(lenet.after_fc, "relu3 → fc2 → relu4 → fc3");
+        assert_eq!(lenet.after_fc, "relu3, fc2, relu4 and fc3");
         assert!(unit_intro(&lenet).starts_with("fc1's input is pool2's 16 maps of 5×5"), "{}", unit_intro(&lenet));
 
         let tiny = names("tiny");

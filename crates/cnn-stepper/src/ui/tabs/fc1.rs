@@ -555,11 +555,9 @@ fn unit_facts_ui(
         Some(_) => facts.push(format!("on the selected digit: computed in forward {}", u.layer)),
         None => {}
     }
-    if let (Some(active), Some(relu)) = (evidence.and_then(|e| e.active_units.get(j)), &n.relu) {
-        facts.push(format!(
-            "with the current weights {relu} {} for this digit",
-            if *active { "passes it" } else { "blocks it" }
-        ));
+    if let (Some(active), Some(_)) = (evidence.and_then(|e| e.active_units.get(j)), &n.relu) {
+        // The evidence ran on the weights after the step's update, the digit's values before it.
+        facts.push(format!("with the current weights it is {} for this digit", if *active { "on" } else { "off" }));
     }
     ui.label(facts.join(" · "));
 }
@@ -757,8 +755,9 @@ fn evidence_section_ui(
     });
     ui.label(
         RichText::new(format!(
-            "{} So the pixels' contributions plus the bias terms add up to the logit ({}).",
+            "{} So the contributions of the {} values plus the bias terms add up to the logit ({}).",
             n.exact,
+            n.source,
             bias_terms_text(n)
         ))
         .small()

@@ -17,13 +17,27 @@ Needs `pip install torch safetensors numpy`.
               with Adam (with the loss before each step).
         `cargo test -p cnn-stepper-core --test model_torch` loads them and compares.
 
-    python3 scripts/pytorch_model_check.py check WEIGHTS --model LINE --input C,H,W
+    python3 scripts/pytorch_model_check.py files
+        For each network in FILES_LINES (a small one using every layer kind, and LeNet-5 on
+        1×28×28), builds the torch.nn.Sequential with torch.manual_seed(0) and PyTorch's default
+        initialisation and writes beside the Rust tests:
+          crates/cnn-stepper-core/tests/fixtures/torch_file_<name>.safetensors
+              the state dict, saved with safetensors.torch.save_file (no metadata);
+          crates/cnn-stepper-core/tests/fixtures/torch_file_<name>.json
+              the line, the input shape, the classes and PyTorch's float32 logits and predicted
+              classes on the fixed inputs.
+        `cargo test -p cnn-stepper-core --test model_files_torch` loads them with
+        `weights::load_model` (the line given, as `eval --model` gives it) and compares.
+
+    python3 scripts/pytorch_model_check.py check WEIGHTS [--model LINE --input C,H,W]
             [--images N] [--expect JSON] [--tol T]
-        The reverse direction: loads a safetensors file that cnn-stepper wrote for LINE (names
+        The reverse direction: loads a safetensors file that cnn-stepper wrote (names
         `<index>.weight` / `<index>.bias`, any float dtype) into the equivalent Sequential and
-        prints PyTorch's logits on the fixed inputs; with --expect (the JSON the ignored Rust
-        test `model_torch::sequential_weights_for_pytorch` writes) it compares and exits 1 on a
-        mismatch.
+        prints PyTorch's logits on the fixed inputs. A model file names its network in its
+        metadata ("model": the line, "input": C×H×W), so --model and --input are only needed for
+        files without it. With --expect (the JSON the Rust tests write: the test
+        `model_files_torch::our_model_files_load_in_pytorch`, or the ignored
+        `model_torch::sequential_weights_for_pytorch`) it compares and exits 1 on a mismatch.
 
 The loss is the mean cross-entropy plus 0.5·reg·ΣW² over the weights of every Linear (not
 their biases, not the convolutions), as cnn-stepper defines it; its gradient reg·W therefore
@@ -91,6 +105,21 @@ FIXTURES_LINES = {
     "mlp": (
         "flatten, fc(8), tanh, fc(5), sigmoid, fc(3)",
         (2, 4, 4), 3, 4,
+    ),
+}
+
+# name: (line, input (C, H, W), classes, images): state dicts for `weights::load_model`.
+FILES_LINES = {
+    # 12 → conv s2 p1 → 6 → maxpool 2 → 3 → conv 3 p1 → 3 → avgpool 2 s1 → 2 → fc, fc: every
+    # layer kind, a conv with stride and padding, both pools.
+    "kinds": (
+        "conv(4,3,stride=2,pad=1), tanh, maxpool(2), conv(5,3,pad=1), sigmoid, avgpool(2,stride=1), flatten, "
+        "fc(6), relu, fc(3)",
+        (1, 12, 12), 3, 4,
+    ),
+    "lenet5": (
+        "conv(6,5,pad=2), relu, maxpool(2), conv(16,5), relu, maxpool(2), flatten, fc(120), relu, fc(84), relu, fc(10)",
+        (1, 28, 28), 10, 4,
     ),
 }
 
@@ -305,17 +334,63 @@ def fixture(_args):
         print(f"  wrote {stem}.safetensors and .json")
 
 
+def files(_args):
+    os.makedirs(FIXTURES, exist_ok=True)
+    for name, (line, input_shape, classes, n) in FILES_LINES.items():
+        torch.manual_seed(0)
+        model = build(line, input_shape).eval()
+        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+        stem = os.path.join(FIXTURES, f"torch_file_{name}")
+        save_file(state, stem + ".safetensors")
+        os.chmod(stem + ".safetensors", 0o644)  # save_file writes a private temp file (mode 600)
+        x = fixed_inputs(n, *input_shape)
+        with torch.no_grad():
+            logits = model(x)
+        doc = {
+            "torch_version": torch.__version__,
+            "model": line,
+            "input_shape": [n, *input_shape],
+            "classes": classes,
+            "inputs_formula": "((i * 37 + 11) % 101) / 50 - 1 over the flattened batch, float32",
+            "logits": [values(row) for row in logits],
+            "predicted": logits.argmax(dim=1).tolist(),
+        }
+        with open(stem + ".json", "w") as f:
+            json.dump(doc, f, separators=(",", ":"))
+            f.write("\n")
+        size = os.path.getsize(stem + ".safetensors")
+        print(f"{name}: {line} on {input_shape}; wrote {stem}.safetensors ({size} bytes) and .json")
+
+
+def read_input(text):
+    """`1×28×28` (a model file's "input") or `1,28,28` (--input) as (C, H, W)."""
+    parts = re.split(r"[×xX,]", text)
+    try:
+        shape = tuple(int(v) for v in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3:
+        raise SystemExit(f"input shape {text!r}: give C,H,W")
+    return shape
+
+
 def check(args):
-    input_shape = tuple(int(v) for v in args.input.split(","))
-    if len(input_shape) != 3:
-        raise SystemExit(f"--input {args.input!r}: give C,H,W")
-    model = build(args.model, input_shape)
     with safe_open(args.weights, framework="pt") as f:
-        state = {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k).to(torch.float32) for k in f.keys() if not k.startswith("session.")}
+    line = args.model or meta.get("model")
+    input_text = args.input or meta.get("input")
+    if line is None or input_text is None:
+        raise SystemExit(f"{args.weights} does not name its network (no \"model\" and \"input\" metadata): "
+                         "give --model and --input")
+    input_shape = read_input(input_text)
+    model = build(line, input_shape)
+    if "classes" in meta:
+        print(f"classes: {json.loads(meta['classes'])}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise SystemExit(f"{args.weights} does not hold the tensors of `{args.model}` on {args.input}: {e}")
+        raise SystemExit(f"{args.weights} does not hold the tensors of `{line}` on {input_text}: {e}")
     model.eval()
     expect = None
     if args.expect:
@@ -352,15 +427,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("fixture", help="write tests/fixtures/torch_model_*")
+    sub.add_parser("files", help="write tests/fixtures/torch_file_* (state dicts for load_model)")
     c = sub.add_parser("check", help="run a weights file cnn-stepper wrote for a model line in PyTorch")
     c.add_argument("weights")
-    c.add_argument("--model", required=True, help="the model line, e.g. 'conv(6,5,pad=2), relu, ..., fc(10)'")
-    c.add_argument("--input", required=True, help="one image's C,H,W, e.g. 1,28,28")
+    c.add_argument("--model", help="the model line, e.g. 'conv(6,5,pad=2), relu, ..., fc(10)' "
+                   "(default: the file's \"model\" metadata)")
+    c.add_argument("--input", help="one image's C,H,W, e.g. 1,28,28 (default: the file's \"input\" metadata)")
     c.add_argument("--expect", help="JSON with the Rust side's inputs, logits and classes")
     c.add_argument("--images", type=int, default=3, help="fixed inputs to run without --expect")
     c.add_argument("--tol", type=float, default=1e-4, help="allowed |diff| / (1 + |logit|)")
     args = parser.parse_args()
-    return fixture(args) if args.command == "fixture" else check(args)
+    return {"fixture": fixture, "files": files, "check": check}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,16 @@ use cnn_stepper_core::engine::weights::{self, Loaded, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
 use cnn_stepper_core::trainer::checkpoint::{self, CheckpointError, History, MAX_LOSS_POINTS};
 use cnn_stepper_core::trainer::{Command, Event, LossPoint, Session, TrainError, Worker};
-use common::{first, sample, steps, wait_for};
+use common::{POST, first, post_params, sample, state, steps, wait_for};
 use proptest::prelude::*;
 
 fn assert_same_state(a: &Session, b: &Session) {
     assert_eq!(a.step(), b.step());
     assert_eq!(a.epoch(), b.epoch());
-    assert_eq!(a.network().params, b.network().params, "weights differ");
-    assert_eq!(a.network().velocity, b.network().velocity, "momentum differs");
+    let (sa, sb) = (state(a), state(b));
+    assert_eq!(sa.params, sb.params, "weights differ");
+    assert_eq!(sa.deltas, sb.deltas, "momentum differs");
+    assert_eq!((&sa.adam, sa.adam_steps), (&sb.adam, sb.adam_steps), "Adam's state differs");
     assert_eq!(a.history(), b.history(), "histories differ");
 }
 
@@ -35,15 +37,14 @@ fn resuming_a_saved_session_continues_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.safetensors");
 
-    let mut before =
-        Session::new(data.clone(), 11, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut before = Session::new(data.clone(), 11, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut before, k);
     before.save_checkpoint(&path).unwrap();
-    let mut resumed = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
+    let mut resumed = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast, None).unwrap();
     assert_same_state(&before, &resumed);
     steps(&mut resumed, m);
 
-    let mut straight = Session::new(data, 11, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut straight = Session::new(data, 11, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut straight, k + m);
     assert_same_state(&resumed, &straight);
     assert_eq!(resumed.settings(), straight.settings());
@@ -54,21 +55,21 @@ fn changed_settings_survive_the_file() {
     let data = sample();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
-    let mut s = Session::new(data.clone(), 2, Preset::Post, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(data.clone(), 2, Preset::Post, POST, ConvEngine::Fast).unwrap();
     let mut tuned = s.settings();
     tuned.hyper.lr = 0.003;
     tuned.batch_size = 8;
     s.set_settings(tuned).unwrap();
     steps(&mut s, 2);
     s.save_checkpoint(&path).unwrap();
-    let mut r = Session::open_checkpoint(data, &path, ConvEngine::Fast).unwrap();
+    let mut r = Session::open_checkpoint(data, &path, ConvEngine::Fast, None).unwrap();
     assert_eq!(r.settings(), tuned);
     assert_eq!(r.snapshot().preset, Preset::Post);
 }
 
 #[test]
 fn saving_in_the_middle_of_a_step_is_refused_with_the_step_named() {
-    let mut s = Session::new(sample(), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(sample(), 1, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     s.step_phase(&mut |_, _| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("half.safetensors");
@@ -81,7 +82,7 @@ fn saving_in_the_middle_of_a_step_is_refused_with_the_step_named() {
 #[test]
 fn the_worker_saves_after_finishing_a_half_done_step_and_opens_it_again() {
     let data = sample();
-    let s = Session::new(data.clone(), 5, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let s = Session::new(data.clone(), 5, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     let worker = Worker::spawn(s, || {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.safetensors");
@@ -93,13 +94,12 @@ fn the_worker_saves_after_finishing_a_half_done_step_and_opens_it_again() {
     assert_eq!(snap.step, 2, "the half-done second step was finished before saving");
     assert!(snap.notices[0].contains("saved") && snap.notices[0].contains("w.safetensors"), "{:?}", snap.notices);
 
-    let mut direct =
-        Session::new(data.clone(), 5, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut direct = Session::new(data.clone(), 5, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut direct, 2);
-    let opened = Session::open_checkpoint(data, &path, ConvEngine::Fast).unwrap();
+    let opened = Session::open_checkpoint(data, &path, ConvEngine::Fast, None).unwrap();
     assert_same_state(&opened, &direct);
 
-    worker.send(Command::Reset { seed: 9, preset: Preset::Recommended, config: ModelConfig::default() });
+    worker.send(Command::Reset { seed: 9, preset: Preset::Recommended, model: POST.into() });
     worker.send(Command::Open(path.clone()));
     let e = wait_for(&worker, "the open notice", |e| matches!(e, Event::Snapshot(s) if !s.notices.is_empty()));
     let Event::Snapshot(snap) = e else { unreachable!() };
@@ -118,19 +118,21 @@ fn the_worker_saves_after_finishing_a_half_done_step_and_opens_it_again() {
 #[test]
 fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
     let data = sample();
-    let mut s = Session::new(data.clone(), 4, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(data.clone(), 4, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut s, 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plain.safetensors");
     // As PyTorch would write it: no metadata of ours, so no seed either.
-    let bytes = weights::to_bytes(&s.network().params, &WeightsMeta::new(ModelConfig::default())).unwrap();
+    let bytes = weights::to_bytes(&post_params(&s, &ModelConfig::default()), &WeightsMeta::new(ModelConfig::default()))
+        .unwrap();
     let Loaded { params, .. } = weights::from_bytes(&bytes, "x", None).unwrap();
     weights::save(&path, &params, &WeightsMeta { seed: None, ..WeightsMeta::new(ModelConfig::default()) }).unwrap();
 
-    let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast).unwrap();
+    let mut opened = Session::open_checkpoint(data.clone(), &path, ConvEngine::Fast, None).unwrap();
     assert_eq!(opened.step(), 0);
-    assert_eq!(opened.network().params, s.network().params);
-    assert!(opened.network().velocity.slices().iter().all(|t| t.iter().all(|v| *v == 0.0)));
+    assert_eq!(state(&opened).params, state(&s).params);
+    assert_eq!(opened.model().name.as_deref(), Some("post"), "an old weights file of the post's network");
+    assert!(state(&opened).deltas.iter().all(|t| t.iter().all(|v| *v == 0.0)));
     assert!(opened.history().loss().is_empty());
     steps(&mut opened, 2);
     assert_eq!(opened.step(), 2);
@@ -141,29 +143,51 @@ fn a_plain_weights_file_opens_at_step_zero_for_further_training() {
 #[test]
 fn a_session_file_still_loads_as_plain_weights() {
     let data = sample();
-    let mut s = Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(data.clone(), 3, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut s, 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
-    let Loaded { params, meta, .. } = weights::load(&path, Some(&ModelConfig::default())).unwrap();
-    assert_eq!(params, s.network().params);
-    assert_eq!(meta.step, Some(1));
-    assert_eq!(meta.seed, Some(3));
-    assert_eq!(meta.preset.as_deref(), Some("recommended"));
-    let mut out = Vec::new();
-    cli::eval(&path, None, None, None, &mut out).unwrap();
-    assert!(String::from_utf8(out).unwrap().starts_with("test accuracy:"));
+    // As PyTorch's `load_file` sees it: the state dict of the `nn.Sequential`, plus extra keys.
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut model_keys: Vec<String> =
+        st.names().into_iter().filter(|n| !n.starts_with("session.")).map(str::to_owned).collect();
+    model_keys.sort();
+    let want: Vec<String> = s.network().params().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(model_keys, ["0.bias", "0.weight", "2.bias", "2.weight", "4.bias", "4.weight", "6.bias", "6.weight"]);
+    for p in s.network().params() {
+        let t = st.tensor(&p.name).unwrap();
+        assert_eq!((t.dtype(), t.shape()), (safetensors::Dtype::F32, p.shape.as_slice()), "{}", p.name);
+        let values: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(values, p.data, "{}", p.name);
+    }
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    for (key, value) in [("step", "1"), ("seed", "3"), ("preset", "recommended"), ("input", "1×28×28")] {
+        assert_eq!(meta.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    assert_eq!(meta["model"], s.model().line());
+
+    // That state dict alone, as `safetensors.torch.save_file` writes it (no metadata), opens as
+    // the network it is told it is, at step 0.
+    let dict: Vec<(&str, safetensors::tensor::TensorView<'_>)> =
+        want.iter().map(|n| (n.as_str(), st.tensor(n).unwrap())).collect();
+    let torch = dir.path().join("torch.safetensors");
+    std::fs::write(&torch, safetensors::serialize(dict, None).unwrap()).unwrap();
+    let opened = Session::open_checkpoint(data, &torch, ConvEngine::Fast, Some(POST)).unwrap();
+    assert_eq!((opened.step(), opened.model().name.as_deref()), (0, Some("post")));
+    assert_eq!(state(&opened).params, state(&s).params);
 }
 
 #[test]
 fn a_file_from_another_training_set_is_refused_with_both_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
-    let mut s = Session::new(first(96), 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(first(96), 3, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut s, 1);
     s.save_checkpoint(&path).unwrap();
-    let err = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).err().unwrap();
+    let err = Session::open_checkpoint(sample(), &path, ConvEngine::Fast, None).err().unwrap();
     assert!(
         matches!(err.cause(), TrainError::Checkpoint(CheckpointError::TrainingSet { saved: 96, found: 10_000, .. })),
         "refused while reading the file: {err}"
@@ -204,8 +228,9 @@ fn cli_resume_continues_a_saved_run_and_counts_epochs_in_total() {
     assert_eq!(reports.iter().map(|r| r.epoch).collect::<Vec<_>>(), [2, 3], "{}", String::from_utf8_lossy(&out));
     train(&options(dir.path(), 3, "straight.safetensors"), &mut out);
 
-    let resumed = checkpoint::load(&dir.path().join("three.safetensors"), None, ConvEngine::Fast).unwrap().file;
-    let straight = checkpoint::load(&dir.path().join("straight.safetensors"), None, ConvEngine::Fast).unwrap().file;
+    let resumed = checkpoint::load(&dir.path().join("three.safetensors"), None, ConvEngine::Fast, None).unwrap().file;
+    let straight =
+        checkpoint::load(&dir.path().join("straight.safetensors"), None, ConvEngine::Fast, None).unwrap().file;
     assert_eq!(resumed.step, 9);
     assert_eq!(resumed, straight);
     let text = String::from_utf8(out).unwrap();
@@ -215,7 +240,7 @@ fn cli_resume_continues_a_saved_run_and_counts_epochs_in_total() {
 #[test]
 fn export_writes_an_npz_with_the_posts_names_and_the_curves_as_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::new(sample(), 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(sample(), 3, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     steps(&mut s, 3);
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
@@ -224,7 +249,7 @@ fn export_writes_an_npz_with_the_posts_names_and_the_curves_as_csv() {
     cli::export(&path, Some(&npz_path), Some(&loss), Some(&acc), &mut out).unwrap();
 
     let bytes = std::fs::read(&npz_path).unwrap();
-    assert_eq!(bytes, npz::to_bytes(&s.network().params).unwrap());
+    assert_eq!(bytes, npz::to_bytes(&post_params(&s, &ModelConfig::default())).unwrap());
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     for name in npz::NPZ_NAMES {
         let member = format!("{name}.npy");
@@ -243,7 +268,7 @@ fn export_writes_an_npz_with_the_posts_names_and_the_curves_as_csv() {
     assert!(header.contains("'shape': (16, 1, 5, 5)") && header.contains("'<f4'"), "{header}");
     let values: Vec<f32> =
         npy[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(values, s.network().params.conv1_w.iter().copied().collect::<Vec<_>>());
+    assert_eq!(values, common::param(&s, "conv1.weight"));
 
     let loss = std::fs::read_to_string(&loss).unwrap();
     assert!(loss.starts_with("step,loss,batch_accuracy\n1,"), "{loss}");
@@ -280,9 +305,10 @@ fn history_stays_bounded_and_keeps_the_curves_shape() {
     assert_eq!(csv.lines().count(), h.loss().len() + 1);
 }
 
-/// A tiny network and data set so that files are a few kilobytes and each case is fast.
-fn tiny() -> (Arc<Mnist>, ModelConfig) {
-    let cfg = common::tiny();
+/// A tiny network and data set so that files are a few kilobytes and each case is fast: the
+/// network of `common::tiny` on 8×8 images of 4 classes.
+fn tiny() -> (Arc<Mnist>, &'static str) {
+    let cfg = common::TINY;
     let n = 12;
     let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
@@ -303,7 +329,7 @@ fn tiny_file() -> Vec<u8> {
 
 fn open_bytes(bytes: &[u8]) -> Result<Session, String> {
     let (data, _) = tiny();
-    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast)
+    let opened = checkpoint::from_bytes(bytes, "bad.safetensors", Some(data.train.len()), ConvEngine::Fast, None)
         .map_err(|e| e.to_string())?;
     Session::from_file(data, opened.file, ConvEngine::Fast).map_err(|e| e.to_string())
 }
@@ -349,4 +375,134 @@ proptest! {
             let _ = s.to_file().map(|f| f.to_bytes("again"));
         }
     }
+}
+
+/// The fixture of a format-v1 session (see tests/fixtures/README.md) and what the old code
+/// recorded about it.
+fn v1_fixture() -> (std::path::PathBuf, serde_json::Value) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let json = std::fs::read_to_string(dir.join("session_v1_small.json")).unwrap();
+    (dir.join("session_v1_small.safetensors"), serde_json::from_str(&json).unwrap())
+}
+
+fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// Probabilities and predictions of the first `n` test images.
+fn predictions(s: &mut Session, n: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+    (0..n)
+        .map(|i| {
+            let p = s.probe(&cnn_stepper_core::trainer::ProbeInput::TestImage(i)).unwrap();
+            (p.sample.probs, p.predicted)
+        })
+        .unzip()
+}
+
+/// Bit for bit: the fixture's numbers were computed by the same arithmetic on two threads, and
+/// the test runs on two threads too (the split of a batch sets the order of its sums).
+fn assert_same_bits(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g.to_bits() == w.to_bits(), "{what}[{i}]: {g} vs the old code's {w}");
+    }
+}
+
+#[test]
+fn a_v1_session_of_the_posts_shape_opens_as_saved_and_continues_as_the_old_code_did() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(v1_session_continues);
+}
+
+fn v1_session_continues() {
+    let (path, old) = v1_fixture();
+    let mut s = Session::open_checkpoint(sample(), &path, ConvEngine::Fast, None).unwrap();
+    // The network, its start and where it stood.
+    assert_eq!(s.model().line(), old["line"].as_str().unwrap());
+    assert_eq!(s.model().name, None, "not the post's sizes, so no name");
+    assert_eq!((s.seed(), s.preset(), s.step()), (7, Preset::Recommended, old["step"].as_u64().unwrap()));
+    assert_eq!(s.epoch_position() as u64, old["epoch_position"].as_u64().unwrap());
+    let settings = s.settings();
+    assert_eq!(settings.batch_size as u64, old["batch_size"].as_u64().unwrap());
+    assert_eq!((settings.hyper.lr, settings.hyper.momentum), (0.01, 0.9));
+    assert_eq!(settings.hyper.optimizer, cnn_stepper_core::engine::OptimizerKind::Sgd, "v1 knew only SGD");
+
+    // The curves, exactly as saved; v1's six magnitudes spread over the seven layers.
+    let losses: Vec<(u64, f32, f32)> = s.history().loss().iter().map(|p| (p.step, p.loss, p.batch_accuracy)).collect();
+    let want: Vec<(u64, f32, f32)> = old["loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap() as f32, p[2].as_f64().unwrap() as f32))
+        .collect();
+    assert_eq!(losses, want);
+    let accuracy: Vec<(u64, f32)> = s.history().accuracy().iter().map(|p| (p.step, p.accuracy)).collect();
+    assert_eq!(accuracy, [(6, old["accuracy"][0][1].as_f64().unwrap() as f32)]);
+    let magnitudes = s.history().magnitudes();
+    assert_eq!(magnitudes.len(), old["magnitudes"].as_array().unwrap().len());
+    for (got, want) in magnitudes.iter().zip(old["magnitudes"].as_array().unwrap()) {
+        let a = f32s(&want["activations"]);
+        // conv1, relu1, conv2, flatten (conv2's values), fc1, relu2, fc2.
+        assert_eq!(got.activations, [a[0], a[1], a[2], a[2], a[3], a[4], a[5]]);
+        let g = f32s(&want["gradients"]);
+        assert_eq!(got.gradients, [g[0], g[1], g[2], g[2], g[3], g[4], g[5]]);
+        assert_eq!(
+            (got.weights.clone(), got.weight_gradients.clone()),
+            (f32s(&want["weights"]), f32s(&want["weight_gradients"]))
+        );
+    }
+
+    // The momentum, tensor by tensor under the new names.
+    let net = s.network();
+    let velocity = |name: &str| net.delta(net.params().iter().position(|p| p.name == name).unwrap()).to_vec();
+    let v = &old["velocity"];
+    for (new, old_name) in [
+        ("0.weight", "conv1.weight"),
+        ("0.bias", "conv1.bias"),
+        ("2.weight", "conv2.weight"),
+        ("2.bias", "conv2.bias"),
+        ("4.bias", "fc1.bias"),
+        ("6.weight", "fc2.weight"),
+        ("6.bias", "fc2.bias"),
+    ] {
+        assert_eq!(velocity(new), f32s(&v[old_name]), "{new} ({old_name})");
+    }
+    let fc1 = velocity("4.weight");
+    assert_eq!(fc1[..16], f32s(&v["fc1.weight.first"]));
+    assert_eq!(fc1.iter().map(|x| f64::from(*x)).sum::<f64>(), v["fc1.weight.sum"].as_f64().unwrap());
+    assert!(fc1.iter().any(|x| *x != 0.0));
+
+    // The same predictions as the old code, and the same next three steps.
+    let n = old["test_images"].as_u64().unwrap() as usize;
+    let (probs, predicted) = predictions(&mut s, n);
+    let old_predicted: Vec<usize> =
+        old["predicted"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as usize).collect();
+    assert_eq!(predicted, old_predicted);
+    for (i, (got, want)) in probs.iter().zip(old["probs"].as_array().unwrap()).enumerate() {
+        assert_same_bits(got, &f32s(want), &format!("probabilities of test image {i}"));
+    }
+    for want in old["continued"]["loss"].as_array().unwrap() {
+        let p = s.step_batch(&mut |_, _| {}).unwrap();
+        assert_eq!(p.step, want[0].as_u64().unwrap());
+        assert_same_bits(&[p.loss], &[want[1].as_f64().unwrap() as f32], &format!("loss of step {}", p.step));
+        assert_eq!(p.batch_accuracy, want[2].as_f64().unwrap() as f32, "step {}", p.step);
+    }
+    let (probs, predicted) = predictions(&mut s, n);
+    let old_predicted: Vec<usize> =
+        old["continued"]["predicted"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as usize).collect();
+    assert_eq!(predicted, old_predicted, "after three more steps");
+    for (i, (got, want)) in probs.iter().zip(old["continued"]["probs"].as_array().unwrap()).enumerate() {
+        assert_same_bits(got, &f32s(want), &format!("probabilities of test image {i} after three more steps"));
+    }
+
+    // Saved again, it is a v2 file that opens to the same state.
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("v2.safetensors");
+    s.save_checkpoint(&again).unwrap();
+    let opened = Session::open_checkpoint(sample(), &again, ConvEngine::Fast, None).unwrap();
+    assert_eq!(state(&opened), state(&s));
+    assert_eq!(opened.history(), s.history());
+    let bytes = std::fs::read(&again).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["session_format"], checkpoint::SESSION_FORMAT);
 }

@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 use cnn_stepper_core::cli::args::{Cli, Outcome, exit_code};
 use cnn_stepper_core::cli::{self, CliError, Console, Signal, StopFlag, TrainOptions, TrainSummary};
 use cnn_stepper_core::data::{self, DataError};
-use cnn_stepper_core::engine::{ConvEngine, MAX_BATCH, ModelConfig, Preset, Setting};
+use cnn_stepper_core::engine::{ConvEngine, MAX_BATCH, OptimizerKind, Preset, Setting};
 use cnn_stepper_core::trainer::{Session, Settings, TrainError, checkpoint};
 
 fn options(dir: &Path) -> TrainOptions {
@@ -87,7 +87,7 @@ fn run_signalled(o: &TrainOptions, signal: Signal, trigger: &'static str) -> Run
 }
 
 fn saved_step(path: &Path) -> u64 {
-    checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step
+    checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step
 }
 
 #[test]
@@ -127,14 +127,12 @@ fn the_command_line_trains_exactly_as_a_session_does() {
     common::small_folder(dir.path(), 48);
     run(&TrainOptions { epochs: 1, ..options(dir.path()) }).result.unwrap();
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
-    let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap(),
-        16,
-    );
+    let mut s =
+        common::with_batch(Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(), 16);
     common::steps(&mut s, 3);
     let r = s.evaluate(0, &mut |_, _| {}).unwrap();
     s.record_accuracy(&r);
-    let file = checkpoint::load(&dir.path().join("w.safetensors"), None, ConvEngine::Fast).unwrap().file;
+    let file = checkpoint::load(&dir.path().join("w.safetensors"), None, ConvEngine::Fast, None).unwrap().file;
     assert_eq!(file, s.to_file().unwrap());
 }
 
@@ -207,8 +205,8 @@ fn a_divergence_stops_the_run_and_saves_the_last_good_state() {
     assert_eq!(saved.as_deref(), Some(path.as_path()));
     assert_eq!(saved_step(&path), good);
     assert!(step > good);
-    let file = checkpoint::load(&path, None, ConvEngine::Fast).unwrap().file;
-    assert!(file.params.all_finite() && file.velocity.all_finite());
+    let file = checkpoint::load(&path, None, ConvEngine::Fast, None).unwrap().file;
+    assert!(file.tensors.iter().flat_map(|t| &t.data).chain(file.momentum.iter().flatten()).all(|v| v.is_finite()));
     let message = CliError::Diverged { error, saved }.to_string();
     assert!(message.contains("training diverged") && message.contains("--resume"), "{message}");
 
@@ -307,10 +305,8 @@ fn an_epoch_resumed_in_its_middle_says_which_images_it_covers() {
     let dir = tempfile::tempdir().unwrap();
     common::small_folder(dir.path(), 48);
     let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
-    let mut s = common::with_batch(
-        Session::new(data, 3, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap(),
-        16,
-    );
+    let mut s =
+        common::with_batch(Session::new(data, 3, Preset::Recommended, common::POST, ConvEngine::Fast).unwrap(), 16);
     common::steps(&mut s, 1);
     let path = dir.path().join("mid.safetensors");
     s.save_checkpoint(&path).unwrap();
@@ -373,4 +369,159 @@ fn flop_count_matches_the_network() {
     assert!((f / 1e6 - 76.5).abs() < 0.5, "{}", f / 1e6);
     assert_eq!(cli::thousands(60000), "60,000");
     assert_eq!(cli::thousands(999), "999");
+}
+
+#[test]
+fn train_model_lenet5_trains_and_saves_lenet5_exactly_as_a_session_does() {
+    // 256 images of the embedded sample in batches of 32: eight steps.
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 256);
+    let o = TrainOptions { model: Some("lenet5".into()), epochs: 1, batch: Some(32), ..options(dir.path()) };
+    let r = run(&o);
+    let summary = r.result.unwrap();
+    assert!(r.out.contains("training lenet5 on"), "the start line names the network: {}", r.out);
+    assert_eq!(summary.step, 8);
+    let report = &summary.reports[0];
+    assert_eq!(report.images, 256);
+    assert!(report.test_accuracy.is_some() && report.mean_loss.is_finite(), "{report:?}");
+
+    let path = dir.path().join("w.safetensors");
+    let file = checkpoint::load(&path, None, ConvEngine::Fast, None).unwrap().file;
+    assert_eq!(file.model, "lenet5");
+    let names: Vec<&str> = file.tensors.iter().map(|t| t.name.as_str()).collect();
+    let lenet: Vec<String> =
+        [0, 3, 7, 9, 11].iter().flat_map(|i| [format!("{i}.weight"), format!("{i}.bias")]).collect();
+    assert_eq!(names, lenet, "PyTorch's state_dict names of LeNet-5's nn.Sequential");
+
+    let data = Arc::new(data::load_dir(dir.path(), None).unwrap());
+    let mut s = common::with_batch(Session::new(data, 3, Preset::Recommended, "lenet5", ConvEngine::Fast).unwrap(), 32);
+    common::steps(&mut s, 8);
+    let e = s.evaluate(0, &mut |_, _| {}).unwrap();
+    s.record_accuracy(&e);
+    assert_eq!(file, s.to_file().unwrap(), "the command line's run is the session's, bit for bit");
+    assert_eq!(report.test_accuracy, Some(e.accuracy()));
+
+    // And `eval` reads the file back as LeNet-5.
+    let mut out = Vec::new();
+    let acc = cli::eval(&path, Some(dir.path()), None, None, &mut out).unwrap();
+    assert_eq!(acc, e.accuracy());
+}
+
+#[test]
+fn train_model_takes_a_line_and_resume_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 48);
+    let line = "conv(4,3,stride=2), tanh, avgpool(2), flatten, fc(10)";
+    let o = TrainOptions { model: Some(line.into()), epochs: 1, ..options(dir.path()) };
+    let r = run(&o);
+    r.result.unwrap();
+    assert!(r.out.contains(&format!("training {line} on")), "{}", r.out);
+    let resume = TrainOptions {
+        resume: Some(dir.path().join("w.safetensors")),
+        seed: None,
+        save: Some(dir.path().join("two.safetensors")),
+        ..options(dir.path())
+    };
+    let r = run(&resume);
+    assert_eq!(r.result.unwrap().reports.iter().map(|r| r.epoch).collect::<Vec<_>>(), [2]);
+    let straight = TrainOptions {
+        model: Some(line.into()),
+        save: Some(dir.path().join("straight.safetensors")),
+        ..options(dir.path())
+    };
+    run(&straight).result.unwrap();
+    let load = |name: &str| checkpoint::load(&dir.path().join(name), None, ConvEngine::Fast, None).unwrap().file;
+    let (resumed, straight) = (load("two.safetensors"), load("straight.safetensors"));
+    assert_eq!(resumed.model, line);
+    assert_eq!(resumed, straight, "resumed from the file, the line's run goes on as if never stopped");
+}
+
+#[test]
+fn a_model_with_resume_is_refused_by_the_parser_and_by_train() {
+    let e = Cli::try_parse_from(["cnn-stepper", "train", "--resume", "f", "--model", "lenet5"]).unwrap_err();
+    assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.safetensors");
+    let o = TrainOptions { model: Some("lenet5".into()), resume: Some(file), seed: None, ..options(dir.path()) };
+    let e = run(&o).result.unwrap_err();
+    assert!(matches!(e, CliError::ResumeConflict { option: "--model", .. }), "{e}");
+    let message = e.to_string();
+    assert!(message.contains("--model") && message.contains("run.safetensors"), "{message}");
+}
+
+#[test]
+fn a_bad_model_line_is_refused_naming_the_layer_before_any_training() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 16);
+    for (line, words) in [
+        ("conv(6,5), relu, fc(100), fc(10)", "layer 3 `fc(100)`: add `flatten` before the first fc"),
+        ("conv(6,5), relu, florp, flatten, fc(10)", "layer 3 `florp`: unknown layer `florp`"),
+        ("conv(6,5), flatten, fc(12)", "layer 3 `fc(12)`: it is last, but the data has 10 classes"),
+        ("conv(6,5), maxpool(40), flatten, fc(10)", "layer 2 `maxpool(40)`"),
+    ] {
+        let r = run(&TrainOptions { model: Some(line.into()), ..options(dir.path()) });
+        let e = r.result.unwrap_err();
+        assert!(e.to_string().contains(words), "{line}: {e}");
+        assert!(!dir.path().join("w.safetensors").exists(), "{line}: nothing trained or saved");
+    }
+    let e = run(&TrainOptions { model: Some("lenet6".into()), ..options(dir.path()) }).result.unwrap_err();
+    assert!(e.to_string().contains("lenet6"), "an unknown name is named: {e}");
+}
+
+#[test]
+fn relu_after_conv2_is_post_relu_and_is_refused_with_another_network() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 32);
+    let o = TrainOptions { relu_after_conv2: true, epochs: 1, ..options(dir.path()) };
+    run(&o).result.unwrap();
+    let file = checkpoint::load(&dir.path().join("w.safetensors"), None, ConvEngine::Fast, None).unwrap().file;
+    assert_eq!(file.model, "post-relu");
+    let o = TrainOptions { relu_after_conv2: true, model: Some("lenet5".into()), ..options(dir.path()) };
+    let e = run(&o).result.unwrap_err();
+    assert!(matches!(e, CliError::ModelConflict { .. }) && e.to_string().contains("--relu-after-conv2"), "{e}");
+}
+
+#[test]
+fn optimizer_adam_trains_with_adam_and_resume_keeps_its_state() {
+    let cli = Cli::try_parse_from(["cnn-stepper", "train", "--optimizer", "adam", "--lr", "0.001"]).unwrap();
+    let Some(cli::args::Command::Train { optimizer, .. }) = cli.command else { panic!("{cli:?}") };
+    assert_eq!(optimizer, Some(OptimizerKind::Adam));
+    let e = Cli::try_parse_from(["cnn-stepper", "train", "--optimizer", "adagrad"]).unwrap_err();
+    assert!(e.to_string().contains("unknown optimizer \"adagrad\""), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    common::small_folder(dir.path(), 48);
+    let adam = |epochs, save: &str| TrainOptions {
+        optimizer: Some(OptimizerKind::Adam),
+        lr: Some(0.001),
+        model: Some("tiny".into()),
+        epochs,
+        save: Some(dir.path().join(save)),
+        ..options(dir.path())
+    };
+    let r = run(&adam(1, "one.safetensors"));
+    r.result.unwrap();
+    let start = r.out.lines().next().unwrap();
+    assert!(start.contains(", adam, ") && !start.contains("momentum"), "Adam has no momentum setting: {start}");
+    let load = |name: &str| checkpoint::load(&dir.path().join(name), None, ConvEngine::Fast, None).unwrap().file;
+    let one = load("one.safetensors");
+    assert_eq!(one.settings.hyper.optimizer, OptimizerKind::Adam);
+    assert_eq!((one.adam_steps, one.adam.len()), (3, one.tensors.len()), "48 images in batches of 16");
+    assert!(one.adam.iter().all(|a| a.v.iter().any(|v| *v > 0.0)), "every tensor has Adam's state");
+
+    // The file keeps Adam: resuming without --optimizer goes on with it, as one run would have.
+    let resume = TrainOptions {
+        resume: Some(dir.path().join("one.safetensors")),
+        seed: None,
+        epochs: 2,
+        save: Some(dir.path().join("two.safetensors")),
+        ..options(dir.path())
+    };
+    run(&resume).result.unwrap();
+    let (two, straight) = (load("two.safetensors"), {
+        run(&adam(2, "straight.safetensors")).result.unwrap();
+        load("straight.safetensors")
+    });
+    assert_eq!(two.adam_steps, 6);
+    assert_eq!(two, straight);
 }

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
 
+use cnn_stepper_core::engine::phase::{Layer, Phase};
 use cnn_stepper_core::engine::{
-    Activations, ConvEngine, Float, Hyper, Init, Layer, ModelConfig, Network, PARAM_NAMES, Phase,
+    Activations, ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, PARAM_NAMES,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,7 +46,7 @@ fn batch<T: Float>(cfg: &ModelConfig, n: usize, seed: u64) -> (Vec<T>, Vec<usize
     (x, y)
 }
 
-const HYPER: Hyper = Hyper { lr: 0.05, momentum: 0.9, reg: 0.1, lr_decay: 1.0 };
+const HYPER: Hyper = Hyper { lr: 0.05, momentum: 0.9, reg: 0.1, lr_decay: 1.0, optimizer: OptimizerKind::Sgd };
 
 /// Runs the forward and backward phases, stopping before the update.
 fn gradients<T: Float>(net: &mut Network<T>, x: &[T], y: &[usize]) {

@@ -9,10 +9,11 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use cnn_stepper_core::engine::{ConvEngine, Params, Phase};
+use cnn_stepper_core::engine::model::SeqState;
+use cnn_stepper_core::engine::{ConvEngine, Phase};
 use cnn_stepper_core::trainer::divergence::{ABSOLUTE_LOSS_LIMIT, RELATIVE_LOSS_LIMIT};
 use cnn_stepper_core::trainer::{Command, DivergenceReason, Event, Session, TrainError, Worker, divergence};
-use common::{post_session as session, sample, snapshot, steps, wait_for};
+use common::{post_session as session, sample, snapshot, state, steps, wait_for};
 
 #[test]
 fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_cause() {
@@ -39,7 +40,8 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
         DivergenceReason::AboveLimit { limit } => assert!(loss > limit, "{loss}"),
         DivergenceReason::FarAboveMedian { factor, median } => assert!(loss > factor * median, "{loss}"),
     }
-    assert!(s.network().params.all_finite() && s.network().velocity.all_finite());
+    let st = state(&s);
+    assert!(st.params.iter().chain(&st.deltas).flatten().all(|v| v.is_finite()));
     assert!(!s.mid_step());
 
     // The restored state is exactly the one an uninterrupted run had at that step.
@@ -48,8 +50,7 @@ fn divergence_rewinds_weights_and_momentum_to_the_last_good_batch_and_names_the_
     steps(&mut reference, 3);
     reference.set_settings(bad).unwrap();
     steps(&mut reference, good_steps - 3);
-    assert_eq!(s.network().params, reference.network().params);
-    assert_eq!(s.network().velocity, reference.network().velocity);
+    assert_eq!(state(&s), state(&reference), "weights and momentum");
     assert_eq!(s.epoch(), reference.epoch());
     assert_eq!(s.epoch_stats(), reference.epoch_stats(), "the epoch's statistics are rewound too");
     let snap = s.snapshot();
@@ -81,22 +82,20 @@ fn the_divergence_rule_is_non_finite_or_far_above_the_recent_median() {
 fn an_injected_panic_fires_after_its_phase_changed_the_state_and_recover_undoes_it() {
     let mut s = session(3);
     steps(&mut s, 2);
-    let after_two = s.network().params.clone();
-    let velocity_two = s.network().velocity.clone();
+    let after_two = state(&s);
     while s.network().next_phase() != Some(Phase::Update) {
         s.step_phase(&mut |_, _| {}).unwrap();
     }
-    assert_eq!(s.network().params, after_two, "no update yet");
+    assert_eq!(state(&s), after_two, "no update yet");
     s.inject_panic();
     let panicked = catch_unwind(AssertUnwindSafe(|| s.step_phase(&mut |_, _| {})));
     assert!(panicked.is_err(), "the update panicked");
     assert_eq!(s.phase_in_progress(), Some(Phase::Update));
-    assert_ne!(s.network().params, after_two, "the panic came after the update changed the weights");
+    assert_ne!(state(&s).params, after_two.params, "the panic came after the update changed the weights");
     let message = s.recover();
     assert!(message.contains("restored to the end of step 2"), "{message}");
     assert_eq!(s.step(), 2);
-    assert_eq!(s.network().params, after_two);
-    assert_eq!(s.network().velocity, velocity_two);
+    assert_eq!(state(&s), after_two, "weights and momentum");
     assert!(!s.mid_step());
 }
 
@@ -106,7 +105,7 @@ fn a_panic_in_the_worker_is_an_error_the_session_is_restored_and_the_thread_live
     worker.send(Command::StepBatch);
     worker.send(Command::StepBatch);
     let e = wait_for(&worker, "two steps", |e| snapshot(e).is_some_and(|s| s.step == 2));
-    let after_two = snapshot(&e).unwrap().filters.conv1_w.clone();
+    let after_two = snapshot(&e).unwrap().filters.convs[0].weight.clone();
     let phases = snapshot(&e).unwrap().phases.len();
 
     // Step 3 up to its update...
@@ -114,7 +113,7 @@ fn a_panic_in_the_worker_is_an_error_the_session_is_restored_and_the_thread_live
         worker.send(Command::StepPhase);
     }
     let e = wait_for(&worker, "all but the update", |e| snapshot(e).is_some_and(|s| s.phases_done == phases - 1));
-    assert_eq!(snapshot(&e).unwrap().filters.conv1_w, after_two, "no update yet");
+    assert_eq!(snapshot(&e).unwrap().filters.convs[0].weight, after_two, "no update yet");
     // ...then the update runs, changes the weights, and panics.
     worker.send(Command::InjectPanic);
     worker.send(Command::StepPhase);
@@ -128,7 +127,7 @@ fn a_panic_in_the_worker_is_an_error_the_session_is_restored_and_the_thread_live
     let e = wait_for(&worker, "the snapshot after the error", |e| snapshot(e).is_some());
     let snap = snapshot(&e).unwrap();
     assert_eq!((snap.step, snap.phases_done), (2, 0));
-    assert_eq!(snap.filters.conv1_w, after_two, "the half-done step was undone");
+    assert_eq!(snap.filters.convs[0].weight, after_two, "the half-done step was undone");
     assert!(!snap.running);
     assert!(worker.is_alive());
 
@@ -139,12 +138,11 @@ fn a_panic_in_the_worker_is_an_error_the_session_is_restored_and_the_thread_live
     let path = dir.path().join("after-panic.safetensors");
     worker.send(Command::Save(path.clone()));
     wait_for(&worker, "the save", |e| snapshot(e).is_some_and(|s| s.notices.iter().any(|n| n.contains("saved"))));
-    let opened = Session::open_checkpoint(sample(), &path, ConvEngine::Fast).unwrap();
+    let opened = Session::open_checkpoint(sample(), &path, ConvEngine::Fast, None).unwrap();
     assert_eq!(opened.step(), 3);
     let mut reference = session(3);
     steps(&mut reference, 3);
-    assert_eq!(opened.network().params, reference.network().params);
-    assert_eq!(opened.network().velocity, reference.network().velocity);
+    assert_eq!(state(&opened), state(&reference), "weights and momentum");
     assert_eq!(opened.history(), reference.history());
 }
 
@@ -176,7 +174,7 @@ fn a_failed_save_is_an_error_message_and_leaves_the_old_file_whole() {
     let err = s.save_checkpoint(&good.join("child")).unwrap_err().to_string();
     assert!(err.contains("good.safetensors"), "{err}");
     assert_eq!(std::fs::read(&good).unwrap(), before);
-    assert_eq!(Session::open_checkpoint(sample(), &good, ConvEngine::Fast).unwrap().step(), 1);
+    assert_eq!(Session::open_checkpoint(sample(), &good, ConvEngine::Fast, None).unwrap().step(), 1);
 
     // Through the worker: an error event, and the thread goes on.
     let worker = Worker::spawn(s, || {}).unwrap();
@@ -242,19 +240,15 @@ fn rewind_copy_cost_next_to_a_step() {
     steps(&mut s, n);
     let step_secs = t.elapsed().as_secs_f64() / n as f64;
     let net = s.network();
-    let mut params: Params<f32> = net.params.clone();
-    let mut velocity: Params<f32> = net.velocity.clone();
+    let mut copy = SeqState::default();
+    net.save_state(&mut copy);
     let t = Instant::now();
     for _ in 0..n {
-        for (d, src) in params.slices_mut().into_iter().zip(net.params.slices()) {
-            d.copy_from_slice(src);
-        }
-        for (d, src) in velocity.slices_mut().into_iter().zip(net.velocity.slices()) {
-            d.copy_from_slice(src);
-        }
+        // The copy the session takes at each batch start, into buffers it reuses.
+        net.save_state(&mut copy);
     }
     let copy_secs = t.elapsed().as_secs_f64() / n as f64;
-    std::hint::black_box((&params, &velocity));
+    std::hint::black_box(&copy);
     println!(
         "step at batch 32 (includes the copy): {:.2} ms; copy of params + momentum: {:.3} ms = {:.1}% of a step",
         step_secs * 1e3,

@@ -90,7 +90,7 @@ fn tiny_data() -> Arc<Mnist> {
 
 /// A session of the small network after 3 steps of batches of 4.
 fn tiny_session() -> Session {
-    let mut s = Session::new(tiny_data(), 1, Preset::Recommended, small(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(tiny_data(), 1, Preset::Recommended, common::TINY, ConvEngine::Fast).unwrap();
     let mut settings = s.settings();
     settings.batch_size = 4;
     s.set_settings(settings).unwrap();
@@ -105,7 +105,7 @@ fn session_file() -> Vec<u8> {
 }
 
 fn open_session(bytes: &[u8]) -> Result<checkpoint::Opened, CheckpointError> {
-    checkpoint::from_bytes(bytes, "s.safetensors", Some(12), ConvEngine::Fast)
+    checkpoint::from_bytes(bytes, "s.safetensors", Some(12), ConvEngine::Fast, None)
 }
 
 /// Where the JSON header ends.
@@ -421,7 +421,7 @@ fn loading_weights_or_a_session_from_a_named_pipe_is_refused_by_kind() {
     mkfifo(&fifo);
     let err = weights::load(&fifo, None).unwrap_err();
     assert!(err.to_string().contains("is a named pipe"), "{err}");
-    let err = checkpoint::load(&fifo, None, ConvEngine::Fast).unwrap_err();
+    let err = checkpoint::load(&fifo, None, ConvEngine::Fast, None).unwrap_err();
     assert!(err.to_string().contains("is a named pipe"), "{err}");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     symlink(&b, &a).unwrap();
@@ -593,11 +593,13 @@ fn nan_or_infinite_weights_and_momentum_are_refused_naming_the_tensor() {
     );
 
     let mut file = tiny_session().to_file().unwrap();
-    file.velocity.conv2_b.as_slice_mut().unwrap()[1] = f32::NEG_INFINITY;
+    // conv2's bias: the tensor of layer 2 (its position in the line).
+    let at = file.tensors.iter().position(|t| t.name == "2.bias").unwrap();
+    file.momentum[at][1] = f32::NEG_INFINITY;
     let err = open_session(&file.to_bytes("s").unwrap()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "s.safetensors: tensor \"session.velocity.conv2.bias\" holds 1 value that is not a finite number (the first, -inf, at index 1)"
+        "s.safetensors: tensor \"session.velocity.2.bias\" holds 1 value that is not a finite number (the first, -inf, at index 1)"
     );
 }
 

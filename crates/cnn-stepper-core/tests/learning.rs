@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use cnn_stepper_core::data;
-use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper_core::engine::{ConvEngine, Preset};
 use cnn_stepper_core::trainer::Session;
 
 fn train(preset: Preset, steps: usize) -> (f32, f32, f32) {
     let data = Arc::new(data::embedded().unwrap());
-    let mut s = Session::new(data, 1, preset, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(data, 1, preset, "post", ConvEngine::Fast).unwrap();
     let mut losses = vec![];
     for _ in 0..steps {
         s.step_batch(&mut |_, _| {}).unwrap();

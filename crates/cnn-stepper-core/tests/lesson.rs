@@ -8,15 +8,17 @@ mod common;
 
 use std::cell::Cell;
 
-use cnn_stepper_core::engine::{ConvEngine, DECAY_EVERY_IMAGES, Hyper, LR_FLOOR, Layer, ModelConfig, Phase, Preset};
+use cnn_stepper_core::engine::model::SeqState;
+use cnn_stepper_core::engine::{ConvEngine, DECAY_EVERY_IMAGES, Hyper, LR_FLOOR, OptimizerKind, Phase, Preset};
 use cnn_stepper_core::trainer::{Command, Event, Session, Snapshot, TrainError, Worker};
-use common::{diverge, sample, session, small, snapshot, steps, wait_for, wait_for_ok, with_batch};
+use common::{
+    POST, SMALL, diverge, output, phase, sample, session, snapshot, steps, wait_for, wait_for_ok, with_batch,
+};
 
 /// Everything a step leaves behind that the next phases read or the window shows.
 #[derive(Debug, PartialEq)]
 struct State {
-    params: Vec<Vec<f32>>,
-    velocity: Vec<Vec<f32>>,
+    net: SeqState<f32>,
     step: u64,
     phases_done: usize,
     epoch_position: usize,
@@ -27,9 +29,7 @@ struct State {
 }
 
 fn state(s: &mut Session) -> State {
-    let net = s.network();
-    let params = net.params.slices().iter().map(|x| x.to_vec()).collect();
-    let velocity = net.velocity.slices().iter().map(|x| x.to_vec()).collect();
+    let net = common::state(s);
     let mut shown = s.snapshot();
     // Not state: how fast it went, and the curve points this snapshot happens to carry.
     shown.images_per_sec = 0.0;
@@ -38,8 +38,7 @@ fn state(s: &mut Session) -> State {
     shown.new_magnitude_points.clear();
     shown.curves_reset = false;
     State {
-        params,
-        velocity,
+        net,
         step: s.step(),
         phases_done: shown.phases_done,
         epoch_position: shown.epoch_position,
@@ -57,13 +56,13 @@ fn phases(s: &mut Session, n: usize) {
 }
 
 fn small_session() -> Session {
-    with_batch(session(3, small(), ConvEngine::Fast), 8)
+    with_batch(session(3, SMALL, ConvEngine::Fast), 8)
 }
 
 #[test]
 fn a_step_back_gives_exactly_the_state_of_stepping_there_directly() {
     let len = small_session().network().phases().len();
-    let loss = small_session().network().phases().iter().position(|p| *p == Phase::Forward(Layer::Loss)).unwrap();
+    let loss = small_session().network().phases().iter().position(|p| *p == Phase::Loss).unwrap();
     // Back over the first phase, before and after the loss check, and from after the update.
     for target in [0, 2, loss, loss + 1, len - 1] {
         let mut direct = small_session();
@@ -131,8 +130,8 @@ fn a_step_back_is_refused_at_the_start_of_a_batch_with_the_reason() {
 
 #[test]
 fn a_stop_inside_a_naive_phase_abandons_it_and_the_run_goes_on_bit_identically() {
-    let naive = || with_batch(session(5, small(), ConvEngine::Naive), 6);
-    let conv2 = naive().network().phases().iter().position(|p| *p == Phase::Forward(Layer::Conv2)).unwrap();
+    let naive = || with_batch(session(5, SMALL, ConvEngine::Naive), 6);
+    let conv2 = naive().network().phases().iter().position(|p| *p == Phase::Forward(2)).unwrap();
     let mut direct = naive();
     let mut stopped = naive();
     steps(&mut direct, 1);
@@ -145,7 +144,7 @@ fn a_stop_inside_a_naive_phase_abandons_it_and_the_run_goes_on_bit_identically()
     assert_eq!(ran, None, "the phase was abandoned");
     assert_eq!(images.get(), 3, "it stopped inside the phase, at the first check after the stop");
     assert_eq!(stopped.network().phases_done(), conv2, "conv2 is still the next phase");
-    assert_eq!(stopped.snapshot().sample.conv2, Vec::<f32>::new(), "a half-computed map is not shown");
+    assert_eq!(output(&stopped.snapshot(), "conv2"), &[] as &[f32], "a half-computed map is not shown");
     // A stop raised before a phase starts runs nothing, not even a new batch.
     assert_eq!(stopped.step_phase_unless(&mut |_, _| {}, &|| true).unwrap(), None);
     // Resumed, the phase runs again whole and everything matches the run never stopped.
@@ -157,8 +156,9 @@ fn a_stop_inside_a_naive_phase_abandons_it_and_the_run_goes_on_bit_identically()
 #[test]
 fn a_pause_sent_in_the_middle_of_naive_conv2_lands_inside_that_phase() {
     // Batches of 256 make the naive conv2 a phase of seconds, reporting progress per image.
-    let s = with_batch(session(1, ModelConfig::default(), ConvEngine::Naive), 256);
-    let conv2 = s.network().phases().iter().position(|p| *p == Phase::Forward(Layer::Conv2)).unwrap();
+    let s = with_batch(session(1, POST, ConvEngine::Naive), 256);
+    let forward_conv2 = phase(s.model(), "forward conv2");
+    let conv2 = s.network().phases().iter().position(|p| *p == forward_conv2).unwrap();
     let worker = Worker::spawn(s, || {}).unwrap();
     wait_for(&worker, "the first snapshot", |e| snapshot(e).is_some());
     worker.send(Command::Run);
@@ -171,12 +171,12 @@ fn a_pause_sent_in_the_middle_of_naive_conv2_lands_inside_that_phase() {
     let e = wait_for_ok(&worker, "the pause", |e| snapshot(e).is_some_and(|s| !s.running));
     let paused = snapshot(&e).unwrap();
     assert_eq!(paused.phases_done, conv2, "forward conv2 was abandoned and no later phase ran");
-    assert_eq!(paused.next_phase(), Some(Phase::Forward(Layer::Conv2)));
-    assert!(paused.sample.conv2.is_empty(), "no half-computed maps");
+    assert_eq!(paused.next_phase(), Some(forward_conv2));
+    assert!(output(paused, "conv2").is_empty(), "no half-computed maps");
     // Stepping on runs that phase again, whole.
     worker.send(Command::StepPhase);
     let e = wait_for_ok(&worker, "conv2 run again", |e| snapshot(e).is_some_and(|s| s.phases_done == conv2 + 1));
-    assert!(!snapshot(&e).unwrap().sample.conv2.is_empty());
+    assert!(!output(snapshot(&e).unwrap(), "conv2").is_empty());
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn on_sixty_thousand_images_the_schedule_is_the_old_per_epoch_decay() {
 
 #[test]
 fn the_learning_rate_stops_falling_at_the_floor() {
-    let h = Hyper { lr: 0.01, momentum: 0.9, reg: 0.0, lr_decay: 0.3 };
+    let h = Hyper { lr: 0.01, momentum: 0.9, reg: 0.0, lr_decay: 0.3, optimizer: OptimizerKind::Sgd };
     let s = h.schedule(10 * DECAY_EVERY_IMAGES);
     assert_eq!(s.lr, 0.01 * LR_FLOOR);
     assert!(s.floored && s.next_at.is_none(), "{s:?}");
@@ -228,7 +228,7 @@ fn the_learning_rate_stops_falling_at_the_floor() {
 fn on_the_embedded_sample_two_passes_train_at_the_full_learning_rate() {
     // The demo that stalled: 313 steps of 32 are one pass over the sample's 10,000 images,
     // and the old per-pass decay had the rate at 0.0009 after two.
-    let mut s = Session::new(sample(), 1, Preset::Recommended, small(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(sample(), 1, Preset::Recommended, SMALL, ConvEngine::Fast).unwrap();
     let pass = s.data().train.len().div_ceil(32);
     assert_eq!(pass, 313);
     steps(&mut s, 2 * pass);
@@ -244,13 +244,14 @@ fn on_the_embedded_sample_two_passes_train_at_the_full_learning_rate() {
 #[test]
 fn the_snapshot_after_the_update_says_how_large_it_was() {
     // The post's preset has no momentum: the change is exactly −lr·gradient.
-    let mut s = Session::new(sample(), 2, Preset::Post, small(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(sample(), 2, Preset::Post, SMALL, ConvEngine::Fast).unwrap();
     let len = s.network().phases().len();
     phases(&mut s, len - 1);
     assert_eq!(s.snapshot().update, None, "no update before the update phase");
     phases(&mut s, 1);
     let update = s.snapshot().update.expect("the update's sizes");
-    assert_eq!(update.map(|u| u.tensor), ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]);
+    let tensors: Vec<&str> = update.iter().map(|u| u.tensor.as_str()).collect();
+    assert_eq!(tensors, ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]);
     for u in update {
         assert!(u.delta > 0.0 && u.weight > 0.0, "{u:?}");
         assert!((u.delta - u.plain_step()).abs() <= 1e-4 * u.delta, "{u:?}");
@@ -260,7 +261,7 @@ fn the_snapshot_after_the_update_says_how_large_it_was() {
 
 #[test]
 fn a_divergence_reaches_the_next_snapshot_with_its_step_and_loss() {
-    let mut s = session(1, small(), ConvEngine::Fast);
+    let mut s = session(1, SMALL, ConvEngine::Fast);
     steps(&mut s, 3);
     let e = diverge(&mut s);
     let TrainError::Diverged { step, loss, .. } = e else { panic!("{e}") };

@@ -9,9 +9,9 @@ use cnn_stepper_core::engine::model::layers::activation::{self, Activation};
 use cnn_stepper_core::engine::model::layers::{conv, linear, pool};
 use cnn_stepper_core::engine::model::optim::{AdamState, adam_step};
 use cnn_stepper_core::engine::model::{
-    LayerSpec, ModelSpec, NAMED, Optimizer, Plan, Phase, Sequential, Shape, Tensors, named, resolve,
+    LayerSpec, ModelSpec, NAMED, Optimizer, Phase, Plan, Sequential, Shape, Tensors, named, resolve,
 };
-use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, Params};
+use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, Params};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -377,10 +377,26 @@ fn conv_gradients_match_finite_differences_for_strides_and_padding() {
             let dy = random(s.n * s.out_len(), &mut rng);
             let mut ws = ConvWorkspace::default();
             let (mut dw, mut db, mut dx) = (vec![0.0; wt.len()], vec![0.0; f], vec![0.0; x.len()]);
-            conv::backward(engine, &s, &x, &wt, &dy, &mut dw, &mut db, Some(&mut dx), &mut ws, &mut |_, _| {});
+            let never = || false;
+            let ran = conv::backward(
+                engine,
+                &s,
+                &x,
+                &wt,
+                &dy,
+                &mut dw,
+                &mut db,
+                Some(&mut dx),
+                &mut ws,
+                &mut |_, _| {},
+                &never,
+            );
+            assert!(ran.is_continue(), "{what}: nothing asked it to stop");
             let run = |x: &[f64], wt: &[f64], b: &[f64]| {
                 let mut y = vec![0.0; dy.len()];
-                conv::forward(engine, &s, x, wt, b, &mut y, &mut ConvWorkspace::default(), &mut |_, _| {});
+                let ran =
+                    conv::forward(engine, &s, x, wt, b, &mut y, &mut ConvWorkspace::default(), &mut |_, _| {}, &never);
+                assert!(ran.is_continue());
                 dot(&y, &dy)
             };
             let (w0, b0) = (wt.clone(), b.clone());
@@ -482,7 +498,7 @@ fn batch<T: Float>(plan: &Plan, n: usize, seed: u64) -> (Vec<T>, Vec<usize>) {
     (x, y)
 }
 
-const HYPER: Hyper = Hyper { lr: 0.05, momentum: 0.9, reg: 0.1, lr_decay: 1.0 };
+const HYPER: Hyper = Hyper { lr: 0.05, momentum: 0.9, reg: 0.1, lr_decay: 1.0, optimizer: OptimizerKind::Sgd };
 
 /// Runs every phase before the update.
 fn gradients<T: Float>(net: &mut Sequential<T>, x: &[T], y: &[usize]) {
@@ -676,7 +692,7 @@ fn adam_trains_a_network_and_records_the_change() {
     let mut net = Sequential::<f64>::new(plan.clone(), Init::He, 3, ConvEngine::Fast);
     net.optimizer = Optimizer::ADAM;
     let (x, y) = batch::<f64>(&plan, 6, 9);
-    let hyper = Hyper { lr: 0.01, momentum: 0.0, reg: 0.0, lr_decay: 1.0 };
+    let hyper = Hyper { lr: 0.01, momentum: 0.0, reg: 0.0, lr_decay: 1.0, optimizer: OptimizerKind::Sgd };
     let first = net.run_step(&x, &y, &hyper).unwrap();
     let before = net.params()[0].data.clone();
     for _ in 0..30 {

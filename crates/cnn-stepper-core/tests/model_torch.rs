@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Plan, Phase, Sequential, Shape, resolve};
-use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, argmax};
+use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Phase, Plan, Sequential, Shape, resolve};
+use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, OptimizerKind, argmax};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -164,6 +164,7 @@ fn compare_with<T: Float>(
         momentum: fx.hyper.momentum as f32,
         reg: fx.hyper.reg as f32,
         lr_decay: 1.0,
+        optimizer: OptimizerKind::Sgd,
     };
 
     // Forward, loss, backward: every phase before the update.

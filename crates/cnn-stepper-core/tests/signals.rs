@@ -34,7 +34,7 @@ fn sigterm_stops_train_which_saves_and_exits_with_143() {
     let summary = cli::train(&o, &stop, &mut Console { out: &mut out, err: &mut err, progress: false }).unwrap();
     assert_eq!(summary.stopped, Some(Signal::Terminate));
     assert_eq!(summary.saved.as_deref(), Some(save.as_path()));
-    assert_eq!(checkpoint::load(&save, None, Default::default()).unwrap().file.step, 0, "stopped before a step");
+    assert_eq!(checkpoint::load(&save, None, Default::default(), None).unwrap().file.step, 0, "stopped before a step");
     assert!(String::from_utf8(err).unwrap().contains("stopped by SIGTERM"));
     assert_eq!(exit_code(&Ok(Outcome::Stopped(Signal::Terminate))), ExitCode::from(143));
 }

@@ -12,19 +12,23 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use cnn_stepper_core::engine::model::{LayerSpec, Shape};
 use cnn_stepper_core::engine::{
-    Activations, ConvEngine, Init, Layer, ModelConfig, Network, Params, Phase, Preset, evidence, gradcheck,
+    Activations, ConvEngine, Init, ModelConfig, Network, Params, Preset, evidence, gradcheck,
 };
 use cnn_stepper_core::trainer::checkpoint::{self, History, MAX_MAGNITUDE_POINTS};
 use cnn_stepper_core::trainer::{
-    Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, InspectLayer, MagnitudePoint, PixelRef, ProbeInput,
-    Session, Snapshot, TrainError, Worker,
+    Command, EvalResult, Event, EvidenceOf, ImageId, InspectError, Inspection, MagnitudePoint, PixelInspection,
+    PixelRef, ProbeInput, Session, Snapshot, TrainError, Worker, conv_layer_of,
 };
 
-use common::{sample, small, wait_for_seen as wait_for};
+use common::{POST, SMALL, grad, layer, param, sample, small, state, step_until, wait_for_seen as wait_for};
 
 /// Stride 2, a 5×5 kernel with padding 1 (so only some borders are padded: 28 → 13 → 6), and a
-/// ReLU after conv2.
+/// ReLU after conv2: the line of [`strided`].
+const STRIDED: &str = "conv(3,5,stride=2,pad=1), relu, conv(4,5,stride=2,pad=1), relu, flatten, fc(12), relu, fc(10)";
+
+/// [`STRIDED`] for the post-only engine.
 fn strided() -> ModelConfig {
     ModelConfig {
         conv1_filters: 3,
@@ -38,23 +42,39 @@ fn strided() -> ModelConfig {
     }
 }
 
-fn session(cfg: ModelConfig, batch_size: usize) -> Session {
-    common::with_batch(common::session(3, cfg, ConvEngine::Fast), batch_size)
+fn session(model: &str, batch_size: usize) -> Session {
+    common::with_batch(common::session(3, model, ConvEngine::Fast), batch_size)
 }
 
-fn step_until(s: &mut Session, phase: Phase) {
-    while s.step_phase(&mut |_, _| {}).unwrap() != phase {}
+/// `(C, H, W)` of a stack of maps.
+fn chw(shape: Shape) -> (usize, usize, usize) {
+    match shape {
+        Shape::Maps { c, h, w } => (c, h, w),
+        Shape::Flat(n) => panic!("{n} values are not maps"),
+    }
 }
 
-fn maps_of(cfg: &ModelConfig, layer: InspectLayer) -> (usize, usize, usize) {
-    let (f, (h, w)) =
-        if layer.is_conv2() { (cfg.conv2_filters, cfg.conv2_out()) } else { (cfg.conv1_filters, cfg.conv1_out()) };
-    (f, h, w)
+/// The maps layer `layer` of the snapshot's network puts out.
+fn maps_of(snap: &Snapshot, layer: usize) -> (usize, usize, usize) {
+    chw(snap.model.plan.layers[layer].output)
+}
+
+/// A convolution pixel's arithmetic.
+fn conv_pixel(snap: &Snapshot, at: PixelRef) -> PixelInspection {
+    match snap.inspect_pixel(at).unwrap() {
+        Inspection::Conv(c) => c,
+        other => panic!("{at:?} is not a convolution pixel: {other:?}"),
+    }
+}
+
+/// The layers whose pixels show a convolution's sum: every conv and the activation after one.
+fn conv_pixel_layers(snap: &Snapshot) -> Vec<usize> {
+    (0..snap.model.plan.layers.len()).filter(|i| conv_layer_of(&snap.model, *i).is_some()).collect()
 }
 
 /// Every corner and edge midpoint of the first and last map, then `random` seeded pixels.
-fn pixels(cfg: &ModelConfig, layer: InspectLayer, random: usize) -> Vec<PixelRef> {
-    let (f, h, w) = maps_of(cfg, layer);
+fn pixels(snap: &Snapshot, layer: usize, random: usize) -> Vec<PixelRef> {
+    let (f, h, w) = maps_of(snap, layer);
     let mut out = Vec::new();
     for channel in [0, f - 1] {
         for y in [0, h / 2, h - 1] {
@@ -81,10 +101,11 @@ fn pixels(cfg: &ModelConfig, layer: InspectLayer, random: usize) -> Vec<PixelRef
 /// The inspector sums one patch; the fast engine computes conv2 through Fourier transforms,
 /// whose rounding is relative to the whole map rather than to the one pixel, so the bound has a
 /// term for each: the pixel's own sum of magnitudes, and the largest value among the maps.
-fn mismatches(snap: &Snapshot, layer: InspectLayer) -> usize {
-    let reports: Vec<_> =
-        pixels(&snap.config, layer, 200).into_iter().map(|at| (at, snap.inspect_pixel(at).unwrap())).collect();
+fn mismatches(snap: &Snapshot, layer: usize) -> usize {
+    let reports: Vec<_> = pixels(snap, layer, 200).into_iter().map(|at| (at, conv_pixel(snap, at))).collect();
     let map_scale = reports.iter().fold(0.0f32, |m, (_, r)| m.max(r.map_value.abs()));
+    let conv = conv_layer_of(&snap.model, layer).unwrap();
+    let has_relu = snap.model.layer(conv + 1).is_some_and(|l| l.spec == LayerSpec::Relu);
     let mut bad = 0;
     for (at, r) in reports {
         let scale = r.bias.abs() + r.products.iter().map(|p| p.abs()).sum::<f32>();
@@ -97,51 +118,53 @@ fn mismatches(snap: &Snapshot, layer: InspectLayer) -> usize {
         }
         let sums: f32 = r.channel_sums.iter().sum::<f32>() + r.bias;
         assert!((sums - r.total).abs() <= 1e-5 * scale + 1e-7, "{at:?}: channel sums {sums} vs total {}", r.total);
-        let has_relu = !layer.is_conv2() || snap.config.relu_after_conv2;
-        assert_eq!(r.relu, has_relu.then_some(r.total.max(0.0)));
+        assert_eq!(r.activation.map(|a| a.output), has_relu.then_some(r.total.max(0.0)));
     }
     bad
 }
 
 #[test]
 fn inspected_sum_equals_the_feature_map_value_for_many_pixels_of_both_layers() {
-    for cfg in [ModelConfig::default(), strided()] {
-        let mut s = session(cfg, 4);
-        step_until(&mut s, Phase::Forward(Layer::Loss));
+    for model in [POST, STRIDED] {
+        let mut s = session(model, 4);
+        step_until(&mut s, "loss");
         let snap = s.snapshot();
-        let layers: &[InspectLayer] = if cfg.relu_after_conv2 {
-            &[InspectLayer::Conv1, InspectLayer::Relu1, InspectLayer::Conv2, InspectLayer::ReluConv2]
-        } else {
-            &[InspectLayer::Conv1, InspectLayer::Relu1, InspectLayer::Conv2]
-        };
-        for &layer in layers {
-            assert_eq!(mismatches(&snap, layer), 0, "{layer:?} of {cfg:?}");
+        let layers = conv_pixel_layers(&snap);
+        // conv1, relu1, conv2, and relu2 when there is one.
+        assert_eq!(layers.len(), if model == STRIDED { 4 } else { 3 });
+        for &layer in &layers {
+            assert_eq!(mismatches(&snap, layer), 0, "layer {layer} of {model}");
         }
-        assert!(snap.filters.before_update.is_none(), "before the update the current weights are the forward's");
+        assert!(
+            snap.filters.convs.iter().all(|c| c.before_update.is_none()),
+            "before the update the current weights are the forward's"
+        );
 
         // After the update the maps still come from the old weights: the inspector uses them.
-        step_until(&mut s, Phase::Update);
+        step_until(&mut s, "update");
         let snap = s.snapshot();
-        assert!(snap.filters.before_update.is_some());
-        assert_eq!(mismatches(&snap, InspectLayer::Conv1), 0);
-        assert_eq!(mismatches(&snap, InspectLayer::Conv2), 0);
+        assert!(snap.filters.convs.iter().all(|c| c.before_update.is_some()));
+        let (conv1, conv2) = (layer(&snap.model, "conv1"), layer(&snap.model, "conv2"));
+        assert_eq!(mismatches(&snap, conv1), 0);
+        assert_eq!(mismatches(&snap, conv2), 0);
         // With the updated weights the sums would not match: the test can tell the difference.
         let mut wrong = snap.clone();
-        wrong.filters.before_update = None;
-        assert!(mismatches(&wrong, InspectLayer::Conv2) > 0, "the update changed nothing visible");
+        wrong.filters.convs.iter_mut().for_each(|c| c.before_update = None);
+        assert!(mismatches(&wrong, conv2) > 0, "the update changed nothing visible");
     }
 }
 
 #[test]
 fn inspector_marks_padding_and_honours_stride() {
     let cfg = strided();
-    let mut s = session(cfg, 2);
-    step_until(&mut s, Phase::Forward(Layer::Conv2));
+    let mut s = session(STRIDED, 2);
+    step_until(&mut s, "forward conv2");
     let snap = s.snapshot();
-    let at = |layer, y, x| snap.inspect_pixel(PixelRef { layer, channel: 1, y, x }).unwrap();
+    let (conv1, conv2) = (layer(&snap.model, "conv1"), layer(&snap.model, "conv2"));
+    let at = |layer, y, x| conv_pixel(&snap, PixelRef { layer, channel: 1, y, x });
     // conv1 (0, 0): origin (−1, −1), so the top row and left column of the 5×5 are padding.
-    let r = at(InspectLayer::Conv1, 0, 0);
-    assert_eq!(r.origin, (-1, -1));
+    let r = at(conv1, 0, 0);
+    assert_eq!((r.stride, r.pad, r.origin), (2, 1, (-1, -1)));
     let k = cfg.kernel;
     for t in 0..k * k {
         assert_eq!(r.in_padding[t], t / k == 0 || t % k == 0, "tap {t}");
@@ -154,47 +177,46 @@ fn inspector_marks_padding_and_honours_stride() {
         }
     }
     // conv1 (3, 5): origin (3·2 − 1, 5·2 − 1), no padding; the patch is the digit there.
-    let r = at(InspectLayer::Conv1, 3, 5);
+    let r = at(conv1, 3, 5);
     assert_eq!(r.origin, (5, 9));
     assert!(r.in_padding.iter().all(|p| !p));
     assert_eq!(r.patch[2 * k + 1], snap.sample.input[(5 + 2) * 28 + 9 + 1]);
+    assert_eq!(r.input_name, "input");
     // conv2's last column: origin 5·2 − 1 = 9 over a 13-wide relu1, so the last tap column is out.
-    let r = at(InspectLayer::Conv2, 0, 5);
+    let r = at(conv2, 0, 5);
     assert_eq!((r.channels, r.origin), (cfg.conv1_filters, (-1, 9)));
+    assert_eq!((r.conv_name.as_str(), r.input_name.as_str()), ("conv2", "relu1"));
     assert!(r.in_padding[k - 1] && r.in_padding[2 * k - 1] && !r.in_padding[k + 1]);
     assert_eq!(r.channel_sums.len(), cfg.conv1_filters);
-    // Out of range, no such ReLU, not computed yet.
-    let err = snap.inspect_pixel(PixelRef { layer: InspectLayer::Conv2, channel: 4, y: 0, x: 0 }).unwrap_err();
+    // Out of range, a layer without maps, not computed yet.
+    let err = snap.inspect_pixel(PixelRef { layer: conv2, channel: 4, y: 0, x: 0 }).unwrap_err();
     assert!(err.to_string().contains("channel 4"), "{err}");
-    let mut no_relu = snap.clone();
-    no_relu.config.relu_after_conv2 = false;
+    let flatten = layer(&snap.model, "flatten");
     assert_eq!(
-        no_relu.inspect_pixel(PixelRef { layer: InspectLayer::ReluConv2, channel: 0, y: 0, x: 0 }),
-        Err(InspectError::NoReluAfterConv2)
+        snap.inspect_pixel(PixelRef { layer: flatten, channel: 0, y: 0, x: 0 }),
+        Err(InspectError::NotMaps(flatten))
     );
-    let mut fresh = session(cfg, 2);
+    let fc1 = layer(&snap.model, "fc1");
+    assert_eq!(snap.inspect_pixel(PixelRef { layer: fc1, channel: 0, y: 0, x: 0 }), Err(InspectError::NotMaps(fc1)));
+    let mut fresh = session(STRIDED, 2);
     fresh.step_phase(&mut |_, _| {}).unwrap(); // forward conv1 only
-    let err = fresh.snapshot().inspect_pixel(PixelRef { layer: InspectLayer::Conv2, channel: 0, y: 0, x: 0 });
-    assert_eq!(err, Err(InspectError::NotComputed("conv2")));
+    let err = fresh.snapshot().inspect_pixel(PixelRef { layer: conv2, channel: 0, y: 0, x: 0 });
+    assert_eq!(err, Err(InspectError::NotComputed("conv2".into())));
     // No gradient before the backward pass reaches the pixel.
-    assert!(
-        snap.inspect_pixel(PixelRef { layer: InspectLayer::Conv1, channel: 0, y: 4, x: 4 }).unwrap().gradient.is_none()
-    );
+    assert!(conv_pixel(&snap, PixelRef { layer: conv1, channel: 0, y: 4, x: 4 }).gradient.is_none());
 }
 
 /// Sums every pixel's dW contribution per filter and scatters every dX contribution, in f64.
-fn summed_contributions(snap: &Snapshot, layer: InspectLayer) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let cfg = snap.config;
-    let (f, h, w) = maps_of(&cfg, layer);
-    let (in_h, in_w) = if layer.is_conv2() { cfg.conv1_out() } else { (cfg.in_height, cfg.in_width) };
-    let k = cfg.kernel;
-    let c_in = if layer.is_conv2() { cfg.conv1_filters } else { cfg.in_channels };
+fn summed_contributions(snap: &Snapshot, layer: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (f, h, w) = maps_of(snap, layer);
+    let (c_in, in_h, in_w) = chw(snap.model.plan.layers[layer].input);
+    let LayerSpec::Conv { k, .. } = snap.model.plan.layers[layer].spec else { panic!("layer {layer} is no conv") };
     let taps = c_in * k * k;
     let (mut dw, mut scale, mut dx) = (vec![0.0; f * taps], vec![0.0; f * taps], vec![0.0; c_in * in_h * in_w]);
     for channel in 0..f {
         for y in 0..h {
             for x in 0..w {
-                let r = snap.inspect_pixel(PixelRef { layer, channel, y, x }).unwrap();
+                let r = conv_pixel(snap, PixelRef { layer, channel, y, x });
                 let g = r.gradient.expect("the backward pass reached this layer");
                 assert_eq!(g.db, g.d_conv);
                 for t in 0..taps {
@@ -216,37 +238,41 @@ fn summed_contributions(snap: &Snapshot, layer: InspectLayer) -> (Vec<f64>, Vec<
 
 #[test]
 fn with_one_image_the_pixels_dw_contributions_sum_to_the_engines_filter_gradient() {
-    for cfg in [small(), strided()] {
-        let mut s = session(cfg, 1);
+    for model in [SMALL, STRIDED] {
+        let mut s = session(model, 1);
         s.step_batch(&mut |_, _| {}).unwrap();
         // The second step, after its update: the inspector has to use the forward's weights.
         s.step_batch(&mut |_, _| {}).unwrap();
         let snap = s.snapshot();
-        for (layer, grad) in
-            [(InspectLayer::Conv1, &snap.filters.conv1_grad), (InspectLayer::Conv2, &snap.filters.conv2_grad)]
-        {
+        for conv in &snap.filters.convs {
+            let (layer, grad_w) = (conv.layer, &conv.grad);
             let (dw, scale, dx) = summed_contributions(&snap, layer);
-            assert_eq!(dw.len(), grad.len());
-            assert!(grad.iter().any(|g| *g != 0.0));
-            for (i, ((ours, engine), scale)) in dw.iter().zip(grad).zip(&scale).enumerate() {
+            assert_eq!(dw.len(), grad_w.len());
+            assert!(grad_w.iter().any(|g| *g != 0.0));
+            for (i, ((ours, engine), scale)) in dw.iter().zip(grad_w).zip(&scale).enumerate() {
                 let tol = 2e-5 * scale + 1e-9;
-                assert!((ours - f64::from(*engine)).abs() <= tol, "{layer:?} dW[{i}]: {ours} vs engine {engine}");
+                assert!((ours - f64::from(*engine)).abs() <= tol, "{} dW[{i}]: {ours} vs engine {engine}", conv.name);
             }
-            if layer == InspectLayer::Conv2 {
+            if conv.name == "conv2" {
                 // Scattered dX contributions are the gradient the engine sent back to relu1.
-                assert_eq!(dx.len(), snap.sample.d_relu1.len());
+                let d_relu1 = grad(&snap, "relu1");
+                assert_eq!(dx.len(), d_relu1.len());
                 let top = dx.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 assert!(top > 0.0);
-                for (i, (ours, engine)) in dx.iter().zip(&snap.sample.d_relu1).enumerate() {
+                for (i, (ours, engine)) in dx.iter().zip(d_relu1).enumerate() {
                     assert!((ours - f64::from(*engine)).abs() <= 1e-5 * top, "dX[{i}]: {ours} vs {engine}");
                 }
             }
         }
         // The gradient arriving at a relu1 pixel is ∂L/∂relu1, and passes where conv1 > 0.
-        let (h1, w1) = cfg.conv1_out();
-        let r = snap.inspect_pixel(PixelRef { layer: InspectLayer::Relu1, channel: 0, y: h1 / 2, x: w1 / 2 }).unwrap();
-        let (d_relu, g) = (r.d_relu.unwrap(), r.gradient.unwrap().d_conv);
+        let relu1 = layer(&snap.model, "relu1");
+        let (_, h1, w1) = maps_of(&snap, relu1);
+        let r = conv_pixel(&snap, PixelRef { layer: relu1, channel: 0, y: h1 / 2, x: w1 / 2 });
+        let relu = r.activation.as_ref().unwrap();
+        assert_eq!((relu.name.as_str(), relu.function), ("relu1", "relu"));
+        let (d_relu, g) = (relu.d_output.unwrap(), r.gradient.unwrap().d_conv);
         assert_eq!(g, if r.map_value > 0.0 { d_relu } else { 0.0 });
+        assert_eq!(relu.d_input, Some(g));
     }
 }
 
@@ -288,15 +314,18 @@ fn class_evidence_sums_to_the_logit_minus_the_bias_terms() {
 #[test]
 fn fc1_units_are_rows_of_fc1_shaped_as_conv2_maps() {
     let cfg = small();
-    let s = session(cfg, 2);
+    let s = session(SMALL, 2);
     let u = s.fc1_unit(7).unwrap();
-    let p = &s.network().params;
     let (h, w) = cfg.conv2_out();
+    let flat = cfg.conv2_filters * h * w;
+    let (fc1_w, fc2_w) = (param(&s, "fc1.weight"), param(&s, "fc2.weight"));
     assert_eq!((u.unit, u.channels, u.height, u.width), (7, cfg.conv2_filters, h, w));
-    assert_eq!(u.weights, p.fc1_w.row(7).to_vec());
-    assert_eq!(u.bias, p.fc1_b[7]);
-    assert_eq!(u.class_weights, p.fc2_w.column(7).to_vec());
-    assert_eq!(u.channel_map(2), &p.fc1_w.row(7).to_vec()[2 * h * w..3 * h * w]);
+    assert_eq!((u.layer.as_str(), u.source.as_str()), ("fc1", "conv2"));
+    assert_eq!(u.weights, fc1_w[7 * flat..8 * flat]);
+    assert_eq!(u.bias, param(&s, "fc1.bias")[7]);
+    let column: Vec<f32> = (0..cfg.classes).map(|k| fc2_w[k * cfg.hidden + 7]).collect();
+    assert_eq!(u.class_weights, column);
+    assert_eq!(u.channel_map(2), &fc1_w[7 * flat + 2 * h * w..7 * flat + 3 * h * w]);
     assert!(u.channel_map(cfg.conv2_filters).is_empty());
     let err = s.fc1_unit(12).unwrap_err();
     assert!(matches!(err, TrainError::Engine(_)) && err.to_string().contains("0 to 11"), "{err}");
@@ -304,7 +333,7 @@ fn fc1_units_are_rows_of_fc1_shaped_as_conv2_maps() {
 
 #[test]
 fn session_class_evidence_matches_a_probe_of_the_same_image() {
-    let mut s = session(ModelConfig::default(), 2);
+    let mut s = session(POST, 2);
     assert!(matches!(s.class_evidence(&EvidenceOf::SelectedSample), Err(TrainError::NoBatch { .. })));
     s.step_batch(&mut |_, _| {}).unwrap();
     s.select(1);
@@ -321,7 +350,8 @@ fn session_class_evidence_matches_a_probe_of_the_same_image() {
     let ev = s.class_evidence(&EvidenceOf::Image(ProbeInput::TestImage(5))).unwrap();
     let probe = s.probe(&ProbeInput::TestImage(5)).unwrap();
     assert_eq!(ev.image, ImageId::Test(5));
-    for (a, b) in ev.logits.iter().zip(&probe.sample.scores) {
+    assert_eq!(ev.source, "conv2");
+    for (a, b) in ev.logits.iter().zip(probe.sample.scores()) {
         assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs {b}");
     }
     assert_eq!(ev.channel_map(3, 1), &ev.class_map(3)[784..2 * 784]);
@@ -354,7 +384,7 @@ fn gradient_check_agrees_with_finite_differences_on_a_small_network() {
             &mut |d, t| calls.push((d, t)),
         )
         .unwrap();
-        let names: Vec<&str> = r.layers.iter().map(|l| l.layer).collect();
+        let names: Vec<&str> = r.layers.iter().map(|l| l.layer.as_str()).collect();
         assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
         // 4 of each tensor, or all of a smaller one (conv1 has 3 biases).
         assert_eq!(r.layers[0].entries.len(), 4 + 3);
@@ -394,6 +424,7 @@ fn gradient_check_flags_perturbations_that_cross_a_relu_kink() {
     .unwrap();
     let conv1_bias: Vec<_> = r.layers[0].entries.iter().filter(|e| e.param == "conv1.bias").collect();
     assert!(!conv1_bias.is_empty() && conv1_bias.iter().all(|e| e.crossed_kink), "{conv1_bias:#?}");
+    assert!(conv1_bias.iter().all(|e| e.kink_layer.as_deref() == Some("relu1")), "{conv1_bias:#?}");
     assert!(conv1_bias.iter().any(|e| e.rel_error > 1e-3), "there the difference quotient is not a derivative");
     assert!(r.layers[0].max_rel_error < 1e-5, "kinks are left out of the maximum");
 }
@@ -401,24 +432,18 @@ fn gradient_check_flags_perturbations_that_cross_a_relu_kink() {
 #[test]
 fn gradient_check_changes_nothing_in_the_training_run() {
     let run = |check: bool| {
-        let mut s = session(small(), 4);
+        let mut s = session(SMALL, 4);
         s.step_batch(&mut |_, _| {}).unwrap();
-        step_until(&mut s, Phase::Backward(Layer::Fc1));
+        step_until(&mut s, "backward fc1");
         if check {
             let g = s.check_gradients(&mut |_, _| {}).unwrap();
             assert_eq!(g.step, 1);
             assert!(g.report.max_rel_error() < 1e-5, "{:#?}", g.report);
         }
         let mid = s.snapshot();
-        step_until(&mut s, Phase::Update);
+        step_until(&mut s, "update");
         s.step_batch(&mut |_, _| {}).unwrap();
-        (
-            mid.sample,
-            mid.filters,
-            s.network().params.clone(),
-            s.network().velocity.clone(),
-            s.snapshot().new_loss_points,
-        )
+        (mid.sample, mid.filters, state(&s), s.snapshot().new_loss_points)
     };
     assert_eq!(run(true), run(false));
 }
@@ -426,27 +451,27 @@ fn gradient_check_changes_nothing_in_the_training_run() {
 #[test]
 fn probing_a_test_image_or_a_drawing_leaves_the_batch_alone() {
     let data = sample();
-    let mut s = session(ModelConfig::default(), 2);
+    let mut s = session(POST, 2);
     s.step_batch(&mut |_, _| {}).unwrap();
-    step_until(&mut s, Phase::Backward(Layer::Fc2));
+    step_until(&mut s, "backward fc2");
     let before = s.snapshot();
     let p = s.probe(&ProbeInput::TestImage(17)).unwrap();
     let (img, label) = test_image(&data, 17);
     assert_eq!((p.image.clone(), p.label, p.step), (ImageId::Test(17), Some(label), 1));
     assert_eq!(p.sample.input, img);
-    for (len, v) in
-        [(16 * 784, &p.sample.conv1), (32 * 784, &p.sample.conv2), (100, &p.sample.relu2), (10, &p.sample.probs)]
-    {
-        assert_eq!(v.len(), len);
-    }
-    assert!(p.sample.relu_c2.is_empty() && p.sample.d_scores.is_empty() && p.sample.d_conv1.is_empty());
+    let lengths: Vec<usize> = p.sample.outputs.iter().map(Vec::len).collect();
+    // conv1, relu1, conv2, flatten (conv2's values), fc1, relu2, fc2.
+    assert_eq!(lengths, [16 * 784, 16 * 784, 32 * 784, 32 * 784, 100, 100, 10]);
+    assert_eq!(p.sample.probs.len(), 10);
+    assert!(p.sample.grads.iter().all(Vec::is_empty) && p.sample.d_scores().is_empty(), "no backward pass");
     assert_eq!(p.predicted, cnn_stepper_core::engine::argmax(&p.sample.probs));
     assert_eq!(p.confidence, p.sample.probs[p.predicted]);
-    // The same numbers the network gives that image in a batch of its own.
+    // The same numbers the post-only engine gives that image in a batch of its own.
     let mut acts = Activations::default();
-    let mut net = Network::with_params(ModelConfig::default(), s.network().params.clone(), ConvEngine::Fast).unwrap();
+    let params = common::post_params(&s, &ModelConfig::default());
+    let mut net = Network::with_params(ModelConfig::default(), params, ConvEngine::Fast).unwrap();
     net.forward_into(&img, &[label], 0.0, &mut acts).unwrap();
-    assert_eq!(p.sample.scores, acts.scores);
+    assert_eq!(p.sample.scores(), acts.scores.as_slice());
 
     let drawn = s.probe(&ProbeInput::Pixels(vec![0.25; 784])).unwrap();
     assert_eq!((drawn.image, drawn.label), (ImageId::Drawn, None));
@@ -471,7 +496,7 @@ fn probing_a_test_image_or_a_drawing_leaves_the_batch_alone() {
 #[test]
 fn evaluation_counts_every_image_once_in_the_confusion_matrix_and_lists_the_mistakes() {
     let data = sample();
-    let mut s = session(small(), 32);
+    let mut s = session(SMALL, 32);
     for _ in 0..5 {
         s.step_batch(&mut |_, _| {}).unwrap();
     }
@@ -513,36 +538,29 @@ fn rms(v: &[f32]) -> f32 {
 
 #[test]
 fn magnitudes_are_measured_every_step_and_resent_with_the_history() {
-    let mut s = session(small(), 4);
+    let mut s = session(SMALL, 4);
     for _ in 0..3 {
         s.step_batch(&mut |_, _| {}).unwrap();
     }
     let snap = s.snapshot();
     let steps: Vec<u64> = snap.new_magnitude_points.iter().map(|p| p.step).collect();
     assert_eq!(steps, [1, 2, 3]);
-    let last = snap.new_magnitude_points[2];
-    let acts = s.network().activations();
-    let want =
-        [rms(&acts.conv1), rms(&acts.relu1), rms(&acts.conv2), rms(&acts.fc1), rms(&acts.relu2), rms(&acts.scores)];
-    for (got, want) in last.activations.iter().zip(want) {
-        assert!((got - want).abs() <= 1e-5 * want, "{got} vs {want}");
+    let last = snap.new_magnitude_points[2].clone();
+    let net = s.network();
+    let t = net.tensors();
+    let layers = net.plan().layers.len();
+    assert_eq!((last.activations.len(), last.gradients.len()), (layers, layers), "one per layer");
+    for i in 0..layers {
+        let (got, want) = (last.activations[i], rms(t.output(i)));
+        assert!((got - want).abs() <= 1e-5 * want, "layer {i}: {got} vs {want}");
+        let (got, want) = (last.gradients[i], rms(t.output_grad(i)));
+        assert!((got - want).abs() <= 1e-5 * want, "layer {i} gradient: {got} vs {want}");
     }
     // Weights and their gradients come from the sums the update takes: each in its place.
-    let (p, g) = (&s.network().params, &s.network().grads);
-    let weights = [
-        p.conv1_w.as_slice().unwrap(),
-        p.conv2_w.as_slice().unwrap(),
-        p.fc1_w.as_slice().unwrap(),
-        p.fc2_w.as_slice().unwrap(),
-    ];
-    let grads = [
-        g.conv1_w.as_slice().unwrap(),
-        g.conv2_w.as_slice().unwrap(),
-        g.fc1_w.as_slice().unwrap(),
-        g.fc2_w.as_slice().unwrap(),
-    ];
-    for t in 0..4 {
-        let (w, dw) = (rms(weights[t]), rms(grads[t]));
+    let weights: Vec<usize> = (0..layers).filter_map(|l| net.weight_index(l)).collect();
+    assert_eq!((weights.len(), last.weights.len(), last.weight_gradients.len()), (4, 4, 4));
+    for (t, &wi) in weights.iter().enumerate() {
+        let (w, dw) = (rms(&net.params()[wi].data), rms(net.grad(wi)));
         assert!((last.weights[t] - w).abs() <= 1e-5 * w, "weight {t}: {} vs {w}", last.weights[t]);
         assert!(
             (last.weight_gradients[t] - dw).abs() <= 1e-5 * dw,
@@ -558,7 +576,7 @@ fn magnitudes_are_measured_every_step_and_resent_with_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.safetensors");
     s.save_checkpoint(&path).unwrap();
-    let mut opened = Session::open_checkpoint(s.data().clone(), &path, ConvEngine::Fast).unwrap();
+    let mut opened = Session::open_checkpoint(s.data().clone(), &path, ConvEngine::Fast, None).unwrap();
     let snap = opened.snapshot();
     assert!(snap.curves_reset);
     assert_eq!(snap.new_magnitude_points, s.history().magnitudes());
@@ -567,13 +585,15 @@ fn magnitudes_are_measured_every_step_and_resent_with_the_history() {
 #[test]
 fn the_posts_init_shows_the_signal_vanishing_layer_by_layer() {
     let scores_rms = |preset| {
-        let mut s = Session::new(sample(), 3, preset, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        let mut s = Session::new(sample(), 3, preset, POST, ConvEngine::Fast).unwrap();
         s.step_batch(&mut |_, _| {}).unwrap();
-        s.snapshot().new_magnitude_points[0]
+        let names: Vec<String> = s.model().plan.layers.iter().map(|l| l.name.clone()).collect();
+        (names, s.snapshot().new_magnitude_points[0].clone())
     };
-    let (post, he) = (scores_rms(Preset::Post), scores_rms(Preset::Recommended));
+    let ((names, post), (_, he)) = (scores_rms(Preset::Post), scores_rms(Preset::Recommended));
     // Each layer multiplies by weights of std 1e-4: conv1 ~1e-4, conv2 ~1e-7, fc1 ~1e-10 …
-    for (i, name) in MagnitudePoint::TENSORS.iter().enumerate() {
+    assert_eq!(post.activations.len(), names.len());
+    for (i, name) in names.iter().enumerate() {
         assert!(
             post.activations[i] < 1e-3 * he.activations[i],
             "{name}: post {} vs He {}",
@@ -591,18 +611,19 @@ fn magnitude_history_stays_bounded_by_merging_neighbours() {
     let mut h = History::new();
     let point = |step: u64| MagnitudePoint {
         step,
-        activations: [step as f32; 6],
-        gradients: [1.0; 6],
-        weights: [2.0; 4],
-        weight_gradients: [3.0; 4],
+        activations: vec![step as f32; 7],
+        gradients: vec![1.0; 7],
+        weights: vec![2.0; 4],
+        weight_gradients: vec![3.0; 4],
     };
     for step in 1..=(MAX_MAGNITUDE_POINTS as u64 + 10) {
         h.push_magnitudes(point(step));
     }
     assert!(h.magnitudes().len() < MAX_MAGNITUDE_POINTS);
     assert_eq!(h.magnitude_stride(), 2);
-    let first = h.magnitudes()[0];
+    let first = &h.magnitudes()[0];
     assert_eq!((first.step, first.activations[0], first.weights[3]), (2, 1.5, 2.0));
+    assert_eq!((first.activations.len(), first.weight_gradients.len()), (7, 4), "merged points keep their widths");
     h.truncate_after(100);
     assert_eq!(h.magnitudes().last().map(|p| p.step), Some(100));
 }
@@ -610,7 +631,7 @@ fn magnitude_history_stays_bounded_by_merging_neighbours() {
 #[test]
 fn session_files_from_before_the_magnitude_curves_still_open() {
     use safetensors::SafeTensors;
-    let mut s = session(small(), 4);
+    let mut s = session(SMALL, 4);
     s.step_batch(&mut |_, _| {}).unwrap();
     let bytes = s.to_file().unwrap().to_bytes("new").unwrap();
     // Rebuild the file as the previous version wrote it: no magnitude tensors or state.
@@ -626,7 +647,7 @@ fn session_files_from_before_the_magnitude_curves_still_open() {
     let kept: Vec<_> = st.tensors().into_iter().filter(|(name, _)| !name.contains("magnitude")).collect();
     assert_eq!(kept.len() + 2, st.len());
     let old = safetensors::serialize(kept, Some(meta)).unwrap();
-    let opened = checkpoint::from_bytes(&old, "old", Some(s.data().train.len()), ConvEngine::Fast).unwrap();
+    let opened = checkpoint::from_bytes(&old, "old", Some(s.data().train.len()), ConvEngine::Fast, None).unwrap();
     assert!(opened.file.history.magnitudes().is_empty());
     assert_eq!(opened.file.history.loss(), s.history().loss());
 }
@@ -640,7 +661,7 @@ fn running_at(e: &Event) -> Option<u64> {
 
 #[test]
 fn the_worker_answers_teaching_requests_without_stopping_a_run() {
-    let worker = Worker::spawn(session(ModelConfig::default(), 8), || {}).unwrap();
+    let worker = Worker::spawn(session(POST, 8), || {}).unwrap();
     worker.send(Command::Run);
     let (e, _) = wait_for(&worker, "training to run", |e| running_at(e).is_some_and(|s| s >= 1));
     let step = running_at(&e).unwrap_or_default();
@@ -674,7 +695,7 @@ fn the_worker_answers_teaching_requests_without_stopping_a_run() {
 
 #[test]
 fn the_worker_checks_gradients_with_progress_and_answers_evaluations() {
-    let worker = Worker::spawn(session(small(), 4), || {}).unwrap();
+    let worker = Worker::spawn(session(SMALL, 4), || {}).unwrap();
     worker.send(Command::CheckGradients);
     let (e, _) = wait_for(&worker, "the refusal", |e| matches!(e, Event::Error(_)));
     let Event::Error(msg) = e else { unreachable!() };
@@ -707,7 +728,7 @@ fn the_worker_checks_gradients_with_progress_and_answers_evaluations() {
 #[test]
 #[ignore = "a measurement; run by hand on a quiet machine"]
 fn probe_latency_while_running() {
-    let worker = Worker::spawn(session(ModelConfig::default(), 32), || {}).unwrap();
+    let worker = Worker::spawn(session(POST, 32), || {}).unwrap();
     worker.send(Command::Run);
     wait_for(&worker, "training to run", |e| running_at(e).is_some_and(|s| s >= 2));
     let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -727,18 +748,15 @@ fn probe_latency_while_running() {
 
 #[test]
 fn the_inspector_says_when_the_engine_summed_through_fourier_transforms() {
-    let at = |layer| PixelRef { layer, channel: 3, y: 10, x: 12 };
     for (engine, conv2_by_fourier) in [(ConvEngine::Fast, true), (ConvEngine::Naive, false)] {
-        let mut s = Session::new(sample(), 3, Preset::Recommended, ModelConfig::default(), engine).unwrap();
+        let mut s = Session::new(sample(), 3, Preset::Recommended, POST, engine).unwrap();
         let mut settings = s.settings();
         settings.batch_size = 1;
         s.set_settings(settings).unwrap();
-        step_until(&mut s, Phase::Forward(Layer::Loss));
+        step_until(&mut s, "loss");
         let snap = s.snapshot();
-        assert!(
-            !snap.inspect_pixel(at(InspectLayer::Conv1)).unwrap().by_fourier,
-            "{engine:?}: conv1 is im2col or loops"
-        );
-        assert_eq!(snap.inspect_pixel(at(InspectLayer::Conv2)).unwrap().by_fourier, conv2_by_fourier, "{engine:?}");
+        let at = |name| PixelRef { layer: layer(&snap.model, name), channel: 3, y: 10, x: 12 };
+        assert!(!conv_pixel(&snap, at("conv1")).by_fourier, "{engine:?}: conv1 is im2col or loops");
+        assert_eq!(conv_pixel(&snap, at("conv2")).by_fourier, conv2_by_fourier, "{engine:?}");
     }
 }

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cnn_stepper_core::engine::{ConvEngine, Hyper, Layer, ModelConfig, Phase, Preset, Setting};
+use cnn_stepper_core::engine::{ConvEngine, Hyper, OptimizerKind, Phase, Preset, Setting};
 use cnn_stepper_core::trainer::{Command, Event, Session, Settings, TrainError, Worker};
-use common::{snapshot, wait_for_ok as wait_for};
+use common::{POST, grad, output, phase, snapshot, state, wait_for_ok as wait_for};
 
 fn session(engine: ConvEngine) -> Session {
-    common::session(7, ModelConfig::default(), engine)
+    common::session(7, POST, engine)
 }
 
 #[test]
@@ -29,8 +29,15 @@ fn stepping_phases_walks_the_network_in_order_and_counts_steps() {
         assert_eq!(snap.last_phase(), Some(*want));
     }
     assert_eq!(s.step(), 1);
+    // Every layer forward, the loss and its gradient, every layer backward, the update.
+    let layers = s.model().plan.layers.len();
+    assert_eq!((layers, phases.len()), (7, 2 * 7 + 3));
+    let labels: Vec<String> = phases.iter().map(|p| s.model().phase_label(*p)).collect();
+    assert_eq!(labels[..3], ["forward conv1", "forward relu1", "forward conv2"]);
+    assert_eq!(labels[7..10], ["loss", "backward loss", "backward fc2"]);
+    assert_eq!(labels.last().map(String::as_str), Some("update"));
     // The next phase starts a new batch.
-    assert_eq!(s.step_phase(&mut |_, _| {}).unwrap(), Phase::Forward(Layer::Conv1));
+    assert_eq!(s.step_phase(&mut |_, _| {}).unwrap(), Phase::Forward(0));
 }
 
 #[test]
@@ -39,19 +46,20 @@ fn snapshot_shows_only_what_the_phases_so_far_computed() {
     s.step_phase(&mut |_, _| {}).unwrap(); // forward conv1
     let snap = s.snapshot();
     assert_eq!(snap.sample.input.len(), 28 * 28);
-    assert_eq!(snap.sample.conv1.len(), 16 * 28 * 28);
-    assert!(snap.sample.relu1.is_empty() && snap.sample.conv2.is_empty());
+    assert_eq!(output(&snap, "conv1").len(), 16 * 28 * 28);
+    assert!(output(&snap, "relu1").is_empty() && output(&snap, "conv2").is_empty());
     assert!(snap.batch.probs.is_empty() && snap.loss.is_none());
-    assert!(snap.filters.conv1_grad.is_empty());
-    while s.snapshot().last_phase() != Some(Phase::Backward(Layer::Conv2)) {
+    assert!(snap.filters.convs[0].grad.is_empty());
+    let backward_conv2 = phase(s.model(), "backward conv2");
+    while s.snapshot().last_phase() != Some(backward_conv2) {
         s.step_phase(&mut |_, _| {}).unwrap();
     }
     let snap = s.snapshot();
-    assert_eq!(snap.sample.d_conv2.len(), 32 * 28 * 28);
-    assert_eq!(snap.sample.d_relu1.len(), 16 * 28 * 28);
-    assert!(snap.sample.d_conv1.is_empty());
-    assert_eq!(snap.filters.conv2_grad.len(), 32 * 16 * 25);
-    assert!(snap.filters.conv1_grad.is_empty());
+    assert_eq!(grad(&snap, "conv2").len(), 32 * 28 * 28);
+    assert_eq!(grad(&snap, "relu1").len(), 16 * 28 * 28);
+    assert!(grad(&snap, "conv1").is_empty());
+    assert_eq!(snap.filters.convs[1].grad.len(), 32 * 16 * 25);
+    assert!(snap.filters.convs[0].grad.is_empty());
     assert_eq!(snap.batch.probs.len(), 32 * 10);
     assert!(snap.loss.is_some());
 }
@@ -61,21 +69,23 @@ fn snapshot_carries_conv_biases_and_after_an_update_the_weights_the_maps_came_fr
     let mut s = session(ConvEngine::Fast);
     s.step_batch(&mut |_, _| {}).unwrap();
     let snap = s.snapshot();
-    let f = &snap.filters;
-    assert_eq!((f.conv1_b.len(), f.conv2_b.len()), (16, 32));
-    assert!(f.conv1_b.iter().any(|b| *b != 0.0), "the update moved the biases");
+    let (conv1, conv2) = (&snap.filters.convs[0], &snap.filters.convs[1]);
+    assert_eq!((conv1.name.as_str(), conv1.layer, conv2.name.as_str(), conv2.layer), ("conv1", 0, "conv2", 2));
+    assert_eq!((conv1.bias.len(), conv2.bias.len()), (16, 32));
+    assert!(conv1.bias.iter().any(|b| *b != 0.0), "the update moved the biases");
     // The step's forward pass ran with the initial weights: zero biases, and current − Δ.
-    let before = f.before_update.as_ref().expect("after the update, the forward's weights");
-    assert!(before.conv1_b.iter().chain(&before.conv2_b).all(|b| *b == 0.0));
-    for ((w, old), delta) in f.conv2_w.iter().zip(&before.conv2_w).zip(&f.conv2_delta) {
+    let before1 = conv1.before_update.as_ref().expect("after the update, the forward's weights");
+    let before2 = conv2.before_update.as_ref().expect("after the update, the forward's weights");
+    assert!(before1.1.iter().chain(&before2.1).all(|b| *b == 0.0));
+    for ((w, old), delta) in conv2.weight.iter().zip(&before2.0).zip(&conv2.delta) {
         assert!((w - delta - old).abs() <= 1e-6, "{w} − {delta} ≠ {old}");
     }
-    assert_eq!(f.forward_weights().3, before.conv2_b.as_slice());
+    assert_eq!(conv2.forward_weights().1, before2.1.as_slice());
     // Once the next batch's forward pass starts, the current weights are the forward's again.
     s.step_phase(&mut |_, _| {}).unwrap();
     let f = s.snapshot().filters;
-    assert!(f.before_update.is_none());
-    assert_eq!(f.forward_weights().0, f.conv1_w.as_slice());
+    assert!(f.convs.iter().all(|c| c.before_update.is_none()));
+    assert_eq!(f.convs[0].forward_weights().0, f.convs[0].weight.as_slice());
 }
 
 #[test]
@@ -87,7 +97,7 @@ fn same_seed_and_commands_give_identical_curves_and_weights() {
             s.step_batch(&mut |_, _| {}).unwrap();
             points.extend(s.snapshot().new_loss_points);
         }
-        (points, s.network().params.clone())
+        (points, state(&s))
     };
     let (a, pa) = run();
     let (b, pb) = run();
@@ -145,7 +155,11 @@ fn absurd_settings_are_refused_with_the_value_named() {
 fn every_bad_setting_is_named_at_once_not_only_the_first() {
     let mut s = session(ConvEngine::Fast);
     let good = s.settings();
-    let bad = Settings { hyper: Hyper { lr: 0.0, momentum: 1.0, reg: f32::NAN, lr_decay: 2.0 }, batch_size: 0, ..good };
+    let bad = Settings {
+        hyper: Hyper { lr: 0.0, momentum: 1.0, reg: f32::NAN, lr_decay: 2.0, optimizer: OptimizerKind::Sgd },
+        batch_size: 0,
+        ..good
+    };
     let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("accepted") };
     let named: Vec<Setting> = e.problems.iter().map(|p| p.setting).collect();
     assert_eq!(
@@ -163,8 +177,7 @@ fn every_bad_setting_is_named_at_once_not_only_the_first() {
 
 #[test]
 fn a_batch_larger_than_the_training_set_is_a_settings_problem() {
-    let mut s =
-        Session::new(common::first(64), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(common::first(64), 1, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     let bad = Settings { batch_size: 100, ..s.settings() };
     let Err(TrainError::Settings(e)) = s.set_settings(bad) else { panic!("accepted") };
     assert!(e.concerns(Setting::BatchSize));
@@ -194,8 +207,7 @@ fn evaluation_counts_correct_test_images() {
 #[test]
 fn epoch_stats_sum_the_epochs_steps_and_start_over_with_the_next_epoch() {
     // 96 images in batches of 32: three steps an epoch.
-    let mut s =
-        Session::new(common::first(96), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let mut s = Session::new(common::first(96), 1, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     let mut points = Vec::new();
     for _ in 0..3 {
         points.push(s.step_batch(&mut |_, _| {}).unwrap());
@@ -299,7 +311,7 @@ fn reset_starts_over_and_shutdown_joins_the_thread() {
     let worker = Worker::spawn(session(ConvEngine::Fast), || {}).unwrap();
     worker.send(Command::StepBatch);
     wait_for(&worker, "a batch", |e| snapshot(e).is_some_and(|s| s.step == 1));
-    worker.send(Command::Reset { seed: 99, preset: Preset::Post, config: ModelConfig::default() });
+    worker.send(Command::Reset { seed: 99, preset: Preset::Post, model: POST.into() });
     let e = wait_for(&worker, "the reset", |e| snapshot(e).is_some_and(|s| s.seed == 99));
     let s = snapshot(&e).unwrap();
     assert_eq!((s.step, s.phases_done, s.preset), (0, 0, Preset::Post));
@@ -311,7 +323,7 @@ fn reset_starts_over_and_shutdown_joins_the_thread() {
 #[test]
 fn run_epoch_stops_at_the_end_of_the_epoch() {
     // A tiny training set so an epoch is a few batches.
-    let s = Session::new(common::first(96), 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+    let s = Session::new(common::first(96), 1, Preset::Recommended, POST, ConvEngine::Fast).unwrap();
     let worker = Worker::spawn(s, || {}).unwrap();
     worker.send(Command::RunEpoch);
     let e = wait_for(&worker, "the epoch to end", |e| snapshot(e).is_some_and(|s| !s.running && s.epoch == 1));
@@ -354,7 +366,7 @@ fn the_engine_can_be_held_to_one_thread_and_then_computes_as_one_thread_does() {
         worker.send(Command::StepBatch);
     }
     let e = wait_for(&worker, "three batches on one thread", |e| snapshot(e).is_some_and(|s| s.step == 3));
-    let got = snapshot(&e).unwrap().filters.conv2_w.clone();
+    let got = snapshot(&e).unwrap().filters.convs[1].weight.clone();
 
     // The same steps in a one-thread pool of our own give the same bits (the split of a batch
     // over threads sets the order of its sums, so the thread count is part of "same settings").
@@ -364,7 +376,7 @@ fn the_engine_can_be_held_to_one_thread_and_then_computes_as_one_thread_does() {
         for _ in 0..3 {
             s.step_batch(&mut |_, _| {}).unwrap();
         }
-        s.network().params.conv2_w.iter().copied().collect::<Vec<f32>>()
+        common::param(&s, "conv2.weight").to_vec()
     });
     assert_eq!(got, want);
 

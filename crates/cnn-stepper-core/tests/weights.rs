@@ -386,9 +386,14 @@ fn an_unknown_format_version_or_bad_metadata_is_an_error() {
     let cfg = small();
     let tensors = raw_params(&small_params(1), &cfg, &PARAM_NAMES);
     let mut newer = our_metadata(&cfg);
-    newer.insert("format".into(), "cnn-stepper weights v2".into());
+    newer.insert("format".into(), "cnn-stepper weights v3".into());
     let err = load_err(&write_raw(&tensors, Some(newer)), None);
-    assert!(err.to_string().contains("\"cnn-stepper weights v2\" is not one this version reads"), "{err}");
+    assert!(err.to_string().contains("\"cnn-stepper weights v3\" is not one this version reads"), "{err}");
+    // A model file (any network) is not read as the post's network, and the message says how.
+    let mut model_file = our_metadata(&cfg);
+    model_file.insert("format".into(), "cnn-stepper weights v2".into());
+    let err = load_err(&write_raw(&tensors, Some(model_file)), None);
+    assert!(err.to_string().contains("read it with `load_model`"), "{err}");
 
     let mut bad_seed = our_metadata(&cfg);
     bad_seed.insert("seed".into(), "-1".into());

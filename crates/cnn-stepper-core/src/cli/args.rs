@@ -1,16 +1,17 @@
 //! The command line: what `cnn-stepper` accepts, and the headless commands it runs. The
 //! window's crate parses [`Cli`] and opens the window when no command is given.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
-use super::{CliError, Console, Signal, StopFlag, TrainOptions, thousands};
+use super::{CliError, Console, Signal, StopFlag, TrainOptions};
 use crate::data::ClassNames;
 use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
+use crate::engine::model::{DEFAULT_MODEL, ModelSpec, NAMED, named};
 use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
 
 /// Step through one training step of a real CNN on MNIST, phase by phase.
@@ -117,16 +118,24 @@ pub enum Command {
     },
     /// Accuracy of saved weights on the whole test set.
     Eval {
-        /// Weights file (safetensors, ours or a PyTorch state dict).
+        /// Weights file (safetensors: ours, a session, or a PyTorch state dict).
         #[arg(long, value_name = "FILE")]
         weights: PathBuf,
+        /// The network: a name (post, post-relu, lenet5, tiny) or a line such as
+        /// "conv(6,5,pad=2), relu, maxpool(2), flatten, fc(10)". Needed for a PyTorch state
+        /// dict that is not the post's network; a file that names its own must agree.
+        #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
+        model: Option<String>,
         /// Also write one row per test image: index,label,predicted,p0,…,p9.
         #[arg(long, value_name = "FILE.csv")]
         out: Option<PathBuf>,
     },
-    /// Images per second of full training steps, per engine and batch size (default: naive at
-    /// batch 8, fast at 8, 32 and 128).
+    /// Images per second of full training steps of a network (default: post), per engine and
+    /// batch size (default: naive at batch 8, fast at 8, 32 and 128).
     Bench {
+        /// The network: a name (post, post-relu, lenet5, tiny) or a line (default: post).
+        #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
+        model: Option<String>,
         /// Engine(s) to measure (default: both).
         #[arg(long, value_parser = parse_engine)]
         engine: Vec<ConvEngine>,
@@ -152,6 +161,17 @@ fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
     Preset::parse(s).map_err(|e| e.to_string())
+}
+/// A named network or a line that reads (whether it fits the data is checked once the data
+/// is known): a typo is refused before anything is loaded, with the layer and the reason.
+fn parse_model(s: &str) -> Result<String, String> {
+    if named(s).is_some() {
+        return Ok(s.trim().to_owned());
+    }
+    ModelSpec::parse(s).map(|_| s.to_owned()).map_err(|e| {
+        let names: Vec<&str> = NAMED.iter().map(|m| m.name).collect();
+        format!("{e} (or give a named network: {})", names.join(", "))
+    })
 }
 fn parse_classes(s: &str) -> Result<ClassNames, String> {
     s.parse::<ClassNames>().map_err(|e| e.to_string())
@@ -244,47 +264,13 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             super::export(&weights, npz.as_deref(), loss_csv.as_deref(), accuracy_csv.as_deref(), &mut stdout)?;
             Ok(Outcome::Done)
         }
-        Command::Eval { weights, out } => {
-            super::eval(&weights, data.as_deref(), classes, out.as_deref(), &mut stdout)?;
+        Command::Eval { weights, model, out } => {
+            super::eval_model(&weights, model.as_deref(), data.as_deref(), classes, out.as_deref(), &mut stdout)?;
             Ok(Outcome::Done)
         }
-        Command::Bench { engine, batch, secs, phases } => {
-            // By default the naive engine runs at batch 8 only: a batch of 128 takes it ~10 s.
-            let naive_default_only_8 = engine.is_empty() && batch.is_empty();
-            let engines = if engine.is_empty() { vec![ConvEngine::Naive, ConvEngine::Fast] } else { engine };
-            let batches = if batch.is_empty() { vec![8, 32, 128] } else { batch };
-            let mut fast = std::collections::HashMap::new();
-            let mut naive = std::collections::HashMap::new();
-            let line = |s: String| writeln!(std::io::stdout(), "{s}").map_err(CliError::Output);
-            for &b in &batches {
-                for &e in &engines {
-                    if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
-                        continue;
-                    }
-                    let r = super::bench(e, b, secs)?;
-                    line(format!(
-                        "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
-                        e.name(),
-                        b,
-                        thousands(r.images_per_sec.round() as u64),
-                        r.gflops,
-                        r.step_secs * 1e3
-                    ))?;
-                    match e {
-                        ConvEngine::Fast => fast.insert(b, r.images_per_sec),
-                        ConvEngine::Naive => naive.insert(b, r.images_per_sec),
-                    };
-                    if phases {
-                        let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
-                        for (label, ms) in super::phase_profile(e, b, rounds)? {
-                            line(format!("         {label:<18} {ms:>8.2} ms"))?;
-                        }
-                    }
-                }
-                if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
-                    line(format!("         batch {b:>3}: fast is {:.1}× naive", f / n))?;
-                }
-            }
+        Command::Bench { model, engine, batch, secs, phases } => {
+            let model = model.as_deref().unwrap_or(DEFAULT_MODEL);
+            super::bench_report(model, &engine, &batch, secs, phases, &mut stdout)?;
             Ok(Outcome::Done)
         }
     }

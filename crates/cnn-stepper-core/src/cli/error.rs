@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::data::DataError;
+use crate::engine::model::SpecError;
 use crate::engine::npz::NpzError;
 use crate::engine::weights::WeightsError;
 use crate::engine::{EngineError, SettingsError};
@@ -92,6 +93,20 @@ pub enum CliError {
         file: PathBuf,
         /// What does not fit, with both sizes.
         detail: String,
+    },
+    /// `--model` names no network, or its line does not fit the data.
+    #[error("--model: {0}")]
+    Model(#[source] SpecError),
+    /// A file that does not name its network (a PyTorch state dict) did not fit the default
+    /// network either: the user must say which network it holds.
+    #[error(
+        "{error} (the file does not say which network it holds, so it was read as `{tried}`: give its line with --model)"
+    )]
+    Unnamed {
+        /// Why the file did not fit the default network (boxed: it is large and rare).
+        error: Box<WeightsError>,
+        /// The default network it was read as.
+        tried: &'static str,
     },
     /// `export` without anything to write.
     #[error("nothing to export: give --npz, --loss-csv or --accuracy-csv")]

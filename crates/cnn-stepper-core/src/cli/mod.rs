@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 pub use error::CliError;
 pub use stop::{Signal, StopFlag};
 
-use crate::data::{self, ClassNames, DataError, Dataset, Mnist};
+use crate::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES};
 use crate::engine::config::MAX_EPOCHS;
-use crate::engine::model::DEFAULT_MODEL;
-use crate::engine::weights;
+use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
+use crate::engine::weights::{self, WeightsError};
 use crate::engine::{
-    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem, SettingsError,
-    argmax, npz,
+    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem,
+    SettingsError, argmax, npz,
 };
 use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;
@@ -253,7 +253,11 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
             hyper.optimizer.name(),
             settings.batch_size,
             hyper.lr,
-            if hyper.optimizer == OptimizerKind::Sgd { format!("momentum {}, ", hyper.momentum) } else { String::new() },
+            if hyper.optimizer == OptimizerKind::Sgd {
+                format!("momentum {}, ", hyper.momentum)
+            } else {
+                String::new()
+            },
             hyper.reg,
             hyper.lr_decay,
             session.seed()
@@ -533,8 +537,35 @@ pub fn evaluate(
     Ok((correct, test.len()))
 }
 
-/// `cnn-stepper eval`: loads weights, prints the test accuracy line, optionally writes a CSV.
-/// Of a `data_dir` only the test files are read.
+/// Accuracy of `net` on `test`, with every image's scores in `out` in turn: (correct, count).
+/// With `rows`, also collects each image's (label, predicted, probabilities).
+pub fn evaluate_model(
+    net: &mut Sequential<f32>,
+    test: &Dataset,
+    out: &mut Tensors<f32>,
+    mut rows: Option<&mut Vec<(usize, usize, Vec<f32>)>>,
+) -> Result<(usize, usize), CliError> {
+    let classes = net.plan().classes;
+    let mut correct = 0;
+    let mut start = 0;
+    while start < test.len() {
+        let end = (start + EVAL_CHUNK).min(test.len());
+        let indices: Vec<usize> = (start..end).collect();
+        let b = test.batch(&indices)?;
+        let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
+        net.forward_into(pixels, &b.labels, 0.0, out)?;
+        correct += out.correct();
+        if let Some(rows) = rows.as_deref_mut() {
+            for (p, &y) in out.probs.chunks(classes).zip(&b.labels) {
+                rows.push((y, argmax(p), p.to_vec()));
+            }
+        }
+        start = end;
+    }
+    Ok((correct, test.len()))
+}
+
+/// `cnn-stepper eval` without `--model`: see [`eval_model`].
 pub fn eval(
     weights_path: &Path,
     data_dir: Option<&Path>,
@@ -542,11 +573,28 @@ pub fn eval(
     csv: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<f32, CliError> {
-    let loaded = weights::load(weights_path, None)?;
-    if let Some(note) = loaded.integrity.note(&weights_path.display().to_string()) {
-        eprintln!("note: {note}");
-    }
-    let (params, meta) = (loaded.params, loaded.meta);
+    eval_model(weights_path, None, data_dir, classes, csv, out)
+}
+
+/// `cnn-stepper eval`: loads weights, prints the test accuracy line, optionally writes a CSV
+/// (`index,label,predicted,p0,…`). Of a `data_dir` only the test files are read.
+///
+/// The file is anything [`weights::load_model`] reads. `model` (a name or a line, resolved
+/// against the data) is the network of a file that does not name its own (a PyTorch state
+/// dict); a file that names its network must hold that one if `model` is given. Without
+/// `model`, a file that names no network is read as [`DEFAULT_MODEL`], and the error, if it
+/// does not fit, asks for `--model`.
+pub fn eval_model(
+    weights_path: &Path,
+    model: Option<&str>,
+    data_dir: Option<&Path>,
+    classes: Option<ClassNames>,
+    csv: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<f32, CliError> {
+    let name = weights_path.display().to_string();
+    // The file first: a missing or damaged one is reported before any data is read.
+    let bytes = weights::read_file(weights_path)?;
     // Only the test split: a damaged training file must not stop an evaluation.
     let (test, source) = match data_dir {
         Some(dir) => (data::load_test_dir(dir, classes)?, dir.display().to_string()),
@@ -555,24 +603,55 @@ pub fn eval(
             (sample.test, sample.source)
         }
     };
-    let cfg = meta.config;
-    check_images_fit(weights_path, &cfg, &test, &source)?;
-    if test.num_classes() != cfg.classes {
+    let input = (1, test.rows, test.cols);
+    let expected = model.map(|m| resolve(m, input, test.num_classes())).transpose().map_err(CliError::Model)?;
+    let loaded = match weights::from_bytes_model(&bytes, &name, expected.as_ref()) {
+        Err(WeightsError::NoModelLine { .. }) if expected.is_none() => {
+            let default = resolve(DEFAULT_MODEL, input, test.num_classes()).map_err(CliError::Model)?;
+            let loaded = weights::from_bytes_model(&bytes, &name, Some(&default))
+                .map_err(|error| CliError::Unnamed { error: Box::new(error), tried: DEFAULT_MODEL })?;
+            eprintln!(
+                "note: {name} does not say which network it holds; its tensors fit `{DEFAULT_MODEL}`, so it was read \
+                 as that (--model reads it as another)"
+            );
+            loaded
+        }
+        other => other?,
+    };
+    if let Some(note) = loaded.integrity.note(&name) {
+        eprintln!("note: {note}");
+    }
+    let plan = &loaded.plan;
+    let data_shape = Shape::Maps { c: 1, h: test.rows, w: test.cols };
+    if plan.input != data_shape {
         return Err(CliError::DoesNotFit {
             file: weights_path.to_owned(),
-            detail: format!("the network has {} classes but {source} has {}", cfg.classes, test.num_classes()),
+            detail: format!("the network takes {} images but {source} has {data_shape}", plan.input),
         });
     }
-    let mut net = Network::with_params(cfg, params, ConvEngine::Fast)
-        .map_err(|e| CliError::DoesNotFit { file: weights_path.to_owned(), detail: e.to_string() })?;
+    if plan.classes != test.num_classes() {
+        return Err(CliError::DoesNotFit {
+            file: weights_path.to_owned(),
+            detail: format!("the network has {} classes but {source} has {}", plan.classes, test.num_classes()),
+        });
+    }
+    let names = &loaded.weights.class_names;
+    if !names.is_empty() && *names != test.class_names {
+        eprintln!(
+            "note: {name} was trained on the classes {} but {source} has {}",
+            names.join(", "),
+            test.class_names.join(", ")
+        );
+    }
+    let mut net = loaded.sequential(ConvEngine::Fast)?;
     let mut rows = Vec::new();
-    let mut acts = Activations::default();
-    let (correct, count) = evaluate(&mut net, &test, 0.0, &mut acts, csv.map(|_| &mut rows))?;
+    let mut tensors = Tensors::default();
+    let (correct, count) = evaluate_model(&mut net, &test, &mut tensors, csv.map(|_| &mut rows))?;
     let acc = correct as f32 / count.max(1) as f32;
     writeln!(out, "test accuracy: {:.2}% ({correct}/{count})", 100.0 * acc).map_err(CliError::Output)?;
     if let Some(path) = csv {
         let mut text = String::from("index,label,predicted");
-        for c in 0..cfg.classes {
+        for c in 0..plan.classes {
             text.push_str(&format!(",p{c}"));
         }
         text.push('\n');
@@ -609,7 +688,7 @@ pub fn export(
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(CliError::Output);
     if let Some(path) = npz_path {
         let weights = opened.file.model_weights();
-        let plan = crate::engine::model_file::checked_plan(&weights, &weights_path.display().to_string())?;
+        let plan = crate::engine::weights::model_file::checked_plan(&weights, &weights_path.display().to_string())?;
         npz::save_model(path, &plan, &weights.tensors)?;
         w(out, format!("wrote {} (numpy .npz, the post's names, float32)", path.display()))?;
     }
@@ -639,6 +718,24 @@ pub fn flops_per_image(cfg: &ModelConfig) -> f64 {
     2.0 * conv1 + 3.0 * (conv2 + fc1 + fc2)
 }
 
+/// Multiply-adds ×2 of one image's forward + backward pass through `plan`'s convs and fcs:
+/// forward, weight gradient and input gradient, the last not for a first layer with weights
+/// (no layer needs the input's gradient). Pools and activations are not counted. For the
+/// post's network it is [`flops_per_image`].
+pub fn model_flops_per_image(plan: &Plan) -> f64 {
+    let mut total = 0.0;
+    let mut at_input = true;
+    for l in &plan.layers {
+        if l.spec.has_params() {
+            let passes = if at_input { 2.0 } else { 3.0 };
+            total += passes * 2.0 * l.work_per_image as f64;
+        }
+        // flatten keeps its input's buffer: a layer after it still sees the input.
+        at_input &= l.spec == LayerSpec::Flatten;
+    }
+    total
+}
+
 /// One `bench` measurement.
 #[derive(Clone, Debug)]
 pub struct BenchResult {
@@ -650,45 +747,65 @@ pub struct BenchResult {
     pub step_secs: f64,
     /// `batch / step_secs`.
     pub images_per_sec: f64,
-    /// Achieved GFLOP/s.
+    /// Achieved GFLOP/s (see [`model_flops_per_image`]).
     pub gflops: f64,
 }
 
-/// The post's network with the recommended init, and a batch of the embedded sample's first
-/// images: what `bench` and `phase_profile` time.
-fn bench_setup(engine: ConvEngine, batch: usize) -> Result<(Network<f32>, data::Batch), CliError> {
+/// The network `bench` times for `model` (a name or a line): on the embedded sample's
+/// 1×28×28 images with 10 classes.
+pub fn bench_plan(model: &str) -> Result<Plan, CliError> {
+    resolve(model, (1, MNIST_SIDE, MNIST_SIDE), NUM_CLASSES).map_err(CliError::Model)
+}
+
+/// `plan`'s network with the recommended init (He, seed 1) and a batch of the embedded
+/// sample's first images: what `bench` and `phase_profile` time.
+fn bench_setup(plan: &Plan, engine: ConvEngine, batch: usize) -> Result<(Sequential<f32>, data::Batch), CliError> {
     if let Some(reason) = Setting::check_batch(batch) {
         let problem = SettingProblem { setting: Setting::BatchSize, value: batch.to_string(), reason };
         return Err(SettingsError { problems: vec![problem] }.into());
     }
     let data = data::embedded()?;
-    let net = Network::<f32>::new(ModelConfig::default(), Preset::Recommended.init(), 1, engine)?;
+    let sample = Shape::Maps { c: 1, h: data.train.rows, w: data.train.cols };
+    if plan.input != sample || plan.classes != data.train.num_classes() {
+        return Err(CliError::Model(SpecError::line(format!(
+            "the benchmark runs on the embedded sample ({sample} images, {} classes), but the network takes {} images \
+             and has {} classes",
+            data.train.num_classes(),
+            plan.input,
+            plan.classes
+        ))));
+    }
+    let net = Sequential::<f32>::new(plan.clone(), Preset::Recommended.init(), 1, engine);
     let indices: Vec<usize> = (0..batch).map(|i| i % data.train.len()).collect();
     let b = data.train.batch(&indices)?;
     Ok((net, b))
 }
 
-/// Times full training steps (forward, backward, update) on the embedded sample's first images:
-/// warm-up, then the median of several steps (at least 3, more until `min_secs` have passed).
-/// `batch` is refused outside 1 to [`MAX_BATCH`](crate::engine::MAX_BATCH), `min_secs` unless
-/// it is a number above 0.
+/// [`bench_model`] on the post's network.
 pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchResult, CliError> {
+    bench_model(&bench_plan(DEFAULT_MODEL)?, engine, batch, min_secs)
+}
+
+/// Times full training steps (forward, loss, backward, SGD with momentum) of `plan`'s network
+/// ([`bench_plan`]) on the embedded sample's first images: warm-up, then the median of several
+/// steps (at least 3, more until `min_secs` have passed). `batch` is refused outside 1 to
+/// [`MAX_BATCH`](crate::engine::MAX_BATCH), `min_secs` unless it is a number above 0.
+pub fn bench_model(plan: &Plan, engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchResult, CliError> {
     if !(min_secs.is_finite() && min_secs > 0.0) {
         return Err(CliError::BenchSecs(min_secs));
     }
-    let (mut net, b) = bench_setup(engine, batch)?;
-    let cfg = *net.config();
+    let (mut net, b) = bench_setup(plan, engine, batch)?;
     let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
     let hyper = Preset::Recommended.hyper();
     let warmup = if engine == ConvEngine::Naive { 1 } else { 3 };
     for _ in 0..warmup {
-        net.train_step(pixels, &b.labels, &hyper)?;
+        net.run_step(pixels, &b.labels, &hyper)?;
     }
     let mut times = Vec::new();
     let started = Instant::now();
     while times.len() < 3 || (started.elapsed().as_secs_f64() < min_secs && times.len() < 200) {
         let t = Instant::now();
-        net.train_step(pixels, &b.labels, &hyper)?;
+        net.run_step(pixels, &b.labels, &hyper)?;
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -698,17 +815,81 @@ pub fn bench(engine: ConvEngine, batch: usize, min_secs: f64) -> Result<BenchRes
         batch,
         step_secs,
         images_per_sec: batch as f64 / step_secs,
-        gflops: flops_per_image(&cfg) * batch as f64 / step_secs / 1e9,
+        gflops: model_flops_per_image(plan) * batch as f64 / step_secs / 1e9,
     })
 }
 
-/// Milliseconds each phase of one fast-engine training step takes (median of `rounds` steps
-/// after a warm-up): where the time of a step goes.
-pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<Vec<(String, f64)>, CliError> {
-    let (mut net, b) = bench_setup(engine, batch)?;
+/// `cnn-stepper bench`: a line naming the network, then one line per engine and batch size,
+/// `fast   batch  32: 4,321 images/s (…)`, with each phase's time if `phases`, and how much
+/// faster fast is than naive where both ran. Empty `engines` means both, empty `batches` means
+/// 8, 32 and 128 (the naive engine then runs at batch 8 only: a batch of 128 takes it ~10 s).
+pub fn bench_report(
+    model: &str,
+    engines: &[ConvEngine],
+    batches: &[usize],
+    secs: f64,
+    phases: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let plan = bench_plan(model)?;
+    let naive_default_only_8 = engines.is_empty() && batches.is_empty();
+    let engines = if engines.is_empty() { &[ConvEngine::Naive, ConvEngine::Fast][..] } else { engines };
+    let batches = if batches.is_empty() { &[8, 32, 128][..] } else { batches };
+    let mut fast = std::collections::HashMap::new();
+    let mut naive = std::collections::HashMap::new();
+    let mut line = |s: String| writeln!(out, "{s}").map_err(CliError::Output);
+    let name = named(model).map_or(String::new(), |m| format!(" {}", m.name));
+    line(format!(
+        "model{name}: {} on {} images, {} parameters",
+        plan.spec,
+        plan.input,
+        thousands(plan.total_params() as u64)
+    ))?;
+    for &b in batches {
+        for &e in engines {
+            if naive_default_only_8 && e == ConvEngine::Naive && b != 8 {
+                continue;
+            }
+            let r = bench_model(&plan, e, b, secs)?;
+            line(format!(
+                "{:<6} batch {:>3}: {} images/s ({:.1} GFLOP/s, {:.1} ms/step)",
+                e.name(),
+                b,
+                thousands(r.images_per_sec.round() as u64),
+                r.gflops,
+                r.step_secs * 1e3
+            ))?;
+            match e {
+                ConvEngine::Fast => fast.insert(b, r.images_per_sec),
+                ConvEngine::Naive => naive.insert(b, r.images_per_sec),
+            };
+            if phases {
+                let rounds = if e == ConvEngine::Naive { 1 } else { 5 };
+                for (label, ms) in phase_profile(&plan, e, b, rounds)? {
+                    line(format!("         {label:<18} {ms:>8.2} ms"))?;
+                }
+            }
+        }
+        if let (Some(f), Some(n)) = (fast.get(&b), naive.get(&b)) {
+            line(format!("         batch {b:>3}: fast is {:.1}× naive", f / n))?;
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds each phase of one training step of `plan`'s network takes (median of `rounds`
+/// steps after a warm-up): where the time of a step goes.
+pub fn phase_profile(
+    plan: &Plan,
+    engine: ConvEngine,
+    batch: usize,
+    rounds: usize,
+) -> Result<Vec<(String, f64)>, CliError> {
+    let (mut net, b) = bench_setup(plan, engine, batch)?;
     let pixels = b.images.as_slice().ok_or(TrainError::Internal("batch images are not contiguous"))?;
     let hyper = Preset::Recommended.hyper();
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); net.phases().len()];
+    let phases = net.phases().to_vec();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); phases.len()];
     for round in 0..rounds + 1 {
         net.load_batch(pixels, &b.labels)?;
         for t in times.iter_mut() {
@@ -719,29 +900,14 @@ pub fn phase_profile(engine: ConvEngine, batch: usize, rounds: usize) -> Result<
             }
         }
     }
-    Ok(net
-        .phases()
+    Ok(phases
         .iter()
         .zip(times)
         .map(|(p, mut t)| {
             t.sort_by(f64::total_cmp);
-            (p.label(), t.get(t.len() / 2).copied().unwrap_or(0.0))
+            (plan.phase_label(*p), t.get(t.len() / 2).copied().unwrap_or(0.0))
         })
         .collect())
-}
-
-/// Refuses a dataset whose images are not the size the network in `file` takes.
-fn check_images_fit(file: &Path, cfg: &ModelConfig, set: &Dataset, source: &str) -> Result<(), CliError> {
-    if set.image_len() == cfg.in_channels * cfg.in_height * cfg.in_width {
-        return Ok(());
-    }
-    Err(CliError::DoesNotFit {
-        file: file.to_owned(),
-        detail: format!(
-            "the network takes {}×{} images but {source} has {}×{}",
-            cfg.in_height, cfg.in_width, set.rows, set.cols
-        ),
-    })
 }
 
 /// Formats an integer with thousands separators: 60000 → "60,000".
@@ -834,7 +1000,7 @@ mod tests {
     fn a_failed_save_goes_to_the_first_rescue_folder_that_takes_it() {
         let dir = tempfile::tempdir().unwrap();
         let data = Arc::new(data::embedded().unwrap());
-        let mut session = Session::new(data, 1, Preset::Recommended, ModelConfig::default(), ConvEngine::Fast).unwrap();
+        let mut session = Session::new(data, 1, Preset::Recommended, "post", ConvEngine::Fast).unwrap();
         session.step_batch(&mut |_, _| {}).unwrap();
         let gone = dir.path().join("gone/run.safetensors");
         let (missing, rescue) = (dir.path().join("missing-too"), dir.path().join("rescue"));
@@ -844,7 +1010,11 @@ mod tests {
         let CliError::NotSaved { rescued: Some(path), .. } = &e else { panic!("{e}") };
         assert_eq!(path.parent(), Some(rescue.as_path()));
         assert!(path.to_string_lossy().ends_with("-run.safetensors"), "{}", path.display());
-        assert_eq!(checkpoint::load(path, None, ConvEngine::Fast).unwrap().file.step, 1, "the whole run is there");
+        assert_eq!(
+            checkpoint::load(path, None, ConvEngine::Fast, None).unwrap().file.step,
+            1,
+            "the whole run is there"
+        );
         let message = e.to_string();
         assert!(message.contains("gone") && message.contains("saved to") && message.contains("--resume"), "{message}");
         assert!(String::from_utf8(err).unwrap().contains("missing-too"), "the failed rescue folder is named");

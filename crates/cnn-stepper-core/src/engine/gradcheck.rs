@@ -197,7 +197,7 @@ pub(crate) fn finish_layers(layers: &mut [GradCheckLayer]) {
 
 /// True if the sign patterns `[x > 0]` of `a` and `b` differ: a ReLU with these inputs was on
 /// in one pass and off in the other.
-pub(crate) fn signs_differ(a: &[f64], b: &[f64]) -> bool {
+fn signs_differ(a: &[f64], b: &[f64]) -> bool {
     a.iter().zip(b).any(|(p, q)| (*p > 0.0) != (*q > 0.0))
 }
 

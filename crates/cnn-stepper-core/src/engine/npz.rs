@@ -1,11 +1,15 @@
-//! Weights as a NumPy `.npz` under the blog post's own names, so the post's numpy code can
-//! load them: `np.load("w.npz")["c1_filters"]`.
+//! Weights as a NumPy `.npz`, so numpy code can load them: `np.load("w.npz")["c1_filters"]`.
+//!
+//! # The post's network
+//! The post's family of networks ([`post_family_config`] recognises it: `post`, `post-relu` and
+//! the same layers with other sizes) keeps the blog post's own names, so the post's numpy code
+//! loads them as they are:
 //!
 //! | npz name     | shape           | from                         |
 //! |--------------|-----------------|------------------------------|
-//! | `c1_filters` | `[F1, C, K, K]` | `conv1.weight`               |
+//! | `c1_filters` | `[F1, C, K, K]` | `conv1.weight` (`0.weight`)  |
 //! | `c1_b`       | `[F1]`          | `conv1.bias`                 |
-//! | `c2_filters` | `[F2, F1, K, K]`| `conv2.weight`               |
+//! | `c2_filters` | `[F2, F1, K, K]`| `conv2.weight` (`2.weight`)  |
 //! | `c2_b`       | `[F2]`          | `conv2.bias`                 |
 //! | `fc_W1`      | `[FLAT, HIDDEN]`| `fc1.weight` **transposed**  |
 //! | `fc_b1`      | `[HIDDEN]`      | `fc1.bias`                   |
@@ -14,15 +18,32 @@
 //!
 //! The post computes `X @ W` where PyTorch computes `x @ W.T`, hence the transposes.
 //!
+//! # Any other network
+//! Each layer's tensors are named after the layer as a student names it (the [`Plan`]'s
+//! `conv1`, `conv2`, …, `fc1`, `fc2`, …), with the post's conventions:
+//!
+//! | npz name   | shape          | from                                          |
+//! |------------|----------------|-----------------------------------------------|
+//! | `convN_W`  | `[F, C, K, K]` | the N-th conv's `<index>.weight`              |
+//! | `convN_b`  | `[F]`          | its `<index>.bias`                            |
+//! | `fcN_W`    | `[IN, OUT]`    | the N-th fc's `<index>.weight` **transposed** |
+//! | `fcN_b`    | `[OUT]`        | its `<index>.bias`                            |
+//!
+//! so that `x @ fc1_W + fc1_b` is the layer, as in the post. LeNet-5's are `conv1_W`, `conv1_b`,
+//! `conv2_W`, `conv2_b`, `fc1_W`, `fc1_b`, `fc2_W`, `fc2_b`, `fc3_W`, `fc3_b`.
+//!
+//! # Format
 //! An `.npz` is a zip of `.npy` files. This writer stores them uncompressed (zip method 0,
 //! "stored") with a CRC-32 per member, which `numpy.load` and every unzip read; little-endian
 //! `float32` (`'<f4'`), C order, `.npy` format version 1.0.
 
 use std::path::Path;
 
-use ndarray::{ArrayBase, Data, Dimension};
+use ndarray::{ArrayBase, ArrayViewD, Data, Dimension, IxDyn};
 
 use super::Params;
+use super::model::{LayerSpec, ParamTensor, Plan};
+use super::weights::post_family_config;
 use crate::fileio::{FileError, write_atomically};
 
 /// Why an `.npz` could not be made or written.
@@ -37,6 +58,9 @@ pub enum NpzError {
     /// Writing the file failed (the error names it).
     #[error(transparent)]
     File(#[from] FileError),
+    /// The tensors given are not those of the network (a missing tensor, a wrong shape).
+    #[error("cannot export the weights as .npz: {0}")]
+    Tensors(String),
 }
 
 /// The npz member names, in the order they are written.
@@ -146,41 +170,68 @@ pub fn save(path: &Path, p: &Params<f32>) -> Result<(), NpzError> {
     Ok(write_atomically(path, &bytes)?)
 }
 
-/// Writes the weights of any network: the post's family under the post's names (as [`save`]),
-/// any other with one member per tensor named after its layer (`conv1_W`, `conv1_b`, `fc1_W`,
-/// …; fc weights transposed to `[IN, OUT]` as the post's are).
-pub fn save_model(
-    path: &Path,
-    plan: &crate::engine::model::Plan,
-    tensors: &[crate::engine::model::ParamTensor<f32>],
-) -> Result<(), NpzError> {
-    let mut members = Vec::with_capacity(tensors.len());
-    let post = is_post_family(plan) && tensors.len() == NPZ_NAMES.len();
-    for (i, t) in tensors.iter().enumerate() {
-        let layer = plan.layers.get(t.layer).map_or("layer", |l| l.name.as_str());
-        let is_weight = t.name.ends_with(".weight");
-        let member = if post {
-            format!("{}.npy", NPZ_NAMES[i])
-        } else {
-            format!("{layer}_{}.npy", if is_weight { "W" } else { "b" })
-        };
-        let a = ndarray::ArrayD::from_shape_vec(t.shape.clone(), t.data.clone())
-            .map_err(|e| NpzError::TooLarge { what: format!("{}: {e}", t.name) })?;
-        let a = if is_weight && t.shape.len() == 2 { a.reversed_axes() } else { a };
-        members.push((member, npy_f32(&a)));
-    }
-    write_atomically(path, &zip_stored(&members)?)?;
-    Ok(())
+/// One tensor of a network as the `.npz` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpzName {
+    /// The tensor's PyTorch name, `<index>.weight` or `<index>.bias`.
+    pub tensor: String,
+    /// Its name in the `.npz` (without `.npy`): `c1_filters`, `conv2_W`, `fc1_b`, ….
+    pub npz: String,
+    /// True for fc weights, stored `[IN, OUT]` (transposed from PyTorch's `[OUT, IN]`).
+    pub transposed: bool,
 }
 
-/// True for the networks of the post's shape, `conv, relu, conv[, relu], flatten, fc, relu, fc`
-/// (those the post-only engine built, whatever their sizes): their `.npz` keeps the post's names,
-/// so the post's numpy code loads it.
-fn is_post_family(plan: &crate::engine::model::Plan) -> bool {
-    let kinds: Vec<&str> = plan.layers.iter().map(|l| l.spec.kind()).collect();
-    matches!(
-        kinds.as_slice(),
-        ["conv", "relu", "conv", "flatten", "fc", "relu", "fc"]
-            | ["conv", "relu", "conv", "relu", "flatten", "fc", "relu", "fc"]
-    )
+/// The `.npz` name of every parameter tensor of `plan`, in `state_dict` order: the post's names
+/// for the post's family, else `<layer>_W` / `<layer>_b` (see the [module documentation](self)).
+pub fn model_names(plan: &Plan) -> Vec<NpzName> {
+    let post = post_family_config(plan).is_some();
+    let mut out = Vec::new();
+    for layer in plan.layers.iter().filter(|l| l.spec.has_params()) {
+        let fc = matches!(layer.spec, LayerSpec::Fc { .. });
+        for (i, (tensor, _)) in layer.param_shapes().into_iter().enumerate() {
+            let weight = i == 0;
+            let npz = if post {
+                NPZ_NAMES.get(out.len()).map_or_else(|| tensor.clone(), |n| (*n).to_owned())
+            } else {
+                format!("{}_{}", layer.name, if weight { "W" } else { "b" })
+            };
+            out.push(NpzName { tensor, npz, transposed: fc && weight });
+        }
+    }
+    out
+}
+
+/// The weights `tensors` of `plan`'s network as the bytes of an `.npz` under [`model_names`].
+/// Every tensor of the plan must be there with its shape.
+pub fn to_bytes_model(plan: &Plan, tensors: &[ParamTensor<f32>]) -> Result<Vec<u8>, NpzError> {
+    let shapes = plan.param_shapes();
+    let mut members = Vec::with_capacity(shapes.len());
+    for (n, (tensor, shape)) in model_names(plan).into_iter().zip(shapes) {
+        let Some(t) = tensors.iter().find(|t| t.name == tensor) else {
+            return Err(NpzError::Tensors(format!("tensor \"{tensor}\" is missing")));
+        };
+        if t.shape != shape {
+            return Err(NpzError::Tensors(format!(
+                "tensor \"{tensor}\" has shape {:?} but this network needs {shape:?}",
+                t.shape
+            )));
+        }
+        let view = ArrayViewD::from_shape(IxDyn(&shape), &t.data).map_err(|_| {
+            NpzError::Tensors(format!(
+                "tensor \"{tensor}\" holds {} values, but its shape {shape:?} takes {}",
+                t.data.len(),
+                shape.iter().product::<usize>()
+            ))
+        })?;
+        let bytes = if n.transposed { npy_f32(&view.reversed_axes()) } else { npy_f32(&view) };
+        members.push((format!("{}.npy", n.npz), bytes));
+    }
+    zip_stored(&members)
+}
+
+/// Writes the weights `tensors` of `plan`'s network as an `.npz` file under [`model_names`],
+/// atomically (see [`write_atomically`]).
+pub fn save_model(path: &Path, plan: &Plan, tensors: &[ParamTensor<f32>]) -> Result<(), NpzError> {
+    let bytes = to_bytes_model(plan, tensors)?;
+    Ok(write_atomically(path, &bytes)?)
 }

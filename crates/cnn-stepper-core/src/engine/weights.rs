@@ -1,7 +1,18 @@
 //! Weights files: safetensors in PyTorch's layout, so a model moves between this app and
 //! PyTorch without conversion.
 //!
-//! A file holds the eight tensors under the names of [`PARAM_NAMES`] (`conv1.weight`
+//! Two formats, both read by [`load_model`] (see [`model_file`] for the one any network uses):
+//! - **model files** ([`MODEL_FORMAT`], written by [`save_model`]): any network of
+//!   [`crate::engine::model`], its tensors under PyTorch's `nn.Sequential` names
+//!   (`<index>.weight`, `<index>.bias`) and its model line, input shape and class names in the
+//!   metadata;
+//! - **post files** ([`FORMAT`], written by [`save`], described below): the post's network only,
+//!   as files were written before networks became lines.
+//!
+//! The checksums, the header checks and what loading refuses (below) are the same for both.
+//!
+//! # Post files
+//! A post file holds the eight tensors under the names of [`PARAM_NAMES`] (`conv1.weight`
 //! `[F1, C, K, K]` … `fc2.bias` `[CLASSES]`), little-endian `F32`, and a string→string
 //! `__metadata__` map with `"format"` ([`FORMAT`]), `"config"` (the [`ModelConfig`] as JSON),
 //! and, when known, `"preset"`, `"seed"` and `"step"`, plus `"checksums"` ([`CHECKSUMS_KEY`]).
@@ -22,7 +33,8 @@
 //! tensor data is read, so a large damaged file is refused without reading it; tensors that are
 //! missing, unexpected, of the wrong shape or type; and weights that are NaN or infinite.
 //!
-//! Reading is more lenient than writing, because the point is to take what PyTorch writes:
+//! The post-file reader ([`load`], [`from_bytes`]) is more lenient than the writer, because the
+//! point is to take what PyTorch writes:
 //! - `F64` tensors are rounded to `f32`.
 //! - The state dict of the equivalent `torch.nn.Sequential` uses layer indices for names:
 //!   `0.*` conv1, `2.*` conv2, `4.*` fc1, `6.*` fc2; or, with a `ReLU` after conv2, `5.*` fc1
@@ -41,6 +53,13 @@ use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorInfo, Tenso
 
 use super::{EngineError, ModelConfig, PARAM_NAMES, Params};
 use crate::fileio::{self, FileError};
+
+pub mod model_file;
+
+pub use model_file::{
+    CLASSES_KEY, INPUT_KEY, LoadedModel, MODEL_FORMAT, MODEL_KEY, ModelMeta, ModelWeights, Origin, from_bytes_model,
+    load_model, post_family_config, post_family_spec, save_model, to_bytes_model,
+};
 
 /// The `"format"` metadata value of the files this version writes and reads.
 pub const FORMAT: &str = "cnn-stepper weights v1";
@@ -272,6 +291,24 @@ pub enum WeightsError {
         name: String,
         /// Every field that differs.
         differences: Vec<ConfigDiff>,
+    },
+    /// The file's network (its model line and input) is not the one the caller expects.
+    #[error("{name}: the file's network differs from the expected one: {}", differences.join("; "))]
+    ModelMismatch {
+        /// The weights file.
+        name: String,
+        /// What differs, each naming both sides (the file's model line and the expected one).
+        differences: Vec<String>,
+    },
+    /// A file without a model line (a PyTorch state dict) read without saying which network it
+    /// holds.
+    #[error(
+        "{name}: the file does not say which network it holds (it has no cnn-stepper metadata: a PyTorch \
+         state dict?); give the model line it was saved from"
+    )]
+    NoModelLine {
+        /// The weights file.
+        name: String,
     },
     /// The safetensors writer refused the tensors.
     #[error("{name}: cannot encode as safetensors: {source}")]
@@ -766,6 +803,12 @@ fn read_metadata(
     let bad = |detail: String| WeightsError::Metadata { name: name.to_owned(), detail };
     match map.get("format").map(String::as_str) {
         Some(FORMAT) => {}
+        Some(MODEL_FORMAT) => {
+            return Err(bad(format!(
+                "format {MODEL_FORMAT:?} holds a network written as a model line: read it with `load_model`, \
+                 not as the post's network"
+            )));
+        }
         Some(other) if other.starts_with("cnn-stepper") => {
             return Err(bad(format!("format {other:?} is not one this version reads ({FORMAT:?})")));
         }

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Sampler, SamplingMode};
 use crate::engine::model::optim::AdamState;
 use crate::engine::model::{ParamTensor, Plan, Shape};
-use crate::engine::model_file;
+use crate::engine::weights::model_file;
 use crate::engine::weights::{self, Entry, Integrity, SESSION_PREFIX, WeightsError};
 use crate::engine::{ConvEngine, Preset};
 use crate::fileio::{self, FileError};
@@ -225,7 +225,10 @@ impl History {
 
     /// Records one step's layer magnitudes.
     pub fn push_magnitudes(&mut self, p: MagnitudePoint) {
-        if self.magnitude_bucket.as_ref().is_some_and(|b| b.layers != p.activations.len() || b.weights != p.weights.len())
+        if self
+            .magnitude_bucket
+            .as_ref()
+            .is_some_and(|b| b.layers != p.activations.len() || b.weights != p.weights.len())
         {
             self.magnitude_bucket = None;
         }
@@ -640,7 +643,7 @@ fn session_evidence(map: &BTreeMap<String, String>, st: &SafeTensors<'_>) -> Opt
 /// session or refused; only a file with no trace of one opens as plain weights.
 ///
 /// `expected` is the network to read a file that does not name its own (a PyTorch state dict)
-/// as; a file that names one is read as that one.
+/// as; a file that names one is read as that one, whatever `expected` says.
 pub fn from_bytes(
     bytes: &[u8],
     name: &str,
@@ -649,7 +652,12 @@ pub fn from_bytes(
     expected: Option<&Plan>,
 ) -> Result<Opened, CheckpointError> {
     let parsed = weights::Parsed::new(bytes, name)?;
-    let loaded = parsed.model(expected)?;
+    // A file that names its network is read as that one (opening a LeNet file in a run of the
+    // post's network switches networks); only a file that names none is read as `expected`.
+    let loaded = match parsed.model(None) {
+        Err(WeightsError::NoModelLine { .. }) if expected.is_some() => parsed.model(expected)?,
+        other => other?,
+    };
     let integrity = loaded.integrity;
     let model_file::ModelWeights { line, class_names, tensors, meta, .. } = loaded.weights;
     let input = loaded.plan.input;
@@ -754,7 +762,7 @@ pub fn from_bytes(
     let mut adam = Vec::new();
     for t in &tensors {
         // Format v1 named the tensors as the post's network did (`conv1.weight`).
-        let stored = if v1 { post_name(&model, &t.name).unwrap_or_default() } else { t.name.clone() };
+        let stored = if v1 { v1_name(&tensors, t).unwrap_or_default() } else { t.name.clone() };
         let tensor = velocity_name(&stored);
         let m = f32_tensor(st, &tensor, &t.shape, name)?;
         weights::check_finite(&m, &tensor, name)?;
@@ -850,18 +858,15 @@ pub fn load(
     from_bytes(&bytes, &path.display().to_string(), train_len, engine, expected)
 }
 
-/// The post's name of a tensor of `post` or `post-relu` as format v1 files wrote it
-/// (`0.weight` → `conv1.weight`), for reading their momentum.
-fn post_name(model: &str, tensor: &str) -> Option<String> {
-    let (index, kind) = tensor.split_once('.')?;
-    let layers: [&str; 4] = match model {
-        "post" => ["0", "2", "4", "6"],
-        "post-relu" => ["0", "2", "5", "7"],
-        _ => return None,
-    };
-    let names = ["conv1", "conv2", "fc1", "fc2"];
-    let i = layers.iter().position(|l| *l == index)?;
-    Some(format!("{}.{kind}", names[i]))
+/// The name format v1 gave a tensor (`0.weight` → `conv1.weight`). Format v1 held only
+/// networks of the post's shape (`post`, `post-relu`, or the same layers with other sizes, which
+/// have no name), whose four layers with weights it called conv1, conv2, fc1 and fc2.
+fn v1_name(tensors: &[ParamTensor<f32>], tensor: &ParamTensor<f32>) -> Option<String> {
+    let mut layers: Vec<usize> = tensors.iter().map(|t| t.layer).collect();
+    layers.dedup();
+    let i = layers.iter().position(|l| *l == tensor.layer)?;
+    let (_, kind) = tensor.name.split_once('.')?;
+    Some(format!("{}.{kind}", ["conv1", "conv2", "fc1", "fc2"].get(i)?))
 }
 
 /// The number of layers of `model` on images of `input` with `classes` classes.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnn_stepper_core::data::{self, Dataset, Mnist};
-use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset};
-use cnn_stepper_core::trainer::{Event, Session, Snapshot, TrainError, Worker};
+use cnn_stepper_core::engine::model::SeqState;
+use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Params, Phase, Preset};
+use cnn_stepper_core::trainer::{Event, ModelView, Session, Snapshot, TrainError, Worker};
 
 /// The embedded MNIST sample.
 pub fn sample() -> Arc<Mnist> {
@@ -30,7 +31,14 @@ pub fn first(n: usize) -> Arc<Mnist> {
     Arc::new(Mnist { train, test: full.test.clone(), source: format!("first {n} images") })
 }
 
-/// Small enough that every test runs in a blink: 3 and 4 filters of 3×3, 12 hidden units.
+/// The post's network, by name.
+pub const POST: &str = "post";
+
+/// The post's shape, small enough that every test runs in a blink: 3 and 4 filters of 3×3,
+/// 12 hidden units (the line of [`small`]).
+pub const SMALL: &str = "conv(3,3,pad=1), relu, conv(4,3,pad=1), flatten, fc(12), relu, fc(10)";
+
+/// [`SMALL`] as the post-only engine's configuration.
 pub fn small() -> ModelConfig {
     ModelConfig { conv1_filters: 3, conv2_filters: 4, kernel: 3, pad: 1, hidden: 12, ..ModelConfig::default() }
 }
@@ -53,14 +61,65 @@ pub fn tiny() -> ModelConfig {
     }
 }
 
-/// A fresh session on the sample with the recommended preset.
-pub fn session(seed: u64, cfg: ModelConfig, engine: ConvEngine) -> Session {
-    Session::new(sample(), seed, Preset::Recommended, cfg, engine).unwrap()
+/// The network of [`tiny`] as a line: for 1×8×8 images of 4 classes.
+pub const TINY: &str = "conv(2,3,pad=1), relu, conv(3,3,pad=1), flatten, fc(5), relu, fc(4)";
+
+/// A fresh session of `model` (a name or a line) on the sample with the recommended preset.
+pub fn session(seed: u64, model: &str, engine: ConvEngine) -> Session {
+    Session::new(sample(), seed, Preset::Recommended, model, engine).unwrap()
 }
 
 /// The post's network on the fast engine, recommended preset, on the sample.
 pub fn post_session(seed: u64) -> Session {
-    session(seed, ModelConfig::default(), ConvEngine::Fast)
+    session(seed, POST, ConvEngine::Fast)
+}
+
+/// Everything the network of `s` carries from step to step: parameters, momentum, Adam's state.
+pub fn state(s: &Session) -> SeqState<f32> {
+    let mut st = SeqState::default();
+    s.network().save_state(&mut st);
+    st
+}
+
+/// The position in the line of the layer a student calls `name` (`conv2`, `pool1`).
+pub fn layer(model: &ModelView, name: &str) -> usize {
+    model.plan.layer_named(name).unwrap_or_else(|| panic!("no layer {name} in {}", model.line())).index
+}
+
+/// The phase labelled `label` (`forward conv1`, `loss`, `backward fc2`, `update`).
+pub fn phase(model: &ModelView, label: &str) -> Phase {
+    let phases = model.plan.phases();
+    phases.into_iter().find(|p| model.phase_label(*p) == label).unwrap_or_else(|| panic!("no phase {label:?}"))
+}
+
+/// The values of a parameter by its student name (`conv1.weight`, `fc2.bias`).
+pub fn param<'a>(s: &'a Session, tensor: &str) -> &'a [f32] {
+    let (name, kind) = tensor.split_once('.').unwrap();
+    let index = layer(s.model(), name);
+    &s.network().param(&format!("{index}.{kind}")).unwrap_or_else(|| panic!("no tensor {tensor}")).data
+}
+
+/// The output of layer `name` for the selected digit (empty before it ran).
+pub fn output<'a>(snap: &'a Snapshot, name: &str) -> &'a [f32] {
+    snap.sample.output(layer(&snap.model, name))
+}
+
+/// ∂L/∂(layer `name`'s output) for the selected digit (empty before it was computed).
+pub fn grad<'a>(snap: &'a Snapshot, name: &str) -> &'a [f32] {
+    snap.sample.grad(layer(&snap.model, name))
+}
+
+/// Steps `s` until `label` has run.
+pub fn step_until(s: &mut Session, label: &str) {
+    let want = phase(s.model(), label);
+    while s.step_phase(&mut |_, _| {}).unwrap() != want {}
+}
+
+/// The parameters of a session of the post's shape (`post`, [`SMALL`]) in the post-only
+/// engine's layout, for the APIs that still take it (weights files of the old format, `.npz`).
+pub fn post_params(s: &Session, cfg: &ModelConfig) -> Params<f32> {
+    let data: Vec<Vec<f32>> = s.network().params().iter().map(|p| p.data.clone()).collect();
+    Params::from_vecs(cfg, data.try_into().unwrap()).unwrap()
 }
 
 /// `s` with batches of `batch_size` images.

@@ -116,6 +116,7 @@ impl CnnApp {
             MenuAction::AutoZoom => self.zoom.mode = ZoomMode::Auto(ctx.zoom_factor()),
             MenuAction::SetHelp(on) => self.view.show_help = on,
             MenuAction::SetDraw(on) => self.windows.show_draw = on,
+            MenuAction::SetNetwork(on) => self.windows.show_network = on,
             MenuAction::SetPipeline(on) => self.view.show_pipeline = on,
             MenuAction::SetOutputs(on) => self.view.show_outputs = on,
             MenuAction::SetKeys(on) => self.windows.show_keys = on,
@@ -128,6 +129,7 @@ impl CnnApp {
                 });
                 self.zoom.projector = false;
                 self.windows.show_draw = false;
+                self.windows.show_network = false;
                 self.windows.inspector.pixel = None;
                 self.view = ViewState::default();
                 self.zoom.mode = ZoomMode::Auto(ctx.zoom_factor());

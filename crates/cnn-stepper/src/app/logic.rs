@@ -123,6 +123,9 @@ impl CnnApp {
                 }
                 results.magnitudes.absorb(&s);
                 for n in &s.notices {
+                    if n.starts_with("saved the session") || n.starts_with("opened ") {
+                        self.windows.saved_step = Some(s.step);
+                    }
                     self.push_banner(Severity::Info, n.clone());
                 }
                 return Some(s);
@@ -249,6 +252,7 @@ impl CnnApp {
             match action {
                 KeyAction::Save | KeyAction::Open => {}
                 KeyAction::KeysHelp => self.windows.show_keys = !self.windows.show_keys,
+                KeyAction::Network => self.windows.show_network = !self.windows.show_network,
                 KeyAction::RunPause if avail.can_control(snap).is_ok() => {
                     out.push(if snap.is_some_and(|s| s.running) { Command::Pause } else { Command::Run });
                 }

@@ -223,6 +223,12 @@ struct Windows {
     show_draw: bool,
     /// The list of keyboard shortcuts (F1).
     show_keys: bool,
+    /// The Network editor (made from the first snapshot, kept while the app runs).
+    network: Option<crate::ui::windows::network::NetworkEditor>,
+    show_network: bool,
+    /// The step at which the run was last saved or opened: a new network asks first when the
+    /// run has steps past it.
+    saved_step: Option<u64>,
 }
 
 /// Files: the dialog shown, where the last ones were, and PNG pictures asked for.

@@ -73,6 +73,7 @@ impl CnnApp {
             projector: self.zoom.projector,
             help: self.view.show_help,
             draw: self.windows.show_draw,
+            network: self.windows.show_network,
             pipeline: self.view.show_pipeline,
             outputs: self.view.show_outputs,
             keys: self.windows.show_keys,
@@ -222,6 +223,37 @@ impl CnnApp {
         out
     }
 
+    /// The Network editor, kept in step with the run; Apply starts a new run with its line
+    /// (the editor itself asks first when the run has steps not saved).
+    fn network_window_ui(&mut self, ctx: &egui::Context) {
+        if !self.windows.show_network {
+            return;
+        }
+        let Some(snap) = self.results.snapshot.as_deref() else { return };
+        let plan = &snap.model.plan;
+        let input = match plan.input {
+            crate::engine::model::Shape::Maps { c, h, w } => (c, h, w),
+            crate::engine::model::Shape::Flat(n) => (n, 1, 1),
+        };
+        let line = snap.model.line();
+        let editor = self
+            .windows
+            .network
+            .get_or_insert_with(|| crate::ui::windows::network::NetworkEditor::new(&line, input, plan.classes));
+        editor.set_current(&line, input, plan.classes);
+        let settings = snap.pending.unwrap_or(snap.settings);
+        editor.set_training(settings.batch_size, settings.hyper.optimizer == crate::engine::OptimizerKind::Adam);
+        let unsaved = (snap.step > 0 && self.windows.saved_step != Some(snap.step)).then_some(snap.step);
+        let (seed, preset) = (self.controls.parse_seed().unwrap_or(snap.seed), snap.preset);
+        let shown = crate::ui::windows::network::network_window(ctx, editor, unsaved);
+        self.windows.show_network &= shown.open;
+        if let Some(crate::ui::windows::network::NetworkAction::Apply(line)) = shown.action {
+            self.windows.saved_step = None;
+            self.windows.inspector.pixel = None;
+            self.send(Command::Reset { seed, preset, model: line });
+        }
+    }
+
     /// The pixel inspector, the draw-a-digit window and the list of keys, over the others.
     fn floating_windows_ui(&mut self, ctx: &egui::Context) {
         if self.windows.show_keys && !keys_window(ctx, &self.tabs) {
@@ -236,6 +268,7 @@ impl CnnApp {
                 self.windows.inspector.pixel = None;
             }
         }
+        self.network_window_ui(ctx);
         if self.windows.show_draw {
             // Borrowed field by field, not cloned: this runs every frame the window is open.
             let answer = self.results.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn);

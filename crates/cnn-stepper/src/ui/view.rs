@@ -118,9 +118,12 @@ impl ViewState {
         let want_gradients = phase.is_backward();
         let model = snap.map(|s| &*s.model);
         let has_maps = |i: usize| {
-            model.and_then(|m| m.layer(i)).is_some_and(|l| matches!(l.output, Shape::Maps { .. }) && l.spec != LayerSpec::Flatten)
+            model
+                .and_then(|m| m.layer(i))
+                .is_some_and(|l| matches!(l.output, Shape::Maps { .. }) && l.spec != LayerSpec::Flatten)
         };
-        let is_conv = |i: usize| model.and_then(|m| m.layer(i)).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }));
+        let is_conv =
+            |i: usize| model.and_then(|m| m.layer(i)).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }));
         // Without a snapshot, the post's layout: conv1 relu1 conv2 flatten fc1 relu2 fc2.
         let (has_maps, is_conv) = (
             |i: usize| if model.is_some() { has_maps(i) } else { i < 3 },

@@ -10,6 +10,7 @@ mod evaluation;
 mod files;
 mod help;
 mod lesson;
+mod network;
 mod networks;
 mod tabs;
 mod teaching_views;

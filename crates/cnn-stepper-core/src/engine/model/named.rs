@@ -68,7 +68,19 @@ pub fn resolve(name_or_line: &str, input: (usize, usize, usize), classes: usize)
             reason: format!("{} (the named network `{}` does not fit this data)", e.reason, m.name),
             ..e
         }),
-        None => ModelSpec::parse(name_or_line)?.plan(input, classes),
+        None => {
+            let word = name_or_line.trim();
+            // A single word that is no layer kind was meant as a name: say which names exist.
+            let is_word = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if is_word && ModelSpec::parse(word).is_err() {
+                let names: Vec<&str> = NAMED.iter().map(|m| m.name).collect();
+                return Err(SpecError::line(format!(
+                    "`{word}` is neither a named network ({}) nor a line of layers",
+                    names.join(", ")
+                )));
+            }
+            ModelSpec::parse(name_or_line)?.plan(input, classes)
+        }
     }
 }
 

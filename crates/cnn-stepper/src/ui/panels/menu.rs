@@ -82,6 +82,8 @@ pub enum MenuAction {
     SetHelp(bool),
     /// Show or hide the draw-a-digit window.
     SetDraw(bool),
+    /// Show or hide the Network editor.
+    SetNetwork(bool),
     /// Show or hide the pipeline (left panel).
     SetPipeline(bool),
     /// Show or hide the outputs and curves (right panel).
@@ -105,6 +107,8 @@ pub struct MenuState {
     pub help: bool,
     /// The draw-a-digit window is open.
     pub draw: bool,
+    /// The Network editor is open.
+    pub network: bool,
     /// The pipeline (left panel) is shown.
     pub pipeline: bool,
     /// The outputs and curves (right panel) are shown.
@@ -258,7 +262,14 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
             }
         });
         ui.separator();
-        // The two teaching windows are one click away, not hidden in a menu.
+        // The teaching windows are one click away, not hidden in a menu.
+        if ui
+            .selectable_label(state.network, "Network")
+            .on_hover_text("Design the network: layers, pooling, activations, sizes (N)")
+            .clicked()
+        {
+            action = Some(MenuAction::SetNetwork(!state.network));
+        }
         if ui
             .selectable_label(state.draw, "Draw a digit")
             .on_hover_text("Draw your own digit and watch the network classify it, while it trains")

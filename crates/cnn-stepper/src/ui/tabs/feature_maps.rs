@@ -86,7 +86,10 @@ fn post_shaped(model: &ModelView, groups: &[&MapGroup]) -> bool {
     let same_size = groups.windows(2).all(|w| (w[0].shape.1, w[0].shape.2) == (w[1].shape.1, w[1].shape.2));
     same_size
         && matches!(kinds[..], ["conv", a, "conv"] | ["conv", a, "conv", _] if a != "conv")
-        && groups.iter().skip(1).all(|g| model.layer(g.layer).is_some_and(|l| l.spec.kind() != "maxpool" && l.spec.kind() != "avgpool"))
+        && groups
+            .iter()
+            .skip(1)
+            .all(|g| model.layer(g.layer).is_some_and(|l| l.spec.kind() != "maxpool" && l.spec.kind() != "avgpool"))
 }
 
 /// Draws the maps from `scene`. Returns the pixel clicked, for the pixel inspector.

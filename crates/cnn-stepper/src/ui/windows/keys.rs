@@ -23,6 +23,8 @@ pub enum KeyAction {
     Save,
     /// Open a session or weights file.
     Open,
+    /// Show or hide the Network editor.
+    Network,
     /// Show or hide this list.
     KeysHelp,
 }
@@ -49,12 +51,13 @@ const fn shortcut(action: KeyAction, modifiers: Modifiers, key: Key, what: &'sta
 /// Every shortcut the app handles (besides the tabs' keys, [`Tab::key`], and the zoom keys
 /// eframe handles, [`ZOOM_KEYS`]). Where one key is a prefix of another (→ and Shift+→), the
 /// one with more modifiers comes first: egui matches a key with extra Shift too.
-pub const SHORTCUTS: [Shortcut; 10] = [
+pub const SHORTCUTS: [Shortcut; 11] = [
     shortcut(KeyAction::RunPause, Modifiers::NONE, Key::Space, "run / pause"),
     shortcut(KeyAction::StepBatch, Modifiers::SHIFT, Key::ArrowRight, "step one batch (the rest of this one)"),
     shortcut(KeyAction::StepPhase, Modifiers::NONE, Key::ArrowRight, "step one phase"),
     shortcut(KeyAction::StepBack, Modifiers::NONE, Key::ArrowLeft, "step back one phase (within the batch)"),
     shortcut(KeyAction::Reset, Modifiers::NONE, Key::R, "reset with the seed"),
+    shortcut(KeyAction::Network, Modifiers::NONE, Key::N, "show or hide the Network editor"),
     Shortcut { while_typing: true, ..shortcut(KeyAction::Save, Modifiers::COMMAND, Key::S, "save the session") },
     Shortcut { while_typing: true, ..shortcut(KeyAction::Open, Modifiers::COMMAND, Key::O, "open a session") },
     Shortcut {

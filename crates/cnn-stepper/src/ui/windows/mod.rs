@@ -1,8 +1,9 @@
 //! What floats over the panels: the pixel inspector, the draw-a-digit canvas, the help (and the
-//! explanations every panel offers), the list of keys, and the file dialog.
+//! explanations every panel offers), the list of keys, the file dialog, and the Network editor.
 
 pub mod draw;
 pub mod file_dialog;
 pub mod help;
 pub mod inspector;
 pub mod keys;
+pub mod network;

@@ -179,7 +179,10 @@ impl CnnApp {
     }
 
     fn show_snapshot(&mut self, mut s: Box<Snapshot>) {
-        if s.running
+        let other_network = self.results.snapshot.as_deref().is_some_and(|old| !same_network(old, &s));
+        if other_network {
+            self.forget_network();
+        } else if s.running
             && let Some(old) = &self.results.snapshot
         {
             hold_coherent_views(old, &mut s);
@@ -187,6 +190,24 @@ impl CnnApp {
         self.follow_update(&s);
         self.results.snapshot = Some(s);
         self.results.generation += 1;
+    }
+
+    /// Drops what was about the previous network when a run of another one starts (a reset
+    /// with another network, or a file of another network opened): the teaching answers, whose
+    /// tensors have that network's shapes, and the inspected pixel, whose layer index means
+    /// another layer now. A drawing or test image shown is sent again, to the new network.
+    fn forget_network(&mut self) {
+        let t = &mut self.results.teaching;
+        t.class_evidence = None;
+        t.fc1_unit = None;
+        t.gradient_check = None;
+        t.evaluation = None;
+        t.probe = None;
+        t.revision += 1;
+        self.windows.inspector.pixel = None;
+        if self.probe.showing {
+            self.probe.pending = self.probe.pending.take().or_else(|| self.probe.source.clone());
+        }
     }
 
     /// What the buttons can do now, and why not.
@@ -320,6 +341,12 @@ impl CnnApp {
             self.display.probe_thumb.set(ctx, first, 1, h, w, Coloring::Gray);
         }
     }
+}
+
+/// True when both snapshots are of the same network (the same plan: a reset to the same
+/// network keeps the answers, which are marked as older than the weights anyway).
+fn same_network(a: &Snapshot, b: &Snapshot) -> bool {
+    std::sync::Arc::ptr_eq(&a.model, &b.model) || a.model.plan == b.model.plan
 }
 
 /// `snap` with the probed image's tensors in place of the selected digit's: the forward pass is
@@ -461,6 +488,30 @@ mod tests {
             EvalResult { step: 0, count: 8, correct: 1, classes: 10, confusion: vec![0; 100], misclassified: vec![] };
         app.take_events([Event::Evaluated(result)]);
         assert!(!app.evaluating() && can_evaluate(&app));
+    }
+
+    #[test]
+    fn a_run_of_another_network_drops_the_answers_and_the_pixel_about_the_old_one() {
+        let mut app = CnnApp::new(&egui::Context::default(), data(), 1);
+        let mut post = session();
+        post.step_batch(&mut |_, _| {}).unwrap();
+        app.take_events([Event::Snapshot(Box::new(post.snapshot()))]);
+        let evidence = post.class_evidence(&crate::trainer::EvidenceOf::SelectedSample).unwrap();
+        let unit = post.fc1_unit(0).unwrap();
+        app.take_events([Event::ClassEvidence(Box::new(evidence)), Event::Fc1Unit(Box::new(unit))]);
+        app.windows.inspector.pixel = Some(crate::trainer::PixelRef { layer: 2, channel: 0, y: 1, x: 1 });
+        // The same network again (a reset, another step): the answers stay, marked by their step.
+        post.step_batch(&mut |_, _| {}).unwrap();
+        app.take_events([Event::Snapshot(Box::new(post.snapshot()))]);
+        assert!(app.teaching().class_evidence.is_some() && app.teaching().fc1_unit.is_some());
+        assert!(app.inspected().is_some());
+
+        let lenet = Session::new(data(), 1, Preset::Recommended, "lenet5", ConvEngine::Fast).unwrap().snapshot();
+        app.take_events([Event::Snapshot(Box::new(lenet))]);
+        let t = app.teaching();
+        assert!(t.class_evidence.is_none() && t.fc1_unit.is_none(), "post's answers are not LeNet's");
+        assert!(app.inspected().is_none(), "layer 2 of the post is conv2, of LeNet pool1");
+        assert_eq!(app.snapshot().map(|s| s.model.label()), Some("lenet5".to_string()));
     }
 
     #[test]

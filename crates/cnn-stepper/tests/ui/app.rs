@@ -7,7 +7,8 @@
 
 use cnn_stepper::app::{CnnApp, GuiOptions, load_data};
 use cnn_stepper::data::ClassNames;
-use cnn_stepper::trainer::Command;
+use cnn_stepper::engine::Phase;
+use cnn_stepper::trainer::{Command, Inspection};
 use cnn_stepper::ui::panels::banner::Severity;
 use eframe::egui;
 use egui_kittest::Harness;
@@ -129,7 +130,8 @@ fn clicking_a_digit_selects_it_for_the_other_views() {
 
 #[test]
 fn a_bad_data_folder_falls_back_to_the_sample_with_a_dismissable_banner() {
-    let options = GuiOptions { data: Some("/no/such/folder".into()), classes: Some(ClassNames::Digits), seed: 1 };
+    let options =
+        GuiOptions { data: Some("/no/such/folder".into()), classes: Some(ClassNames::Digits), seed: 1, model: None };
     let (data, note) = load_data(&options).expect("the embedded sample is the fallback");
     assert!(data.source.contains("embedded"));
     let note = note.expect("the failure is reported");
@@ -160,14 +162,18 @@ fn a_setting_the_trainer_rejects_shows_as_a_banner() {
 fn a_backward_phase_shows_gradient_maps() {
     let mut h = harness();
     started(&mut h);
-    // 7 forward phases (conv1 … loss; the post has no ReLU after conv2), then backward loss,
-    // fc2, relu2 and fc1, which computes ∂L/∂conv2.
-    for i in 1..=11 {
+    // Forward through every layer, the loss, then backward from the loss to flatten, which
+    // hands ∂L/∂conv2 back in conv2's shape.
+    let snap = h.state().snapshot().unwrap();
+    let flatten = Phase::Backward(layer_index(snap, "flatten"));
+    let label = snap.model.phase_label(flatten);
+    let until = snap.phases.iter().position(|p| *p == flatten).expect("a backward flatten phase") + 1;
+    for i in 1..=until {
         h.get_by_label("Step phase").click();
         wait_for(&mut h, "the next phase", |h| h.state().snapshot().is_some_and(|s| s.phases_done == i));
     }
     wait_for(&mut h, "∂L/∂conv2 maps", |h| has_label(h, "∂L/∂conv2"));
-    assert!(is_selected(&h, "backward fc1"));
+    assert!(is_selected(&h, &label), "{label} is lit");
     h.get_by_label("backward conv2").scroll_to_me();
     // The scroll lands over a few frames; click only once the row is inside the panel.
     wait_for(&mut h, "the row to scroll into view", |h| {
@@ -248,10 +254,13 @@ fn clicking_a_conv2_pixel_shows_its_arithmetic_and_the_engines_value() {
     click_at(&mut h, rect.min + egui::vec2(12.0, 12.0));
     wait_for(&mut h, "the inspector", |h| has_label(h, "Pixel inspector"));
     let at = h.state().inspected().expect("a pixel is inspected");
-    assert_eq!((at.channel, format!("{:?}", at.layer)), (0, "Conv2".to_string()), "the first map was clicked");
-    let insp = h.state().snapshot().unwrap().inspect_pixel(at).expect("computed");
+    let conv2 = layer_index(h.state().snapshot().unwrap(), "conv2");
+    assert_eq!((at.channel, at.layer), (0, conv2), "the first map was clicked");
+    let Inspection::Conv(insp) = h.state().snapshot().unwrap().inspect_pixel(at).expect("computed") else {
+        panic!("a conv pixel is inspected as a convolution");
+    };
     assert!((insp.total - insp.map_value).abs() <= 1e-4 * insp.map_value.abs().max(1.0));
-    let name = format!("a2[0,{},{}]", at.y, at.x);
+    let name = format!("{}[0,{},{}]", insp.conv_name, at.y, at.x);
     let total = format!("= {name} = {}", cnn_stepper::ui::support::colormap::fmt_sig(insp.total));
     assert!(has_text_containing(&h, &total), "the window shows the total: {total}");
     let engine = format!("the engine computed {}", cnn_stepper::ui::support::colormap::fmt_sig(insp.map_value));

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
 use cnn_stepper::data::{self, Dataset, Mnist};
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper::engine::{ConvEngine, Preset};
 use cnn_stepper::trainer::{Command, EvalResult, ProbeInput, Session};
 use cnn_stepper::ui::tabs::evaluation::{
     EVALUATE_LABEL, EvaluationState, GalleryFilter, PAGE_SIZE, SHOW_ALL_LABEL, evaluation_ui,
@@ -27,9 +27,8 @@ fn fixture() -> &'static (Arc<Mnist>, EvalResult) {
     static FIXTURE: OnceLock<(Arc<Mnist>, EvalResult)> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let data = Arc::new(data::embedded().expect("the embedded sample decodes"));
-        let cfg =
-            ModelConfig { conv1_filters: 3, conv2_filters: 4, kernel: 3, pad: 1, hidden: 12, ..ModelConfig::default() };
-        let mut s = Session::new(data.clone(), 5, Preset::Recommended, cfg, ConvEngine::Fast).unwrap();
+        let mut s =
+            Session::new(data.clone(), 5, Preset::Recommended, crate::kittest::SMALL_POST, ConvEngine::Fast).unwrap();
         for _ in 0..6 {
             s.step_batch(&mut |_, _| {}).unwrap();
         }

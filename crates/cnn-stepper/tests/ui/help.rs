@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cnn_stepper::app::CnnApp;
 use cnn_stepper::data::embedded;
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper::engine::{ConvEngine, Phase, Preset};
 use cnn_stepper::trainer::Session;
 use cnn_stepper::ui::ViewState;
 use cnn_stepper::ui::windows::help::{HelpTopic, help_ui, last_topic};
@@ -128,25 +128,31 @@ fn hovering_a_phase_explains_it_in_the_posts_terms() {
     wait_for(&mut h, "the phase explanation", |h| has_text_containing(h, "np.maximum(0, a1)"));
 }
 
-/// A snapshot after `phases` phases of the first step, straight from a session.
-fn snapshot_after(phases: usize) -> cnn_stepper::trainer::Snapshot {
+/// A snapshot of the post's network right after `phase` of the first step, straight from a
+/// session.
+fn snapshot_after(phase: Phase) -> cnn_stepper::trainer::Snapshot {
     let mut s = Session::new(
         Arc::new(embedded().expect("the embedded sample decodes")),
         1,
         Preset::Recommended,
-        ModelConfig::default(),
+        "post",
         ConvEngine::Fast,
     )
     .expect("a session on the embedded sample");
-    for _ in 0..phases {
+    let phases = s.snapshot().phases;
+    assert!(phases.contains(&phase), "the post's step has {phase:?}");
+    loop {
         s.step_phase(&mut |_, _| {}).expect("the phase runs");
+        let snap = s.snapshot();
+        if snap.last_phase() == Some(phase) {
+            return snap;
+        }
     }
-    s.snapshot()
 }
 
 #[test]
 fn the_help_panel_explains_the_last_phase_and_the_chosen_panel() {
-    let snap = snapshot_after(8); // forward conv1 … loss, then backward loss
+    let snap = snapshot_after(Phase::LossBackward);
     let view = ViewState::default();
     let mut h = Harness::builder()
         .with_size(egui::vec2(420.0, 900.0))

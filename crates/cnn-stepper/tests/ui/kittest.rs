@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use cnn_stepper::app::CnnApp;
 use cnn_stepper::data::{ClassNames, Dataset, Mnist, embedded};
+use cnn_stepper::trainer::Snapshot;
+use cnn_stepper::ui::support::prefs::Prefs;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -27,6 +29,30 @@ pub fn harness_with(data: Arc<Mnist>) -> Harness<'static, CnnApp> {
 /// The app on the embedded sample.
 pub fn harness() -> Harness<'static, CnnApp> {
     harness_with(Arc::new(embedded().expect("the embedded sample decodes")))
+}
+
+/// The app on the embedded sample with the network `model` (a name or a line), as `--model`
+/// or the remembered network opens it.
+pub fn harness_with_model(model: &str) -> Harness<'static, CnnApp> {
+    let data = Arc::new(embedded().expect("the embedded sample decodes"));
+    let prefs = Prefs { model: Some(model.to_owned()), ..Prefs::default() };
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| CnnApp::with_prefs(&cc.egui_ctx, data, 1, prefs))
+}
+
+/// The post's network made small (3 and 4 filters of 3×3, 12 hidden units), for tests that
+/// need a real session but not the post's sizes.
+pub const SMALL_POST: &str = "conv(3,3,pad=1), relu, conv(4,3,pad=1), flatten, fc(12), relu, fc(10)";
+
+/// The position in the line of the layer a student calls `name` (`conv2`, `pool1`).
+pub fn layer_index(snap: &Snapshot, name: &str) -> usize {
+    snap.model.plan.layer_named(name).unwrap_or_else(|| panic!("the network has no {name}")).index
+}
+
+/// How many phases of the step have run, in the snapshot shown.
+pub fn phases_done(h: &Harness<'static, CnnApp>) -> usize {
+    h.state().snapshot().map_or(0, |s| s.phases_done)
 }
 
 /// Runs frames until `done` holds, failing with `what` after [`TIMEOUT`].

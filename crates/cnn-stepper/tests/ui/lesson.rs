@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use cnn_stepper::engine::{ConvEngine, Layer, Phase, Preset};
+use cnn_stepper::engine::{ConvEngine, Phase, Preset};
 use cnn_stepper::trainer::{Session, Snapshot};
 use cnn_stepper::ui::panels::controls::{Availability, ControlsState, controls_ui};
 use cnn_stepper::ui::tabs::{feature_maps, filters};
@@ -17,10 +17,6 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
 use crate::kittest::*;
-
-fn phases_done(h: &Harness<'static, cnn_stepper::app::CnnApp>) -> usize {
-    h.state().snapshot().map_or(0, |s| s.phases_done)
-}
 
 fn press(h: &mut Harness<'static, cnn_stepper::app::CnnApp>, key: egui::Key, then: usize) {
     h.key_press(key);
@@ -36,10 +32,11 @@ fn left_arrow_steps_back_to_the_phase_and_maps_of_one_phase_earlier() {
     press(&mut h, egui::Key::ArrowRight, 2);
     let after_two: Snapshot = h.state().snapshot().unwrap().clone();
     press(&mut h, egui::Key::ArrowRight, 3);
-    assert!(!h.state().snapshot().unwrap().sample.conv2.is_empty(), "the third phase computed conv2");
+    let snap = h.state().snapshot().unwrap();
+    assert!(!snap.sample.output(layer_index(snap, "conv2")).is_empty(), "the third phase computed conv2");
     press(&mut h, egui::Key::ArrowLeft, 2);
     let back = h.state().snapshot().unwrap();
-    assert_eq!(back.last_phase(), Some(Phase::Forward(Layer::Relu1)));
+    assert_eq!(back.last_phase(), Some(Phase::Forward(layer_index(back, "relu1"))));
     assert_eq!(back.sample, after_two.sample, "the maps are those after two phases, bit for bit");
     assert_eq!(back.batch, after_two.batch);
     assert!(is_selected(&h, "forward relu1") && !is_selected(&h, "forward conv2"));
@@ -100,15 +97,7 @@ fn following_the_phase_the_update_shows_the_filters_change_and_the_step_size() {
 /// A snapshot of the first step, running.
 fn running_snapshot() -> Snapshot {
     let data = std::sync::Arc::new(cnn_stepper::data::embedded().unwrap());
-    let cfg = cnn_stepper::engine::ModelConfig {
-        conv1_filters: 3,
-        conv2_filters: 4,
-        kernel: 3,
-        pad: 1,
-        hidden: 12,
-        ..Default::default()
-    };
-    let mut s = Session::new(data, 1, Preset::Recommended, cfg, ConvEngine::Naive).unwrap();
+    let mut s = Session::new(data, 1, Preset::Recommended, SMALL_POST, ConvEngine::Naive).unwrap();
     s.step_phase(&mut |_, _| {}).unwrap();
     let mut snap = s.snapshot();
     snap.running = true;

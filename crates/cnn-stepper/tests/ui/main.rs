@@ -11,5 +11,6 @@ mod files;
 mod help;
 mod lesson;
 mod network;
+mod networks;
 mod tabs;
 mod teaching_views;

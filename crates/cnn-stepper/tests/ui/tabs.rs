@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use cnn_stepper::data::embedded;
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset, argmax};
+use cnn_stepper::engine::{ConvEngine, Preset, argmax};
 use cnn_stepper::trainer::{Session, Snapshot};
 use cnn_stepper::ui::ViewState;
 use cnn_stepper::ui::panels::batch::batch_ui;
@@ -62,12 +62,10 @@ fn a_number_typed_into_a_field_does_not_switch_tabs() {
 /// `probs` and its label by `label`.
 fn snapshot_with(probs: &[f32], label: usize) -> Snapshot {
     let data = Arc::new(embedded().expect("the embedded sample decodes"));
-    let cfg =
-        ModelConfig { conv1_filters: 3, conv2_filters: 4, kernel: 3, pad: 1, hidden: 12, ..ModelConfig::default() };
-    let mut s = Session::new(data, 1, Preset::Post, cfg, ConvEngine::Fast).expect("a session");
+    let mut s = Session::new(data, 1, Preset::Post, SMALL_POST, ConvEngine::Fast).expect("a session");
     s.step_batch(&mut |_, _| {}).expect("a step");
     let mut snap = s.snapshot();
-    let classes = snap.config.classes;
+    let classes = snap.model.plan.classes;
     assert_eq!(probs.len(), classes);
     snap.sample.index = 0;
     snap.sample.probs = probs.to_vec();

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use cnn_stepper::data;
-use cnn_stepper::engine::{ConvEngine, ModelConfig, Preset};
+use cnn_stepper::engine::{ConvEngine, Preset};
 use cnn_stepper::trainer::{
     ClassEvidence, Command, EvidenceOf, Fc1Unit, GradientCheck, MagnitudePoint, Session, Snapshot,
 };
@@ -16,7 +16,9 @@ use cnn_stepper::ui::tabs::fc1::{
     CHANNEL_MAPS_LABEL, Fc1State, IDENTITY_START, NEXT_UNIT_LABEL, PREVIOUS_UNIT_LABEL, UNIT_LABEL, UNIT_MAPS_LABEL,
     fc1_ui,
 };
-use cnn_stepper::ui::tabs::health::{CHECK_LABEL, HealthState, Magnitudes, health_ui, layer_summary};
+use cnn_stepper::ui::tabs::health::{
+    CHECK_LABEL, HealthState, Magnitudes, health_ui, layer_summary, legend_label, pytorch_names, series_styles,
+};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -24,8 +26,13 @@ use egui_kittest::kittest::{NodeT, Queryable};
 /// The post's network (32 maps of 28×28 into FC1) on the embedded sample, `steps` batches of 4
 /// taken with the fast engine.
 fn session(preset: Preset, steps: usize) -> Session {
+    session_of("post", preset, steps)
+}
+
+/// Like [`session`], with the network `model`.
+fn session_of(model: &str, preset: Preset, steps: usize) -> Session {
     let data = Arc::new(data::embedded().expect("the embedded sample decodes"));
-    let mut s = Session::new(data, 7, preset, ModelConfig::default(), ConvEngine::Fast).expect("a session");
+    let mut s = Session::new(data, 7, preset, model, ConvEngine::Fast).expect("a session");
     let mut settings = s.settings();
     settings.batch_size = 4;
     s.set_settings(settings).expect("valid settings");
@@ -101,7 +108,8 @@ fn changing_the_unit_asks_for_it_once_and_a_new_step_asks_again() {
     assert!(h.query_by_label(UNIT_MAPS_LABEL).is_some(), "the weight maps are drawn");
     assert!(h.query_by_label_contains("25,088 weights as 32 maps of 28×28").is_some());
     let facts = label_containing(&h, "unit 0: bias");
-    let fc1 = h.state().snap.as_ref().unwrap().sample.fc1[0];
+    let snap = h.state().snap.as_ref().unwrap();
+    let fc1 = snap.sample.output(crate::kittest::layer_index(snap, "fc1"))[0];
     assert!(facts.contains(&format!("fc1 = {}", cnn_stepper::ui::support::colormap::fmt_sig(fc1))), "{facts}");
     // Its FC2 weights: one vote per class, with the value.
     for (k, w) in unit0.class_weights.iter().enumerate() {
@@ -319,10 +327,10 @@ fn check_gradients_returns_the_command_and_the_report_shows_every_layer_passing(
 fn point(step: u64, rms: f32) -> MagnitudePoint {
     MagnitudePoint {
         step,
-        activations: [rms; 6],
-        gradients: [rms * 1e-3; 6],
-        weights: [rms; 4],
-        weight_gradients: [rms; 4],
+        activations: vec![rms; 6],
+        gradients: vec![rms * 1e-3; 6],
+        weights: vec![rms; 4],
+        weight_gradients: vec![rms; 4],
     }
 }
 
@@ -349,6 +357,7 @@ fn the_magnitude_store_keeps_log_rms_decimates_and_clears() {
 
     m.clear();
     assert!(m.is_empty() && m.last().is_none() && m.added() == 0);
+    m.add(&point(1001, 1e-3));
     assert_eq!(m.activations(0).unwrap().per_point(), 1, "a cleared store starts at full resolution");
 }
 
@@ -361,9 +370,10 @@ fn magnitudes_from_a_post_run_are_plotted_with_the_vanishing_signal_note() {
     m.add(&point(99, 1.0));
     m.absorb(&snap);
     assert_eq!(m.added(), 3, "a snapshot that resets the curves replaces what was there");
-    let last = *snap.new_magnitude_points.last().unwrap();
+    let last = snap.new_magnitude_points.last().unwrap().clone();
     assert_eq!(m.last(), Some(&last));
-    for i in 0..MagnitudePoint::TENSORS.len() {
+    assert_eq!(last.activations.len(), snap.model.plan.layers.len(), "one series per layer");
+    for i in 0..last.activations.len() {
         let y = m.activations(i).unwrap().last().unwrap().y;
         assert!((y - f64::from(last.activations[i]).log10()).abs() < 1e-12);
     }
@@ -385,4 +395,57 @@ fn magnitudes_from_a_post_run_are_plotted_with_the_vanishing_signal_note() {
     assert!(h.query_by_label_contains("This run uses the post preset").is_some());
     assert!(h.query_by_label_contains("step 4: activation RMS conv1").is_some());
     assert!(h.state().sent.is_empty());
+}
+
+#[test]
+fn on_lenet5_the_check_reports_its_five_layers_with_pytorch_names_and_the_legend_switches_curves() {
+    let mut s = session_of("lenet5", Preset::Recommended, 2);
+    let snap = s.snapshot();
+    let mut magnitudes = Magnitudes::default();
+    magnitudes.absorb(&snap);
+    let check = s.check_gradients(&mut |_, _| {}).unwrap();
+    let styles = series_styles(&snap.model.plan);
+    let mut h = health_harness(HealthHost {
+        state: HealthState::default(),
+        snap: Some(snap),
+        check: Some(check.clone()),
+        magnitudes,
+        can_run: Ok(()),
+        sent: Vec::new(),
+    });
+    frames(&mut h, 3);
+    let names: Vec<&str> = check.report.layers.iter().map(|l| l.layer.as_str()).collect();
+    assert_eq!(names, ["conv1", "conv2", "fc1", "fc2", "fc3"], "every layer with weights, in forward order");
+    for layer in &check.report.layers {
+        let summary = layer_summary(layer, check.report.noise);
+        assert!(!summary.contains("FAIL"), "backprop is right: {summary}");
+        assert!(h.query_by_label(&summary).is_some(), "the report shows {summary:?}");
+        let names = pytorch_names(layer).expect("the PyTorch names");
+        assert!(h.query_by_label(&names).is_some(), "{names}");
+    }
+    // LeNet's state_dict indices: the layers' positions in the line.
+    for pair in ["conv1.weight is 0.weight", "conv2.bias is 3.bias", "fc1.weight is 7.weight", "fc3.bias is 11.bias"] {
+        assert!(h.query_by_label_contains(pair).is_some(), "{pair}");
+    }
+    assert!(h.query_by_label_contains("step 2: activation RMS conv1").is_some());
+    assert!(h.query_by_label_contains(" · pool2 ").is_some(), "the pools are measured too");
+
+    // The legend lists every layer but flatten, in forward order.
+    let legend: Vec<String> = h
+        .query_all_by_label_contains(" curves")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter(|l| l.ends_with(" curves"))
+        .collect();
+    let expected: Vec<String> = styles.iter().map(|st| legend_label(&st.name)).collect();
+    assert_eq!(legend, expected);
+    assert_eq!(styles.len(), 11);
+    // A click switches a layer's curves off, a second one on again.
+    let relu1 = legend_label("relu1");
+    h.get_by_label(&relu1).click();
+    frames(&mut h, 2);
+    assert!(!h.state().state.shows("relu1") && h.state().state.shows("conv1"));
+    assert!(!is_toggled(&h.get_by_label(&relu1)));
+    h.get_by_label(&relu1).click();
+    frames(&mut h, 2);
+    assert!(h.state().state.shows("relu1") && is_toggled(&h.get_by_label(&relu1)));
 }

@@ -1,22 +1,33 @@
-//! What FC1 looks at, and the exact class evidence of the selected digit.
+//! What the first fc after `flatten` looks at, and the exact class evidence of the selected
+//! digit, for any network whose evidence is exact.
 //!
-//! With no pooling, FC1's input is conv2's output flattened, so row `j` of FC1's weights is a
-//! stack of `F2` maps of `H2 × W2` (32 maps of 28×28 in the post). The first part of the view
-//! draws them for a chosen unit, with the unit's bias, its activation on the selected digit and
-//! its FC2 weights (the classes it votes for). The second part draws, for the selected digit,
-//! how much every conv2 position adds to every class score ([`ClassEvidence`]): an exact
-//! decomposition, so each class's map plus its bias terms sums to its logit.
+//! `flatten` lays the `C × H × W` maps of the layer before it end to end, so row `j` of fc1's
+//! weights is itself a stack of `C` maps of `H × W` (the post's: 32 maps of 28×28 from conv2;
+//! LeNet's: 16 maps of 5×5 from pool2). The first part of the view draws them for a chosen unit,
+//! with the unit's bias, its value on the selected digit and, when it reaches the classes
+//! through one more fc, that fc's weights from it (the classes it votes for). With a single fc
+//! (`tiny`) the units are the class scores themselves. The second part draws, for the selected
+//! digit, how much every value `flatten` takes adds to every class score ([`ClassEvidence`]): an
+//! exact decomposition when every activation after `flatten` is a ReLU (held at its on/off
+//! pattern), so each class's map plus its bias terms sums to its logit. For any other network
+//! the view says why ([`evidence_support`]) and asks the worker for nothing.
 //!
-//! Both come from the worker on request, because they need FC1's 2.5 M weights, which snapshots
-//! never carry. The view asks again when the unit, the step or the selected digit changes, with
-//! at most one request of each kind in flight so that a running trainer is never flooded.
+//! Both parts come from the worker on request, because they need fc1's weights (2.5 M in the
+//! post), which snapshots never carry. The view asks again when the unit, the step or the
+//! selected digit changes, with at most one request of each kind in flight so that a running
+//! trainer is never flooded.
+
+use std::sync::Arc;
 
 use eframe::egui::{self, RichText, Stroke, StrokeKind};
 
 use crate::engine::argmax;
-use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, Snapshot};
+use crate::engine::model::evidence::{EvidenceLayers, evidence_support};
+use crate::engine::model::{LayerSpec, Plan};
+use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, ModelView, Snapshot};
 use crate::ui::support::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
 use crate::ui::support::palette;
+use crate::ui::support::text::GlyphSafe;
 use crate::ui::support::textures::{Coloring, Grid, TileSet, tiles_ui};
 use crate::ui::support::widgets::placeholder_ui;
 use crate::ui::support::widgets::section_heading;
@@ -32,7 +43,10 @@ pub const NEXT_UNIT_LABEL: &str = "Next FC1 unit";
 /// Accessibility label of the grid of the unit's weight maps.
 pub const UNIT_MAPS_LABEL: &str = "FC1 unit weight maps";
 /// Accessibility label of the grid of the chosen class's per-channel evidence maps.
-pub const CHANNEL_MAPS_LABEL: &str = "Evidence per conv2 map";
+pub const CHANNEL_MAPS_LABEL: &str = "Evidence per input map of fc1";
+/// The heading shown instead of both parts when the network's class evidence is not exact,
+/// above the reason.
+pub const NOT_SHOWN_HEADING: &str = "No FC view for this network";
 /// The words that start the identity line of the chosen class ("Σ evidence 3.217 + bias terms
 /// 0.412 = logit 3.629"), so tests and screen readers can find it.
 pub const IDENTITY_START: &str = "Σ evidence";
@@ -119,14 +133,94 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// The names and sizes the view's texts follow, read from the network's plan once per network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcNames {
+    /// The first fc after `flatten` (`fc1`).
+    pub fc: String,
+    /// The layer whose output `flatten` takes (`conv2`, `pool2`), or `input`.
+    pub source: String,
+    /// The ReLU right after fc1, if any (`relu2` in the post, `relu3` in LeNet).
+    pub relu: Option<String>,
+    /// The last fc, whose outputs are the class scores.
+    pub last: String,
+    /// The layers between fc1 and the scores, in words (`relu3, fc2, relu4 and fc3`), empty
+    /// with one fc.
+    pub after_fc: String,
+    /// fc1's units.
+    pub units: usize,
+    /// The maps `flatten` takes: channels, height, width.
+    pub maps: (usize, usize, usize),
+    /// fc1 is the last layer: its units are the class scores.
+    pub single: bool,
+    /// Each unit of fc1 reaches the classes through the last fc alone, so it has fixed votes.
+    pub votes: bool,
+    /// Some pool comes before `flatten`.
+    pub pooled: bool,
+    /// The sentence saying in what sense the evidence is exact (from the engine).
+    pub exact: String,
+}
+
+impl FcNames {
+    /// The names for `plan`, whose evidence layers are `layers`.
+    pub fn new(plan: &Plan, layers: &EvidenceLayers) -> Self {
+        let name = |i: usize| plan.layers.get(i).map_or_else(String::new, |l| l.name.clone());
+        let after_fc: Vec<String> = layers.chain.iter().filter(|&&i| i > layers.first_fc).map(|&i| name(i)).collect();
+        Self {
+            fc: name(layers.first_fc),
+            source: layers.source.map_or_else(|| "input".to_string(), name),
+            relu: layers.relu.map(name),
+            last: name(layers.last_fc),
+            after_fc: in_words(&after_fc),
+            units: plan.layers.get(layers.first_fc).map_or(0, |l| l.output.len()),
+            maps: (layers.channels, layers.height, layers.width),
+            single: layers.first_fc == layers.last_fc,
+            votes: layers.unit_votes(),
+            pooled: plan.layers[..layers.flatten.min(plan.layers.len())]
+                .iter()
+                .any(|l| matches!(l.spec, LayerSpec::MaxPool { .. } | LayerSpec::AvgPool { .. })),
+            exact: layers.sentence(plan),
+        }
+    }
+
+    /// `conv2's 32 maps of 28×28` (or `the image's 1 map of 28×28`).
+    fn source_maps(&self) -> String {
+        let (c, h, w) = self.maps;
+        let whose = if self.source == "input" { "the image's".to_string() } else { format!("{}'s", self.source) };
+        format!("{whose} {c} map{} of {h}×{w}", if c == 1 { "" } else { "s" })
+    }
+
+    /// What one map of the source is called in hover texts: `conv2 map 3`.
+    fn source_map(&self, t: usize) -> String {
+        format!("{} map {t}", self.source)
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn in_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What the view knows of the network it shows: the names, or why there is no FC view.
+type Support = Result<FcNames, String>;
+
 /// The view's state: the choices, the textures and the requests in flight. Owned by [`Fc1Tab`].
 pub struct Fc1State {
-    /// The FC1 unit shown, `0..hidden`.
+    /// The fc1 unit shown, `0..units`.
     pub unit: usize,
     /// The class whose per-channel evidence maps are shown; `None` follows the predicted class.
     pub class: Option<usize>,
     /// The diverging colour map ([`Fc1Tab`] keeps it equal to the other views').
     pub color_map: ColorMap,
+    /// The network the support was worked out for, and the support.
+    support: Option<(Arc<ModelView>, Support)>,
+    /// The engine's sentences in characters the fonts have (its reasons write layers as
+    /// `fc(20) → tanh`).
+    glyphs: GlyphSafe,
     unit_requests: Requests<UnitKey>,
     evidence_requests: Requests<EvidenceKey>,
     unit_tiles: TileSet,
@@ -143,6 +237,8 @@ impl Default for Fc1State {
             unit: 0,
             class: None,
             color_map: ColorMap::default(),
+            support: None,
+            glyphs: GlyphSafe::default(),
             unit_requests: Requests::default(),
             evidence_requests: Requests::default(),
             unit_tiles: TileSet::new("fc1 unit weights"),
@@ -172,6 +268,24 @@ impl Fc1State {
     pub fn evidence_request_in_flight(&self) -> bool {
         self.evidence_requests.in_flight()
     }
+
+    /// The names for `model`, or why it has no FC view, worked out again only for another
+    /// network (the reason names the named networks, which takes parsing their lines).
+    fn support(&mut self, model: &Arc<ModelView>) -> Support {
+        if let Some((m, s)) = &self.support
+            && (Arc::ptr_eq(m, model) || **m == **model)
+        {
+            return s.clone();
+        }
+        if self.support.is_some() {
+            // Another network: its units and classes are others.
+            self.unit = 0;
+            self.class = None;
+        }
+        let support = evidence_support(&model.plan).map(|l| FcNames::new(&model.plan, &l));
+        self.support = Some((model.clone(), support.clone()));
+        support
+    }
 }
 
 /// The selected digit as a class-evidence result names it, if there is a batch.
@@ -188,7 +302,6 @@ fn class_name(snap: Option<&Snapshot>, k: usize) -> String {
     snap.and_then(|s| s.class_names.get(k).cloned()).unwrap_or_else(|| k.to_string())
 }
 
-/// A signed number with its sign always shown, three decimals: the identity line's format.
 /// The line stating the identity for class `k`: "Σ evidence 3.217 + bias terms 0.412 = logit
 /// 3.629".
 pub fn identity_line(e: &ClassEvidence, k: usize) -> String {
@@ -198,9 +311,10 @@ pub fn identity_line(e: &ClassEvidence, k: usize) -> String {
     format!("{IDENTITY_START} {sum:.3} + bias terms {bias:.3} = logit {logit:.3}")
 }
 
-/// Draws both parts: what FC1 unit `state.unit` looks at, and the class evidence of the
-/// selected digit. `unit` and `evidence` are the latest answers from the worker (whatever they
-/// are about); returns the requests to send.
+/// Draws both parts: what fc1 unit `state.unit` looks at, and the class evidence of the
+/// selected digit; or, for a network whose evidence is not exact, why neither is shown.
+/// `unit` and `evidence` are the latest answers from the worker (whatever they are about);
+/// returns the requests to send.
 pub fn fc1_ui(
     ui: &mut egui::Ui,
     state: &mut Fc1State,
@@ -210,17 +324,61 @@ pub fn fc1_ui(
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     let now = ui.input(|i| i.time);
+    let names = match snap.map(|s| state.support(&s.model)) {
+        Some(Ok(names)) => Some(names),
+        Some(Err(reason)) => {
+            let reason = state.glyphs.get(ui.ctx(), &reason, false);
+            not_shown_ui(ui, &reason);
+            return commands;
+        }
+        None => None,
+    };
+    // Answers about another network (the worker's last ones before a reset) are not shown.
+    let unit = unit.filter(|u| names.as_ref().is_some_and(|n| unit_fits(u, n)));
+    let evidence = evidence.filter(|e| names.as_ref().is_some_and(|n| evidence_fits(e, n, snap)));
     egui::ScrollArea::vertical().id_salt("fc1 view").auto_shrink([false, false]).show(ui, |ui| {
-        if let Some(c) = unit_section_ui(ui, state, snap, unit, evidence, now) {
+        if let Some(c) = unit_section_ui(ui, state, snap, names.as_ref(), unit, evidence, now) {
             commands.push(c);
         }
         ui.add_space(10.0);
         ui.separator();
-        if let Some(c) = evidence_section_ui(ui, state, snap, evidence, now) {
+        if let Some(c) = evidence_section_ui(ui, state, snap, names.as_ref(), evidence, now) {
             commands.push(c);
         }
     });
     commands
+}
+
+/// True when `u` is a unit of the network `n` describes.
+fn unit_fits(u: &Fc1Unit, n: &FcNames) -> bool {
+    let (c, h, w) = n.maps;
+    u.layer == n.fc && (u.channels, u.height, u.width) == (c, h, w) && u.weights.len() == c * h * w
+}
+
+/// True when `e` is evidence of the network `n` describes.
+fn evidence_fits(e: &ClassEvidence, n: &FcNames, snap: Option<&Snapshot>) -> bool {
+    let (c, h, w) = n.maps;
+    let classes = snap.map_or(e.classes(), |s| s.model.plan.classes);
+    (e.channels, e.height, e.width) == (c, h, w) && e.maps.len() == e.classes() * c * h * w && e.classes() == classes
+}
+
+/// What the view says instead of both parts for a network whose class evidence is not exact.
+fn not_shown_ui(ui: &mut egui::Ui, reason: &str) {
+    section_heading(ui, NOT_SHOWN_HEADING);
+    let mut chars = reason.chars();
+    let first: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    ui.label(RichText::new(format!("{first}{}.", chars.as_str())).strong());
+    ui.label(
+        RichText::new(
+            "This view shows the first fc after flatten as maps (each unit's weights laid out like \
+             the maps it reads), and splits every class score of the selected digit exactly into \
+             one number per value flatten takes. That split holds when every activation after \
+             flatten is a ReLU, held at its on/off pattern for the digit: then each score is \
+             linear in those values. The feature maps, filters and outputs still show this network.",
+        )
+        .small()
+        .weak(),
+    );
 }
 
 /// Grid shape for `count` square maps twice as wide as tall (32 → 8 × 4).
@@ -234,29 +392,55 @@ fn wide_grid(count: usize, avail_w: f32, max_tile: f32) -> Grid {
     Grid { rows, cols, tile, gap }
 }
 
+/// The paragraph under the unit part's heading.
+fn unit_intro(n: &FcNames) -> String {
+    let (c, h, w) = n.maps;
+    let weights = crate::ui::support::text::thousands((c * h * w) as u64);
+    let lead = if n.pooled || n.source == "input" {
+        format!("{}'s input is {} laid end to end by flatten", n.fc, n.source_maps())
+    } else {
+        format!("With no pooling, {}'s input is {} laid end to end by flatten", n.fc, n.source_maps())
+    };
+    let units = if n.single {
+        format!(
+            "{} is the last layer, so its {} units are the class scores: each class's weights are one weight per \
+             {} value ({weights} of them), a stack of maps the size of {}'s — a template it matches against them.",
+            n.fc, n.units, n.source, n.source
+        )
+    } else {
+        format!(
+            "so each of its {} hidden units has one weight per {} value ({weights} of them): a stack of maps the \
+             size of {}'s.",
+            n.units, n.source, n.source
+        )
+    };
+    let sep = if n.single { ". " } else { ", " };
+    format!(
+        "{lead}{sep}{units} A positive weight raises the unit where {} is positive, a negative one lowers it.",
+        n.source
+    )
+}
+
 fn unit_section_ui(
     ui: &mut egui::Ui,
     state: &mut Fc1State,
     snap: Option<&Snapshot>,
+    names: Option<&FcNames>,
     unit: Option<&Fc1Unit>,
     evidence: Option<&ClassEvidence>,
     now: f64,
 ) -> Option<Command> {
-    let hidden = snap
-        .and_then(|s| crate::ui::panels::outputs::hidden_fc(s).map(|i| s.model.plan.layers[i].output.len()))
-        .unwrap_or(100)
-        .max(1);
-    state.unit = state.unit.min(hidden - 1);
-    section_heading(ui, "What an FC1 unit looks at");
-    ui.label(
-        RichText::new(
-            "With no pooling, FC1's input is conv2's maps laid end to end, so each hidden unit's \
-             weights are one weight per conv2 pixel: a stack of maps the size of conv2's. A \
-             positive weight raises the unit's input where conv2 is positive, a negative one \
-             lowers it.",
-        )
-        .small(),
-    );
+    let units = names.map_or(1, |n| n.units).max(1);
+    state.unit = state.unit.min(units - 1);
+    let fc = names.map_or("fc1", |n| n.fc.as_str());
+    if names.is_some_and(|n| n.single) {
+        section_heading(ui, &format!("What {fc} looks at for each class"));
+    } else {
+        section_heading(ui, &format!("What an {} unit looks at", fc.to_uppercase()));
+    }
+    if let Some(n) = names {
+        ui.label(RichText::new(unit_intro(n)).small());
+    }
 
     let before = state.unit;
     ui.horizontal(|ui| {
@@ -265,12 +449,15 @@ fn unit_section_ui(
         if prev.on_hover_text("Previous unit").clicked() {
             state.unit -= 1;
         }
-        ui.add(egui::Slider::new(&mut state.unit, 0..=hidden - 1).text(UNIT_LABEL).integer());
-        let more = state.unit + 1 < hidden;
+        ui.add(egui::Slider::new(&mut state.unit, 0..=units - 1).text(UNIT_LABEL).integer());
+        let more = state.unit + 1 < units;
         let next = ui.add_enabled(more, egui::Button::new(">"));
         next.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, more, NEXT_UNIT_LABEL));
         if next.on_hover_text("Next unit").clicked() {
             state.unit += 1;
+        }
+        if names.is_some_and(|n| n.single) {
+            ui.label(RichText::new(format!("= class {}", class_name(snap, state.unit))).strong());
         }
     });
     let changed = state.unit != before;
@@ -287,7 +474,7 @@ fn unit_section_ui(
         }
     }
 
-    let Some(u) = unit else {
+    let (Some(u), Some(n)) = (unit, names) else {
         let what = if snap.is_some() { "asking the trainer for the unit's weights…" } else { "no network yet" };
         placeholder_ui(ui, egui::vec2(ui.available_width().min(480.0), 80.0), what);
         return command;
@@ -307,69 +494,99 @@ fn unit_section_ui(
         // flash an empty box every frame.
         ui.label(RichText::new(format!("showing unit {} until unit {} arrives…", u.unit, state.unit)).weak());
     }
-    unit_facts_ui(ui, u, snap, evidence);
-    votes_ui(ui, u, snap, state.color_map);
+    unit_facts_ui(ui, u, n, snap, evidence);
+    votes_ui(ui, u, n, snap, state.color_map);
 
     ui.add_space(4.0);
+    let per_map = if count == 1 { String::new() } else { format!(" (one per {} map)", n.source) };
     ui.label(
         RichText::new(format!(
-            "{} weights as {count} maps of {h}×{w} (one per conv2 map) · step {}",
+            "{} weights as {count} map{} of {h}×{w}{per_map} · step {}",
             crate::ui::support::text::thousands((count * h * w) as u64),
+            if count == 1 { "" } else { "s" },
             u.step
         ))
         .strong(),
     );
     if let Some(scales) = state.unit_tiles.scales() {
-        legend_ui(ui, &Legend { what: "FC1 weights", scales, clipped: 0.0, map: state.color_map });
+        let what = format!("{fc} weights");
+        legend_ui(ui, &Legend { what: &what, scales, clipped: 0.0, map: state.color_map });
     }
     let grid = wide_grid(count, ui.available_width(), 72.0);
     let j = u.unit;
     let (response, _) = tiles_ui(ui, &state.unit_tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
-        format!("unit {j}'s weight on conv2 map {}\nrow {y}, column {x}\nweight {}", t + 1, fmt_sig(v))
+        format!("unit {j}'s weight on {}\nrow {y}, column {x}\nweight {}", n.source_map(t + 1), fmt_sig(v))
     });
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, UNIT_MAPS_LABEL));
     command
 }
 
 /// The unit's bias and what it does on the selected digit.
-fn unit_facts_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, evidence: Option<&ClassEvidence>) {
+fn unit_facts_ui(
+    ui: &mut egui::Ui,
+    u: &Fc1Unit,
+    n: &FcNames,
+    snap: Option<&Snapshot>,
+    evidence: Option<&ClassEvidence>,
+) {
     let j = u.unit;
     let mut facts = vec![format!("unit {j}: bias {}", fmt_sig(u.bias))];
-    let fc = snap.and_then(|s| s.model.plan.layers.iter().position(|l| l.name == u.layer).map(|i| (s, i)));
-    let name = |s: &Snapshot, i: usize| s.model.layer(i).map_or_else(String::new, |l| l.name.clone());
-    match fc.map(|(s, i)| (s.sample.output(i), s.sample.output(i + 1), name(s, i + 1))) {
-        Some((z, a, next)) if j < z.len() => {
+    let fc = snap.and_then(|s| s.model.plan.layer_named(&u.layer).map(|l| (s, l.index)));
+    match fc.map(|(s, i)| (s.sample.output(i), s.sample.output(i + 1))) {
+        Some((z, a)) if j < z.len() => {
             let z = z[j];
             let mut text = format!("on the selected digit: {} = {}", u.layer, fmt_sig(z));
-            if let Some(a) = a.get(j) {
-                text.push_str(&format!(", {next} = {}", fmt_sig(*a)));
+            match &n.relu {
+                Some(relu) => {
+                    if let Some(a) = a.get(j) {
+                        text.push_str(&format!(", {relu} = {}", fmt_sig(*a)));
+                    }
+                    text.push_str(&if z > 0.0 {
+                        format!(" (active: it passes {relu})")
+                    } else {
+                        format!(" (off: {relu} blocks it)")
+                    });
+                }
+                None if n.single => text.push_str(&format!(" (class {}'s score)", class_name(snap, j))),
+                None => {}
             }
-            text.push_str(if z > 0.0 { " (active: it passes its ReLU)" } else { " (off: its ReLU blocks it)" });
             facts.push(text);
         }
         Some(_) => facts.push(format!("on the selected digit: computed in forward {}", u.layer)),
         None => {}
     }
-    if let Some(active) = evidence.and_then(|e| e.active_units.get(j)) {
-        facts.push(format!(
-            "with the current weights it is {}",
-            if *active { "on for this digit" } else { "off for this digit" }
-        ));
+    if let (Some(active), Some(_)) = (evidence.and_then(|e| e.active_units.get(j)), &n.relu) {
+        // The evidence ran on the weights after the step's update, the digit's values before it.
+        facts.push(format!("with the current weights it is {} for this digit", if *active { "on" } else { "off" }));
     }
     ui.label(facts.join(" · "));
 }
 
-/// FC2's weight from the unit to each class: how its output votes.
-fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, map: ColorMap) {
+/// The last fc's weight from the unit to each class: how its output votes; or why a unit has
+/// no fixed vote.
+fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, n: &FcNames, snap: Option<&Snapshot>, map: ColorMap) {
     let votes = &u.class_weights;
-    if votes.is_empty() {
+    if votes.is_empty() || !n.votes {
+        if !n.single && !n.votes {
+            ui.label(
+                RichText::new(format!(
+                    "No fixed vote per class: {}'s units reach the scores through {}, so how much a unit counts \
+                     for a class depends on which later units are on for the digit. The class evidence below \
+                     takes that into account exactly.",
+                    n.fc, n.after_fc
+                ))
+                .small()
+                .weak(),
+            );
+        }
         return;
     }
+    let last = n.last.to_uppercase();
     let scale = votes.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
     let best = argmax(votes);
     let worst = argmax(&votes.iter().map(|v| -v).collect::<Vec<_>>());
     let summary = format!(
-        "FC2 weights from this unit: when it fires it votes most for {} ({}), most against {} ({})",
+        "{last} weights from this unit: when it fires it votes most for {} ({}), most against {} ({})",
         class_name(snap, best),
         fmt_sig(votes[best]),
         class_name(snap, worst),
@@ -394,27 +611,40 @@ fn votes_ui(ui: &mut egui::Ui, u: &Fc1Unit, snap: Option<&Snapshot>, map: ColorM
             let bar = egui::Rect::from_x_y_ranges(mid.min(end)..=mid.max(end), bars.y_range().shrink(3.0));
             painter.rect_filled(bar, 1.0, map.color(*v, scale));
             painter.vline(mid, bars.y_range(), Stroke::new(1.0, ui.visuals().weak_text_color()));
-            let label = format!("vote for {name}: FC2 weight {}", fmt_sig(*v));
+            let label = format!("vote for {name}: {last} weight {}", fmt_sig(*v));
             response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
             response.on_hover_text(label);
         }
     });
 }
 
+/// The bias terms of the identity, in words.
+fn bias_terms_text(n: &FcNames) -> String {
+    if n.single {
+        format!("the bias term is {}'s bias for the class", n.fc)
+    } else {
+        let held = n.relu.as_ref().map_or_else(String::new, |_| " that are on".to_string());
+        format!("the bias terms are {}'s bias plus the biases of the earlier fc units{held}, carried forward", n.last)
+    }
+}
+
 fn evidence_section_ui(
     ui: &mut egui::Ui,
     state: &mut Fc1State,
     snap: Option<&Snapshot>,
+    names: Option<&FcNames>,
     evidence: Option<&ClassEvidence>,
     now: f64,
 ) -> Option<Command> {
     section_heading(ui, "Class evidence for the selected digit");
+    let source = names.map_or("input", |n| n.source.as_str());
+    let summed =
+        if names.is_some_and(|n| n.maps.0 > 1) { format!(", summed over the {source} maps") } else { String::new() };
     ui.label(
-        RichText::new(
-            "How much every conv2 pixel adds to each class score, summed over the conv2 maps: \
-             positive values push the class up, negative ones down. All classes share one colour \
-             scale, so colours compare between them.",
-        )
+        RichText::new(format!(
+            "How much every {source} pixel adds to each class score{summed}: positive values push the class \
+             up, negative ones down. All classes share one colour scale, so colours compare between them."
+        ))
         .small(),
     );
 
@@ -429,7 +659,8 @@ fn evidence_section_ui(
         }
     }
 
-    let Some(e) = evidence.filter(|e| e.classes() > 0 && e.channels * e.height * e.width > 0) else {
+    let (Some(e), Some(n)) = (evidence.filter(|e| e.classes() > 0 && e.channels * e.height * e.width > 0), names)
+    else {
         let what = match snap {
             Some(s) if selected_image(s).is_some() => "asking the trainer for the evidence maps…",
             Some(_) => "take a step first: the evidence is about a digit of the batch",
@@ -442,9 +673,10 @@ fn evidence_section_ui(
     let classes = e.classes();
     let predicted = argmax(&e.logits);
     let chosen = state.class.filter(|k| *k < classes).unwrap_or(predicted);
-    build_evidence_textures(ui.ctx(), state, e, chosen);
+    let input_shape = snap.map(|s| s.model.plan.input.dims());
+    build_evidence_textures(ui.ctx(), state, e, chosen, input_shape.as_deref());
 
-    ui.label(image_caption(e, snap));
+    ui.label(image_caption(e, n, snap));
 
     // The digit, then one summed map per class on a shared scale.
     if let Some(scales) = state.sum_tiles.scales() {
@@ -477,8 +709,8 @@ fn evidence_section_ui(
                     let x = ((rel.x * tw as f32) as usize).min(tw.saturating_sub(1));
                     if let Some(v) = state.sum_tiles.value(k, y, x) {
                         click.show_tooltip_text(format!(
-                            "class {name}: evidence of conv2 position row {y}, column {x}: {}\n{}\n\
-                             Click: show its evidence per conv2 map.",
+                            "class {name}: evidence of {source} position row {y}, column {x}: {}\n{}\n\
+                             Click: show its evidence per {source} map.",
                             fmt_sig(v),
                             identity_line(e, k)
                         ));
@@ -522,25 +754,24 @@ fn evidence_section_ui(
         ui.label(RichText::new(identity_line(e, chosen)).monospace());
     });
     ui.label(
-        RichText::new(
-            "Exact, not approximate: with FC1's ReLU pattern held fixed and no pooling, the logits \
-             are linear in conv2's output, so the pixels' contributions plus the bias terms (b2 \
-             and the biases of the FC1 units that are on) add up to the logit.",
-        )
+        RichText::new(format!(
+            "{} So the contributions of the {} values plus the bias terms add up to the logit ({}).",
+            n.exact,
+            n.source,
+            bias_terms_text(n)
+        ))
         .small()
         .weak(),
     );
 
     ui.add_space(6.0);
     ui.horizontal(|ui| {
-        ui.label(
-            RichText::new(format!(
-                "Class {}'s evidence in each of the {} conv2 maps",
-                class_name(snap, chosen),
-                e.channels
-            ))
-            .strong(),
-        );
+        let maps = if e.channels == 1 {
+            format!("Class {}'s evidence in {source}'s map", class_name(snap, chosen))
+        } else {
+            format!("Class {}'s evidence in each of the {} {source} maps", class_name(snap, chosen), e.channels)
+        };
+        ui.label(RichText::new(maps).strong());
         if state.class.is_some() && ui.small_button("Follow prediction").clicked() {
             state.class = None;
         }
@@ -551,14 +782,14 @@ fn evidence_section_ui(
     let grid = wide_grid(e.channels, ui.available_width(), 72.0);
     let chosen_name = class_name(snap, chosen);
     let (response, _) = tiles_ui(ui, &state.channel_tiles, grid, &|r, c| Some(r * grid.cols + c), &|t, y, x, v| {
-        format!("class {chosen_name}, conv2 map {}\nrow {y}, column {x}\nevidence {}", t + 1, fmt_sig(v))
+        format!("class {chosen_name}, {}\nrow {y}, column {x}\nevidence {}", n.source_map(t + 1), fmt_sig(v))
     });
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, CHANNEL_MAPS_LABEL));
     command
 }
 
 /// What the evidence is about, in words.
-fn image_caption(e: &ClassEvidence, snap: Option<&Snapshot>) -> String {
+fn image_caption(e: &ClassEvidence, n: &FcNames, snap: Option<&Snapshot>) -> String {
     let what = match &e.image {
         ImageId::Batch { position, train_index } => {
             format!("digit {} of the batch (training image {train_index})", position + 1)
@@ -567,21 +798,27 @@ fn image_caption(e: &ClassEvidence, snap: Option<&Snapshot>) -> String {
         ImageId::Drawn => "the drawn digit".to_string(),
     };
     let label = e.label.map(|l| format!(", label {}", class_name(snap, l))).unwrap_or_default();
-    let x = format!("{}'s output", e.source);
-    let on = e.active_units.iter().filter(|a| **a).count();
-    if e.active_units.is_empty() {
-        return format!("{what}{label} · weights after step {} · x = {x}", e.step);
+    let x = if e.source == "input" { "the image".to_string() } else { format!("{}'s output", e.source) };
+    let caption = format!("{what}{label} · weights after step {} · x = {x}", e.step);
+    match &n.relu {
+        Some(relu) if !e.active_units.is_empty() => {
+            let on = e.active_units.iter().filter(|a| **a).count();
+            format!("{caption} · {relu} lets {on} of {} {} units through", e.active_units.len(), n.fc)
+        }
+        _ => caption,
     }
-    format!(
-        "{what}{label} · weights after step {} · x = {x} · {on} of {} hidden units on",
-        e.step,
-        e.active_units.len()
-    )
 }
 
 /// Uploads the digit, the per-class sums and the chosen class's maps when the result, the class
-/// or the colour map changed.
-fn build_evidence_textures(ctx: &egui::Context, state: &mut Fc1State, e: &ClassEvidence, chosen: usize) {
+/// or the colour map changed. `input_shape` is the network's input, `[C, H, W]`: the digit is
+/// drawn from its first channel.
+fn build_evidence_textures(
+    ctx: &egui::Context,
+    state: &mut Fc1State,
+    e: &ClassEvidence,
+    chosen: usize,
+    input_shape: Option<&[usize]>,
+) {
     let key = (EvidenceKey::of(e), chosen, state.color_map);
     if state.evidence_built.as_ref() == Some(&key) {
         return;
@@ -591,11 +828,11 @@ fn build_evidence_textures(ctx: &egui::Context, state: &mut Fc1State, e: &ClassE
     let classes = e.classes();
     let same_result = state.evidence_built.as_ref().is_some_and(|(k, _, m)| *k == key.0 && *m == map);
     if !same_result {
-        let side = (e.input.len() as f32).sqrt() as usize;
-        if side * side == e.input.len() {
-            state.input_tiles.set(ctx, &e.input, 1, side, side, Coloring::Gray);
-        } else {
-            state.input_tiles.clear();
+        match input_shape {
+            Some(&[_, h, w]) if h * w > 0 && e.input.len() >= h * w => {
+                state.input_tiles.set(ctx, &e.input[..h * w], 1, h, w, Coloring::Gray);
+            }
+            _ => state.input_tiles.clear(),
         }
         // Summed in f64 like `evidence_sum`, so the maps drawn add up to what the line says.
         let mut sums = vec![0.0_f64; classes * hw];
@@ -673,6 +910,48 @@ mod tests {
         assert!(!r.may_send(1.2, false));
         r.update(Some(&2), 1.1 + RETRY_SECS + 0.1);
         assert!(r.may_send(1.1 + RETRY_SECS + 0.1, false), "an unanswered request is retried");
+    }
+
+    fn names(model: &str) -> FcNames {
+        let plan = crate::engine::model::resolve(model, (1, 28, 28), 10).unwrap();
+        FcNames::new(&plan, &evidence_support(&plan).unwrap())
+    }
+
+    #[test]
+    fn the_texts_name_the_layers_and_sizes_of_the_network() {
+        let post = names("post");
+        assert_eq!(
+            (post.fc.as_str(), post.source.as_str(), post.relu.as_deref(), post.last.as_str()),
+            ("fc1", "conv2", Some("relu2"), "fc2")
+        );
+        assert_eq!((post.units, post.maps), (100, (32, 28, 28)));
+        assert!(post.votes && !post.single && !post.pooled);
+        assert!(
+            unit_intro(&post).starts_with(
+                "With no pooling, fc1's input is conv2's 32 maps of 28×28 laid end to end by flatten, so each of \
+                 its 100 hidden units has one weight per conv2 value (25,088 of them)"
+            ),
+            "{}",
+            unit_intro(&post)
+        );
+
+        let lenet = names("lenet5");
+        assert_eq!(
+            (lenet.source.as_str(), lenet.relu.as_deref(), lenet.last.as_str(), lenet.units, lenet.maps),
+            ("pool2", Some("relu3"), "fc3", 120, (16, 5, 5))
+        );
+        assert!(!lenet.votes && !lenet.single && lenet.pooled);
+        assert_eq!(lenet.after_fc, "relu3, fc2, relu4 and fc3");
+        assert!(unit_intro(&lenet).starts_with("fc1's input is pool2's 16 maps of 5×5"), "{}", unit_intro(&lenet));
+
+        let tiny = names("tiny");
+        assert!(tiny.single && !tiny.votes && tiny.relu.is_none());
+        assert_eq!((tiny.source.as_str(), tiny.units, tiny.maps), ("pool2", 10, (32, 7, 7)));
+        assert!(unit_intro(&tiny).contains("fc1 is the last layer, so its 10 units are the class scores"));
+        assert!(bias_terms_text(&tiny).contains("fc1's bias"));
+
+        let relu = names("post-relu");
+        assert_eq!((relu.source.as_str(), relu.relu.as_deref()), ("relu2", Some("relu3")));
     }
 
     #[test]

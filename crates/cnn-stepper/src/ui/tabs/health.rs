@@ -7,7 +7,7 @@
 //! decimates like the loss curve does so that a long run stays within a fixed memory.
 
 use eframe::egui::{self, Color32, RichText};
-use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints};
+use egui_plot::{GridMark, Line, LineStyle, Plot, PlotPoints};
 
 use crate::engine::Preset;
 use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
@@ -28,7 +28,8 @@ pub const PASS_REL_ERROR: f64 = 1e-4;
 /// whatever its relative error: for a gradient near the noise that ratio means nothing.
 pub const NOISE_FACTOR: f64 = 10.0;
 
-/// Colour-blind-safe colours (Okabe–Ito) for [`MagnitudePoint::TENSORS`], in forward order.
+/// Colour-blind-safe colours (Okabe–Ito), one per layer with weights in forward order; the
+/// activations and pools after a layer share its colour.
 const TENSOR_COLORS: [Color32; 6] = [
     Color32::from_rgb(0, 114, 178),
     Color32::from_rgb(86, 180, 233),
@@ -37,6 +38,53 @@ const TENSOR_COLORS: [Color32; 6] = [
     Color32::from_rgb(204, 121, 167),
     Color32::from_rgb(0, 158, 115),
 ];
+
+/// How the magnitude plots draw one layer's series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesStyle {
+    /// The layer's position in the line (the index into [`MagnitudePoint::activations`]).
+    pub layer: usize,
+    /// Its student name, the legend entry.
+    pub name: String,
+    /// Index into the colours: the layer with weights it belongs to (a conv or fc, and the
+    /// activations and pools after it, up to the next one).
+    pub family: usize,
+    /// How its line is drawn: a conv or fc solid, an activation dashed, a pool dotted.
+    pub line: LineKind,
+}
+
+/// The three line styles of the magnitude plots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// A layer with weights (conv, fc).
+    Solid,
+    /// An activation (relu, tanh, sigmoid).
+    Dashed,
+    /// A pool.
+    Dotted,
+}
+
+/// One series per layer of `plan` but `flatten` (its output is its input's, the same numbers),
+/// coloured by the conv or fc it follows, so that a block `conv → relu → pool` reads as one
+/// colour in three line styles however deep the network is.
+pub fn series_styles(plan: &crate::engine::model::Plan) -> Vec<SeriesStyle> {
+    let mut family: Option<usize> = None;
+    plan.layers
+        .iter()
+        .filter(|l| l.spec != LayerSpec::Flatten)
+        .map(|l| {
+            let line = match l.spec {
+                LayerSpec::Conv { .. } | LayerSpec::Fc { .. } => {
+                    family = Some(family.map_or(0, |f| f + 1));
+                    LineKind::Solid
+                }
+                LayerSpec::MaxPool { .. } | LayerSpec::AvgPool { .. } => LineKind::Dotted,
+                _ => LineKind::Dashed,
+            };
+            SeriesStyle { layer: l.index, name: l.name.clone(), family: family.unwrap_or(0), line }
+        })
+        .collect()
+}
 
 /// Per-layer RMS of the activations and of the gradients over steps, as log₁₀, decimated.
 ///
@@ -134,11 +182,14 @@ fn push_log(series: &mut Series, x: f64, rms: f32) {
     }
 }
 
-/// The view's state: whether a check was asked for and not answered yet.
+/// The view's state: whether a check was asked for and not answered yet, and the layers whose
+/// magnitude curves are switched off.
 #[derive(Debug, Default)]
 pub struct HealthState {
     /// The check shown when the last one was asked for (`Some(None)`: none was shown).
     pending: Option<Option<(u64, u64)>>,
+    /// Layers (by student name) whose curves the legend switched off.
+    hidden: std::collections::BTreeSet<String>,
 }
 
 impl HealthState {
@@ -150,6 +201,11 @@ impl HealthState {
     /// Forgets the check asked for: call it when the worker answered it with an error.
     pub fn forget_request(&mut self) {
         self.pending = None;
+    }
+
+    /// Whether the magnitude plots draw the curves of layer `name` (the legend switches them).
+    pub fn shows(&self, name: &str) -> bool {
+        !self.hidden.contains(name)
     }
 }
 
@@ -179,8 +235,53 @@ pub fn layer_summary(layer: &GradCheckLayer, noise: f64) -> String {
         "FAIL".to_string()
     };
     let kinks = layer.entries.iter().filter(|e| e.crossed_kink).count();
-    let kinks = if kinks > 0 { format!(" · {kinks} across a ReLU kink, not judged") } else { String::new() };
+    if kinks > 0 && kinks == layer.entries.len() {
+        // No entry was compared: a maximum error of 0 would read as a perfect pass.
+        return format!(
+            "{}: not judged · all {kinks} entries across {} (check again on another batch)",
+            layer.layer,
+            kink_words(layer)
+        );
+    }
+    let kinks = if kinks > 0 { format!(" · {kinks} across {}, not judged", kink_words(layer)) } else { String::new() };
     format!("{}: max relative error {:.1e} {verdict}{kinks}", layer.layer, layer.max_rel_error)
+}
+
+/// The kinks a layer's entries crossed, in words: "a kink of relu1", "kinks of relu3, pool2"
+/// (an entry that does not say where is "a kink").
+fn kink_words(layer: &GradCheckLayer) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in layer.entries.iter().filter(|e| e.crossed_kink).filter_map(|e| e.kink_layer.as_deref()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.as_slice() {
+        [] => "a kink".to_string(),
+        [one] => format!("a kink of {one}"),
+        many => format!("kinks of {}", many.join(", ")),
+    }
+}
+
+/// The layer's tensors as PyTorch's `state_dict` names them: "in PyTorch's state_dict:
+/// conv1.weight is 0.weight, conv1.bias is 0.bias" (`None` when the report does not say).
+pub fn pytorch_names(layer: &GradCheckLayer) -> Option<String> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for e in layer.entries.iter().filter(|e| !e.tensor.is_empty() && e.tensor != e.param) {
+        if !pairs.iter().any(|(p, _)| *p == e.param) {
+            pairs.push((&e.param, &e.tensor));
+        }
+    }
+    let words: Vec<String> = pairs.iter().map(|(p, t)| format!("{p} is {t}")).collect();
+    (!words.is_empty()).then(|| format!("in PyTorch's state_dict: {}", words.join(", ")))
+}
+
+/// What an entry that crossed a kink says in its row.
+fn kink_note(e: &GradCheckEntry) -> String {
+    match &e.kink_layer {
+        Some(layer) => format!("across a kink of {layer}: not judged"),
+        None => "across a kink: not judged".to_string(),
+    }
 }
 
 /// Draws the gradient check and the magnitude curves. `can_run` says whether a check can start
@@ -237,7 +338,7 @@ pub fn health_ui(
 
         ui.add_space(10.0);
         ui.separator();
-        signal_ui(ui, snap, magnitudes);
+        signal_ui(ui, state, snap, magnitudes);
     });
     command
 }
@@ -257,8 +358,8 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
             "A layer passes when its largest relative error |a − n| / max(|a|, |n|) is below {PASS_REL_ERROR:.0e} \
              (a wrong formula gives 1e-2 or more). An entry whose |a − n| is within {NOISE_FACTOR:.0}× the \
              rounding noise of the numeric gradient ({:.1e}) agrees however small it is; entries whose ±h \
-             moved some ReLU input across 0 straddle a kink, where the difference quotient is no \
-             derivative, so they are marked and not judged.",
+             moved some ReLU input across 0, or changed which input won a max pool's window, straddle a \
+             kink, where the difference quotient is no derivative, so they are marked and not judged.",
             r.noise
         ))
         .small()
@@ -272,6 +373,9 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
         let passes = layer_passes(layer, r.noise);
         let color = if passes { ui.visuals().text_color() } else { crate::ui::support::palette::WRONG };
         ui.label(RichText::new(layer_summary(layer, r.noise)).strong().color(color));
+        if let Some(names) = pytorch_names(layer) {
+            ui.label(RichText::new(names).small().weak());
+        }
         egui::Grid::new(("gradient check", layer.layer.as_str())).striped(true).spacing([14.0, 2.0]).show(ui, |ui| {
             for head in ["parameter", "index", "analytic", "numeric", "relative error", "|a − n|", ""] {
                 ui.label(RichText::new(head).small().strong());
@@ -286,11 +390,11 @@ fn report_ui(ui: &mut egui::Ui, c: &GradientCheck, snap: Option<&Snapshot>) {
                 ui.label(RichText::new(format!("{:.1e}", e.rel_error)).monospace());
                 ui.label(RichText::new(format!("{:.1e}", e.abs_error)).monospace());
                 let note = if e.crossed_kink {
-                    "across a ReLU kink: not judged"
+                    kink_note(e)
                 } else if entry_agrees(e, r.noise) {
-                    "agrees"
+                    "agrees".to_string()
                 } else {
-                    "DISAGREES"
+                    "DISAGREES".to_string()
                 };
                 ui.label(RichText::new(note).small());
                 ui.end_row();
@@ -315,7 +419,7 @@ fn hover_text(pos: &egui_plot::HoverPosition<'_>, what: &str) -> Option<String> 
     Some(format!("{name}step {:.0}\n{what} RMS {rms} (log₁₀ {:.2})", p.x, p.y))
 }
 
-fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
+fn signal_ui(ui: &mut egui::Ui, state: &mut HealthState, snap: Option<&Snapshot>, m: &Magnitudes) {
     section_heading(ui, "Signal over time: how large each layer's numbers are");
     let mut note = String::from(
         "Root mean square of each layer's output and of the loss gradient arriving at it, per \
@@ -336,20 +440,11 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
         );
     }
     ui.label(RichText::new(note).small());
-    // Every layer but flatten (its output is its input's, the same numbers).
-    let layers: Vec<(usize, &str, bool)> = snap.map_or_else(Vec::new, |s| {
-        s.model
-            .plan
-            .layers
-            .iter()
-            .filter(|l| l.spec != LayerSpec::Flatten)
-            .map(|l| (l.index, l.name.as_str(), l.spec.is_activation()))
-            .collect()
-    });
+    let styles = snap.map_or_else(Vec::new, |s| series_styles(&s.model.plan));
     if let Some(p) = m.last() {
-        let now: Vec<String> = layers
+        let now: Vec<String> = styles
             .iter()
-            .filter_map(|&(i, name, _)| p.activations.get(i).filter(|v| v.is_finite()).map(|rms| (name, *rms)))
+            .filter_map(|st| p.activations.get(st.layer).filter(|v| v.is_finite()).map(|rms| (&st.name, *rms)))
             .map(|(name, rms)| format!("{name} {}", fmt_sig(rms)))
             .collect();
         ui.label(RichText::new(format!("step {}: activation RMS {}", p.step, now.join(" · "))).small().monospace());
@@ -357,7 +452,10 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
     if m.is_empty() {
         ui.label(RichText::new("No steps yet: take a step to measure.").weak());
     }
-    let plot_h = ((ui.available_height() - 40.0) / 2.0).clamp(140.0, 280.0);
+    // One legend for both plots, in forward order (the plot's own sorts by name and cannot show
+    // the line styles that tell a layer from the activation after it).
+    legend_row_ui(ui, &styles, &mut state.hidden);
+    let plot_h = ((ui.available_height() - 40.0) / 2.0).clamp(200.0, 280.0);
     let link = egui::Id::unique("health plots x axis");
     for (title, gradients) in [("activation", false), ("gradient", true)] {
         let axis = if gradients { "log₁₀ RMS of ∂L/∂ output" } else { "log₁₀ RMS of output" };
@@ -365,7 +463,6 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
         ui.label(RichText::new(format!("{title} RMS per layer")).strong());
         Plot::new(("magnitudes", gradients))
             .height(plot_h)
-            .legend(Legend::default().position(Corner::RightBottom))
             .x_axis_label("step")
             .y_axis_label(axis)
             .y_axis_formatter(|mark, _| power_of_ten(mark))
@@ -375,20 +472,71 @@ fn signal_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, m: &Magnitudes) {
             .show_background(false)
             .label_formatter(move |pos| hover_text(pos, what))
             .show(ui, |plot| {
-                for (k, &(i, name, activation)) in layers.iter().enumerate() {
-                    let series = if gradients { m.gradients(i) } else { m.activations(i) };
+                for st in styles.iter().filter(|st| !state.hidden.contains(&st.name)) {
+                    let series = if gradients { m.gradients(st.layer) } else { m.activations(st.layer) };
                     let Some(series) = series.filter(|s| !s.is_empty()) else { continue };
-                    // An activation's output dashed, in its pre-activation's colour family.
-                    let style = if activation { LineStyle::dashed_loose() } else { LineStyle::Solid };
+                    let style = match st.line {
+                        LineKind::Solid => LineStyle::Solid,
+                        LineKind::Dashed => LineStyle::dashed_loose(),
+                        LineKind::Dotted => LineStyle::dotted_dense(),
+                    };
                     plot.line(
-                        Line::new(name, PlotPoints::Borrowed(series.points()))
-                            .color(TENSOR_COLORS[k % TENSOR_COLORS.len()])
+                        Line::new(st.name.as_str(), PlotPoints::Borrowed(series.points()))
+                            .color(TENSOR_COLORS[st.family % TENSOR_COLORS.len()])
                             .style(style)
                             .width(2.0),
                     );
                 }
             });
     }
+}
+
+/// Accessibility label of a legend entry: `conv1 curves`.
+pub fn legend_label(layer: &str) -> String {
+    format!("{layer} curves")
+}
+
+/// The legend of the magnitude plots: a sample of each layer's line and its name; a click
+/// switches the layer's curves off and on.
+fn legend_row_ui(ui: &mut egui::Ui, styles: &[SeriesStyle], hidden: &mut std::collections::BTreeSet<String>) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 10.0;
+        for st in styles {
+            let shown = !hidden.contains(&st.name);
+            let color = TENSOR_COLORS[st.family % TENSOR_COLORS.len()];
+            let galley = ui.painter().layout_no_wrap(st.name.clone(), egui::FontId::monospace(12.0), color);
+            let sample = 26.0;
+            let size = egui::vec2(sample + 4.0 + galley.size().x, galley.size().y.max(14.0));
+            let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+            let painter = ui.painter_at(rect);
+            let y = rect.center().y;
+            let line = [egui::pos2(rect.left() + 1.0, y), egui::pos2(rect.left() + sample - 1.0, y)];
+            let faded = if shown { color } else { color.gamma_multiply(0.3) };
+            match st.line {
+                LineKind::Solid => {
+                    painter.line_segment(line, egui::Stroke::new(2.0, faded));
+                }
+                LineKind::Dashed => {
+                    painter.extend(egui::Shape::dashed_line(&line, egui::Stroke::new(2.0, faded), 5.0, 3.0));
+                }
+                LineKind::Dotted => {
+                    painter.extend(egui::Shape::dotted_line(&line, faded, 4.0, 1.2));
+                }
+            }
+            let text = if shown { ui.visuals().text_color() } else { ui.visuals().weak_text_color() };
+            painter.galley(egui::pos2(rect.left() + sample + 4.0, y - galley.size().y / 2.0), galley, text);
+            let label = legend_label(&st.name);
+            response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, shown, &label));
+            let response = response.on_hover_text(if shown {
+                format!("{}: click to hide its curves", st.name)
+            } else {
+                format!("{}: click to show its curves", st.name)
+            });
+            if response.clicked() && !hidden.remove(&st.name) {
+                hidden.insert(st.name.clone());
+            }
+        }
+    });
 }
 
 /// The tab's stable name.
@@ -457,13 +605,79 @@ mod tests {
         let tiny =
             GradCheckLayer { layer: "conv1".into(), entries: vec![entry(0.3, 2e-10, false)], max_rel_error: 0.3 };
         assert!(layer_passes(&tiny, noise), "an error within rounding noise agrees");
-        let kink = GradCheckLayer { layer: "conv2".into(), entries: vec![entry(0.5, 1e-3, true)], max_rel_error: 0.0 };
+        let entries = vec![entry(0.5, 1e-3, true), entry(1e-9, 1e-12, false)];
+        let kink = GradCheckLayer { layer: "conv2".into(), entries, max_rel_error: 1e-9 };
         assert!(layer_passes(&kink, noise));
-        assert!(layer_summary(&kink, noise).contains("1 across a ReLU kink"));
+        assert!(layer_summary(&kink, noise).contains("1 across a kink of relu1, not judged"));
         let wrong =
             GradCheckLayer { layer: "fc2".into(), entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
         assert!(!layer_passes(&wrong, noise));
         assert!(layer_summary(&wrong, noise).contains("FAIL"));
+    }
+
+    #[test]
+    fn lenet_series_take_the_colour_of_the_conv_or_fc_they_follow_and_a_style_by_kind() {
+        let plan = crate::engine::model::resolve("lenet5", (1, 28, 28), 10).unwrap();
+        let styles = series_styles(&plan);
+        let got: Vec<(&str, usize, LineKind)> = styles.iter().map(|s| (s.name.as_str(), s.family, s.line)).collect();
+        use LineKind::{Dashed, Dotted, Solid};
+        assert_eq!(
+            got,
+            [
+                ("conv1", 0, Solid),
+                ("relu1", 0, Dashed),
+                ("pool1", 0, Dotted),
+                ("conv2", 1, Solid),
+                ("relu2", 1, Dashed),
+                ("pool2", 1, Dotted),
+                ("fc1", 2, Solid),
+                ("relu3", 2, Dashed),
+                ("fc2", 3, Solid),
+                ("relu4", 3, Dashed),
+                ("fc3", 4, Solid),
+            ]
+        );
+        assert!(styles.iter().all(|s| plan.layers[s.layer].name == s.name), "each series reads its own layer");
+    }
+
+    #[test]
+    fn a_layer_whose_every_entry_crossed_a_kink_is_not_judged_rather_than_passed() {
+        let layer = GradCheckLayer {
+            layer: "conv1".into(),
+            entries: vec![entry(0.5, 1e-3, true), entry(1e-3, 1e-6, true)],
+            max_rel_error: 0.0,
+        };
+        let summary = layer_summary(&layer, 1e-10);
+        assert_eq!(summary, "conv1: not judged · all 2 entries across a kink of relu1 (check again on another batch)");
+        assert!(layer_passes(&layer, 1e-10), "nothing disagrees either");
+    }
+
+    #[test]
+    fn the_pytorch_names_of_a_layers_tensors_are_listed_once_each() {
+        let mut bias = entry(1e-9, 1e-12, false);
+        (bias.param, bias.tensor) = ("fc1.bias".into(), "4.bias".into());
+        let layer = GradCheckLayer {
+            layer: "fc1".into(),
+            entries: vec![entry(1e-9, 1e-12, false), entry(1e-9, 1e-12, false), bias],
+            max_rel_error: 1e-9,
+        };
+        assert_eq!(
+            pytorch_names(&layer).unwrap(),
+            "in PyTorch's state_dict: fc1.weight is 4.weight, fc1.bias is 4.bias"
+        );
+    }
+
+    #[test]
+    fn kinks_are_named_by_the_layers_that_bent_the_quotient() {
+        let mut pool = entry(0.5, 1e-3, true);
+        pool.kink_layer = Some("pool2".into());
+        let layer = GradCheckLayer {
+            layer: "conv1".into(),
+            entries: vec![entry(0.5, 1e-3, true), pool, entry(1e-9, 1e-12, false)],
+            max_rel_error: 1e-9,
+        };
+        assert!(layer_summary(&layer, 1e-10).ends_with(" · 2 across kinks of relu1, pool2, not judged"));
+        assert_eq!(kink_note(&layer.entries[1]), "across a kink of pool2: not judged");
     }
 
     #[test]

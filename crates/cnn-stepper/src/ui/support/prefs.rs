@@ -85,6 +85,7 @@ mod tests {
             view: Some(ViewState { show_help: true, ..ViewState::default() }),
             last_dir: Some("/tmp".into()),
             last_session: Some("/tmp/s.safetensors".into()),
+            model: Some("lenet5".into()),
         };
         let text = serde_json::to_string(&p).unwrap();
         assert_eq!(Prefs::from_json(&text), p);

@@ -436,28 +436,30 @@ mod tests {
 
     fn entry(rel: f64, abs: f64, kink: bool) -> GradCheckEntry {
         GradCheckEntry {
-            param: "fc1.weight",
+            param: "fc1.weight".into(),
+            tensor: "7.weight".into(),
             index: vec![0, 1],
             analytic: 1.0,
             numeric: 1.0,
             rel_error: rel,
             abs_error: abs,
             crossed_kink: kink,
+            kink_layer: None,
         }
     }
 
     #[test]
     fn a_layer_passes_on_small_errors_noise_sized_gradients_and_kinks_but_not_on_a_wrong_one() {
         let noise = 1e-10;
-        let ok = GradCheckLayer { layer: "fc1", entries: vec![entry(1e-9, 1e-12, false)], max_rel_error: 1e-9 };
+        let ok = GradCheckLayer { layer: "fc1".into(), entries: vec![entry(1e-9, 1e-12, false)], max_rel_error: 1e-9 };
         assert!(layer_passes(&ok, noise));
         assert!(layer_summary(&ok, noise).starts_with("fc1: max relative error 1.0e-9 pass"));
-        let tiny = GradCheckLayer { layer: "conv1", entries: vec![entry(0.3, 2e-10, false)], max_rel_error: 0.3 };
+        let tiny = GradCheckLayer { layer: "conv1".into(), entries: vec![entry(0.3, 2e-10, false)], max_rel_error: 0.3 };
         assert!(layer_passes(&tiny, noise), "an error within rounding noise agrees");
-        let kink = GradCheckLayer { layer: "conv2", entries: vec![entry(0.5, 1e-3, true)], max_rel_error: 0.0 };
+        let kink = GradCheckLayer { layer: "conv2".into(), entries: vec![entry(0.5, 1e-3, true)], max_rel_error: 0.0 };
         assert!(layer_passes(&kink, noise));
         assert!(layer_summary(&kink, noise).contains("1 across a ReLU kink"));
-        let wrong = GradCheckLayer { layer: "fc2", entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
+        let wrong = GradCheckLayer { layer: "fc2".into(), entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
         assert!(!layer_passes(&wrong, noise));
         assert!(layer_summary(&wrong, noise).contains("FAIL"));
     }

@@ -110,7 +110,6 @@ impl EvidenceLayers {
         }
         s
     }
-
 }
 
 /// Which layers of `plan` play `x`, fc1, its ReLU and the last fc, when the class evidence is

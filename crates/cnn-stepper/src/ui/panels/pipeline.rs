@@ -33,10 +33,9 @@ pub fn phase_shapes(phase: Phase, plan: &Plan) -> String {
         Phase::Backward(i) => plan.layers.get(i).map_or_else(String::new, |l| {
             let grads = if i == 0 { String::new() } else { format!(" → {}", batch_shape(l.input)) };
             let dw = match l.param_shapes().first() {
-                Some((_, shape)) if matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. }) => format!(
-                    "; dW {}",
-                    shape.iter().map(|d| thousands(*d as u64)).collect::<Vec<_>>().join("×")
-                ),
+                Some((_, shape)) if matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. }) => {
+                    format!("; dW {}", shape.iter().map(|d| thousands(*d as u64)).collect::<Vec<_>>().join("×"))
+                }
                 _ => String::new(),
             };
             format!("{}{grads}{dw}", batch_shape(l.output))

@@ -10,8 +10,8 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::engine::Preset;
-use crate::engine::model::LayerSpec;
 use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
+use crate::engine::model::LayerSpec;
 use crate::trainer::{Command, GradientCheck, MagnitudePoint, Snapshot};
 use crate::ui::panels::curves::{MAX_POINTS, Series};
 use crate::ui::support::colormap::fmt_sig;
@@ -454,12 +454,14 @@ mod tests {
         let ok = GradCheckLayer { layer: "fc1".into(), entries: vec![entry(1e-9, 1e-12, false)], max_rel_error: 1e-9 };
         assert!(layer_passes(&ok, noise));
         assert!(layer_summary(&ok, noise).starts_with("fc1: max relative error 1.0e-9 pass"));
-        let tiny = GradCheckLayer { layer: "conv1".into(), entries: vec![entry(0.3, 2e-10, false)], max_rel_error: 0.3 };
+        let tiny =
+            GradCheckLayer { layer: "conv1".into(), entries: vec![entry(0.3, 2e-10, false)], max_rel_error: 0.3 };
         assert!(layer_passes(&tiny, noise), "an error within rounding noise agrees");
         let kink = GradCheckLayer { layer: "conv2".into(), entries: vec![entry(0.5, 1e-3, true)], max_rel_error: 0.0 };
         assert!(layer_passes(&kink, noise));
         assert!(layer_summary(&kink, noise).contains("1 across a ReLU kink"));
-        let wrong = GradCheckLayer { layer: "fc2".into(), entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
+        let wrong =
+            GradCheckLayer { layer: "fc2".into(), entries: vec![entry(0.02, 1e-3, false)], max_rel_error: 0.02 };
         assert!(!layer_passes(&wrong, noise));
         assert!(layer_summary(&wrong, noise).contains("FAIL"));
     }

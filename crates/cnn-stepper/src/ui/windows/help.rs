@@ -306,10 +306,7 @@ pub const PHASE_HELP: [(PostStep, &str); 17] = [
          through W2 (a full convolution). The post never computes it, so its conv1 never learns. The fast \
          engine forms both from the Fourier transforms of relu1, da2 and W2.",
     ),
-    (
-        PostStep::Backward("relu1"),
-        "da1 = dh1 * (a1 > 0): only conv1 pixels that were positive pass their gradient on.",
-    ),
+    (PostStep::Backward("relu1"), "da1 = dh1 * (a1 > 0): only conv1 pixels that were positive pass their gradient on."),
     (
         PostStep::Backward("conv1"),
         "dW1[f] = sum over n, i, j of da1[n, f, i, j] · X[n, :, i:i+5, j:j+5] (padded X); \

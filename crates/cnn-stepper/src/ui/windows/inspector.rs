@@ -54,8 +54,10 @@ fn formula(insp: &PixelInspection) -> (String, String) {
     let (row, col) = (at(y, insp.stride), at(x, insp.stride).replace("+i", "+j"));
     let channels = if insp.channels > 1 { "Σ_c " } else { "" };
     let c = if insp.channels > 1 { "c" } else { "0" };
-    let mut text =
-        format!("{name} = b_{conv}[{f}] + {channels}Σ_i,j {}[{c}, {row}, {col}] · W_{conv}[{f},{c},i,j]", insp.input_name);
+    let mut text = format!(
+        "{name} = b_{conv}[{f}] + {channels}Σ_i,j {}[{c}, {row}, {col}] · W_{conv}[{f},{c},i,j]",
+        insp.input_name
+    );
     if let Some(a) = &insp.activation {
         text.push_str(&format!(";  {} = {}({conv})", a.name, function_text(a.function)));
     }
@@ -108,9 +110,7 @@ pub fn inspector_ui(
     let mut keep = true;
     ui.horizontal(|ui| {
         crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Inspector);
-        ui.label(
-            RichText::new(format!("{layer_name} · map {} · row {} · column {}", at.channel, at.y, at.x)).strong(),
-        );
+        ui.label(RichText::new(format!("{layer_name} · map {} · row {} · column {}", at.channel, at.y, at.x)).strong());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("Close").on_hover_text("Click any feature-map pixel to inspect another one").clicked() {
                 keep = false;

@@ -114,9 +114,10 @@ fn legends_ui(ui: &mut egui::Ui, model: &ModelView, groups: &[&MapGroup], scene:
             if i > 0 {
                 ui.add_space(12.0);
             }
-            let name = match members.last() {
-                // The post's legends keep their names: conv1 (with relu1) and conv2.
-                Some(last) if !post && members.len() > 1 => format!("{}–{}", members[0].name, last.name),
+            // The post's legends keep their names: conv1 (with relu1) and conv2.
+            let name = match (members.first(), members.last()) {
+                (Some(one), Some(last)) if !post && members.len() > 1 => format!("{}–{}", one.name, last.name),
+                (Some(one), _) if !post => one.name.clone(),
                 _ => model.layer(*first).map_or_else(String::new, |l| l.name.clone()),
             };
             pair_legend_ui(ui, &name, members, scene);

@@ -128,6 +128,7 @@ impl Scene {
         self.built_for = Some(key);
         if self.model.as_ref().is_none_or(|m| **m != *snap.model) {
             self.rebuild_groups(&snap.model);
+            crate::ui::windows::help::set_model(ctx, &snap.model);
         }
         if batch_changed {
             let b = &snap.batch;

@@ -13,12 +13,13 @@ use eframe::egui::{self, Color32, Rect, RichText, vec2};
 use crate::trainer::{ActivationPixel, ActivationStep, InspectError, Inspection, PixelInspection, PixelRef, PoolPixel};
 use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
 
-/// Which pixel is inspected, and which input channel's 5×5 detail is open (conv2 has 16).
+/// Which pixel is inspected, and which input channel's K×K detail is open (a conv after the
+/// first has several).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InspectorState {
     /// The pixel clicked last; `None` closes the inspector.
     pub pixel: Option<PixelRef>,
-    /// Input channel shown in detail for conv2.
+    /// Input channel shown in detail, for a conv with several.
     pub channel: usize,
     /// Set when a new pixel is chosen: the detail then opens on its largest contribution.
     pick_channel: bool,
@@ -31,7 +32,8 @@ pub struct InspectorState {
 }
 
 impl InspectorState {
-    /// Inspects `pixel`; for conv2, opens the input channel that contributes most once shown.
+    /// Inspects `pixel`; for a conv with several input channels, opens the one that contributes
+    /// most once shown.
     /// `clicked_at` is where the pixel was clicked: the window opens beside that point, not
     /// over the map.
     pub fn open(&mut self, pixel: PixelRef, clicked_at: Option<egui::Pos2>) {
@@ -303,15 +305,19 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     }
 }
 
-/// conv2's 16 per-channel partial sums as clickable bars, each with its number.
+/// The per-input-channel partial sums as clickable bars, each with its number, in rows as
+/// wide as the window.
 fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
     let format = NumberFormat::for_values(&insp.channel_sums);
-    ui.label(RichText::new(format!("each input channel's share (Σ over its 5×5 products){}:", format.unit())).small());
+    let k = insp.kernel;
+    ui.label(
+        RichText::new(format!("each input channel's share (Σ over its {k}×{k} products){}:", format.unit())).small(),
+    );
     let scale = abs_max(&insp.channel_sums).max(1e-12);
     let width = 36.0;
     let height = 46.0;
     let font = egui::FontId::monospace(9.5);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 2.0;
         for (c, &s) in insp.channel_sums.iter().enumerate() {
             let (rect, r) = ui.allocate_exact_size(vec2(width, height + 26.0), egui::Sense::click());

@@ -228,7 +228,7 @@ fn activation_ui(ui: &mut egui::Ui, a: &ActivationPixel) {
 fn patch_origin_text(insp: &PixelInspection) -> String {
     let (oy, ox) = insp.origin;
     let k = insp.kernel as isize;
-    let (y, x) = (insp.at.y, insp.at.x);
+    let y = insp.at.y;
     let how = match (insp.stride, insp.pad) {
         (1, 0) => String::new(),
         (1, p) => format!(" (row {y} − {p} = {oy}: pad {p})"),
@@ -457,7 +457,7 @@ fn grid_ui(ui: &mut egui::Ui, title: &str, values: &[f32], marks: Marks<'_>, k: 
         let counted: Vec<f32> = values
             .iter()
             .enumerate()
-            .filter(|(i, _)| !padding.is_some_and(|p| p.get(*i) == Some(&true)))
+            .filter(|(i, _)| padding.is_none_or(|p| p.get(*i) != Some(&true)))
             .map(|(_, v)| *v)
             .collect();
         let format = NumberFormat::for_values(&counted);

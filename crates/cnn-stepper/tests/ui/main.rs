@@ -12,3 +12,4 @@ mod help;
 mod lesson;
 mod tabs;
 mod teaching_views;
+mod views_any;

@@ -244,7 +244,10 @@ fn any_network_ui(
         .map(|(i, g)| BlockSpec {
             maps: g.shape.0,
             side: g.shape.1.max(g.shape.2),
-            header_w: width_of(title(model, g.layer, grads), &title_font).max(width_of(shape_text(g), &small_font)),
+            // Both titles' widths, so that the maps keep their size when gradients replace activations.
+            header_w: width_of(title(model, g.layer, false), &title_font)
+                .max(width_of(title(model, g.layer, true), &title_font))
+                .max(width_of(shape_text(g), &small_font)),
             new_row: i > 0 && scale_group(model, g.layer) != scale_group(model, shown[i - 1].layer),
         })
         .collect();

@@ -9,7 +9,7 @@ use cnn_stepper_core::engine::model::layers::activation::{self, Activation};
 use cnn_stepper_core::engine::model::layers::{conv, linear, pool};
 use cnn_stepper_core::engine::model::optim::{AdamState, adam_step};
 use cnn_stepper_core::engine::model::{
-    LayerSpec, ModelSpec, NAMED, Optimizer, Phase, Plan, Sequential, Shape, Tensors, named, resolve,
+    LayerSpec, ModelSpec, NAMED, Optimizer, Plan, Phase, Sequential, Shape, Tensors, named, resolve,
 };
 use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, Params};
 use proptest::prelude::*;

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Phase, Plan, Sequential, Shape, resolve};
+use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Plan, Phase, Sequential, Shape, resolve};
 use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, argmax};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};

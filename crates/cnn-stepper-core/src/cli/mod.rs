@@ -22,8 +22,8 @@ use crate::engine::config::MAX_EPOCHS;
 use crate::engine::model::DEFAULT_MODEL;
 use crate::engine::weights;
 use crate::engine::{
-    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem,
-    SettingsError, argmax, npz,
+    Activations, ConvEngine, Hyper, ModelConfig, Network, OptimizerKind, Preset, Setting, SettingProblem, SettingsError,
+    argmax, npz,
 };
 use crate::fileio::{check_writable, write_atomically};
 use crate::trainer::checkpoint;

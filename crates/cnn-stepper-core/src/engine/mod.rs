@@ -23,14 +23,14 @@ pub mod softmax_xent;
 pub mod weights;
 
 pub use config::{
-    DECAY_EVERY_IMAGES, Hyper, Init, LR_FLOOR, LrSchedule, MAX_BATCH, ModelConfig, OptimizerKind, Preset, Setting,
-    SettingProblem, SettingsError,
+    DECAY_EVERY_IMAGES, Hyper, Init, LR_FLOOR, LrSchedule, MAX_BATCH, ModelConfig, OptimizerKind, Preset, Setting, SettingProblem,
+    SettingsError,
 };
 pub use conv::ConvEngine;
 pub use float::Float;
-pub use model::Phase;
 pub use network::{Activations, Network, argmax};
 pub use params::{PARAM_NAMES, Params};
+pub use model::Phase;
 
 /// What can go wrong in the engine: a network shape that cannot be built, or a batch that does
 /// not fit the network. (Hyper-parameters that cannot train are a [`SettingsError`].)

@@ -65,12 +65,7 @@ pub(crate) fn checked_plan(w: &ModelWeights, name: &str) -> Result<Plan, Weights
 }
 
 /// The tensors as `F32` entries named `{prefix}{name}`.
-pub(crate) fn model_entries(
-    w: &ModelWeights,
-    _plan: &Plan,
-    prefix: &str,
-    name: &str,
-) -> Result<Vec<Entry>, WeightsError> {
+pub(crate) fn model_entries(w: &ModelWeights, _plan: &Plan, prefix: &str, name: &str) -> Result<Vec<Entry>, WeightsError> {
     w.tensors
         .iter()
         .map(|t| {
@@ -179,8 +174,7 @@ impl Parsed<'_> {
             None => Vec::new(),
         };
         if let Some(model) = map.get(MODEL_KEY) {
-            let text =
-                map.get(INPUT_KEY).ok_or_else(|| meta_err(format!("\"{MODEL_KEY}\" without \"{INPUT_KEY}\"")))?;
+            let text = map.get(INPUT_KEY).ok_or_else(|| meta_err(format!("\"{MODEL_KEY}\" without \"{INPUT_KEY}\"")))?;
             let input = parse_shape(text)
                 .ok_or_else(|| meta_err(format!("\"{INPUT_KEY}\" is {text:?}, not channels×height×width")))?;
             let classes = if class_names.is_empty() { expected.map_or(10, |p| p.classes) } else { class_names.len() };
@@ -222,10 +216,12 @@ impl Parsed<'_> {
     fn tensors_of(&self, plan: &Plan) -> Result<Vec<ParamTensor<f32>>, WeightsError> {
         let name = self.name.as_str();
         let template = Sequential::<f32>::zeros(plan.clone(), ConvEngine::Fast);
-        let present: BTreeSet<&str> = self.st.names().into_iter().filter(|n| !n.starts_with(SESSION_PREFIX)).collect();
+        let present: BTreeSet<&str> =
+            self.st.names().into_iter().filter(|n| !n.starts_with(SESSION_PREFIX)).collect();
         let wanted: Vec<&str> = template.params().iter().map(|t| t.name.as_str()).collect();
         let missing: Vec<String> = wanted.iter().filter(|n| !present.contains(**n)).map(|n| (*n).to_owned()).collect();
-        let unexpected: Vec<String> = present.iter().filter(|n| !wanted.contains(n)).map(|n| (*n).to_owned()).collect();
+        let unexpected: Vec<String> =
+            present.iter().filter(|n| !wanted.contains(n)).map(|n| (*n).to_owned()).collect();
         if !missing.is_empty() || !unexpected.is_empty() {
             return Err(WeightsError::Names { name: name.to_owned(), missing, unexpected });
         }

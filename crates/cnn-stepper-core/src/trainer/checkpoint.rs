@@ -225,10 +225,7 @@ impl History {
 
     /// Records one step's layer magnitudes.
     pub fn push_magnitudes(&mut self, p: MagnitudePoint) {
-        if self
-            .magnitude_bucket
-            .as_ref()
-            .is_some_and(|b| b.layers != p.activations.len() || b.weights != p.weights.len())
+        if self.magnitude_bucket.as_ref().is_some_and(|b| b.layers != p.activations.len() || b.weights != p.weights.len())
         {
             self.magnitude_bucket = None;
         }

@@ -297,8 +297,7 @@ pub fn inspect(
     at: PixelRef,
 ) -> Result<Inspection, InspectError> {
     let layer = model.layer(at.layer).ok_or(InspectError::NotMaps(at.layer))?;
-    let (oc, oh, ow) =
-        maps(layer.output).filter(|_| layer.spec != LayerSpec::Flatten).ok_or(InspectError::NotMaps(at.layer))?;
+    let (oc, oh, ow) = maps(layer.output).filter(|_| layer.spec != LayerSpec::Flatten).ok_or(InspectError::NotMaps(at.layer))?;
     for (what, value, limit) in [("channel", at.channel, oc), ("row", at.y, oh), ("column", at.x, ow)] {
         if value >= limit {
             return Err(InspectError::OutOfRange { what, value, limit });
@@ -366,7 +365,8 @@ pub fn inspect(
             }))
         }
         _ => {
-            let step = activation_step(sample, layer, pixel, input[pixel]).ok_or(InspectError::NotMaps(at.layer))?;
+            let step = activation_step(sample, layer, pixel, input[pixel])
+                .ok_or(InspectError::NotMaps(at.layer))?;
             Ok(Inspection::Activation(ActivationPixel {
                 at,
                 input_name: input_name(model, at.layer),
@@ -435,7 +435,8 @@ fn conv_pixel(
     let bias = biases[at.channel];
     let total = (f64::from(bias) + channel_sums64.iter().sum::<f64>()) as f32;
     // The activation right after the conv, if any: its value is computed from the total.
-    let activation = model.layer(conv + 1).and_then(|l| activation_step(sample, l, pixel, total));
+    let activation =
+        model.layer(conv + 1).and_then(|l| activation_step(sample, l, pixel, total));
     let grad = sample.grad(conv);
     let gradient = (grad.len() == filters_n * oh * ow).then(|| grad[pixel]).map(|g| PixelGradient {
         d_conv: g,

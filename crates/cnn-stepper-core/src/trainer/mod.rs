@@ -21,8 +21,8 @@ pub use inspect::{
 };
 pub use protocol::{
     AccuracyPoint, BatchView, ClassEvidence, Command, ConvFilters, DivergedPoint, EvalResult, Event, EvidenceOf,
-    Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ModelView,
-    ProbeInput, Probed, SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
+    Export, Fc1Unit, FilterView, GradientCheck, ImageId, LossPoint, MagnitudePoint, Misclassified, ModelView, ProbeInput,
+    Probed, SampleView, Settings, Snapshot, TeachingResults, UpdateSize,
 };
 pub use session::{EVAL_IMAGES, EpochStats, Session, plan_for};
 pub use worker::Worker;

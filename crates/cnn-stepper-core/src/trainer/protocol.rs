@@ -600,9 +600,10 @@ impl ModelView {
     /// The layers whose output is a stack of maps (conv, pool, and activations before
     /// `flatten`): those the feature-map views can show.
     pub fn map_layers(&self) -> impl Iterator<Item = &PlannedLayer> + '_ {
-        self.plan.layers.iter().filter(|l| {
-            matches!(l.output, crate::engine::model::Shape::Maps { .. }) && !matches!(l.spec, LayerSpec::Flatten)
-        })
+        self.plan
+            .layers
+            .iter()
+            .filter(|l| matches!(l.output, crate::engine::model::Shape::Maps { .. }) && !matches!(l.spec, LayerSpec::Flatten))
     }
 
     /// The label of a phase: `forward conv1`, `loss`, `backward fc2`, `update`.

@@ -171,13 +171,7 @@ impl Session {
     ///
     /// `model` is a named network (`post`, `lenet5`) or a line; it is checked against the data
     /// (input size and classes), and a message names the layer that does not fit.
-    pub fn new(
-        data: Arc<Mnist>,
-        seed: u64,
-        preset: Preset,
-        model: &str,
-        engine: ConvEngine,
-    ) -> Result<Self, TrainError> {
+    pub fn new(data: Arc<Mnist>, seed: u64, preset: Preset, model: &str, engine: ConvEngine) -> Result<Self, TrainError> {
         let settings = Settings::from_preset(preset, engine);
         if data.train.is_empty() {
             return Err(TrainError::EmptyTrainingSet { data: data.source.clone() });
@@ -753,11 +747,7 @@ impl Session {
             if self.step_phase(progress)? == Phase::Update {
                 let t = self.net.tensors();
                 let n = t.n.max(1);
-                return Ok(LossPoint {
-                    step: self.step,
-                    loss: t.loss(),
-                    batch_accuracy: t.correct() as f32 / n as f32,
-                });
+                return Ok(LossPoint { step: self.step, loss: t.loss(), batch_accuracy: t.correct() as f32 / n as f32 });
             }
         }
     }
@@ -895,8 +885,8 @@ impl Session {
     /// they differ slightly from that step's forward pass, which used the old weights.
     /// Refused, with the reason, for a network where they are not exact.
     pub fn class_evidence(&mut self, of: &EvidenceOf) -> Result<ClassEvidence, TrainError> {
-        let support =
-            model::evidence::evidence_support(self.net.plan()).map_err(|reason| TrainError::NoEvidence { reason })?;
+        let support = model::evidence::evidence_support(self.net.plan())
+            .map_err(|reason| TrainError::NoEvidence { reason })?;
         let (pixels, image, label) = match of {
             EvidenceOf::SelectedSample => self.selected_image()?,
             EvidenceOf::Image(input) => self.probe_image(input)?,
@@ -926,7 +916,8 @@ impl Session {
     /// bias and its weights to the classes.
     pub fn fc1_unit(&self, unit: usize) -> Result<Fc1Unit, TrainError> {
         let plan = self.net.plan();
-        let support = model::evidence::evidence_support(plan).map_err(|reason| TrainError::NoEvidence { reason })?;
+        let support =
+            model::evidence::evidence_support(plan).map_err(|reason| TrainError::NoEvidence { reason })?;
         let u = model::evidence::fc_unit(plan, self.net.params(), unit)?;
         Ok(Fc1Unit {
             step: self.step,
@@ -1062,11 +1053,7 @@ impl Session {
         let hw = h * w;
         let per_image = plan.input.len();
         let batch = BatchView {
-            images: t
-                .input()
-                .chunks(per_image.max(1))
-                .flat_map(|img| img[..hw.min(img.len())].iter().copied())
-                .collect(),
+            images: t.input().chunks(per_image.max(1)).flat_map(|img| img[..hw.min(img.len())].iter().copied()).collect(),
             height: h,
             width: w,
             labels: t.labels.clone(),
@@ -1076,8 +1063,9 @@ impl Session {
         let net = &self.net;
         // After the update the maps shown were computed with the weights the batch started
         // with: `last_good` holds exactly those once the batch's loss passed the check.
-        let before =
-            (done > 0 && done == phases.len() && self.loss_checked).then_some(self.last_good.as_ref()).flatten();
+        let before = (done > 0 && done == phases.len() && self.loss_checked)
+            .then_some(self.last_good.as_ref())
+            .flatten();
         let convs = plan
             .layers
             .iter()
@@ -1095,8 +1083,7 @@ impl Session {
                     bias: net.params()[wi + 1].data.clone(),
                     grad: if ran(Phase::Backward(l.index)) { net.grad(wi).to_vec() } else { Vec::new() },
                     delta: net.delta(wi).to_vec(),
-                    before_update: before
-                        .and_then(|r| Some((r.state.params.get(wi)?.clone(), r.state.params.get(wi + 1)?.clone()))),
+                    before_update: before.and_then(|r| Some((r.state.params.get(wi)?.clone(), r.state.params.get(wi + 1)?.clone()))),
                 })
             })
             .collect();

@@ -173,10 +173,13 @@ impl Loop {
 
     /// What the next phase is, for error messages.
     fn activity(&self) -> String {
-        self.session.network().next_phase().map_or_else(
-            || format!("phase {} (new batch)", self.session.model().phase_label(Phase::Forward(0))),
-            |p| format!("phase {}", self.session.model().phase_label(p)),
-        )
+        self.session
+            .network()
+            .next_phase()
+            .map_or_else(
+                || format!("phase {} (new batch)", self.session.model().phase_label(Phase::Forward(0))),
+                |p| format!("phase {}", self.session.model().phase_label(p)),
+            )
     }
 
     fn set_threads(&mut self, n: usize) {
@@ -360,12 +363,7 @@ impl Loop {
             Command::Open(path) => {
                 self.mode = Mode::Paused;
                 let engine = self.session.settings().engine;
-                match Session::open_checkpoint(
-                    self.session.data().clone(),
-                    &path,
-                    engine,
-                    Some(&self.session.model().argument()),
-                ) {
+                match Session::open_checkpoint(self.session.data().clone(), &path, engine, Some(&self.session.model().argument())) {
                     Ok(s) => {
                         self.session = s;
                         let step = self.session.step();
@@ -421,8 +419,7 @@ impl Loop {
         let stopped = move || stop.load(Ordering::SeqCst);
         loop {
             // Labelled per phase, so progress reads "backward conv2 37/128".
-            let what =
-                self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
+            let what = self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
             let mut progress = reporter(&self.events, &self.waker, what);
             match self.session.step_phase_unless(&mut progress, &stopped)? {
                 Some(phase) if whole_batch && phase != Phase::Update => {}
@@ -434,8 +431,7 @@ impl Loop {
     /// [`Loop::step_with_progress`] that a Pause cannot stop (a save finishes the step).
     fn finish_step(&mut self) -> Result<(), TrainError> {
         while self.session.mid_step() {
-            let what =
-                self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
+            let what = self.session.model().phase_label(self.session.network().next_phase().unwrap_or(Phase::Forward(0)));
             let mut progress = reporter(&self.events, &self.waker, what);
             self.session.step_phase(&mut progress)?;
         }

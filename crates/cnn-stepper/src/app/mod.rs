@@ -309,14 +309,7 @@ impl CnnApp {
         }
     }
 
-    fn start(
-        ctx: &egui::Context,
-        data: Arc<Mnist>,
-        seed: u64,
-        preset: Preset,
-        model: &str,
-        engine: ConvEngine,
-    ) -> Self {
+    fn start(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, preset: Preset, model: &str, engine: ConvEngine) -> Self {
         ui::setup_style(ctx);
         let tabs = all_tabs();
         let pictures = tabs

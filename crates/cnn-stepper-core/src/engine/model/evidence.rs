@@ -110,6 +110,7 @@ impl EvidenceLayers {
         }
         s
     }
+
 }
 
 /// Which layers of `plan` play `x`, fc1, its ReLU and the last fc, when the class evidence is

@@ -201,15 +201,7 @@ fn compare(
     }
     finish_layers(&mut layers);
     let noise = f64::EPSILON * loss.abs() / STEP;
-    Ok(GradCheckReport {
-        layers,
-        images: labels.len(),
-        loss,
-        reg: f64::from(reg),
-        step_size: STEP,
-        noise,
-        engine: net.engine,
-    })
+    Ok(GradCheckReport { layers, images: labels.len(), loss, reg: f64::from(reg), step_size: STEP, noise, engine: net.engine })
 }
 
 /// The student name of the first layer (in forward order) whose kink lies between the three

@@ -4,8 +4,8 @@
 
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use crate::engine::argmax;
 use crate::engine::model::{LayerSpec, Shape};
+use crate::engine::argmax;
 use crate::trainer::Snapshot;
 use crate::ui::ViewState;
 use crate::ui::support::colormap::{ColorMap, fmt_sig};
@@ -253,8 +253,11 @@ fn fc1_strip_ui(ui: &mut egui::Ui, values: &[f32], gradients: bool, produced: &s
             ui.visuals().selection.stroke,
             StrokeKind::Inside,
         );
-        let after =
-            if gradients || !relu { String::new() } else { format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0))) };
+        let after = if gradients || !relu {
+            String::new()
+        } else {
+            format!("\nafter ReLU: {}", fmt_sig(values[i].max(0.0)))
+        };
         response.show_tooltip_text(format!("hidden unit {}\nvalue {}{after}", i + 1, fmt_sig(values[i])));
     }
     let note = match (gradients, relu) {

@@ -572,11 +572,7 @@ fn image_caption(e: &ClassEvidence, snap: Option<&Snapshot>) -> String {
     if e.active_units.is_empty() {
         return format!("{what}{label} · weights after step {} · x = {x}", e.step);
     }
-    format!(
-        "{what}{label} · weights after step {} · x = {x} · {on} of {} hidden units on",
-        e.step,
-        e.active_units.len()
-    )
+    format!("{what}{label} · weights after step {} · x = {x} · {on} of {} hidden units on", e.step, e.active_units.len())
 }
 
 /// Uploads the digit, the per-class sums and the chosen class's maps when the result, the class

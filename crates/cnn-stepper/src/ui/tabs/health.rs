@@ -10,8 +10,8 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::engine::Preset;
-use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
 use crate::engine::model::LayerSpec;
+use crate::engine::gradcheck::{GradCheckEntry, GradCheckLayer, GradCheckReport};
 use crate::trainer::{Command, GradientCheck, MagnitudePoint, Snapshot};
 use crate::ui::panels::curves::{MAX_POINTS, Series};
 use crate::ui::support::colormap::fmt_sig;

@@ -437,14 +437,14 @@ mod tests {
     fn entry(rel: f64, abs: f64, kink: bool) -> GradCheckEntry {
         GradCheckEntry {
             param: "fc1.weight".into(),
-            tensor: "7.weight".into(),
+            tensor: "4.weight".into(),
             index: vec![0, 1],
             analytic: 1.0,
             numeric: 1.0,
             rel_error: rel,
             abs_error: abs,
             crossed_kink: kink,
-            kink_layer: None,
+            kink_layer: kink.then(|| "relu1".into()),
         }
     }
 

@@ -77,7 +77,22 @@ pub struct ViewState {
     pub show_pipeline: bool,
     /// Whether the outputs and curves (right panel) are shown.
     pub show_outputs: bool,
+    /// The layers picked in the feature-map view of each network that had a pick, the one
+    /// picked in last at the end; a network not listed shows all its layers.
+    pub map_layers: Vec<PickedLayers>,
 }
+
+/// The layers of one network the feature-map view shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickedLayers {
+    /// The network, as `--model` takes it (its name, or its line).
+    pub model: String,
+    /// The student names of the layers shown (`conv1`, `pool2`), never empty.
+    pub layers: Vec<String>,
+}
+
+/// Networks whose picked layers are remembered: enough for every named one and a few lines.
+pub const PICKS_KEPT: usize = 12;
 
 impl Default for ViewState {
     fn default() -> Self {
@@ -93,6 +108,7 @@ impl Default for ViewState {
             show_help: false,
             show_pipeline: true,
             show_outputs: true,
+            map_layers: Vec::new(),
         }
     }
 }
@@ -147,6 +163,12 @@ impl ViewState {
         };
         if maps_tab {
             self.tab = tabs::feature_maps::ID;
+            let layer = match phase {
+                Phase::Backward(i) => i.saturating_sub(1),
+                Phase::Forward(i) => i,
+                _ => 0,
+            };
+            self.reveal_layer(snap, layer);
         }
         if self.shows_gradients(snap) != want_gradients {
             self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
@@ -156,6 +178,56 @@ impl ViewState {
     /// True when the last pipeline click was about layer `layer` (its view gets an outline).
     pub fn is_focused(&self, layer: usize) -> bool {
         matches!(self.focus, Some(Phase::Forward(l) | Phase::Backward(l)) if l == layer)
+    }
+
+    /// The layers of network `model` picked in the feature-map view, or `None` for all.
+    pub fn picked_layers(&self, model: &str) -> Option<&[String]> {
+        self.map_layers.iter().find(|p| p.model == model).map(|p| &p.layers[..])
+    }
+
+    /// Whether the feature-map view of network `model` shows layer `layer`.
+    pub fn shows_layer(&self, model: &str, layer: &str) -> bool {
+        self.picked_layers(model).is_none_or(|l| l.iter().any(|n| n == layer))
+    }
+
+    /// A click on layer `layer` in the feature-map view's picker of network `model`, whose
+    /// map layers are `all`: with every layer shown, shows that one alone; else shows or hides
+    /// it. Hiding the last one, or showing the last missing one, goes back to all.
+    pub fn toggle_layer(&mut self, model: &str, all: &[String], layer: &str) {
+        let mut picked: Vec<String> = match self.picked_layers(model) {
+            None => vec![layer.to_string()],
+            Some(p) if p.iter().any(|n| n == layer) => p.iter().filter(|n| *n != layer).cloned().collect(),
+            Some(p) => p.iter().cloned().chain([layer.to_string()]).collect(),
+        };
+        picked.retain(|n| all.contains(n));
+        // In forward order, whatever order they were clicked in.
+        picked.sort_by_key(|n| all.iter().position(|a| a == n));
+        if picked.is_empty() || picked.len() == all.len() {
+            self.show_all_layers(model);
+        } else {
+            self.map_layers.retain(|p| p.model != model);
+            self.map_layers.push(PickedLayers { model: model.to_string(), layers: picked });
+            if self.map_layers.len() > PICKS_KEPT {
+                self.map_layers.remove(0);
+            }
+        }
+    }
+
+    /// Shows every layer of network `model` in the feature-map view.
+    pub fn show_all_layers(&mut self, model: &str) {
+        self.map_layers.retain(|p| p.model != model);
+    }
+
+    /// Makes sure the feature-map view of `snap`'s network shows layer `layer` (a pipeline
+    /// click on it must not land on a view where it is hidden).
+    fn reveal_layer(&mut self, snap: Option<&Snapshot>, layer: usize) {
+        let Some(model) = snap.map(|s| &*s.model) else { return };
+        let Some(name) = model.layer(layer).map(|l| l.name.clone()) else { return };
+        let key = model.argument();
+        if !self.shows_layer(&key, &name) {
+            let all: Vec<String> = model.map_layers().map(|l| l.name.clone()).collect();
+            self.toggle_layer(&key, &all, &name);
+        }
     }
 
     /// True when the last pipeline click was about the loss.
@@ -224,5 +296,68 @@ mod tests {
         assert_eq!((view.tab, view.filter_mode), (tabs::filters::ID, FilterMode::Delta));
         view.focus_phase(Phase::Backward(1), None);
         assert_eq!((view.tab, view.map_mode), (tabs::feature_maps::ID, MapMode::Gradients));
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_layer_picker_solos_a_layer_then_adds_and_hides_others_and_falls_back_to_all() {
+        let all = names(&["conv1", "relu1", "pool1", "conv2"]);
+        let mut view = ViewState::default();
+        assert!(view.shows_layer("lenet5", "pool1") && view.picked_layers("lenet5").is_none());
+        view.toggle_layer("lenet5", &all, "pool1");
+        assert_eq!(view.picked_layers("lenet5"), Some(&names(&["pool1"])[..]), "the first click shows it alone");
+        view.toggle_layer("lenet5", &all, "conv1");
+        assert_eq!(view.picked_layers("lenet5"), Some(&names(&["conv1", "pool1"])[..]), "in forward order");
+        assert!(!view.shows_layer("lenet5", "relu1"));
+        assert!(view.shows_layer("tiny", "relu1"), "another network keeps all its layers");
+        view.toggle_layer("lenet5", &all, "conv1");
+        view.toggle_layer("lenet5", &all, "pool1");
+        assert!(view.picked_layers("lenet5").is_none(), "hiding the last one shows all again");
+        for name in &all[1..] {
+            view.toggle_layer("lenet5", &all, name);
+        }
+        view.toggle_layer("lenet5", &all, "conv1");
+        assert!(view.picked_layers("lenet5").is_none(), "picking every layer is all");
+    }
+
+    #[test]
+    fn picks_are_remembered_per_network_and_only_for_the_latest_few() {
+        let all = names(&["conv1", "pool1"]);
+        let mut view = ViewState::default();
+        for i in 0..PICKS_KEPT + 3 {
+            view.toggle_layer(&format!("line {i}"), &all, "pool1");
+        }
+        assert_eq!(view.map_layers.len(), PICKS_KEPT);
+        assert!(
+            view.picked_layers("line 0").is_none() && view.picked_layers(&format!("line {}", PICKS_KEPT + 2)).is_some()
+        );
+        let back: ViewState = serde_json::from_str(&serde_json::to_string(&view).unwrap()).unwrap();
+        assert_eq!(back.map_layers, view.map_layers, "the picks survive a restart");
+    }
+
+    #[test]
+    fn a_pipeline_click_on_a_hidden_layer_shows_it() {
+        use std::sync::Arc;
+
+        use crate::data::{ClassNames, Dataset, Mnist};
+        use crate::engine::{ConvEngine, Preset};
+        use crate::trainer::Session;
+        let names = ClassNames::Digits.names();
+        let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
+        let data = Arc::new(Mnist { train: split(8).unwrap(), test: split(8).unwrap(), source: "test".into() });
+        let mut session = Session::new(data, 1, Preset::Recommended, "lenet5", ConvEngine::Fast).unwrap();
+        let snap = session.snapshot();
+        let all: Vec<String> = snap.model.map_layers().map(|l| l.name.clone()).collect();
+        let mut view = ViewState::default();
+        view.toggle_layer("lenet5", &all, "conv1");
+        // Forward pool1 (layer 2) is about pool1, hidden by the pick.
+        view.focus_phase(Phase::Forward(2), Some(&snap));
+        assert_eq!(view.tab, tabs::feature_maps::ID);
+        assert!(view.shows_layer("lenet5", "pool1") && view.shows_layer("lenet5", "conv1"));
+        view.focus_phase(Phase::Backward(5), Some(&snap));
+        assert!(view.shows_layer("lenet5", "relu2"), "backward pool2 fills ∂L/∂relu2");
     }
 }

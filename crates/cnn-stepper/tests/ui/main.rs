@@ -14,3 +14,4 @@ mod network;
 mod networks;
 mod tabs;
 mod teaching_views;
+mod views_any;

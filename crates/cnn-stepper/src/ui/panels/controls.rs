@@ -3,7 +3,7 @@
 
 use eframe::egui::{self, RichText, TextEdit, vec2};
 
-use crate::engine::{ConvEngine, Hyper, MAX_BATCH, Preset, Setting};
+use crate::engine::{ConvEngine, Hyper, MAX_BATCH, OptimizerKind, Preset, Setting};
 use crate::trainer::{Command, Settings, Snapshot};
 use crate::ui::support::text::thousands;
 
@@ -262,9 +262,17 @@ pub fn controls_ui(
             ui.label("Preset");
             for preset in Preset::ALL {
                 let tip = match preset {
-                    Preset::Post => "The post's model: tiny initial weights, plain SGD, reg 0.05. Restarts training.",
-                    Preset::Recommended => "He initialisation and SGD with momentum. Restarts training.",
-                    Preset::Adam => "He initialisation and Adam (lr 0.001), PyTorch's constants. Restarts training.",
+                    Preset::Post => {
+                        "The post's recipe: tiny initial weights (normal, std 1e-4), plain SGD, reg 0.05. \
+                         Restarts training with the same network."
+                    }
+                    Preset::Recommended => {
+                        "He initialisation and SGD with momentum 0.9. Restarts training with the same network."
+                    }
+                    Preset::Adam => {
+                        "He initialisation and Adam (lr 0.001), PyTorch's constants. Restarts training with the \
+                         same network."
+                    }
                 };
                 let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(s.preset == preset, preset.name()));
                 if explain(r, &control_ok, tip).clicked() && s.preset != preset {
@@ -282,8 +290,8 @@ pub fn controls_ui(
                 (
                     ConvEngine::Fast,
                     "fast",
-                    "Fourier transforms (conv2) and matrix products (conv1): the same numbers, about 50 times faster. \
-                     Applies at the next batch.",
+                    "Matrix products (im2col) and, for the convolutions where it pays, Fourier transforms: the \
+                     same numbers up to rounding, many times faster. Applies at the next batch.",
                 ),
             ] {
                 let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(target.engine == engine, name));
@@ -298,6 +306,11 @@ pub fn controls_ui(
         let Some(s) = snap else { return };
         let mut apply = false;
         let in_use = s.pending.unwrap_or(s.settings);
+        if let Some(c) = optimizer_ui(ui, in_use, &control_ok) {
+            out.push(c);
+        }
+        ui.separator();
+        let adam = in_use.hyper.optimizer == OptimizerKind::Adam;
         let batch_tip = format!("Images per step (1 to {MAX_BATCH}). Applies at the next batch.");
         let error = ui.visuals().error_fg_color;
         for (setting, name, text, width, tip) in [
@@ -306,7 +319,8 @@ pub fn controls_ui(
                 "Learning rate",
                 &mut state.lr,
                 64.0,
-                "Step size of SGD (> 0). Applies at the next batch.",
+                "Step size of the update (> 0): SGD moves each weight by lr times its gradient, Adam by \
+                 about lr. Applies at the next batch.",
             ),
             (Setting::Momentum, "Momentum", &mut state.momentum, 44.0, "0 is the post's plain SGD; must be below 1."),
             (Setting::Reg, "Reg", &mut state.reg, 56.0, "L2 strength on the dense weights (≥ 0)."),
@@ -320,9 +334,10 @@ pub fn controls_ui(
             if refusal.is_some() {
                 edit = edit.text_color(error);
             }
-            let r = ui.add(edit).labelled_by(label.id);
+            let unused = adam && setting == Setting::Momentum;
+            let r = ui.add_enabled(!unused, edit).labelled_by(label.id);
             apply |= r.lost_focus();
-            r.on_hover_text(format!("{tip}\nPress Enter to apply."));
+            r.on_hover_text(format!("{tip}\nPress Enter to apply.")).on_disabled_hover_text(ADAM_NO_MOMENTUM);
             if let Some(refusal) = refusal {
                 // The box keeps what was typed, so it can be corrected; what trains is beside it.
                 ui.label(RichText::new(format!("(using {})", value_in_use(&in_use, setting))).color(error).strong())
@@ -347,7 +362,9 @@ pub fn controls_ui(
             ui.label(RichText::new("applies at next batch").color(ui.visuals().warn_fg_color))
                 .on_hover_text("The current batch finishes with the settings it started with.");
         }
-        crate::ui::panels::lesson::lr_schedule_ui(ui, s);
+        // The readout gets what the step counter and progress bar leave, and shortens to fit.
+        let room = ui.available_width() - progress_width(ui, s);
+        crate::ui::panels::lesson::lr_schedule_ui(ui, s, room);
         progress_ui(ui, s);
     });
     // Every refused value with its reason, on a line of its own: the row has no room for them.
@@ -365,6 +382,57 @@ pub fn controls_ui(
         });
     }
     out
+}
+
+/// Why the momentum field is off with Adam.
+pub const ADAM_NO_MOMENTUM: &str = "Adam does not use momentum: it keeps its own running means of each gradient \
+     (β1 = 0.9) and of its square (β2 = 0.999). Switch to SGD to use it.";
+
+/// The optimizer buttons: SGD or Adam from the next batch, as the other settings. Returns the
+/// command when the choice changed.
+fn optimizer_ui(ui: &mut egui::Ui, in_use: Settings, control_ok: &Result<(), String>) -> Option<Command> {
+    let mut out = None;
+    for (kind, name, tip) in [
+        (
+            OptimizerKind::Sgd,
+            "SGD",
+            "Stochastic gradient descent: each weight moves by −lr × its gradient, plus momentum × its last move \
+             (momentum 0 is the post's plain SGD). Applies at the next batch.",
+        ),
+        (
+            OptimizerKind::Adam,
+            "Adam",
+            "Adam (PyTorch's constants): each weight moves by about lr, in the direction of its running mean \
+             gradient divided by the root of its running mean square, so every weight learns at a similar pace. \
+             Usually with lr 0.001 (the adam preset). Applies at the next batch.",
+        ),
+    ] {
+        let on = in_use.hyper.optimizer == kind;
+        let r = ui.add_enabled(control_ok.is_ok(), egui::Button::selectable(on, name));
+        if explain(r, control_ok, tip).clicked() && !on {
+            out = Some(Command::SetSettings(with_optimizer(in_use, kind)));
+        }
+    }
+    out
+}
+
+/// `settings` with the optimizer `kind`; everything else as it was.
+pub fn with_optimizer(settings: Settings, kind: OptimizerKind) -> Settings {
+    Settings { hyper: Hyper { optimizer: kind, ..settings.hyper }, ..settings }
+}
+
+/// The width [`progress_ui`] takes (an estimate from its texts), so that what comes before it
+/// can leave it room.
+fn progress_width(ui: &egui::Ui, s: &Snapshot) -> f32 {
+    let width = |text: String, size: f32| {
+        ui.painter().layout_no_wrap(text, egui::FontId::proportional(size), egui::Color32::WHITE).size().x
+    };
+    let spacing = ui.spacing().item_spacing.x;
+    let mut w = 190.0 + width(format!("Step {}", s.step), 17.0) + 2.0 * spacing;
+    if s.running && s.images_per_sec > 0.0 {
+        w += width(format!("{} img/s", thousands(s.images_per_sec.round() as u64)), 14.0) + spacing;
+    }
+    w
 }
 
 /// Step counter, epoch progress and throughput, right-aligned.
@@ -397,6 +465,7 @@ pub fn explain(r: egui::Response, why: &Result<(), String>, what: &str) -> egui:
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn base() -> Settings {
@@ -440,6 +509,16 @@ mod tests {
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("learning rate = 100: is far too large"), "{e:?}");
         assert_eq!(e[1], "batch size = x: is not a whole number");
+    }
+
+    #[test]
+    fn choosing_adam_changes_only_the_optimizer_and_the_fields_keep_it() {
+        let adam = with_optimizer(base(), OptimizerKind::Adam);
+        assert_eq!(adam.hyper.optimizer, OptimizerKind::Adam);
+        assert_eq!(with_optimizer(adam, OptimizerKind::Sgd), base(), "nothing else changed");
+        // Applying the typed fields afterwards keeps the optimizer chosen.
+        let parsed = state("0.001", "32").parse(adam).unwrap();
+        assert_eq!((parsed.hyper.optimizer, parsed.hyper.lr), (OptimizerKind::Adam, 0.001));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 use eframe::egui::{self, RichText};
 use egui_plot::{MarkerShape, PlotPoint, PlotUi, Points, Text};
 
-use crate::engine::{DECAY_EVERY_IMAGES, Preset};
-use crate::trainer::{Command, DivergedPoint, MagnitudePoint, Snapshot};
+use crate::engine::model::{LayerSpec, PlannedLayer};
+use crate::engine::{DECAY_EVERY_IMAGES, Hyper, OptimizerKind, Preset};
+use crate::trainer::{Command, DivergedPoint, MagnitudePoint, ModelView, Snapshot};
 use crate::ui::panels::controls::{Availability, explain};
 use crate::ui::panels::curves::{Curves, Series};
 use crate::ui::support::colormap::fmt_sig;
@@ -58,11 +59,33 @@ pub fn lr_schedule_text(s: &Snapshot) -> String {
     }
 }
 
-/// The learning-rate readout of the control bar.
-pub fn lr_schedule_ui(ui: &mut egui::Ui, s: &Snapshot) {
-    ui.label(RichText::new(lr_schedule_text(s)).monospace()).on_hover_text(format!(
-        "The learning rate is multiplied by the lr decay ({}) after every {} training images (one pass over \
-         MNIST's training set, whatever data is loaded), and never falls below 1% of the rate set.",
+/// The readout shortened for a narrow control bar: "lr 0.0100 (×0.3 at 60,000)", or "lr
+/// 0.0100" alone.
+pub fn lr_schedule_short(s: &Snapshot, shortest: bool) -> String {
+    let sched = &s.lr_schedule;
+    let lr = format!("lr {}", fmt_sig(sched.lr));
+    match sched.next_at {
+        Some(next) if !shortest && s.settings.hyper.lr_decay < 1.0 => {
+            format!("{lr} (×{} at {})", s.settings.hyper.lr_decay, thousands(next))
+        }
+        _ => lr,
+    }
+}
+
+/// The learning-rate readout of the control bar, in `room` points: whole if it fits, else
+/// shortened (the tooltip always has it whole).
+pub fn lr_schedule_ui(ui: &mut egui::Ui, s: &Snapshot, room: f32) {
+    let full = lr_schedule_text(s);
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let fits =
+        |text: &str| ui.painter().layout_no_wrap(text.to_string(), font.clone(), egui::Color32::WHITE).size().x <= room;
+    let text = [full.clone(), lr_schedule_short(s, false)]
+        .into_iter()
+        .find(|t| fits(t))
+        .unwrap_or_else(|| lr_schedule_short(s, true));
+    ui.label(RichText::new(text).monospace()).on_hover_text(format!(
+        "{full}\nThe learning rate is multiplied by the lr decay ({}) after every {} training images (one pass \
+         over MNIST's training set, whatever data is loaded), and never falls below 1% of the rate set.",
         fmt_sig(s.settings.hyper.lr_decay),
         thousands(DECAY_EVERY_IMAGES)
     ));
@@ -76,16 +99,9 @@ pub fn update_sizes_ui(ui: &mut egui::Ui, s: &Snapshot) {
         );
         return;
     };
-    let momentum = s.settings.hyper.momentum;
     // Monospace: the proportional font has no ← or ‖.
-    ui.label(RichText::new(format!("Update of step {}: W ← W + ΔW", s.step)).monospace().strong()).on_hover_text(
-        format!(
-            "ΔW = momentum·(last ΔW) − lr·∂L/∂W, momentum {}. |·| is the square root of the sum of squares. \
-         |ΔW|/|W| around 1e-3 is a healthy step; far below, the weights barely move; far above, training may \
-         diverge.",
-            fmt_sig(momentum)
-        ),
-    );
+    ui.label(RichText::new(format!("Update of step {}: W ← W + ΔW", s.step)).monospace().strong())
+        .on_hover_text(update_rule_text(s.settings.hyper));
     egui::Grid::new("update sizes").num_columns(5).spacing([14.0, 2.0]).striped(true).show(ui, |ui| {
         for h in ["tensor", "‖ΔW‖", "‖W‖", "‖ΔW‖ / ‖W‖", "lr·‖∂L/∂W‖"] {
             ui.label(RichText::new(h).monospace().strong());
@@ -101,38 +117,80 @@ pub fn update_sizes_ui(ui: &mut egui::Ui, s: &Snapshot) {
     });
 }
 
-/// How many of the latest stored loss points sit within [`LN_10_TOLERANCE`] of ln 10.
-pub fn steps_at_ln10(loss: &Series) -> usize {
-    loss.points().iter().rev().take_while(|p| (p.y - LN_10).abs() <= LN_10_TOLERANCE).count()
+/// What the update rule is, for the tooltip of the update sizes: SGD's with its momentum, or
+/// Adam's.
+pub fn update_rule_text(h: Hyper) -> String {
+    let rule = match h.optimizer {
+        OptimizerKind::Sgd => format!("SGD: ΔW = momentum·(last ΔW) − lr·∂L/∂W, momentum {}.", fmt_sig(h.momentum)),
+        OptimizerKind::Adam => "Adam: ΔW = −lr·m̂ / (√v̂ + ε), with m and v the running means of ∂L/∂W (β1 0.9) \
+             and of its square (β2 0.999), corrected for their start at 0: each weight moves by about lr."
+            .to_string(),
+    };
+    format!(
+        "{rule} ‖·‖ is the square root of the sum of squares. ‖ΔW‖/‖W‖ around 1e-3 is a healthy step; far \
+         below, the weights barely move; far above, training may diverge. lr·‖∂L/∂W‖ is what plain SGD would \
+         have moved."
+    )
 }
 
-/// When the loss has sat at ln 10 for [`STALLED_STEPS`] steps, a callout above the curves
-/// says what that means, with the layers' numbers (from the Health tab's measurements).
+/// How many of the latest stored loss points sit within [`LN_10_TOLERANCE`] of `uniform`, the
+/// loss of a uniform guess (ln 10 for ten classes).
+pub fn steps_at_uniform_loss(loss: &Series, uniform: f64) -> usize {
+    loss.points().iter().rev().take_while(|p| (p.y - uniform).abs() <= LN_10_TOLERANCE).count()
+}
+
+/// How many of the latest stored loss points sit within [`LN_10_TOLERANCE`] of ln 10.
+pub fn steps_at_ln10(loss: &Series) -> usize {
+    steps_at_uniform_loss(loss, LN_10)
+}
+
+/// The sentence on how the signal fades, from the latest magnitudes: the RMS of the output of
+/// every layer with weights but the last (`conv1`, `conv2`, `fc1` …), and of the gradient
+/// reaching the first. `None` when the measurements do not cover the network (an older file).
+pub fn fading_signal_text(model: &ModelView, m: &MagnitudePoint) -> Option<String> {
+    let weighted: Vec<&PlannedLayer> =
+        model.plan.layers.iter().filter(|l| matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. })).collect();
+    let (first, inner) = (weighted.first()?, &weighted[..weighted.len().saturating_sub(1)]);
+    let rms: Vec<String> = inner
+        .iter()
+        .map(|l| Some(format!("{} {}", l.name, fmt_sig(*m.activations.get(l.index).filter(|v| v.is_finite())?))))
+        .collect::<Option<_>>()?;
+    let gradient = m.gradients.get(first.index).filter(|v| v.is_finite())?;
+    let filters = if matches!(first.spec, LayerSpec::Conv { .. }) { "filters" } else { "weights" };
+    let layers = if rms.is_empty() { String::new() } else { format!(" (RMS {})", rms.join(", ")) };
+    Some(format!(
+        " The signal fades layer by layer{layers} and the gradient reaching {} is {}: the {filters} barely move.",
+        first.name,
+        fmt_sig(*gradient)
+    ))
+}
+
+/// When the loss has sat at the loss of a uniform guess (ln 10 for ten classes) for
+/// [`STALLED_STEPS`] steps, a callout above the curves says what that means, with the layers'
+/// numbers (from the Health tab's measurements).
 pub fn stalled_loss_ui(ui: &mut egui::Ui, curves: &Curves, last: Option<&MagnitudePoint>, snap: Option<&Snapshot>) {
-    let stuck = steps_at_ln10(&curves.loss);
+    let classes = snap.map_or(10, |s| s.model.plan.classes).max(2);
+    let uniform = (classes as f64).ln();
+    let stuck = steps_at_uniform_loss(&curves.loss, uniform);
     if stuck < STALLED_STEPS {
         return;
     }
     let steps = if curves.loss.per_point() > 1 { "points".to_string() } else { format!("{stuck} steps") };
     let mut text = format!(
-        "The loss has sat at ln 10 = 2.303 for the last {steps}: every class gets probability 0.1, whatever \
-         the digit."
+        "The loss has sat at ln {classes} = {uniform:.3} for the last {steps}: every class gets probability \
+         1/{classes}, whatever the image."
     );
-    if let Some(m) = last {
-        text.push_str(&format!(
-            " The signal fades layer by layer (RMS conv1 {}, conv2 {}) and the gradient reaching conv1 is {}: \
-             the filters barely move.",
-            fmt_sig(m.activations[0]),
-            fmt_sig(m.activations[2]),
-            fmt_sig(m.gradients[0]),
-        ));
+    if let (Some(m), Some(s)) = (last, snap)
+        && let Some(fading) = fading_signal_text(&s.model, m)
+    {
+        text.push_str(&fading);
     }
     if snap.is_some_and(|s| s.preset == Preset::Post) {
-        text.push_str(" The post's initial weights (×1e-4) do this; the recommended preset learns.");
+        text.push_str(" The post preset's initial weights (std 1e-4) do this; the recommended preset learns.");
     }
     let fill = ui.visuals().warn_fg_color.gamma_multiply(0.18);
     egui::Frame::new().fill(fill).corner_radius(4.0).inner_margin(4.0).show(ui, |ui| {
-        ui.label(RichText::new("Stuck at ln 10").strong().color(ui.visuals().warn_fg_color));
+        ui.label(RichText::new(format!("Stuck at ln {classes}")).strong().color(ui.visuals().warn_fg_color));
         ui.label(RichText::new(text).small());
     });
     ui.add_space(4.0);
@@ -205,6 +263,7 @@ fn fmt_loss(loss: f32) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -215,6 +274,45 @@ mod tests {
             c.add_loss(&crate::trainer::LossPoint { step, loss, batch_accuracy: 0.1 });
         }
         assert_eq!(steps_at_ln10(&c.loss), 25);
+    }
+
+    fn point(layers: usize) -> MagnitudePoint {
+        MagnitudePoint {
+            step: 1,
+            activations: (0..layers).map(|i| 10f32.powi(-(i as i32) - 1)).collect(),
+            gradients: vec![2e-9; layers],
+            weights: Vec::new(),
+            weight_gradients: Vec::new(),
+        }
+    }
+
+    fn model(name: &str) -> ModelView {
+        ModelView { name: Some(name.into()), plan: crate::engine::model::resolve(name, (1, 28, 28), 10).unwrap() }
+    }
+
+    #[test]
+    fn the_fading_signal_is_measured_at_every_layer_with_weights_but_the_last() {
+        let post = fading_signal_text(&model("post"), &point(7)).unwrap();
+        assert_eq!(
+            post,
+            " The signal fades layer by layer (RMS conv1 0.100, conv2 0.00100, fc1 1.00e-5) and the gradient \
+             reaching conv1 is 2.00e-9: the filters barely move."
+        );
+        let lenet = fading_signal_text(&model("lenet5"), &point(12)).unwrap();
+        for layer in ["conv1", "conv2", "fc1", "fc2"] {
+            assert!(lenet.contains(&format!("{layer} ")), "{layer} in {lenet}");
+        }
+        assert!(!lenet.contains("fc3"), "the scores are not a signal that fades: {lenet}");
+        // Measurements of another network (fewer layers) say nothing rather than index out of range.
+        assert!(fading_signal_text(&model("lenet5"), &point(3)).is_none());
+    }
+
+    #[test]
+    fn the_update_rule_follows_the_optimizer() {
+        let sgd = update_rule_text(Preset::Recommended.hyper());
+        assert!(sgd.starts_with("SGD: ΔW = momentum·(last ΔW)") && sgd.contains("momentum 0.9"), "{sgd}");
+        let adam = update_rule_text(Preset::Adam.hyper());
+        assert!(adam.starts_with("Adam:") && !adam.contains("momentum 0.9"), "{adam}");
     }
 
     #[test]

@@ -188,6 +188,16 @@ mod tests {
     }
 
     #[test]
+    fn a_strided_conv_and_an_average_pool_read_their_own_shapes() {
+        let plan = resolve("conv(4,3,stride=2,pad=1), tanh, avgpool(2), flatten, fc(10)", (1, 28, 28), 10).unwrap();
+        assert_eq!(phase_shapes(Phase::Forward(0), &plan), "N×1×28×28 → N×4×14×14");
+        assert_eq!(phase_shapes(Phase::Forward(2), &plan), "N×4×14×14 → N×4×7×7");
+        assert_eq!(phase_shapes(Phase::Backward(0), &plan), "N×4×14×14; dW 4×1×3×3", "no gradient for the digits");
+        assert_eq!(phase_shapes(Phase::Backward(4), &plan), "N×10 → N×196; dW 10×196");
+        assert_eq!(phase_shapes(Phase::Update, &plan), "2,010 weights and biases");
+    }
+
+    #[test]
     fn a_pool_halves_the_maps_and_the_update_counts_every_parameter() {
         let plan = resolve("lenet5", (1, 28, 28), 10).unwrap();
         assert_eq!(phase_shapes(Phase::Forward(2), &plan), "N×6×28×28 → N×6×14×14");

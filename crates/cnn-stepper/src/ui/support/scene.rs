@@ -89,17 +89,18 @@ impl Default for Scene {
 }
 
 /// The first layer of the scale group of layer `i` in per-layer scale mode: a convolution and
-/// the activations right after it share one scale, so "before" and "after" the activation
-/// compare directly; every other layer has its own.
+/// the activations and pools after it (up to the next convolution) share one scale, so
+/// "before" and "after" the activation, and a pool beside what it pools, compare directly;
+/// map layers before the first convolution share the input's group (0). A layer without maps
+/// is its own group.
 pub fn scale_group(model: &ModelView, i: usize) -> usize {
-    let mut first = i;
-    while first > 0
-        && model.layer(first).is_some_and(|l| l.spec.is_activation())
-        && model.layer(first - 1).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }) || l.spec.is_activation())
-    {
-        first -= 1;
+    let has_maps = |j: usize| {
+        model.layer(j).is_some_and(|l| matches!(l.output, Shape::Maps { .. }) && l.spec != LayerSpec::Flatten)
+    };
+    if !has_maps(i) {
+        return i;
     }
-    if model.layer(first).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. })) { first } else { i }
+    (0..=i).rev().find(|&j| model.layer(j).is_some_and(|l| matches!(l.spec, LayerSpec::Conv { .. }))).unwrap_or(0)
 }
 
 impl Scene {
@@ -127,6 +128,7 @@ impl Scene {
         self.built_for = Some(key);
         if self.model.as_ref().is_none_or(|m| **m != *snap.model) {
             self.rebuild_groups(&snap.model);
+            crate::ui::windows::help::set_model(ctx, &snap.model);
         }
         if batch_changed {
             let b = &snap.batch;
@@ -224,5 +226,36 @@ impl Scene {
             })
             .collect();
         self.model = Some(model.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::engine::model::resolve;
+
+    fn model(line: &str) -> ModelView {
+        ModelView { name: None, plan: resolve(line, (1, 28, 28), 10).unwrap() }
+    }
+
+    #[test]
+    fn a_conv_shares_its_scale_with_the_activations_and_pools_after_it() {
+        let lenet = model("lenet5");
+        // conv1 relu1 pool1 | conv2 relu2 pool2 | flatten fc1 relu3 fc2 relu4 fc3
+        let groups: Vec<usize> = (0..lenet.plan.layers.len()).map(|i| scale_group(&lenet, i)).collect();
+        assert_eq!(groups, [0, 0, 0, 3, 3, 3, 6, 7, 8, 9, 10, 11]);
+        let post = model("post");
+        assert_eq!(
+            (0..3).map(|i| scale_group(&post, i)).collect::<Vec<_>>(),
+            [0, 0, 2],
+            "conv1 with relu1; conv2 alone"
+        );
+    }
+
+    #[test]
+    fn maps_before_the_first_conv_share_the_first_group() {
+        let m = model("maxpool(2), relu, conv(4,3), flatten, fc(10)");
+        assert_eq!((0..3).map(|i| scale_group(&m, i)).collect::<Vec<_>>(), [0, 0, 2]);
     }
 }

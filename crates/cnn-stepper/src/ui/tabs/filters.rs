@@ -1,5 +1,6 @@
-//! Every convolution's filter bank (the post's conv1 has 16 kernels, conv2 32×16), as weights,
-//! gradients or the change the last update made. Kernels are K×K texels scaled up with crisp
+//! Every convolution's filter bank (F filters × C input channels of K×K kernels: the post's
+//! conv1 has 16 × 1, its conv2 32 × 16), as weights, gradients or the change the last update
+//! made. Kernels are K×K texels scaled up with crisp
 //! (nearest) pixels.
 
 use eframe::egui::{self, RichText};
@@ -24,8 +25,10 @@ pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
     ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
     ui.selectable_value(&mut view.filter_mode, FilterMode::Gradients, "Gradients")
         .on_hover_text("∂L/∂W of this step: how the loss changes with each weight.");
-    ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW")
-        .on_hover_text("What the last update added to each weight (−lr·gradient, plus momentum).");
+    ui.selectable_value(&mut view.filter_mode, FilterMode::Delta, "Last update ΔW").on_hover_text(
+        "What the last update added to each weight: with SGD −lr·gradient plus momentum, with Adam about lr \
+             against the gradient's running mean.",
+    );
     ui.separator();
     color_scale_ui(ui, view);
 }
@@ -160,7 +163,7 @@ fn bank_ui(
 /// The tab's stable name.
 pub const ID: TabId = TabId::new("Filters");
 
-/// Both filter banks as weights, gradients or the last update.
+/// Every conv layer's filter bank as weights, gradients or the last update.
 pub struct FiltersTab;
 
 impl Tab for FiltersTab {

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use eframe::egui::{self, RichText};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::model::{LayerSpec, PlannedLayer, Shape};
 use crate::engine::{OptimizerKind, Phase};
 use crate::trainer::{ModelView, Snapshot};
 use crate::ui::support::palette;
-use crate::ui::support::text::GlyphSafe;
+use crate::ui::support::text::{GlyphSafe, thousands};
 use crate::ui::{ScaleMode, ViewState};
 
 /// A panel of the window that has an explanation.
@@ -64,18 +65,21 @@ pub struct PanelHelp {
     pub formula: &'static str,
 }
 
-/// Every panel's explanation, in the order of [`HelpTopic`].
+/// Every panel's explanation, in the order of [`HelpTopic`]. The texts hold for any network;
+/// where they give the post's numbers they say so, and [`network_note`] adds the numbers of
+/// the network on screen.
 pub const PANEL_HELP: [PanelHelp; 12] = [
     PanelHelp {
         topic: HelpTopic::Controls,
         title: "Controls",
-        text: "Training goes in steps. One step takes a mini-batch X of N images (N×1×28×28) with \
-               labels y, runs the forward pass to the loss L, the backward pass to a gradient dW, \
+        text: "Training goes in steps. One step takes a mini-batch X of N images (N×1×28×28 for MNIST) \
+               with labels y, runs the forward pass to the loss L, the backward pass to a gradient dW, \
                db for every parameter, and updates the weights. Step phase runs the next phase of \
-               that, Step batch the rest of the step, Run keeps stepping. The learning rate lr, \
-               momentum μ, reg and N apply from the next batch; Reset starts again from fresh \
-               weights with the seed.",
-        formula: "each step: L = loss(X, y; W, b) → dW, db → v = μ·v − lr·dW; W += v",
+               that, Step batch the rest of the step, Run keeps stepping. The optimizer (SGD with \
+               momentum μ, or Adam), the learning rate lr, μ, reg and N apply from the next batch; \
+               a preset and Reset start again from fresh weights with the seed, on the same network.",
+        formula: "each step: L = loss(X, y; W, b) → dW, db → SGD: v = μ·v − lr·dW; W += v   \
+                  Adam: W −= lr·m̂ / (√v̂ + ε)",
     },
     PanelHelp {
         topic: HelpTopic::Pipeline,
@@ -96,52 +100,57 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
                class with the largest p) and its probability; red frames are mistakes. The loss is \
                the mean over these N images. Click a digit to follow it in the feature maps and \
                outputs.",
-        formula: "pred[n] = argmax p[n, :];  L = −(1/N)·Σn log p[n, y[n]] + ½·reg·(ΣW3² + ΣW4²)",
+        formula: "pred[n] = argmax p[n, :];  L = −(1/N)·Σn log p[n, y[n]] + ½·reg·Σ W_fc²",
     },
     PanelHelp {
         topic: HelpTopic::FeatureMaps,
         title: "Feature maps",
-        text: "The maps of the selected digit X[n]. Each tile is one channel: a 28×28 picture of \
-               where one filter responded. conv1 has 16 maps, one per filter W1[f], before ReLU; \
-               relu1 is the same with the negatives set to 0; conv2 has 32 maps, each summing what \
-               its filter sees in all 16 relu1 maps. In the backward pass (or with Gradients) a \
-               tile shows ∂L/∂ that map: how the loss changes when a pixel grows. A pixel's colour \
-               is its value over the scale on the colour map; the legend says which scale is in \
-               force (per layer, per map or held) and its value.",
-        formula: "a1[f] = b1[f] + W1[f] ⋆ X[n];  h1 = max(0, a1);  a2[f] = b2[f] + Σc W2[f, c] ⋆ h1[c]",
+        text: "The maps of the selected digit X[n] at every layer before flatten. Each tile is one \
+               channel. A conv layer has one map per filter W[f]: where that filter responded, \
+               summing what it sees in all the maps of the layer before. An activation (ReLU, \
+               tanh, sigmoid) passes each value through its function: ReLU sets the negatives to \
+               0. A pool shrinks each map, keeping the largest value (max) or the mean (avg) of \
+               each window. A conv and the activations and pools after it share one colour scale, \
+               so before and after compare. With many layers, pick the ones to show above the \
+               maps. In the backward pass (or with Gradients) a tile shows ∂L/∂ that map: how the \
+               loss changes when a pixel grows. A pixel's colour is its value over the scale on \
+               the colour map; the legend says which scale is in force (per layer, per map or \
+               held) and its value. Click a pixel to see how it was computed.",
+        formula: "conv[f] = b[f] + Σc W[f, c] ⋆ in[c];  relu = max(0, conv);  pool[i, j] = max (or mean) of its window",
     },
     PanelHelp {
         topic: HelpTopic::Filters,
         title: "Filters",
-        text: "The convolution weights: conv1's 16 filters W1[f] (1×5×5) in one row, and conv2's \
-               32×16 kernels W2[f, c] (5×5 each), one column per filter f and one row per input \
-               channel c. Gradients shows dW of this step: how the loss changes with each weight. \
-               Last update ΔW shows what the update added. Colours as in the feature maps: one \
-               scale per bank, per kernel, or held.",
-        formula: "dW1[f] = Σn,i,j da1[n, f, i, j]·X[n, :, i:i+5, j:j+5];  ΔW = v = μ·v − lr·dW",
+        text: "The weights of every conv layer: its F filters W[f], one column per filter f and one \
+               row per input channel c, each a K×K kernel (the first conv reads the image's single \
+               channel, so its filters are one row). Gradients shows dW of this step: how the loss \
+               changes with each weight. Last update ΔW shows what the update added. Colours as in \
+               the feature maps: one scale per bank, per kernel, or held.",
+        formula: "dW[f, c] = Σn,i,j dconv[n, f, i, j]·in[n, c, i:i+K, j:j+K];  SGD: ΔW = v = μ·v − lr·dW",
     },
     PanelHelp {
         topic: HelpTopic::Outputs,
         title: "Outputs",
         text: "For the selected digit: the class probabilities p = softmax(scores), the true class \
                outlined. In the backward pass the number at the right of each bar is dscores: p \
-               minus 1 at the true class, divided by N, the push each score gets. Below, FC1's 100 \
-               hidden units z1 before ReLU (bars below the line become 0), or their gradient dz1 in \
-               the backward pass.",
+               minus 1 at the true class, divided by N, the push each score gets. Below, when the \
+               network has a hidden dense layer, the hidden units z1 of the first fc after flatten \
+               before its activation (with a ReLU, bars below the line become 0), or their \
+               gradient dz1 in the backward pass.",
         formula: "p[k] = exp(scores[k]) / Σj exp(scores[j]);  dscores = (p − onehot(y)) / N",
     },
     PanelHelp {
         topic: HelpTopic::Curves,
         title: "Training curves",
-        text: "The loss of every step (grey) and its moving average (orange). It starts near ln 10 ≈ \
-               2.303, the loss of a uniform guess over 10 classes, and falls as the network learns; \
-               if it stays at 2.303 (the post's preset), the signal vanishes before the loss and \
-               nothing is learnt (see the Backprop check tab). A red cross marks a loss that \
+        text: "The loss of every step (grey) and its moving average (orange). It starts near the \
+               loss of a uniform guess, ln 10 ≈ 2.303 for ten classes, and falls as the network \
+               learns; if it stays there (the post's preset), the signal vanishes before the loss \
+               and nothing is learnt (see the Backprop check tab). A red cross marks a loss that \
                diverged: training went back to before it. Below, the \
                accuracy on the training batches (dashed) and on held-out test images every 200 \
                steps (blue); Evaluate measures the whole test set. Test accuracy falling behind \
                batch accuracy is overfitting.",
-        formula: "L = −mean log p[n, y[n]] + ½·reg·(ΣW3² + ΣW4²);  accuracy = mean(argmax p[n] == y[n])",
+        formula: "L = −mean log p[n, y[n]] + ½·reg·Σ W_fc²;  accuracy = mean(argmax p[n] == y[n])",
     },
     PanelHelp {
         topic: HelpTopic::Evaluation,
@@ -157,13 +166,16 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
     PanelHelp {
         topic: HelpTopic::Inspector,
         title: "Pixel inspector",
-        text: "One pixel of a feature map is one dot product: the 5×5 patch of the layer's input \
-               under the filter (16 patches, one per input channel, for conv2) times the filter's \
-               weights, summed, plus the bias. The inspector redoes that sum with this step's \
-               numbers and shows the engine's own value beside it. After the backward pass it \
-               shows the gradient arriving at the pixel: times the patch it is this pixel's share \
-               of dW, times the weights its share of the gradient passed back to the input.",
-        formula: "a[f,y,x] = b[f] + Σ_c Σ_i,j in[c, y+i−2, x+j−2] · W[f,c,i,j];  dW[f] += da[f,y,x] · patch",
+        text: "One pixel of a conv layer's map is one dot product: the K×K patch of the layer's \
+               input under the filter (one patch per input channel) times the filter's weights, \
+               summed, plus the bias; with a stride s the patch starts s pixels further for each \
+               step along the map. The inspector redoes that sum with this step's numbers and \
+               shows the engine's own value beside it. After the backward pass it shows the \
+               gradient arriving at the pixel: times the patch it is this pixel's share of dW, \
+               times the weights its share of the gradient passed back to the input. A pool's \
+               pixel shows its window: which input won (max) or their mean (avg), and where its \
+               gradient goes; an activation's pixel, its input and the function.",
+        formula: "a[f,y,x] = b[f] + Σ_c Σ_i,j in[c, y·s+i−pad, x·s+j−pad] · W[f,c,i,j];  dW[f] += da[f,y,x] · patch",
     },
     PanelHelp {
         topic: HelpTopic::Draw,
@@ -173,18 +185,20 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
                mass in the middle. Then the current network runs only its forward pass on it: no \
                loss, no gradient, no update. While training runs it is classified again after \
                each step, so you can watch the answer change.",
-        formula: "x = prepare(drawing);  p = softmax(fc2(relu(fc1(conv2(relu(conv1(x)))))))",
+        formula: "x = prepare(drawing);  p = softmax(scores(x)), every layer of the network in order",
     },
     PanelHelp {
         topic: HelpTopic::Fc1,
         title: "FC1",
-        text: "With no pooling, FC1 sees every conv2 pixel: each of its 100 units has 25,088 weights, \
-               one per pixel of the 32 conv2 maps, so a unit's weights are themselves 32 maps of \
-               28×28 — a template it matches against conv2's output. Class evidence: with FC1's \
-               ReLU pattern held fixed (which units are on), each score is exactly linear in conv2's \
-               output, so it splits into one number per conv2 pixel. Red pixels push towards the \
-               class, blue away; they add up exactly to the score minus the bias terms.",
-        formula: "scores[k] = Σ_j W4[k,j]·[z1_j > 0]·(Σ_i W3[j,i]·a2_i + b3_j) + b4[k]",
+        text: "fc1, the first dense layer after flatten, sees every value of the last maps: each of \
+               its units has one weight per value, so a unit's weights are themselves a stack of \
+               maps — a template it matches against them (in the post's network, with no pooling, \
+               each of its 100 units has 25,088 weights: the 32 conv2 maps of 28×28). Class \
+               evidence, where the network ends fc1 → ReLU → fc: with fc1's ReLU pattern held \
+               fixed (which units are on), each score is exactly linear in the maps fc1 reads, so \
+               it splits into one number per pixel. Red pixels push towards the class, blue away; \
+               they add up exactly to the score minus the bias terms.",
+        formula: "scores[k] = Σ_j W_fc2[k,j]·[z1_j > 0]·(Σ_i W_fc1[j,i]·a_i + b_fc1[j]) + b_fc2[k]",
     },
     PanelHelp {
         topic: HelpTopic::Health,
@@ -198,6 +212,105 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
         formula: "numeric = (L(W + h) − L(W − h)) / 2h;  relative error = |a − n| / max(|a|, |n|)",
     },
 ];
+
+/// What `topic` says of the network on screen beyond [`PANEL_HELP`]'s general text: its
+/// layers' numbers. `None` where nothing in the panel depends on the network.
+pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
+    let plan = &model.plan;
+    let dims = |s: Shape| match s {
+        Shape::Maps { c, h, w } => format!("{c}×{h}×{w}"),
+        Shape::Flat(n) => n.to_string(),
+    };
+    let list = |items: Vec<String>| items.join(", ");
+    let convs: Vec<&PlannedLayer> = model.convs().collect();
+    let fcs: Vec<&PlannedLayer> = plan.layers.iter().filter(|l| matches!(l.spec, LayerSpec::Fc { .. })).collect();
+    let hidden = fcs.first().filter(|l| l.index + 1 < plan.layers.len());
+    let text = match topic {
+        HelpTopic::FeatureMaps => match model.map_layers().next() {
+            None => "This network flattens the image first: it has no feature maps.".to_string(),
+            Some(_) => format!(
+                "This network's maps (channels×height×width): {}.",
+                list(model.map_layers().map(|l| format!("{} {}", l.name, dims(l.output))).collect())
+            ),
+        },
+        HelpTopic::Filters => match convs.is_empty() {
+            true => "This network has no conv layer, so no filters.".to_string(),
+            false => format!(
+                "This network's filters (filters × channels×K×K): {}.",
+                list(
+                    convs
+                        .iter()
+                        .filter_map(|l| match (l.spec, l.input) {
+                            (LayerSpec::Conv { filters, k, .. }, Shape::Maps { c, .. }) => {
+                                Some(format!("{} {filters} × {c}×{k}×{k}", l.name))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                )
+            ),
+        },
+        HelpTopic::Inspector => match convs.is_empty() {
+            true => return None,
+            false => format!(
+                "This network's convolutions: {}.",
+                list(
+                    convs
+                        .iter()
+                        .filter_map(|l| match l.spec {
+                            LayerSpec::Conv { k, stride, pad, .. } => {
+                                Some(format!("{} {k}×{k}, stride {stride}, pad {pad}", l.name))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                )
+            ),
+        },
+        HelpTopic::Outputs | HelpTopic::Fc1 => match hidden {
+            Some(fc) => format!(
+                "In this network {} has {} units, each with {} weights (one per value of {}).",
+                fc.name,
+                fc.output.len(),
+                thousands(fc.input.len() as u64),
+                // The maps flatten lined up, if the network has any.
+                dims(
+                    plan.layers[..fc.index]
+                        .iter()
+                        .rev()
+                        .map(|l| l.output)
+                        .find(|s| matches!(s, Shape::Maps { .. }))
+                        .unwrap_or(fc.input)
+                )
+            ),
+            None => "This network has no hidden dense layer: flatten goes straight to the scores.".to_string(),
+        },
+        HelpTopic::Batch | HelpTopic::Curves | HelpTopic::Controls => {
+            format!(
+                "In this network the L2 term covers {}.",
+                list(fcs.iter().map(|l| format!("W_{}", l.name)).collect())
+            )
+        }
+        HelpTopic::Draw => format!("This network: {}.", model.line()),
+        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health => return None,
+    };
+    Some(text)
+}
+
+fn model_id() -> egui::Id {
+    egui::Id::unique("cnn-stepper help network")
+}
+
+/// Tells the help texts which network is on screen (the scene does, when the network changes):
+/// the tooltips are drawn by panels that have no snapshot, and name its layers' numbers.
+pub fn set_model(ctx: &egui::Context, model: &Arc<ModelView>) {
+    ctx.data_mut(|d| d.insert_temp(model_id(), model.clone()));
+}
+
+/// The network on screen, once [`set_model`] was told.
+pub fn current_model(ctx: &egui::Context) -> Option<Arc<ModelView>> {
+    ctx.data(|d| d.get_temp(model_id()))
+}
 
 /// A phase of the post's network (`post` or `post-relu`) by the role of its layer, as the
 /// post's code names them: `conv1`, `relu1`, `conv2`, `relu_c2` (the optional ReLU after
@@ -346,7 +459,9 @@ impl HelpTopic {
 /// network (and for flatten, which the post does inside fc1) the sentence generated from the
 /// layer and its numbers.
 pub fn phase_note(model: &ModelView, phase: Phase, optimizer: OptimizerKind) -> String {
-    match PostStep::of(model, phase).and_then(|step| PHASE_HELP.iter().find(|(p, _)| *p == step)) {
+    // The post's update note is about SGD: with Adam the generated sentence says what happens.
+    let post_step = PostStep::of(model, phase).filter(|s| *s != PostStep::Update || optimizer == OptimizerKind::Sgd);
+    match post_step.and_then(|step| PHASE_HELP.iter().find(|(p, _)| *p == step)) {
         Some((_, text)) => (*text).to_string(),
         None => model.plan.phase_sentence(phase, optimizer.optimizer()),
     }
@@ -388,10 +503,20 @@ fn safe(ctx: &egui::Context, text: &str, mono: bool) -> String {
 
 /// The body of a panel's tooltip (and of its part of the help panel): title, text, formula.
 pub fn topic_tooltip_ui(ui: &mut egui::Ui, topic: HelpTopic) {
+    let model = current_model(ui.ctx());
+    topic_ui(ui, topic, model.as_deref());
+}
+
+/// Title, text and formula of `topic`, then what it says of `model` ([`network_note`]).
+fn topic_ui(ui: &mut egui::Ui, topic: HelpTopic, model: Option<&ModelView>) {
     let help = topic.help();
     ui.set_max_width(420.0);
     ui.label(RichText::new(help.title).strong());
     explanation_ui(ui, help.text, help.formula);
+    if let Some(note) = model.and_then(|m| network_note(topic, m)) {
+        let ctx = ui.ctx().clone();
+        ui.add(egui::Label::new(RichText::new(safe(&ctx, &note, false)).small()).wrap());
+    }
 }
 
 fn explanation_ui(ui: &mut egui::Ui, text: &str, formula: &str) {
@@ -485,7 +610,7 @@ pub fn help_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, view: &ViewState, tab
                 }
             }
         });
-        topic_tooltip_ui(ui, topic);
+        topic_ui(ui, topic, snap.map(|s| &*s.model));
         ui.separator();
 
         ui.label(RichText::new("Colours").small().weak());
@@ -542,6 +667,7 @@ pub fn help_window(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -570,5 +696,62 @@ mod tests {
         let lenet = ModelView { name: Some("lenet5".into()), plan: resolve("lenet5", (1, 28, 28), 10).unwrap() };
         assert!(PostStep::of(&lenet, Phase::Forward(0)).is_none(), "LeNet's conv1 is not the post's");
         assert!(phase_note(&lenet, Phase::Forward(2), OptimizerKind::Sgd).contains("pool1"));
+    }
+
+    fn view(line: &str) -> ModelView {
+        use crate::engine::model::resolve;
+        let name = crate::engine::model::named(line).map(|m| m.name.to_string());
+        ModelView { name, plan: resolve(line, (1, 28, 28), 10).unwrap() }
+    }
+
+    #[test]
+    fn the_panel_texts_give_the_posts_numbers_only_where_they_say_it_is_the_post() {
+        for help in PANEL_HELP {
+            let text = format!("{} {}", help.text, help.formula);
+            for sentence in text.split(['.', ';']).filter(|s| !s.contains("post")) {
+                for post_only in ["16 ", "32 ", "100 ", "25,088", "conv2", "W1", "W2", "W3", "W4", "FC1's"] {
+                    assert!(
+                        !sentence.contains(post_only),
+                        "{:?} says {post_only:?} of any network: {sentence}",
+                        help.topic
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_notes_give_the_numbers_of_the_network_on_screen() {
+        let lenet = view("lenet5");
+        let note = |topic| network_note(topic, &lenet).unwrap_or_default();
+        assert!(
+            note(HelpTopic::FeatureMaps).contains("pool1 6×14×14, conv2 16×10×10"),
+            "{}",
+            note(HelpTopic::FeatureMaps)
+        );
+        assert!(note(HelpTopic::Filters).contains("conv1 6 × 1×5×5, conv2 16 × 6×5×5"), "{}", note(HelpTopic::Filters));
+        assert!(note(HelpTopic::Inspector).contains("conv2 5×5, stride 1, pad 0"), "{}", note(HelpTopic::Inspector));
+        assert_eq!(
+            note(HelpTopic::Fc1),
+            "In this network fc1 has 120 units, each with 400 weights (one per value of 16×5×5)."
+        );
+        assert!(note(HelpTopic::Curves).contains("W_fc1, W_fc2, W_fc3"), "{}", note(HelpTopic::Curves));
+        let tiny = view("tiny");
+        assert!(network_note(HelpTopic::Outputs, &tiny).unwrap().contains("no hidden dense layer"));
+        let flat = view("flatten, fc(10)");
+        assert!(network_note(HelpTopic::FeatureMaps, &flat).unwrap().contains("no feature maps"));
+        assert!(network_note(HelpTopic::Filters, &flat).unwrap().contains("no conv layer"));
+        assert!(network_note(HelpTopic::Inspector, &flat).is_none());
+    }
+
+    #[test]
+    fn with_adam_the_posts_update_note_gives_way_to_adams_sentence() {
+        let post = view("post");
+        assert!(phase_note(&post, Phase::Update, OptimizerKind::Sgd).contains("v = μ·v − lr·dW"));
+        let adam = phase_note(&post, Phase::Update, OptimizerKind::Adam);
+        assert!(
+            !adam.contains("v = μ·v")
+                && adam == post.plan.phase_sentence(Phase::Update, OptimizerKind::Adam.optimizer())
+        );
     }
 }

@@ -13,12 +13,13 @@ use eframe::egui::{self, Color32, Rect, RichText, vec2};
 use crate::trainer::{ActivationPixel, ActivationStep, InspectError, Inspection, PixelInspection, PixelRef, PoolPixel};
 use crate::ui::support::colormap::{ColorMap, abs_max, fmt_sig};
 
-/// Which pixel is inspected, and which input channel's 5×5 detail is open (conv2 has 16).
+/// Which pixel is inspected, and which input channel's K×K detail is open (a conv after the
+/// first has several).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InspectorState {
     /// The pixel clicked last; `None` closes the inspector.
     pub pixel: Option<PixelRef>,
-    /// Input channel shown in detail for conv2.
+    /// Input channel shown in detail, for a conv with several.
     pub channel: usize,
     /// Set when a new pixel is chosen: the detail then opens on its largest contribution.
     pick_channel: bool,
@@ -31,7 +32,8 @@ pub struct InspectorState {
 }
 
 impl InspectorState {
-    /// Inspects `pixel`; for conv2, opens the input channel that contributes most once shown.
+    /// Inspects `pixel`; for a conv with several input channels, opens the one that contributes
+    /// most once shown.
     /// `clicked_at` is where the pixel was clicked: the window opens beside that point, not
     /// over the map.
     pub fn open(&mut self, pixel: PixelRef, clicked_at: Option<egui::Pos2>) {
@@ -59,17 +61,17 @@ fn formula(insp: &PixelInspection) -> (String, String) {
         insp.input_name
     );
     if let Some(a) = &insp.activation {
-        text.push_str(&format!(";  {} = {}({conv})", a.name, function_text(a.function)));
+        text.push_str(&format!(";  {} = {}", a.name, function_text(a.function, conv)));
     }
     (name, text)
 }
 
-/// How a formula writes the activation: `max(0, ·)` for ReLU.
-fn function_text(function: &str) -> &'static str {
+/// How a formula writes the activation of `x`: `max(0, conv2)` for ReLU.
+fn function_text(function: &str, x: &str) -> String {
     match function {
-        "tanh" => "tanh",
-        "sigmoid" => "σ",
-        _ => "max(0, ·) of",
+        "tanh" => format!("tanh({x})"),
+        "sigmoid" => format!("σ({x})"),
+        _ => format!("max(0, {x})"),
     }
 }
 
@@ -148,20 +150,17 @@ fn pool_ui(ui: &mut egui::Ui, p: &PoolPixel, map: ColorMap) {
     );
     ui.add_space(4.0);
     ui.horizontal_top(|ui| {
-        grid_ui(ui, &format!("window of {}[{c}]", p.input_name), &p.values, None, k, map, "window");
+        let marks = Marks { padding: None, winner: p.winner };
+        grid_ui(ui, &format!("window of {}[{c}]", p.input_name), &p.values, marks, k, map, "window");
         ui.vertical(|ui| {
             match p.winner {
                 Some(w) => {
-                    ui.label(format!(
-                        "the largest is at row {}, column {} of the window: {}",
-                        oy + w / k,
-                        ox + w % k,
-                        fmt_sig(p.values[w])
-                    ));
+                    ui.label(pool_winner_text(p, w));
                     ui.label(RichText::new("(the first one, if several are equal, as PyTorch picks)").small().weak());
                 }
                 None => {
-                    ui.label(format!("mean of the {} values: {}", k * k, fmt_sig(p.result)));
+                    let sum: f64 = p.values.iter().map(|v| f64::from(*v)).sum();
+                    ui.label(format!("mean: their sum {} / {} = {}", fmt_sig(sum as f32), k * k, fmt_sig(p.result)));
                 }
             }
             let diff = (p.result - p.map_value).abs();
@@ -176,17 +175,33 @@ fn pool_ui(ui: &mut egui::Ui, p: &PoolPixel, map: ColorMap) {
         (Some(g), Some(d)) => {
             ui.label(format!("gradient arriving here: ∂L/∂{} = {}", p.name, fmt_sig(g)));
             let how = if p.max {
-                "all of it goes back to the input that won; the others get 0"
+                "all of it goes back to the input that won (outlined); the others get 0".to_string()
             } else {
-                "each input of the window gets an equal share, g / K²"
+                format!("each input of the window gets an equal share, g / {} = {}", k * k, fmt_sig(g / (k * k) as f32))
             };
             ui.label(RichText::new(how).small());
-            grid_ui(ui, &format!("adds to ∂L/∂{}[{c}]", p.input_name), d, None, k, map, "pool dX");
+            let marks = Marks { padding: None, winner: p.winner };
+            grid_ui(ui, &format!("adds to ∂L/∂{}[{c}]", p.input_name), d, marks, k, map, "pool dX");
         }
         _ => {
             ui.label(RichText::new("Step through the backward pass to see the gradient arriving here.").weak());
         }
     }
+}
+
+/// Where a max pool's winner is: `the largest, 1.47, is relu1[0, 15, 18] (row 1, column 0 of
+/// the window)`.
+fn pool_winner_text(p: &PoolPixel, w: usize) -> String {
+    let k = p.window.max(1);
+    let (r, c) = (w / k, w % k);
+    format!(
+        "the largest, {}, is {}[{}, {}, {}] (row {r}, column {c} of the window)",
+        fmt_sig(p.values.get(w).copied().unwrap_or(f32::NAN)),
+        p.input_name,
+        p.at.channel,
+        p.origin.0 + r,
+        p.origin.1 + c
+    )
 }
 
 /// An activation pixel whose input is not a convolution's (e.g. after a pool).
@@ -208,11 +223,34 @@ fn activation_ui(ui: &mut egui::Ui, a: &ActivationPixel) {
     }
 }
 
+/// Where the patch of a conv pixel is in the input: `the patch: rows 13 to 15, columns 15 to 17
+/// of input (row 7·2 − 1 = 13: stride 2, pad 1)`; rows and columns outside are padding.
+fn patch_origin_text(insp: &PixelInspection) -> String {
+    let (oy, ox) = insp.origin;
+    let k = insp.kernel as isize;
+    let y = insp.at.y;
+    let how = match (insp.stride, insp.pad) {
+        (1, 0) => String::new(),
+        (1, p) => format!(" (row {y} − {p} = {oy}: pad {p})"),
+        (s, 0) => format!(" (row {y}·{s} = {oy}: stride {s})"),
+        (s, p) => format!(" (row {y}·{s} − {p} = {oy}: stride {s}, pad {p})"),
+    };
+    let outside =
+        if insp.in_padding.iter().any(|p| *p) { "; taps outside the input read the zero padding" } else { "" };
+    format!(
+        "the patch: rows {oy} to {}, columns {ox} to {} of {}{how}{outside}",
+        oy + k - 1,
+        ox + k - 1,
+        insp.input_name
+    )
+}
+
 /// A convolution pixel: patch × kernel, the sums, the bias and the activation after it.
 fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
     let at = insp.at;
     let (name, text) = formula(insp);
     ui.label(RichText::new(text).monospace().size(12.0));
+    ui.label(RichText::new(patch_origin_text(insp)).small());
     ui.add_space(4.0);
 
     if std::mem::take(&mut state.pick_channel) {
@@ -222,7 +260,7 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     }
     let k = insp.kernel;
     let c = state.channel.min(insp.channels.saturating_sub(1));
-    let slice = |v: &[f32]| -> Vec<f32> { v[c * k * k..(c + 1) * k * k].to_vec() };
+    let slice = |v: &[f32]| -> Vec<f32> { v.get(c * k * k..(c + 1) * k * k).map_or_else(Vec::new, <[f32]>::to_vec) };
     let patch = slice(&insp.patch);
     let weights = slice(&insp.weights);
     let products = slice(&insp.products);
@@ -237,12 +275,12 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
         } else {
             format!("patch of {}[{c}]", insp.input_name)
         };
-        grid_ui(ui, &what, &patch, Some(&insp.in_padding), k, map, "patch");
+        grid_ui(ui, &what, &patch, Marks::padding(&insp.in_padding), k, map, "patch");
         ui.label(RichText::new("×").size(20.0));
         let kernel = format!("kernel W_{}[{},{c}]", insp.conv_name, at.channel);
-        grid_ui(ui, &kernel, &weights, None, k, map, "kernel");
+        grid_ui(ui, &kernel, &weights, Marks::NONE, k, map, "kernel");
         ui.label(RichText::new("=").size(20.0));
-        grid_ui(ui, "products", &products, Some(&insp.in_padding), k, map, "products");
+        grid_ui(ui, "products", &products, Marks::padding(&insp.in_padding), k, map, "products");
     });
     ui.add_space(4.0);
     let sum: f32 = insp.channel_sums.iter().sum();
@@ -285,13 +323,14 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
             }
             ui.horizontal_top(|ui| {
                 let w = format!("adds to dW_{}[{},{c}]", insp.conv_name, at.channel);
-                grid_ui(ui, &format!("{w} (= grad × patch)"), &slice(&g.dw), Some(&insp.in_padding), k, map, "dW");
+                let marks = Marks::padding(&insp.in_padding);
+                grid_ui(ui, &format!("{w} (= grad × patch)"), &slice(&g.dw), marks, k, map, "dW");
                 let x = if insp.input_name == "input" {
                     "adds to ∂L/∂x patch".to_string()
                 } else {
                     format!("adds to ∂L/∂{}[{c}] patch", insp.input_name)
                 };
-                grid_ui(ui, &format!("{x} (= grad × kernel)"), &slice(&g.dx), Some(&insp.in_padding), k, map, "dX");
+                grid_ui(ui, &format!("{x} (= grad × kernel)"), &slice(&g.dx), marks, k, map, "dX");
             });
             ui.label(format!(
                 "and adds {} to db_{}[{}]. Summed over every pixel and image of the batch, these are the step's gradients.",
@@ -303,15 +342,19 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     }
 }
 
-/// conv2's 16 per-channel partial sums as clickable bars, each with its number.
+/// The per-input-channel partial sums as clickable bars, each with its number, in rows as
+/// wide as the window.
 fn channel_sums_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, map: ColorMap) {
     let format = NumberFormat::for_values(&insp.channel_sums);
-    ui.label(RichText::new(format!("each input channel's share (Σ over its 5×5 products){}:", format.unit())).small());
+    let k = insp.kernel;
+    ui.label(
+        RichText::new(format!("each input channel's share (Σ over its {k}×{k} products){}:", format.unit())).small(),
+    );
     let scale = abs_max(&insp.channel_sums).max(1e-12);
     let width = 36.0;
     let height = 46.0;
     let font = egui::FontId::monospace(9.5);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 2.0;
         for (c, &s) in insp.channel_sums.iter().enumerate() {
             let (rect, r) = ui.allocate_exact_size(vec2(width, height + 26.0), egui::Sense::click());
@@ -389,28 +432,42 @@ impl NumberFormat {
     }
 }
 
-/// A K×K grid of numbers on their colours; padding cells say so.
-fn grid_ui(
-    ui: &mut egui::Ui,
-    title: &str,
-    values: &[f32],
-    padding: Option<&[bool]>,
-    k: usize,
-    map: ColorMap,
-    id: &str,
-) {
+/// What a grid marks besides its numbers.
+#[derive(Clone, Copy, Debug, Default)]
+struct Marks<'a> {
+    /// `K × K`: true for cells in the zero padding, which say "pad".
+    padding: Option<&'a [bool]>,
+    /// The cell outlined: a max pool's winner.
+    winner: Option<usize>,
+}
+
+impl<'a> Marks<'a> {
+    const NONE: Marks<'static> = Marks { padding: None, winner: None };
+
+    fn padding(p: &'a [bool]) -> Self {
+        Marks { padding: Some(p), winner: None }
+    }
+}
+
+/// A K×K grid of numbers on their colours; padding cells say so, a winner is outlined.
+fn grid_ui(ui: &mut egui::Ui, title: &str, values: &[f32], marks: Marks<'_>, k: usize, map: ColorMap, id: &str) {
+    let padding = marks.padding;
     ui.vertical(|ui| {
         // Padding cells are zeros that are not part of the sum: they do not choose the format.
-        let counted: Vec<f32> =
-            values.iter().enumerate().filter(|(i, _)| !padding.is_some_and(|p| p[*i])).map(|(_, v)| *v).collect();
+        let counted: Vec<f32> = values
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| padding.is_none_or(|p| p.get(*i) != Some(&true)))
+            .map(|(_, v)| *v)
+            .collect();
         let format = NumberFormat::for_values(&counted);
         ui.label(RichText::new(format!("{title}{}", format.unit())).small());
         let scale = abs_max(values).max(1e-12);
         egui::Grid::new(("inspector grid", id)).spacing(vec2(1.0, 1.0)).show(ui, |ui| {
             for i in 0..k {
                 for j in 0..k {
-                    let v = values[i * k + j];
-                    let pad = padding.is_some_and(|p| p[i * k + j]);
+                    let v = values.get(i * k + j).copied().unwrap_or(0.0);
+                    let pad = padding.is_some_and(|p| p.get(i * k + j).copied().unwrap_or(false));
                     let (fill, text) = if pad {
                         (ui.visuals().faint_bg_color, "pad".to_string())
                     } else {
@@ -419,6 +476,10 @@ fn grid_ui(
                     let ink = if luminance(fill) > 0.45 { Color32::BLACK } else { Color32::WHITE };
                     let (rect, r) = ui.allocate_exact_size(vec2(50.0, 20.0), egui::Sense::hover());
                     ui.painter().rect_filled(rect, 0.0, fill);
+                    if marks.winner == Some(i * k + j) {
+                        let stroke = egui::Stroke::new(2.5, ui.visuals().strong_text_color());
+                        ui.painter().rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
+                    }
                     ui.painter().text(
                         rect.center(),
                         egui::Align2::CENTER_CENTER,
@@ -523,6 +584,26 @@ mod tests {
     }
 
     #[test]
+    fn a_max_pool_names_its_winner_in_the_input_and_in_the_window() {
+        let p = PoolPixel {
+            at: PixelRef { layer: 2, channel: 3, y: 7, x: 9 },
+            name: "pool1".into(),
+            input_name: "relu1".into(),
+            max: true,
+            window: 2,
+            stride: 2,
+            origin: (14, 18),
+            values: vec![0.81, 0.99, 1.47, 1.32],
+            winner: Some(2),
+            result: 1.47,
+            map_value: 1.47,
+            d_output: None,
+            d_input: None,
+        };
+        assert_eq!(pool_winner_text(&p, 2), "the largest, 1.47, is relu1[3, 15, 18] (row 1, column 0 of the window)");
+    }
+
+    #[test]
     fn the_window_opens_beside_the_clicked_map_not_over_it() {
         let screen = Rect::from_min_size(egui::Pos2::ZERO, vec2(1280.0, 800.0));
         let size = vec2(600.0, 500.0);
@@ -556,6 +637,13 @@ mod tests {
             activation: None,
             gradient: None,
         };
+        assert_eq!(patch_origin_text(&insp), "the patch: rows 1 to 5, columns 2 to 6 of relu1 (row 3 − 2 = 1: pad 2)");
+        let strided = PixelInspection { stride: 2, pad: 1, kernel: 3, origin: (5, 7), ..insp.clone() };
+        assert_eq!(
+            patch_origin_text(&strided),
+            "the patch: rows 5 to 7, columns 7 to 9 of relu1 (row 3·2 − 1 = 5: stride 2, pad 1)"
+        );
+        assert!(formula(&strided).1.contains("relu1[c, 3·2+i−1, 4·2+j−1]"), "{}", formula(&strided).1);
         let (name, text) = formula(&insp);
         assert_eq!(name, "conv2[7,3,4]");
         assert!(text.contains("relu1[c, 3+i−2, 4+j−2] · W_conv2[7,c,i,j]") && text.contains("b_conv2[7]"), "{text}");

@@ -11,6 +11,7 @@ mod files;
 mod help;
 mod lesson;
 mod network;
+mod network_app;
 mod networks;
 mod tabs;
 mod teaching_views;

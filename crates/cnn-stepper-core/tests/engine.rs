@@ -5,7 +5,7 @@
 
 use cnn_stepper_core::engine::phase::{Layer, Phase};
 use cnn_stepper_core::engine::{
-    Activations, ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, PARAM_NAMES,
+    Activations, ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, PARAM_NAMES, Real,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,7 +41,7 @@ fn configs() -> Vec<(&'static str, ModelConfig)> {
 fn batch<T: Float>(cfg: &ModelConfig, n: usize, seed: u64) -> (Vec<T>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let len = n * cfg.in_channels * cfg.in_height * cfg.in_width;
-    let x = (0..len).map(|_| <T as Float>::from_f64(rng.random::<f64>())).collect();
+    let x = (0..len).map(|_| <T as Real>::from_f64(rng.random::<f64>())).collect();
     let y = (0..n).map(|_| rng.random_range(0..cfg.classes)).collect();
     (x, y)
 }

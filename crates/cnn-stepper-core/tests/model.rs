@@ -11,7 +11,7 @@ use cnn_stepper_core::engine::model::optim::{AdamState, adam_step};
 use cnn_stepper_core::engine::model::{
     LayerSpec, ModelSpec, NAMED, Optimizer, Phase, Plan, Sequential, Shape, Tensors, named, resolve,
 };
-use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, Params};
+use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, ModelConfig, Network, OptimizerKind, Params, Real};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -493,7 +493,7 @@ fn plan(line: &str, input: (usize, usize, usize), classes: usize) -> Plan {
 
 fn batch<T: Float>(plan: &Plan, n: usize, seed: u64) -> (Vec<T>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x = (0..n * plan.input.len()).map(|_| <T as Float>::from_f64(rng.random::<f64>())).collect();
+    let x = (0..n * plan.input.len()).map(|_| <T as Real>::from_f64(rng.random::<f64>())).collect();
     let y = (0..n).map(|_| rng.random_range(0..plan.classes)).collect();
     (x, y)
 }

@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cnn_stepper_core::engine::model::{LayerSpec, ModelSpec, Optimizer, Phase, Plan, Sequential, Shape, resolve};
-use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, OptimizerKind, argmax};
+use cnn_stepper_core::engine::{ConvEngine, Float, Hyper, Init, OptimizerKind, Real, argmax};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -137,7 +137,7 @@ fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {
 fn network<T: Float>(plan: &Plan, tensors: &TorchTensors, engine: ConvEngine) -> Sequential<T> {
     let mut net = Sequential::<T>::zeros(plan.clone(), engine);
     for (name, (_, values)) in tensors {
-        let values: Vec<T> = values.iter().map(|v| <T as Float>::from_f32(*v)).collect();
+        let values: Vec<T> = values.iter().map(|v| <T as Real>::from_f32(*v)).collect();
         net.set_param(name, &values).unwrap();
     }
     net
@@ -156,7 +156,7 @@ fn compare_with<T: Float>(
     report: &mut Report,
 ) {
     let plan = plan_of(fx);
-    let x: Vec<T> = fx.inputs.iter().map(|v| <T as Float>::from_f32(*v)).collect();
+    let x: Vec<T> = fx.inputs.iter().map(|v| <T as Real>::from_f32(*v)).collect();
     let y = &fx.labels;
     let at = |what: &str| format!("{name} {label} {engine:?}: {what}");
     let sgd_hyper = Hyper {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Float;
 use super::fftconv::{self, FftWorkspace};
+pub use super::layout::ConvShape;
+use super::layout::per_thread;
 
 /// Which implementation computes the convolutions ([`ConvEngine::Fast`] unless asked).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,57 +31,6 @@ impl ConvEngine {
             ConvEngine::Naive => "naive",
             ConvEngine::Fast => "fast",
         }
-    }
-}
-
-/// The shape arithmetic of one convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    /// Batch size.
-    pub n: usize,
-    /// Input channels.
-    pub c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Filters (output channels).
-    pub f: usize,
-    /// Kernel size (square).
-    pub k: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Zero padding on each side.
-    pub pad: usize,
-}
-
-impl ConvShape {
-    /// Output height and width.
-    pub fn out_dims(&self) -> (usize, usize) {
-        ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
-    }
-    /// Elements of one input image.
-    pub fn in_len(&self) -> usize {
-        self.c * self.h * self.w
-    }
-    /// Elements of one output image.
-    pub fn out_len(&self) -> usize {
-        let (oh, ow) = self.out_dims();
-        self.f * oh * ow
-    }
-    /// Taps per filter: C·K·K.
-    pub fn taps(&self) -> usize {
-        self.c * self.k * self.k
-    }
-    /// Output pixels per map.
-    pub fn pixels(&self) -> usize {
-        let (oh, ow) = self.out_dims();
-        oh * ow
-    }
-    /// Input row/column for output position `o` and kernel offset `i`, if inside the image.
-    #[inline]
-    fn src(&self, o: usize, i: usize, size: usize) -> Option<usize> {
-        (o * self.stride + i).checked_sub(self.pad).filter(|&v| v < size)
     }
 }
 
@@ -361,12 +312,6 @@ fn col2im<T: Float>(s: &ConvShape, dcols: &[T], dx: &mut [T]) {
             }
         }
     }
-}
-
-/// Items per thread: work is cut into at most one contiguous run per thread, so each thread's
-/// share (and the order of its sums) does not depend on scheduling.
-pub(super) fn per_thread(n: usize) -> usize {
-    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 fn fast_forward<T: Float>(s: &ConvShape, x: &[T], w: &[T], b: &[T], out: &mut [T], ws: &mut ConvWorkspace<T>) {

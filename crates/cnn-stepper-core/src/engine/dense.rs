@@ -9,8 +9,8 @@
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-use super::Float;
-use super::conv::per_thread;
+use super::float::Real;
+use super::layout::per_thread;
 
 /// Largest batch the streaming kernel takes.
 const STREAM_MAX_BATCH: usize = 16;
@@ -25,7 +25,7 @@ fn streams(n: usize, inputs: usize, outputs: usize) -> bool {
 ///
 /// # Shapes
 /// x `[N, IN]`, w `[OUT, IN]`, b `[OUT]` → y `[N, OUT]`.
-pub fn forward<T: Float>(n: usize, inputs: usize, outputs: usize, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
+pub fn forward<T: DenseKernels>(n: usize, inputs: usize, outputs: usize, x: &[T], w: &[T], b: &[T], y: &mut [T]) {
     if streams(n, inputs, outputs) {
         stream_forward(n, inputs, outputs, x, w, y);
     } else {
@@ -40,7 +40,7 @@ pub fn forward<T: Float>(n: usize, inputs: usize, outputs: usize, x: &[T], w: &[
 ///
 /// # Shapes
 /// x `[N, IN]`, w `[OUT, IN]`, dy `[N, OUT]` → dw `[OUT, IN]`, db `[OUT]`, dx `[N, IN]`.
-pub fn backward<T: Float>(
+pub fn backward<T: DenseKernels>(
     n: usize,
     inputs: usize,
     outputs: usize,
@@ -74,7 +74,7 @@ pub fn backward<T: Float>(
 }
 
 /// `y = x·Wᵀ` for a small batch, output units split across threads.
-fn stream_forward<T: Float>(n: usize, inputs: usize, outputs: usize, x: &[T], w: &[T], y: &mut [T]) {
+fn stream_forward<T: DenseKernels>(n: usize, inputs: usize, outputs: usize, x: &[T], w: &[T], y: &mut [T]) {
     let per = per_thread(outputs);
     // Each thread fills `[its units, N]`; transposed into `y` afterwards.
     let mut yt = vec![T::ZERO; outputs * n];
@@ -91,7 +91,7 @@ fn stream_forward<T: Float>(n: usize, inputs: usize, outputs: usize, x: &[T], w:
 /// `dW = dyᵀ·x + reg·W` for a small batch in one pass over the weights, rows split across
 /// threads. (The input gradient stays with the GEMM: fused in here, its read-modify-writes of
 /// `dx` cost more than the second read of the weights they save.)
-fn stream_weight_grad<T: Float>(
+fn stream_weight_grad<T: DenseKernels>(
     n: usize,
     inputs: usize,
     outputs: usize,
@@ -134,7 +134,7 @@ pub struct RowDots<'a, T> {
 /// The plain loops, for `f64`.
 struct PlainDots<'a, T>(RowDots<'a, T>);
 
-impl<T: Float> WithSimd for PlainDots<'_, T> {
+impl<T: Real> WithSimd for PlainDots<'_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -151,7 +151,7 @@ impl<T: Float> WithSimd for PlainDots<'_, T> {
 /// The plain loops, for `f64`.
 struct PlainGrads<'a, T>(RowGrads<'a, T>);
 
-impl<T: Float> WithSimd for PlainGrads<'_, T> {
+impl<T: Real> WithSimd for PlainGrads<'_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -169,7 +169,7 @@ impl<T: Float> WithSimd for PlainGrads<'_, T> {
 
 /// [`RowGrads`] in plain loops.
 #[doc(hidden)]
-pub fn grads_plain<T: Float>(k: RowGrads<'_, T>) {
+pub fn grads_plain<T: Real>(k: RowGrads<'_, T>) {
     Arch::new().dispatch(PlainGrads(k));
 }
 
@@ -181,7 +181,7 @@ pub fn grads_f32(k: RowGrads<'_, f32>) {
 
 /// [`RowDots`] in plain loops.
 #[doc(hidden)]
-pub fn dots_plain<T: Float>(k: RowDots<'_, T>) {
+pub fn dots_plain<T: Real>(k: RowDots<'_, T>) {
     Arch::new().dispatch(PlainDots(k));
 }
 
@@ -389,5 +389,36 @@ mod tests {
                 assert!(e < 1e-9, "f64 {n} {inputs} {outputs}: {e}");
             }
         }
+    }
+}
+
+/// The number types the dense layer runs in: a [`Real`] with the streaming kernels. `f32`, which
+/// trains, has explicitly vectorised ones; `f64`, which only gradient checks use, plain loops.
+pub trait DenseKernels: Real {
+    /// `out[j, i] = x[i]·w[j]` (see [`RowDots`]).
+    #[doc(hidden)]
+    fn stream_dots(k: RowDots<'_, Self>);
+    /// `dw[j] = reg·w[j] + Σ_i dy[i, j]·x[i]` (see [`RowGrads`]).
+    #[doc(hidden)]
+    fn stream_grads(k: RowGrads<'_, Self>);
+}
+
+impl DenseKernels for f32 {
+    fn stream_dots(k: RowDots<'_, Self>) {
+        dots_f32(k)
+    }
+
+    fn stream_grads(k: RowGrads<'_, Self>) {
+        grads_f32(k)
+    }
+}
+
+impl DenseKernels for f64 {
+    fn stream_dots(k: RowDots<'_, Self>) {
+        dots_plain(k)
+    }
+
+    fn stream_grads(k: RowGrads<'_, Self>) {
+        grads_plain(k)
     }
 }

@@ -25,8 +25,8 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use super::Float;
-use super::conv::{ConvShape, per_thread};
+use super::float::Real;
+use super::layout::{ConvShape, per_thread};
 
 /// Whether the Fourier route computes this convolution, rather than im2col + GEMM.
 ///
@@ -54,7 +54,7 @@ const JB: usize = 4;
 // walk memory in order instead of jumping a page per plane.
 
 /// Transform plans for one padded plane size, shared by all threads.
-struct Plan<T: Float> {
+struct Plan<T: Real> {
     /// Padded height: the length of the column transforms.
     nh: usize,
     /// Padded width: the length of the row transforms.
@@ -67,7 +67,7 @@ struct Plan<T: Float> {
     col_inv: Arc<dyn Fft<T>>,
 }
 
-impl<T: Float> Plan<T> {
+impl<T: Real> Plan<T> {
     fn new(nh: usize, nw: usize) -> Self {
         let mut real = RealFftPlanner::<T>::new();
         let mut complex = FftPlanner::<T>::new();
@@ -99,7 +99,7 @@ impl<T: Float> Plan<T> {
 
     /// `1 / (nh·nw)`: the transforms are unnormalised.
     fn scale(&self) -> T {
-        T::ONE / <T as Float>::from_f64((self.nh * self.nw) as f64)
+        T::ONE / <T as Real>::from_f64((self.nh * self.nw) as f64)
     }
 
     fn scratch(&self) -> Scratch<T> {
@@ -220,7 +220,7 @@ struct Scratch<T> {
 
 /// Transform plans and buffers the Fourier route reuses across steps.
 #[derive(Default)]
-pub struct FftWorkspace<T: Float> {
+pub struct FftWorkspace<T: Real> {
     plan: Option<Arc<Plan<T>>>,
     scratch: Vec<Scratch<T>>,
     /// Filter spectra `[F, C]`, one plane after another, before blocking.
@@ -234,13 +234,13 @@ pub struct FftWorkspace<T: Float> {
     wshape: (usize, usize, usize),
 }
 
-impl<T: Float> std::fmt::Debug for FftWorkspace<T> {
+impl<T: Real> std::fmt::Debug for FftWorkspace<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FftWorkspace").field("plan", &self.plan.as_ref().map(|p| (p.nh, p.nw))).finish()
     }
 }
 
-impl<T: Float> FftWorkspace<T> {
+impl<T: Real> FftWorkspace<T> {
     /// The plan for `s` (made on first use or when the padded size changes), with one set of
     /// buffers per thread of the pool.
     fn prepare(&mut self, s: &ConvShape) -> Arc<Plan<T>> {
@@ -292,7 +292,7 @@ impl<T: Float> FftWorkspace<T> {
 }
 
 /// Forward convolution, `out = conv(x, w) + b`, for a shape [`suits`] accepts.
-pub fn forward<T: Float>(s: &ConvShape, x: &[T], w: &[T], b: &[T], out: &mut [T], ws: &mut FftWorkspace<T>) {
+pub fn forward<T: SpectralKernels>(s: &ConvShape, x: &[T], w: &[T], b: &[T], out: &mut [T], ws: &mut FftWorkspace<T>) {
     let plan = ws.prepare(s);
     ws.filter_spectra(s, &plan, w);
     let (sl, (oh, ow), hw) = (plan.spec_len(), s.out_dims(), s.h * s.w);
@@ -333,7 +333,7 @@ pub fn forward<T: Float>(s: &ConvShape, x: &[T], w: &[T], b: &[T], out: &mut [T]
 
 /// Backward convolution for a shape [`suits`] accepts: `dw`, `db` and, when given, `dx`, all
 /// overwritten.
-pub fn backward<T: Float>(
+pub fn backward<T: SpectralKernels>(
     s: &ConvShape,
     x: &[T],
     w: &[T],
@@ -480,7 +480,7 @@ impl<T> Operand<'_, T> {
 
 /// [`Mac`] in plain loops, for `f64` (gradient checks) and CPUs the vector code does not fit.
 #[doc(hidden)]
-pub fn mac_plain<T: Float>(m: Mac<'_, T>) {
+pub fn mac_plain<T: Real>(m: Mac<'_, T>) {
     match (m.conj_a, m.conj_b) {
         (false, false) => Arch::new().dispatch(Plain::<T, false, false>(m)),
         (false, true) => Arch::new().dispatch(Plain::<T, false, true>(m)),
@@ -502,7 +502,7 @@ pub fn mac_f32(m: Mac<'_, f32>) {
 
 struct Plain<'a, T, const CA: bool, const CB: bool>(Mac<'a, T>);
 
-impl<T: Float, const CA: bool, const CB: bool> WithSimd for Plain<'_, T, CA, CB> {
+impl<T: Real, const CA: bool, const CB: bool> WithSimd for Plain<'_, T, CA, CB> {
     type Output = ();
 
     #[inline(always)]
@@ -526,7 +526,7 @@ impl<T: Float, const CA: bool, const CB: bool> WithSimd for Plain<'_, T, CA, CB>
 
 /// Block `q` of outputs `(i, j..j+NJ)`.
 #[inline(always)]
-fn plain_block<T: Float, const NJ: usize, const CA: bool, const CB: bool>(
+fn plain_block<T: Real, const NJ: usize, const CA: bool, const CB: bool>(
     m: &mut Mac<'_, T>,
     q: usize,
     i: usize,
@@ -729,5 +729,25 @@ mod tests {
         assert!(!suits(&s));
         assert!(!suits(&ConvShape { stride: 1, c: 1, ..s }));
         assert!(suits(&ConvShape { stride: 1, ..s }));
+    }
+}
+
+/// The number types the Fourier convolution runs in: a [`Real`] with the products of spectra,
+/// explicitly vectorised for `f32` (training) and plain loops for `f64` (gradient checks).
+pub trait SpectralKernels: Real {
+    /// `out[i, j] = Σ_l A[i, l]·B[j, l]` at every frequency (see [`Mac`]).
+    #[doc(hidden)]
+    fn spectral_mac(m: Mac<'_, Self>);
+}
+
+impl SpectralKernels for f32 {
+    fn spectral_mac(m: Mac<'_, Self>) {
+        mac_f32(m)
+    }
+}
+
+impl SpectralKernels for f64 {
+    fn spectral_mac(m: Mac<'_, Self>) {
+        mac_plain(m)
     }
 }

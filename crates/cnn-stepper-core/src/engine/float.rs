@@ -1,4 +1,4 @@
-//! The float types the engine runs in, and the one GEMM every layer uses.
+//! The real number types the engine runs in ([`Real`]), and the one GEMM every layer uses.
 //!
 //! Training runs in `f32`; gradient checks run the same code in `f64`, where finite differences
 //! are accurate enough to tell a wrong gradient from rounding.
@@ -13,8 +13,10 @@ use faer::{Accum, MatMut, MatRef, Par};
 /// costs ~15–20 µs, more than a small product takes.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
 
-/// A real number type the network can be computed in (`f32` or `f64`).
-pub trait Float:
+/// A real number type the network can be computed in (`f32` or `f64`): arithmetic, conversions
+/// and the GEMM. [`Float`](super::Float) adds the vector kernels of the dense layer and the
+/// Fourier convolution, which live in those modules.
+pub trait Real:
     Copy
     + Send
     + Sync
@@ -73,24 +75,11 @@ pub trait Float:
         accumulate: bool,
         sequential: bool,
     );
-
-    /// The dense layer's streaming forward kernel (see `dense`). `f32`, which trains, has an
-    /// explicitly vectorised one; `f64`, which only gradient checks use, plain loops.
-    #[doc(hidden)]
-    fn stream_dots(k: super::dense::RowDots<'_, Self>);
-
-    /// The dense layer's streaming backward kernel, as [`Float::stream_dots`].
-    #[doc(hidden)]
-    fn stream_grads(k: super::dense::RowGrads<'_, Self>);
-
-    /// The products of spectra in the Fourier convolution, as [`Float::stream_dots`].
-    #[doc(hidden)]
-    fn spectral_mac(m: super::fftconv::Mac<'_, Self>);
 }
 
-macro_rules! impl_float {
-    ($t:ty, $dtype:literal, $dots:path, $grads:path, $mac:path) => {
-        impl Float for $t {
+macro_rules! impl_real {
+    ($t:ty, $dtype:literal) => {
+        impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const DTYPE: &'static str = $dtype;
@@ -157,24 +146,12 @@ macro_rules! impl_float {
                 let par = if sequential || m * n * k < PARALLEL_MIN_MACS { Par::Seq } else { Par::rayon(0) };
                 faer::linalg::matmul::matmul(c, accum, a, b, 1.0, par);
             }
-
-            fn stream_dots(k: super::dense::RowDots<'_, Self>) {
-                $dots(k)
-            }
-
-            fn stream_grads(k: super::dense::RowGrads<'_, Self>) {
-                $grads(k)
-            }
-
-            fn spectral_mac(m: super::fftconv::Mac<'_, Self>) {
-                $mac(m)
-            }
         }
     };
 }
 
-impl_float!(f32, "F32", super::dense::dots_f32, super::dense::grads_f32, super::fftconv::mac_f32);
-impl_float!(f64, "F64", super::dense::dots_plain, super::dense::grads_plain, super::fftconv::mac_plain);
+impl_real!(f32, "F32");
+impl_real!(f64, "F64");
 
 #[cfg(test)]
 mod tests {

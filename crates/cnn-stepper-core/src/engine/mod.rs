@@ -12,9 +12,11 @@ pub mod evidence;
 pub mod fftconv;
 pub mod float;
 pub mod gradcheck;
+pub mod layout;
 pub mod model;
 pub mod network;
 pub mod npz;
+pub mod number;
 pub mod params;
 pub mod phase;
 pub mod relu;
@@ -26,9 +28,10 @@ pub use config::{
     SettingProblem, SettingsError,
 };
 pub use conv::ConvEngine;
-pub use float::Float;
+pub use float::Real;
 pub use model::Phase;
 pub use network::{Activations, Network, argmax};
+pub use number::Float;
 pub use params::{PARAM_NAMES, Params};
 
 /// What can go wrong in the engine: a network shape that cannot be built, or a batch that does

@@ -6,7 +6,7 @@ use super::conv::{self, ConvShape, ConvWorkspace};
 use super::params::{flat, sgd_update};
 use super::phase::{Layer, Phase};
 use super::{
-    ConvEngine, EngineError, Float, Hyper, Init, ModelConfig, OptimizerKind, Params, dense, relu, softmax_xent,
+    ConvEngine, EngineError, Float, Hyper, Init, ModelConfig, OptimizerKind, Params, Real, dense, relu, softmax_xent,
 };
 
 /// Every intermediate tensor of one batch: activations from the forward pass and gradients
@@ -351,7 +351,7 @@ impl<T: Float> Network<T> {
         let a = &mut self.acts;
         let (p, g) = (&self.params, &mut self.grads);
         let n = a.n;
-        let reg = <T as Float>::from_f32(hyper.reg);
+        let reg = <T as Real>::from_f32(hyper.reg);
         match layer {
             Layer::Loss => softmax_xent::backward(cfg.classes, &a.probs, &a.labels, &mut a.d_scores),
             Layer::Fc2 => dense::backward(
@@ -517,7 +517,7 @@ fn forward_layer<T: Float>(
         }
         Layer::Loss => {
             a.data_loss = softmax_xent::forward(cfg.classes, &a.scores, &a.labels, &mut a.probs);
-            a.reg_loss = <T as Float>::from_f32(hyper.reg) * p.half_l2_of_dense();
+            a.reg_loss = <T as Real>::from_f32(hyper.reg) * p.half_l2_of_dense();
         }
     }
     ControlFlow::Continue(())

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{Float, Hyper, Init, ModelConfig};
+use super::{Float, Hyper, Init, ModelConfig, Real};
 
 /// Parameter names in PyTorch's `state_dict` order and spelling.
 pub const PARAM_NAMES: [&str; 8] =
@@ -97,7 +97,7 @@ impl<T: Float> Params<T> {
                 Init::He => (2.0 / fan_in as f64).sqrt(),
             };
             for v in w.iter_mut() {
-                *v = <T as Float>::from_f64(std * standard_normal(&mut rng));
+                *v = <T as Real>::from_f64(std * standard_normal(&mut rng));
             }
         }
         p
@@ -200,7 +200,7 @@ impl<T: Float> Params<T> {
 
     /// The same values in another float type.
     pub fn convert<U: Float>(&self) -> Params<U> {
-        let c = |v: &T| <U as Float>::from_f64(v.to_f64());
+        let c = |v: &T| <U as Real>::from_f64(v.to_f64());
         Params {
             conv1_w: self.conv1_w.map(c),
             conv1_b: self.conv1_b.map(c),
@@ -215,7 +215,7 @@ impl<T: Float> Params<T> {
 
     /// Half the L2 penalty's sum: `0.5·(ΣW_fc1² + ΣW_fc2²)`.
     pub fn half_l2_of_dense(&self) -> T {
-        <T as Float>::from_f64(
+        <T as Real>::from_f64(
             0.5 * (sum_of_squares_blocked(flat(&self.fc1_w)) + sum_of_squares_blocked(flat(&self.fc2_w))),
         )
     }
@@ -238,8 +238,8 @@ pub fn sgd_update<T: Float>(
     hyper: &Hyper,
     squares: bool,
 ) -> Vec<(f64, f64)> {
-    let lr = <T as Float>::from_f32(hyper.lr);
-    let mu = <T as Float>::from_f32(hyper.momentum);
+    let lr = <T as Real>::from_f32(hyper.lr);
+    let mu = <T as Real>::from_f32(hyper.momentum);
     let mut sums = Vec::new();
     for ((p, g), v) in params.slices_mut().into_iter().zip(grads.slices()).zip(velocity.slices_mut()) {
         let blocks: Vec<(f64, f64)> = p

@@ -1,6 +1,6 @@
 //! Softmax cross-entropy averaged over the batch.
 
-use super::Float;
+use super::{Float, Real};
 
 /// Forward: class probabilities and the mean negative log-likelihood of the true labels.
 ///
@@ -20,12 +20,12 @@ pub fn forward<T: Float>(classes: usize, scores: &[T], labels: &[usize], probs: 
         // log p[y] computed from the shifted scores stays finite even when p[y] underflows.
         total += sum.ln() - (row[y] - max);
     }
-    total / <T as Float>::from_f64(labels.len().max(1) as f64)
+    total / <T as Real>::from_f64(labels.len().max(1) as f64)
 }
 
 /// Backward: `dscores = (p − onehot(y)) / N`.
 pub fn backward<T: Float>(classes: usize, probs: &[T], labels: &[usize], dscores: &mut [T]) {
-    let inv_n = T::ONE / <T as Float>::from_f64(labels.len().max(1) as f64);
+    let inv_n = T::ONE / <T as Real>::from_f64(labels.len().max(1) as f64);
     for ((d, p), &y) in dscores.chunks_mut(classes).zip(probs.chunks(classes)).zip(labels) {
         for (c, (d, &p)) in d.iter_mut().zip(p).enumerate() {
             let target = if c == y { T::ONE } else { T::ZERO };

@@ -98,8 +98,14 @@ fn a_pool1_pixel_clicked_opens_the_inspector_on_its_window_and_names_the_winner(
     assert_eq!(p.values[w], largest, "the winner holds the window's maximum");
     assert_eq!(p.map_value, largest, "and it is what the engine put in the map");
     let (k, (oy, ox)) = (p.window, p.origin);
-    let winner =
-        format!("the largest is at row {}, column {} of the window: {}", oy + w / k, ox + w % k, fmt_sig(largest));
+    let winner = format!(
+        "the largest, {}, is relu1[0, {}, {}] (row {}, column {} of the window)",
+        fmt_sig(largest),
+        oy + w / k,
+        ox + w % k,
+        w / k,
+        w % k
+    );
     wait_for(&mut h, &winner, |h| has_text_containing(h, &winner));
     let formula = format!("pool1[0,{},{}] = max of relu1[0, {oy}..{}, {ox}..{}]", pixel.y, pixel.x, oy + 1, ox + 1);
     assert!(has_text_containing(&h, &formula), "{formula}");

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::engine::Float;
+use crate::engine::{Float, Real};
 
 /// Elements per parallel block: the same blocks as the post's network's update.
 const BLOCK: usize = 1 << 14;
@@ -87,7 +87,7 @@ pub fn adam_step<T: Float>(
     let step = step.clamp(1, i32::MAX as u64) as i32;
     let bc1 = 1.0 - beta1.powi(step);
     let bc2_sqrt = (1.0 - beta2.powi(step)).sqrt();
-    let from = <T as Float>::from_f64;
+    let from = <T as Real>::from_f64;
     let (w1, b2, w2) = (from(1.0 - beta1), from(beta2), from(1.0 - beta2));
     let (step_size, bc2_sqrt, eps) = (from(lr / bc1), from(bc2_sqrt), from(eps));
     p.par_chunks_mut(BLOCK)

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::engine::conv::ConvWorkspace;
 use crate::engine::params::{sum_of_squares, sum_of_squares_blocked};
-use crate::engine::{ConvEngine, EngineError, Float, Hyper, Init, argmax, softmax_xent};
+use crate::engine::{ConvEngine, EngineError, Float, Hyper, Init, Real, argmax, softmax_xent};
 
 use super::layers::activation::{self, Activation};
 use super::layers::pool::{self, PoolShape};
@@ -224,7 +224,7 @@ impl<T: Float> Sequential<T> {
                 Init::He => (2.0 / net.plan.layers[l].fan_in().max(1) as f64).sqrt(),
             };
             for v in &mut net.params[w].data {
-                *v = <T as Float>::from_f64(std * standard_normal(&mut rng));
+                *v = <T as Real>::from_f64(std * standard_normal(&mut rng));
             }
         }
         net
@@ -397,7 +397,7 @@ impl<T: Float> Sequential<T> {
                 stop,
             ),
             Phase::Loss => {
-                let reg = <T as Float>::from_f32(hyper.reg);
+                let reg = <T as Real>::from_f32(hyper.reg);
                 loss_forward(&self.plan, &self.params, &mut self.acts, reg);
                 ControlFlow::Continue(())
             }
@@ -552,7 +552,7 @@ impl<T: Float> Sequential<T> {
                 &|| false,
             );
         }
-        loss_forward(&self.plan, &self.params, out, <T as Float>::from_f32(reg));
+        loss_forward(&self.plan, &self.params, out, <T as Real>::from_f32(reg));
         Ok(())
     }
 
@@ -624,7 +624,7 @@ impl<T: Float> Sequential<T> {
             LayerSpec::Fc { out } => {
                 let Some(wi) = self.weight_of[i] else { return ControlFlow::Continue(()) };
                 let (gw, gb) = self.grads.split_at_mut(wi + 1);
-                let reg = <T as Float>::from_f32(hyper.reg);
+                let reg = <T as Real>::from_f32(hyper.reg);
                 let inputs = layer.input.len();
                 linear::backward(n, inputs, out, x, &self.params[wi].data, dy, reg, &mut gw[wi], &mut gb[0], dx);
             }
@@ -651,8 +651,8 @@ impl<T: Float> Sequential<T> {
     fn update(&mut self, hyper: &Hyper) {
         match self.optimizer {
             Optimizer::Sgd => {
-                let lr = <T as Float>::from_f32(hyper.lr);
-                let mu = <T as Float>::from_f32(hyper.momentum);
+                let lr = <T as Real>::from_f32(hyper.lr);
+                let mu = <T as Real>::from_f32(hyper.momentum);
                 for ((p, g), v) in self.params.iter_mut().zip(&self.grads).zip(&mut self.deltas) {
                     sgd_step(&mut p.data, g, v, lr, mu);
                 }
@@ -768,7 +768,7 @@ fn loss_forward<T: Float>(plan: &Plan, params: &[ParamTensor<T>], a: &mut Tensor
         .filter(|p| p.name.ends_with(".weight") && matches!(plan.layers[p.layer].spec, LayerSpec::Fc { .. }))
         .map(|p| sum_of_squares_blocked(&p.data))
         .sum();
-    a.reg_loss = reg * <T as Float>::from_f64(0.5 * sum);
+    a.reg_loss = reg * <T as Real>::from_f64(0.5 * sum);
 }
 
 /// A standard normal draw (Box–Muller), as [`Params::init`](crate::engine::Params::init) draws.

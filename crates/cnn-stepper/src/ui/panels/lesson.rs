@@ -83,7 +83,10 @@ pub fn lr_schedule_ui(ui: &mut egui::Ui, s: &Snapshot, room: f32) {
         .into_iter()
         .find(|t| fits(t))
         .unwrap_or_else(|| lr_schedule_short(s, true));
-    ui.label(RichText::new(text).monospace()).on_hover_text(format!(
+    let response = ui.label(RichText::new(text).monospace());
+    // Shortened to fit, it still reads whole to a screen reader (and to the window tests).
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &full));
+    response.on_hover_text(format!(
         "{full}\nThe learning rate is multiplied by the lr decay ({}) after every {} training images (one pass \
          over MNIST's training set, whatever data is loaded), and never falls below 1% of the rate set.",
         fmt_sig(s.settings.hyper.lr_decay),

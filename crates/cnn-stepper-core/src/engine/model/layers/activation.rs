@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::engine::{ConvEngine, Float, relu};
+use crate::engine::{ConvEngine, Float, Real, relu};
 
 /// Values per task of the fast path.
 const CHUNK: usize = 1 << 14;
@@ -23,7 +23,7 @@ pub enum Activation {
 /// rounded f64 one).
 #[inline]
 fn tanh<T: Float>(x: T) -> T {
-    <T as Float>::from_f64(x.to_f64().tanh())
+    <T as Real>::from_f64(x.to_f64().tanh())
 }
 
 /// The logistic function, in a form whose exponential never overflows.

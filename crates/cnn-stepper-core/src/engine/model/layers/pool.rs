@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::engine::{ConvEngine, Float};
+use crate::engine::{ConvEngine, Float, Real};
 
 /// The shape arithmetic of one pooling layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub fn max_backward<T: Float>(engine: ConvEngine, s: &PoolShape, dy: &[T], winne
 /// x `[N, C, H, W]` → y `[N, C, OH, OW]`.
 pub fn avg_forward<T: Float>(engine: ConvEngine, s: &PoolShape, x: &[T], y: &mut [T]) {
     let (ip, op) = (s.in_plane(), s.out_plane());
-    let inv = T::ONE / <T as Float>::from_f64((s.k * s.k) as f64);
+    let inv = T::ONE / <T as Real>::from_f64((s.k * s.k) as f64);
     let plane = |x: &[T], y: &mut [T]| {
         let (oh, ow) = s.out_dims();
         for i in 0..oh {
@@ -169,7 +169,7 @@ pub fn avg_forward<T: Float>(engine: ConvEngine, s: &PoolShape, x: &[T], y: &mut
 /// dy `[N, C, OH, OW]` → dx `[N, C, H, W]` (overwritten).
 pub fn avg_backward<T: Float>(engine: ConvEngine, s: &PoolShape, dy: &[T], dx: &mut [T]) {
     let (ip, op) = (s.in_plane(), s.out_plane());
-    let inv = T::ONE / <T as Float>::from_f64((s.k * s.k) as f64);
+    let inv = T::ONE / <T as Real>::from_f64((s.k * s.k) as f64);
     let plane = |dy: &[T], dx: &mut [T]| {
         let (oh, ow) = s.out_dims();
         dx.fill(T::ZERO);

@@ -324,6 +324,37 @@ impl<S: Simd> Tile<'_, S> {
     }
 }
 
+/// The number types the dense layer runs in: a [`Real`] with the streaming kernels. `f32`, which
+/// trains, has explicitly vectorised ones; `f64`, which only gradient checks use, plain loops.
+pub trait DenseKernels: Real {
+    /// `out[j, i] = x[i]·w[j]` (see [`RowDots`]).
+    #[doc(hidden)]
+    fn stream_dots(k: RowDots<'_, Self>);
+    /// `dw[j] = reg·w[j] + Σ_i dy[i, j]·x[i]` (see [`RowGrads`]).
+    #[doc(hidden)]
+    fn stream_grads(k: RowGrads<'_, Self>);
+}
+
+impl DenseKernels for f32 {
+    fn stream_dots(k: RowDots<'_, Self>) {
+        dots_f32(k)
+    }
+
+    fn stream_grads(k: RowGrads<'_, Self>) {
+        grads_f32(k)
+    }
+}
+
+impl DenseKernels for f64 {
+    fn stream_dots(k: RowDots<'_, Self>) {
+        dots_plain(k)
+    }
+
+    fn stream_grads(k: RowGrads<'_, Self>) {
+        grads_plain(k)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,36 +420,5 @@ mod tests {
                 assert!(e < 1e-9, "f64 {n} {inputs} {outputs}: {e}");
             }
         }
-    }
-}
-
-/// The number types the dense layer runs in: a [`Real`] with the streaming kernels. `f32`, which
-/// trains, has explicitly vectorised ones; `f64`, which only gradient checks use, plain loops.
-pub trait DenseKernels: Real {
-    /// `out[j, i] = x[i]·w[j]` (see [`RowDots`]).
-    #[doc(hidden)]
-    fn stream_dots(k: RowDots<'_, Self>);
-    /// `dw[j] = reg·w[j] + Σ_i dy[i, j]·x[i]` (see [`RowGrads`]).
-    #[doc(hidden)]
-    fn stream_grads(k: RowGrads<'_, Self>);
-}
-
-impl DenseKernels for f32 {
-    fn stream_dots(k: RowDots<'_, Self>) {
-        dots_f32(k)
-    }
-
-    fn stream_grads(k: RowGrads<'_, Self>) {
-        grads_f32(k)
-    }
-}
-
-impl DenseKernels for f64 {
-    fn stream_dots(k: RowDots<'_, Self>) {
-        dots_plain(k)
-    }
-
-    fn stream_grads(k: RowGrads<'_, Self>) {
-        grads_plain(k)
     }
 }

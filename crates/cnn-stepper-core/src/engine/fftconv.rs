@@ -624,6 +624,26 @@ fn vector_block<S: Simd, const NJ: usize, const CA: bool, const CB: bool>(
     }
 }
 
+/// The number types the Fourier convolution runs in: a [`Real`] with the products of spectra,
+/// explicitly vectorised for `f32` (training) and plain loops for `f64` (gradient checks).
+pub trait SpectralKernels: Real {
+    /// `out[i, j] = Σ_l A[i, l]·B[j, l]` at every frequency (see [`Mac`]).
+    #[doc(hidden)]
+    fn spectral_mac(m: Mac<'_, Self>);
+}
+
+impl SpectralKernels for f32 {
+    fn spectral_mac(m: Mac<'_, Self>) {
+        mac_f32(m)
+    }
+}
+
+impl SpectralKernels for f64 {
+    fn spectral_mac(m: Mac<'_, Self>) {
+        mac_plain(m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,25 +749,5 @@ mod tests {
         assert!(!suits(&s));
         assert!(!suits(&ConvShape { stride: 1, c: 1, ..s }));
         assert!(suits(&ConvShape { stride: 1, ..s }));
-    }
-}
-
-/// The number types the Fourier convolution runs in: a [`Real`] with the products of spectra,
-/// explicitly vectorised for `f32` (training) and plain loops for `f64` (gradient checks).
-pub trait SpectralKernels: Real {
-    /// `out[i, j] = Σ_l A[i, l]·B[j, l]` at every frequency (see [`Mac`]).
-    #[doc(hidden)]
-    fn spectral_mac(m: Mac<'_, Self>);
-}
-
-impl SpectralKernels for f32 {
-    fn spectral_mac(m: Mac<'_, Self>) {
-        mac_f32(m)
-    }
-}
-
-impl SpectralKernels for f64 {
-    fn spectral_mac(m: Mac<'_, Self>) {
-        mac_plain(m)
     }
 }

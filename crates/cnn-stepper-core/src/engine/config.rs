@@ -296,14 +296,6 @@ impl OptimizerKind {
             other => Err(EngineError::Config(format!("unknown optimizer {other:?}: expected \"sgd\" or \"adam\""))),
         }
     }
-
-    /// The engine's optimizer.
-    pub fn optimizer(self) -> super::model::Optimizer {
-        match self {
-            OptimizerKind::Sgd => super::model::Optimizer::Sgd,
-            OptimizerKind::Adam => super::model::Optimizer::ADAM,
-        }
-    }
 }
 
 /// Optimiser settings, applied at the next batch.

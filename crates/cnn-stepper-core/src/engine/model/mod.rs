@@ -4,7 +4,7 @@
 //! - [`spec`]: the line `conv(16,5,pad=2), relu, …, fc(10)` ([`ModelSpec::parse`], `Display`).
 //! - [`shape`]: the line checked against the data ([`ModelSpec::plan`] → [`Plan`]): shapes,
 //!   student names (conv1, relu1, pool1, …), parameters and work per layer.
-//! - [`named`]: `post`, `post-relu`, `lenet5`, `tiny`, and [`resolve`] (a name or a line → plan).
+//! - [`named`](mod@named): `post`, `post-relu`, `lenet5`, `tiny`, and [`resolve`] (a name or a line → plan).
 //! - [`layers`]: one file per layer kind, forward and backward side by side.
 //! - [`sequential`]: [`Sequential`], the network with its phases; [`optim`]: SGD and Adam;
 //!   [`text`]: each phase's formula and sentence.

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::engine::{Float, Real};
+use crate::engine::{Float, OptimizerKind, Real};
 
 /// Elements per parallel block: the same blocks as the post's network's update.
 const BLOCK: usize = 1 << 14;
@@ -38,6 +38,17 @@ impl Optimizer {
         match self {
             Optimizer::Sgd => "sgd",
             Optimizer::Adam { .. } => "adam",
+        }
+    }
+}
+
+// Here rather than in `config`, so that `config` (which `model` reads) does not import `model`.
+impl OptimizerKind {
+    /// The engine's optimizer for this choice (Adam with PyTorch's constants).
+    pub fn optimizer(self) -> Optimizer {
+        match self {
+            OptimizerKind::Sgd => Optimizer::Sgd,
+            OptimizerKind::Adam => Optimizer::ADAM,
         }
     }
 }

@@ -1165,7 +1165,6 @@ fn weight_tensors(net: &Sequential<f32>) -> impl Iterator<Item = usize> + '_ {
 /// cache; the activations' are summed here.
 fn measure_magnitudes(step: u64, net: &Sequential<f32>) -> MagnitudePoint {
     let t = net.tensors();
-    let layers = net.plan().layers.len();
     let squares = net.update_squares();
     let weight_rms = |which: usize| -> Vec<f32> {
         weight_tensors(net)
@@ -1183,8 +1182,8 @@ fn measure_magnitudes(step: u64, net: &Sequential<f32>) -> MagnitudePoint {
     };
     MagnitudePoint {
         step,
-        activations: (0..layers).map(|i| rms(t.output(i))).collect(),
-        gradients: (0..layers).map(|i| rms(t.output_grad(i))).collect(),
+        activations: rms_per_layer(net.plan(), |i| t.output(i)),
+        gradients: rms_per_layer(net.plan(), |i| t.output_grad(i)),
         weights: weight_rms(0),
         weight_gradients: weight_rms(1),
     }
@@ -1208,6 +1207,18 @@ fn update_sizes(net: &Sequential<f32>, lr: f32) -> Vec<UpdateSize> {
             UpdateSize { tensor: format!("{}.weight", l.name), delta: norm(net.delta(wi)), weight, gradient, lr }
         })
         .collect()
+}
+
+/// The RMS of `values(i)` for each layer `i` of `plan`. flatten's output is its input's buffer:
+/// its RMS is the layer before's, not summed again (the post's conv2 maps, 800 k values at batch
+/// 32, on every training step).
+fn rms_per_layer<'a>(plan: &Plan, values: impl Fn(usize) -> &'a [f32]) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(plan.layers.len());
+    for (i, l) in plan.layers.iter().enumerate() {
+        let copy = if l.spec == LayerSpec::Flatten { out.last().copied() } else { None };
+        out.push(copy.unwrap_or_else(|| rms(values(i))));
+    }
+    out
 }
 
 /// Root mean square, summed as the update sums it (the same result on any schedule).

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cnn_stepper_core::cli::{self, Console, StopFlag, TrainOptions};
-use cnn_stepper_core::data::{Dataset, Mnist};
+use cnn_stepper_core::data::{Dataset, Splits};
 use cnn_stepper_core::engine::weights::{self, Loaded, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Preset, npz};
 use cnn_stepper_core::trainer::checkpoint::{self, CheckpointError, History, MAX_LOSS_POINTS};
@@ -307,14 +307,14 @@ fn history_stays_bounded_and_keeps_the_curves_shape() {
 
 /// A tiny network and data set so that files are a few kilobytes and each case is fast: the
 /// network of `common::tiny` on 8×8 images of 4 classes.
-fn tiny() -> (Arc<Mnist>, &'static str) {
+fn tiny() -> (Arc<Splits>, &'static str) {
     let cfg = common::TINY;
     let n = 12;
     let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
     let names: Vec<String> = (0..4).map(|c| c.to_string()).collect();
     let set = Dataset::new(images, labels, 8, 8, names).unwrap();
-    (Arc::new(Mnist { train: set.clone(), test: set, source: "tiny".into() }), cfg)
+    (Arc::new(Splits { train: set.clone(), test: set, source: "tiny".into(), notes: Vec::new() }), cfg)
 }
 
 fn tiny_file() -> Vec<u8> {

@@ -272,10 +272,42 @@ fn wrong_image_dimensions_are_an_error() {
     assert_names(&err, "test-images");
     assert!(err.to_string().contains("27×28"), "{err}");
 
+    // A folder may hold any size, but one size for both splits.
     let dir = folder_with("train-images-idx3-ubyte", &file);
     let err = data::load_dir(dir.path(), None).unwrap_err();
-    assert!(matches!(err, DataError::WrongDims { .. }), "{err:?}");
+    assert!(matches!(err, DataError::SplitSizes { train: (1, 27, 28), test: (1, 28, 28), .. }), "{err:?}");
     assert_names(&err, "train-images-idx3-ubyte");
+    assert_names(&err, "t10k-images-idx3-ubyte");
+}
+
+#[test]
+fn an_idx_folder_of_any_size_and_class_count_loads() {
+    // EMNIST-letters-like: 32×32 images, labels up to 25 → 26 classes, named by number without
+    // a classes.txt and by it with one.
+    let dir = tempfile::tempdir().unwrap();
+    let labels: Vec<u8> = (0..26).collect();
+    let pixels: Vec<u8> = (0..26 * 32 * 32).map(|i| (i % 251) as u8).collect();
+    for (images, labels_file) in
+        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        fs::write(dir.path().join(images), idx_images(26, 32, 32, &pixels)).unwrap();
+        fs::write(dir.path().join(labels_file), idx_labels(&labels)).unwrap();
+    }
+    let data = data::load_dir(dir.path(), None).unwrap();
+    assert_eq!(data.input_shape(), (1, 32, 32));
+    assert_eq!(data.class_names().len(), 26);
+    assert_eq!(data.class_names()[25], "25");
+    assert_eq!(data.train.image(1)[0], (1024 % 251) as u8);
+
+    let letters: Vec<String> = (b'a'..=b'z').map(|c| char::from(c).to_string()).collect();
+    fs::write(dir.path().join("classes.txt"), letters.join("\n")).unwrap();
+    assert_eq!(data::load_dir(dir.path(), None).unwrap().class_names()[25], "z");
+
+    // Too few names for the labels: the file is named, with both counts.
+    fs::write(dir.path().join("classes.txt"), letters[..20].join("\n")).unwrap();
+    let err = data::load_dir(dir.path(), None).unwrap_err();
+    assert!(matches!(err, DataError::ClassesFile { found: 20, expected: 26, .. }), "{err:?}");
+    assert_names(&err, "classes.txt");
 }
 
 #[test]
@@ -362,7 +394,9 @@ fn label_not_below_the_number_of_classes_is_an_error() {
     let mut three = idx_labels(&[0, 1, 200]);
     three[8 + 2] = 200;
     fs::write(dir.path().join("t10k-labels-idx1-ubyte"), three).unwrap();
-    let err = data::load_dir(dir.path(), None).unwrap_err();
+    // Without names a label of 200 means 201 classes; with ten digit names it is an error.
+    assert_eq!(data::load_dir(dir.path(), None).unwrap().class_names().len(), 201);
+    let err = data::load_dir(dir.path(), Some(ClassNames::Digits)).unwrap_err();
     assert!(matches!(err, DataError::LabelOutOfRange { label: 200, .. }), "{err:?}");
     assert_names(&err, "t10k-labels-idx1-ubyte");
 }

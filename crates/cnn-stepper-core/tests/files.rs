@@ -26,7 +26,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use cnn_stepper_core::data::{self, DataError, Dataset, IMAGES_MAGIC, LABELS_MAGIC, Mnist};
+use cnn_stepper_core::data::{self, DataError, Dataset, IMAGES_MAGIC, LABELS_MAGIC, Splits};
 use cnn_stepper_core::engine::weights::{self, Integrity, WeightsError, WeightsMeta};
 use cnn_stepper_core::engine::{ConvEngine, Init, ModelConfig, Params, Preset};
 use cnn_stepper_core::fileio::{self, FileError, FileKind};
@@ -79,13 +79,13 @@ fn weights_file() -> Vec<u8> {
 }
 
 /// A 12-image 8×8 data set (both splits) for the small network.
-fn tiny_data() -> Arc<Mnist> {
+fn tiny_data() -> Arc<Splits> {
     let n = 12;
     let images: Vec<u8> = (0..n * 64).map(|i| ((i * 37 + 11) % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
     let names: Vec<String> = (0..4).map(|c| c.to_string()).collect();
     let set = Dataset::new(images, labels, 8, 8, names).unwrap();
-    Arc::new(Mnist { train: set.clone(), test: set, source: "tiny".into() })
+    Arc::new(Splits { train: set.clone(), test: set, source: "tiny".into(), notes: Vec::new() })
 }
 
 /// A session of the small network after 3 steps of batches of 4.

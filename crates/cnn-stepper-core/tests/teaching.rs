@@ -276,7 +276,7 @@ fn with_one_image_the_pixels_dw_contributions_sum_to_the_engines_filter_gradient
     }
 }
 
-fn test_image(data: &cnn_stepper_core::data::Mnist, index: usize) -> (Vec<f32>, usize) {
+fn test_image(data: &cnn_stepper_core::data::Splits, index: usize) -> (Vec<f32>, usize) {
     let b = data.test.batch(&[index]).unwrap();
     (b.images.as_slice().unwrap().to_vec(), b.labels[0])
 }

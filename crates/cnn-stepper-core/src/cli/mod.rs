@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use error::CliError;
 pub use stop::{Signal, StopFlag};
 
-use crate::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES};
+use crate::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, NUM_CLASSES, Splits};
 use crate::engine::config::MAX_EPOCHS;
 use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
 use crate::engine::weights::{self, WeightsError};
@@ -31,12 +31,11 @@ use crate::trainer::{EvalResult, Session, Settings, TrainError};
 /// Test images per forward pass when evaluating: bounds memory whatever the set's size.
 const EVAL_CHUNK: usize = 250;
 
-/// Loads `--data DIR`, or the embedded sample when no folder is given.
-pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Mnist, DataError> {
-    match dir {
-        Some(dir) => data::load_dir(dir, classes),
-        None => data::embedded(),
-    }
+/// Loads `--data DIR` (any kind [`data::load`] recognises), or the embedded sample when no
+/// folder is given.
+pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Splits, DataError> {
+    let options = data::LoadOptions { classes, ..Default::default() };
+    data::load(&data::DataSource::from_option(dir), &options, &|_| {})
 }
 
 /// Options of `cnn-stepper train`. The default is what `cnn-stepper train` alone does: one
@@ -402,7 +401,7 @@ fn train_model(o: &TrainOptions) -> Result<String, CliError> {
 }
 
 /// Opens `path` to continue it, with the options' settings over the file's.
-fn open_for_resume(o: &TrainOptions, path: &Path, data: Arc<Mnist>) -> Result<Session, CliError> {
+fn open_for_resume(o: &TrainOptions, path: &Path, data: Arc<Splits>) -> Result<Session, CliError> {
     let mut session = Session::open_checkpoint(data, path, o.engine, None)?;
     let has_relu_after_conv2 = session.model().name.as_deref() == Some("post-relu");
     if o.relu_after_conv2 && !has_relu_after_conv2 {
@@ -573,7 +572,7 @@ pub fn eval_model(
             (sample.test, sample.source)
         }
     };
-    let input = (1, test.rows, test.cols);
+    let input = test.input_shape();
     let expected = model.map(|m| resolve(m, input, test.num_classes())).transpose().map_err(CliError::Model)?;
     let loaded = match weights::from_bytes_model(&bytes, &name, expected.as_ref()) {
         Err(WeightsError::NoModelLine { .. }) if expected.is_none() => {
@@ -592,7 +591,7 @@ pub fn eval_model(
         eprintln!("note: {note}");
     }
     let plan = &loaded.plan;
-    let data_shape = Shape::Maps { c: 1, h: test.rows, w: test.cols };
+    let data_shape = Shape::Maps { c: test.channels, h: test.rows, w: test.cols };
     if plan.input != data_shape {
         return Err(CliError::DoesNotFit {
             file: weights_path.to_owned(),
@@ -735,7 +734,7 @@ fn bench_setup(plan: &Plan, engine: ConvEngine, batch: usize) -> Result<(Sequent
         return Err(SettingsError { problems: vec![problem] }.into());
     }
     let data = data::embedded()?;
-    let sample = Shape::Maps { c: 1, h: data.train.rows, w: data.train.cols };
+    let sample = Shape::Maps { c: data.train.channels, h: data.train.rows, w: data.train.cols };
     if plan.input != sample || plan.classes != data.train.num_classes() {
         return Err(CliError::Model(SpecError::line(format!(
             "the benchmark runs on the embedded sample ({sample} images, {} classes), but the network takes {} images \

@@ -16,7 +16,7 @@ pub struct Batch {
     /// Pixels scaled to `[0, 1]` (byte / 255).
     ///
     /// # Shapes
-    /// `N × 1 × rows × cols` (one grey channel).
+    /// `N × channels × rows × cols`.
     pub images: Array4<f32>,
     /// The class of each image, `N` entries.
     pub labels: Vec<usize>,
@@ -38,7 +38,7 @@ impl Batch {
     }
 
     pub(crate) fn gather(data: &Dataset, indices: &[usize]) -> Result<Batch, DataError> {
-        let (rows, cols) = (data.rows, data.cols);
+        let (channels, rows, cols) = (data.channels, data.rows, data.cols);
         // Check every index and the total size before allocating, so that neither a bad index
         // nor a hand-edited `rows`/`cols` can make ndarray panic on an impossible shape.
         let mut sources = Vec::with_capacity(indices.len());
@@ -48,21 +48,25 @@ impl Batch {
                 return Err(DataError::IndexOutOfRange { index: i, len: data.len() });
             }
             let pixels = data.get_image(i).ok_or_else(|| DataError::InconsistentDataset {
-                reason: format!("{} pixel bytes cannot hold image {i} of {rows}×{cols} pixels", data.images.len()),
+                reason: format!(
+                    "{} pixel bytes cannot hold image {i} of {channels}×{rows}×{cols} pixels",
+                    data.images.len()
+                ),
             })?;
             sources.push(pixels);
             labels.push(data.label(i));
         }
-        let total = rows
-            .checked_mul(cols)
+        let total = channels
+            .checked_mul(rows)
+            .and_then(|n| n.checked_mul(cols))
             .and_then(|n| n.checked_mul(indices.len().max(1)))
             .filter(|&n| n <= isize::MAX as usize / size_of::<f32>());
         if total.is_none() {
             return Err(DataError::InconsistentDataset {
-                reason: format!("images of {rows}×{cols} pixels are too large for a batch"),
+                reason: format!("images of {channels}×{rows}×{cols} pixels are too large for a batch"),
             });
         }
-        let mut images = Array4::zeros((indices.len(), 1, rows, cols));
+        let mut images = Array4::zeros((indices.len(), channels, rows, cols));
         for (mut slot, pixels) in images.outer_iter_mut().zip(sources) {
             for (dst, &src) in slot.iter_mut().zip(pixels) {
                 *dst = f32::from(src) / 255.0;

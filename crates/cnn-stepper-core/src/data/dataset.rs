@@ -76,18 +76,21 @@ impl fmt::Display for ClassNames {
     }
 }
 
-/// One split (training or test) of an image-classification dataset, held as the raw bytes of the
-/// IDX files.
+/// One split (training or test) of an image-classification dataset, held as bytes (one per pixel
+/// and channel) and turned into floats only per batch, so 60,000 colour 32×32 images take 184 MB.
 ///
 /// The fields are public for reading; [`Dataset::new`] checks that they fit together. Methods
 /// that index ([`image`](Self::image), [`label`](Self::label)) panic on out-of-range indices like
 /// slices do; [`batch`](Self::batch) returns an error instead.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dataset {
-    /// `len() * rows * cols` pixel bytes, image after image, row-major; 0 is background, 255 ink.
+    /// `len() * channels * rows * cols` bytes, image after image, each channel after channel
+    /// (C×H×W), row-major; for MNIST 0 is background and 255 ink, for colour 0–255 per channel.
     pub images: Vec<u8>,
     /// One label per image, each below `class_names.len()`.
     pub labels: Vec<u8>,
+    /// Channels per image: 1 (grey) or 3 (red, green, blue).
+    pub channels: usize,
     /// Rows per image.
     pub rows: usize,
     /// Columns per image.
@@ -101,6 +104,7 @@ impl fmt::Debug for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dataset")
             .field("len", &self.len())
+            .field("channels", &self.channels)
             .field("rows", &self.rows)
             .field("cols", &self.cols)
             .field("class_names", &self.class_names)
@@ -109,7 +113,8 @@ impl fmt::Debug for Dataset {
 }
 
 impl Dataset {
-    /// Builds a dataset after checking that pixels, labels, image size and class names agree.
+    /// Builds a grey dataset (one channel) after checking that pixels, labels, image size and
+    /// class names agree.
     ///
     /// # Errors
     /// [`DataError::InconsistentDataset`] if `images` is not `labels.len() * rows * cols` bytes
@@ -121,10 +126,37 @@ impl Dataset {
         cols: usize,
         class_names: Vec<String>,
     ) -> Result<Self, DataError> {
-        let expected = labels.len().checked_mul(rows).and_then(|n| n.checked_mul(cols));
+        Self::with_channels(images, labels, 1, rows, cols, class_names)
+    }
+
+    /// Builds a dataset of `channels`×`rows`×`cols` images (C×H×W bytes each) after checking
+    /// that pixels, labels, image size and class names agree.
+    ///
+    /// # Errors
+    /// [`DataError::InconsistentDataset`] if `images` is not `labels.len() * channels * rows *
+    /// cols` bytes, `channels` is not 1 or 3, or a label is not below `class_names.len()`.
+    pub fn with_channels(
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        channels: usize,
+        rows: usize,
+        cols: usize,
+        class_names: Vec<String>,
+    ) -> Result<Self, DataError> {
+        if channels != 1 && channels != 3 {
+            return Err(DataError::InconsistentDataset {
+                reason: format!("{channels} channels per image: only grey (1) and colour (3) images are shown"),
+            });
+        }
+        let expected =
+            labels.len().checked_mul(channels).and_then(|n| n.checked_mul(rows)).and_then(|n| n.checked_mul(cols));
         if expected != Some(images.len()) {
             return Err(DataError::InconsistentDataset {
-                reason: format!("{} pixel bytes for {} labels of {rows}×{cols} images", images.len(), labels.len()),
+                reason: format!(
+                    "{} pixel bytes for {} labels of {channels}×{rows}×{cols} images",
+                    images.len(),
+                    labels.len()
+                ),
             });
         }
         if let Some(&label) = labels.iter().find(|&&l| usize::from(l) >= class_names.len()) {
@@ -132,7 +164,7 @@ impl Dataset {
                 reason: format!("label {label} but only {} class names", class_names.len()),
             });
         }
-        Ok(Dataset { images, labels, rows, cols, class_names })
+        Ok(Dataset { images, labels, channels, rows, cols, class_names })
     }
 
     /// Number of images (and labels).
@@ -147,12 +179,24 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Pixels per image (`rows * cols`).
+    /// Bytes per image (`channels * rows * cols`).
     #[must_use]
     pub fn image_len(&self) -> usize {
         // Saturating: the fields are public, and an absurd size must lead to an error in
         // `batch`, not an overflow panic.
-        self.rows.saturating_mul(self.cols)
+        self.channels.saturating_mul(self.rows).saturating_mul(self.cols)
+    }
+
+    /// One image's shape, channels × height × width (the network's input).
+    #[must_use]
+    pub fn input_shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.rows, self.cols)
+    }
+
+    /// Whether the images are in colour (three channels).
+    #[must_use]
+    pub fn is_colour(&self) -> bool {
+        self.channels == 3
     }
 
     /// Number of classes (the length of `class_names`).
@@ -161,7 +205,7 @@ impl Dataset {
         self.class_names.len()
     }
 
-    /// The `rows * cols` pixel bytes of image `i`, row-major.
+    /// The `channels * rows * cols` bytes of image `i`, C×H×W.
     ///
     /// # Panics
     /// If `i >= len()` (like slice indexing).
@@ -203,7 +247,7 @@ impl Dataset {
     /// Gathers the images at `indices` into a batch of `f32` pixels in `[0, 1]`.
     ///
     /// # Shapes
-    /// `indices.len() = N` → `images: N × 1 × rows × cols`, `labels: N`, `indices: N`.
+    /// `indices.len() = N` → `images: N × channels × rows × cols`, `labels: N`, `indices: N`.
     ///
     /// # Errors
     /// [`DataError::IndexOutOfRange`] if an index is not below [`len`](Self::len) (for instance
@@ -214,15 +258,58 @@ impl Dataset {
     }
 }
 
-/// The training and test splits of an MNIST-style dataset.
+/// The training and test splits of a dataset: the same image shape and classes in both.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mnist {
+pub struct Splits {
     /// The training split (60,000 images for the full MNIST).
     pub train: Dataset,
     /// The test split (10,000 images for the full MNIST).
     pub test: Dataset,
     /// Where the data came from, for display: a folder path or "embedded MNIST sample (…)".
     pub source: String,
+    /// What the reader decided that the user should know, one sentence each: a held-out test
+    /// share, files skipped as not images, images resized or turned grey.
+    pub notes: Vec<String>,
+}
+
+impl Splits {
+    /// Joins two splits after checking that their images and classes agree.
+    ///
+    /// # Errors
+    /// [`DataError::InconsistentDataset`] naming what differs.
+    pub fn new(train: Dataset, test: Dataset, source: String, notes: Vec<String>) -> Result<Self, DataError> {
+        if train.input_shape() != test.input_shape() {
+            let (a, b) = (train.input_shape(), test.input_shape());
+            return Err(DataError::InconsistentDataset {
+                reason: format!(
+                    "the training images are {}×{}×{} but the test images are {}×{}×{}",
+                    a.0, a.1, a.2, b.0, b.1, b.2
+                ),
+            });
+        }
+        if train.class_names != test.class_names {
+            return Err(DataError::InconsistentDataset {
+                reason: format!(
+                    "the training classes ({}) differ from the test classes ({})",
+                    train.class_names.join(", "),
+                    test.class_names.join(", ")
+                ),
+            });
+        }
+        Ok(Splits { train, test, source, notes })
+    }
+
+    /// One image's shape, channels × height × width.
+    #[must_use]
+    pub fn input_shape(&self) -> (usize, usize, usize) {
+        self.train.input_shape()
+    }
+
+    /// The class names, indexed by label.
+    #[must_use]
+    pub fn class_names(&self) -> &[String] {
+        &self.train.class_names
+    }
 }
 
 /// The four files of an MNIST-style folder, by canonical name.
@@ -252,18 +339,28 @@ pub const CLASSES_FILE: &str = "classes.txt";
 /// [`DataError::ClassesFile`] for a `classes.txt` with the wrong number of names,
 /// [`DataError::CountMismatch`] when images and labels disagree, and any error of
 /// [`read_images`](super::read_images) / [`read_labels`](super::read_labels).
-pub fn load_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Mnist, DataError> {
+pub fn load_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Splits, DataError> {
     check_folder(dir)?;
-    let class_names = class_names(dir, classes)?;
+    let named = given_names(dir, classes)?;
     // Find all four before reading any, so a missing file is reported at once rather than after
     // seconds of decompressing the others.
     let paths = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS].map(|f| find_files(dir, f));
     let [train_images, train_labels, test_images, test_labels] = paths;
     let (train_images, train_labels, test_images, test_labels) =
         (train_images?, train_labels?, test_images?, test_labels?);
-    let train = load_split(&train_images, &train_labels, &class_names, "training")?;
-    let test = load_split(&test_images, &test_labels, &class_names, "test")?;
-    Ok(Mnist { train, test, source: dir.display().to_string() })
+    let train = read_split(&train_images, &train_labels, "training")?;
+    let test = read_split(&test_images, &test_labels, "test")?;
+    if (train.images.rows, train.images.cols) != (test.images.rows, test.images.cols) {
+        return Err(DataError::SplitSizes {
+            train_name: train.images_name,
+            test_name: test.images_name,
+            train: (1, train.images.rows, train.images.cols),
+            test: (1, test.images.rows, test.images.cols),
+        });
+    }
+    let class_names = decide_names(named, &[&train, &test])?;
+    let (train, test) = (train.into_dataset(&class_names)?, test.into_dataset(&class_names)?);
+    Splits::new(train, test, dir.display().to_string(), Vec::new())
 }
 
 /// Loads only the test split of `dir` (the two `t10k-*` files), as [`load_dir`] does, for
@@ -274,9 +371,69 @@ pub fn load_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Mnist, DataEr
 /// As [`load_dir`], for the test files only.
 pub fn load_test_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Dataset, DataError> {
     check_folder(dir)?;
-    let class_names = class_names(dir, classes)?;
+    let named = given_names(dir, classes)?;
     let (images, labels) = (find_files(dir, TEST_IMAGES), find_files(dir, TEST_LABELS));
-    load_split(&images?, &labels?, &class_names, "test")
+    let test = read_split(&images?, &labels?, "test")?;
+    let class_names = decide_names(named, &[&test])?;
+    test.into_dataset(&class_names)
+}
+
+/// Class names given before the labels are read: by `--classes` or by a `classes.txt`.
+enum GivenNames {
+    /// `--classes digits|fashion`.
+    Option(ClassNames),
+    /// The lines of this `classes.txt`.
+    File(PathBuf, Vec<String>),
+    /// Neither: numbers, as many as the labels need.
+    None,
+}
+
+fn given_names(dir: &Path, classes: Option<ClassNames>) -> Result<GivenNames, DataError> {
+    Ok(match classes {
+        Some(choice) => GivenNames::Option(choice),
+        None => match read_classes_file(dir)? {
+            Some(names) => GivenNames::File(dir.join(CLASSES_FILE), names),
+            None => GivenNames::None,
+        },
+    })
+}
+
+/// The class names for labels read from `splits`, checked against the labels: every label
+/// must have a name. Without names, MNIST-style folders (labels below 10) get the digits and
+/// others (EMNIST's 26 or 47 classes) numbers up to their largest label.
+fn decide_names(named: GivenNames, splits: &[&RawSplit]) -> Result<Vec<String>, DataError> {
+    // The first split holding the largest label, for the message.
+    let mut largest: Option<(&RawSplit, usize, u8)> = None;
+    for split in splits {
+        if let Some((index, &label)) = split.labels.iter().enumerate().max_by_key(|&(i, &l)| (l, std::cmp::Reverse(i)))
+            && largest.is_none_or(|(_, _, l)| label > l)
+        {
+            largest = Some((split, index, label));
+        }
+    }
+    let needed = largest.map_or(0, |(_, _, l)| usize::from(l) + 1);
+    let names = match named {
+        GivenNames::Option(choice) => choice.names(),
+        GivenNames::File(path, names) => {
+            if names.len() < needed {
+                return Err(DataError::ClassesFile { path, found: names.len(), expected: needed });
+            }
+            names
+        }
+        GivenNames::None if needed <= NUM_CLASSES => ClassNames::Digits.names(),
+        GivenNames::None => (0..needed).map(|i| i.to_string()).collect(),
+    };
+    if let Some((split, index, label)) = largest
+        && usize::from(label) >= names.len()
+    {
+        return Err(DataError::LabelOutOfRange {
+            name: split.labels_name.clone(),
+            index,
+            label,
+            num_classes: names.len(),
+        });
+    }
+    Ok(names)
 }
 
 /// Refuses a `dir` that does not exist or is not a folder.
@@ -287,14 +444,6 @@ fn check_folder(dir: &Path) -> Result<(), DataError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DataError::FolderMissing { dir: dir.to_path_buf() }),
         Err(source) => Err(FileError::from_io(dir, "open the dataset folder", source).into()),
     }
-}
-
-/// The class names: `classes` if given, else those of `dir/classes.txt`, else the digits.
-fn class_names(dir: &Path, classes: Option<ClassNames>) -> Result<Vec<String>, DataError> {
-    Ok(match classes {
-        Some(choice) => choice.names(),
-        None => read_classes_file(dir)?.unwrap_or_else(|| ClassNames::Digits.names()),
-    })
 }
 
 /// The spellings accepted for one canonical file name, in the order they are tried.
@@ -350,25 +499,34 @@ fn read_agreeing<T: PartialEq>(
     Ok((value, name))
 }
 
-fn load_split(
-    images_paths: &[PathBuf],
-    labels_paths: &[PathBuf],
-    class_names: &[String],
-    split: &'static str,
-) -> Result<Dataset, DataError> {
+/// One split's files read but not yet given class names.
+struct RawSplit {
+    images: super::IdxImages,
+    labels: Vec<u8>,
+    images_name: String,
+    labels_name: String,
+}
+
+impl RawSplit {
+    fn into_dataset(self, class_names: &[String]) -> Result<Dataset, DataError> {
+        pair(self.images, self.labels, &self.images_name, &self.labels_name, class_names)
+    }
+}
+
+fn read_split(images_paths: &[PathBuf], labels_paths: &[PathBuf], split: &'static str) -> Result<RawSplit, DataError> {
     let (images, images_name) = read_agreeing(images_paths, |path, name| {
         let (reader, size) = open(path)?;
-        read_images_sized(reader, Some(size), name, MNIST_SIDE, MNIST_SIDE)
+        read_images_sized(reader, Some(size), name, None)
     })?;
     let (labels, labels_name) = read_agreeing(labels_paths, |path, name| {
         let (reader, size) = open(path)?;
-        read_labels_sized(reader, Some(size), name, class_names.len())
+        // Every byte is a possible label here; the class names decide which are valid.
+        read_labels_sized(reader, Some(size), name, 256)
     })?;
-    let data = pair(images, labels, &images_name, &labels_name, class_names)?;
-    if data.is_empty() {
+    if images.count == 0 {
         return Err(DataError::EmptySplit { images_name, split });
     }
-    Ok(data)
+    Ok(RawSplit { images, labels, images_name, labels_name })
 }
 
 /// Joins an image file and its label file into a dataset, checking that the counts agree.
@@ -390,14 +548,15 @@ pub(crate) fn pair(
     Ok(Dataset {
         images: images.pixels,
         labels,
+        channels: 1,
         rows: images.rows,
         cols: images.cols,
         class_names: class_names.to_vec(),
     })
 }
 
-/// Reads `dir/classes.txt` if there is one: one class name per non-empty line, exactly
-/// [`NUM_CLASSES`] of them.
+/// Reads `dir/classes.txt` if there is one: one class name per non-empty line, in label order,
+/// at least two.
 fn read_classes_file(dir: &Path) -> Result<Option<Vec<String>>, DataError> {
     let path = dir.join(CLASSES_FILE);
     let file = match fileio::open_regular(&path) {
@@ -418,8 +577,8 @@ fn read_classes_file(dir: &Path) -> Result<Option<Vec<String>>, DataError> {
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect();
-    if names.len() != NUM_CLASSES {
-        return Err(DataError::ClassesFile { path, found: names.len(), expected: NUM_CLASSES });
+    if names.len() < 2 {
+        return Err(DataError::ClassesFile { path, found: names.len(), expected: 2 });
     }
     Ok(Some(names))
 }

@@ -12,6 +12,31 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
+    /// A folder holds no kind of data that `--data` reads.
+    #[error(
+        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …)",
+        dir.display()
+    )]
+    UnknownDataKind {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The training and test images of a folder differ in size.
+    #[error(
+        "{test_name}: the test images are {} but the training images ({train_name}) are {}: both splits must have one size",
+        shape(*.test),
+        shape(*.train)
+    )]
+    SplitSizes {
+        /// The training images' file.
+        train_name: String,
+        /// The test images' file.
+        test_name: String,
+        /// Training image shape, channels × rows × cols.
+        train: (usize, usize, usize),
+        /// Test image shape.
+        test: (usize, usize, usize),
+    },
     /// The dataset folder does not exist.
     #[error("dataset folder {} does not exist", dir.display())]
     FolderMissing {
@@ -204,9 +229,9 @@ pub enum DataError {
         num_classes: usize,
     },
 
-    /// A `classes.txt` does not have one name per class.
+    /// A `classes.txt` names fewer classes than the labels need (or fewer than two).
     #[error(
-        "{}: found {found} class names but the dataset has {expected} classes (write exactly one name per line)",
+        "{}: found {found} class names but the dataset needs at least {expected} (write one name per line, in label order)",
         path.display()
     )]
     ClassesFile {
@@ -214,7 +239,7 @@ pub enum DataError {
         path: PathBuf,
         /// Number of non-empty lines found.
         found: usize,
-        /// Number of classes needed.
+        /// Number of names needed: the largest label + 1, and at least 2.
         expected: usize,
     },
 
@@ -324,4 +349,9 @@ mod tests {
         assert_eq!(sep(&47_040_000_u64), "47,040,000");
         assert_eq!(sep(&-1234), "-1,234");
     }
+}
+
+/// `C×H×W`, or `H×W` for grey images.
+fn shape((c, h, w): (usize, usize, usize)) -> String {
+    if c == 1 { format!("{h}×{w}") } else { format!("{c}×{h}×{w}") }
 }

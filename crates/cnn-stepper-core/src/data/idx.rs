@@ -57,6 +57,9 @@ impl std::fmt::Debug for IdxImages {
     }
 }
 
+/// The largest image side an IDX folder may have (the same as the engine's input limit).
+const MAX_SIDE: usize = 4096;
+
 /// Reads an IDX image file (raw or gzip, detected from its first bytes) and checks that every
 /// image is `expected_rows × expected_cols`.
 ///
@@ -72,7 +75,7 @@ pub fn read_images<R: Read>(
     expected_rows: usize,
     expected_cols: usize,
 ) -> Result<IdxImages, DataError> {
-    read_images_sized(reader, None, name, expected_rows, expected_cols)
+    read_images_sized(reader, None, name, Some((expected_rows, expected_cols)))
 }
 
 /// [`read_images`] from a reader of `size` bytes (a file's length), which lets a raw file's
@@ -81,12 +84,17 @@ pub(crate) fn read_images_sized<R: Read>(
     reader: R,
     size: Option<u64>,
     name: &str,
-    expected_rows: usize,
-    expected_cols: usize,
+    expected: Option<(usize, usize)>,
 ) -> Result<IdxImages, DataError> {
     let mut input = Input::open(reader, size, name)?;
     let dims = input.header(IMAGES_MAGIC)?;
     let [count, rows, cols] = [dims[0], dims[1], dims[2]].map(|d| d as usize);
+    let (expected_rows, expected_cols) = match expected {
+        Some(size) => size,
+        // Any size a network can take; a zero or absurd side is a damaged header.
+        None if (1..=MAX_SIDE).contains(&rows) && (1..=MAX_SIDE).contains(&cols) => (rows, cols),
+        None => (rows.clamp(1, MAX_SIDE), cols.clamp(1, MAX_SIDE)),
+    };
     if rows != expected_rows || cols != expected_cols {
         return Err(DataError::WrongDims { name: name.to_owned(), rows, cols, expected_rows, expected_cols });
     }

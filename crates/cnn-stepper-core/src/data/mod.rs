@@ -2,7 +2,7 @@
 //! and seeded batch sampling.
 //!
 //! Nothing here knows about the network or the window. The flow is
-//! `load_dir` / `embedded` → [`Mnist`] (two [`Dataset`]s of raw bytes) → a [`Sampler`] picks
+//! `load_dir` / `embedded` → [`Splits`] (two [`Dataset`]s of raw bytes) → a [`Sampler`] picks
 //! indices → [`Dataset::batch`] turns them into a [`Batch`] of `f32` pixels in `[0, 1]`.
 //!
 //! Every failure is a [`DataError`] whose message names the file and says what is wrong.
@@ -12,10 +12,12 @@ mod dataset;
 pub mod draw;
 mod error;
 mod idx;
+mod load;
 mod sample;
 
 pub use batch::{Batch, Sampler, SamplingMode};
-pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, Mnist, NUM_CLASSES, load_dir, load_test_dir};
+pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, NUM_CLASSES, Splits, load_dir, load_test_dir};
 pub use error::DataError;
 pub use idx::{IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_images, read_labels, write_images, write_labels};
+pub use load::{DataKind, DataSource, LoadOptions, LoadProgress, kind_of, load};
 pub use sample::{EMBEDDED_SOURCE, embedded};

@@ -82,7 +82,7 @@ pub enum TrainError {
     /// The training set has no images.
     #[error("{data}: the training set is empty")]
     EmptyTrainingSet {
-        /// The data set, as [`Mnist::source`](crate::data::Mnist::source) names it.
+        /// The data set, as [`Splits::source`](crate::data::Splits::source) names it.
         data: String,
     },
     /// The data set does not fit the network (image size, classes, length of a saved run).

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::data::{Mnist, Sampler, SamplingMode};
+use crate::data::{Sampler, SamplingMode, Splits};
 use crate::engine::model::{self, LayerSpec, Plan, SeqState, Sequential, Shape, Tensors};
 use crate::engine::{
     ConvEngine, EngineError, Hyper, LrSchedule, Phase, Preset, Setting, SettingProblem, SettingsError, argmax,
@@ -34,7 +34,7 @@ pub const GRADCHECK_ELEMENTS: usize = 4;
 
 /// A training run: everything needed to take the next phase, and what has been seen so far.
 pub struct Session {
-    data: Arc<Mnist>,
+    data: Arc<Splits>,
     net: Sequential<f32>,
     model: Arc<ModelView>,
     sampler: Sampler,
@@ -157,9 +157,9 @@ impl Rewind {
 }
 
 /// The plan of `model` (a name or a line) for the images and classes of `data`.
-pub fn plan_for(model: &str, data: &Mnist) -> Result<(Plan, Option<String>), TrainError> {
+pub fn plan_for(model: &str, data: &Splits) -> Result<(Plan, Option<String>), TrainError> {
     let train = &data.train;
-    let input = (1, train.rows, train.cols);
+    let input = train.input_shape();
     let plan = model::resolve(model, input, train.num_classes())
         .map_err(|e| TrainError::Model { model: model.trim().to_string(), reason: e.message() })?;
     let name = model::named(model).map(|m| m.name).or_else(|| model::name_of(&plan)).map(str::to_string);
@@ -172,7 +172,7 @@ impl Session {
     /// `model` is a named network (`post`, `lenet5`) or a line; it is checked against the data
     /// (input size and classes), and a message names the layer that does not fit.
     pub fn new(
-        data: Arc<Mnist>,
+        data: Arc<Splits>,
         seed: u64,
         preset: Preset,
         model: &str,
@@ -190,7 +190,7 @@ impl Session {
 
     /// A session at a given point of a run; everything transient starts empty.
     fn from_parts(
-        data: Arc<Mnist>,
+        data: Arc<Splits>,
         net: Sequential<f32>,
         name: Option<String>,
         sampler: Sampler,
@@ -598,7 +598,7 @@ impl Session {
     }
 
     /// The data this session trains on.
-    pub fn data(&self) -> &Arc<Mnist> {
+    pub fn data(&self) -> &Arc<Splits> {
         &self.data
     }
 
@@ -684,7 +684,7 @@ impl Session {
     /// A file without checksums (from PyTorch) opens with a note saying it was not checked
     /// (in the next snapshot's `notices`, or [`Session::take_notices`]).
     pub fn open_checkpoint(
-        data: Arc<Mnist>,
+        data: Arc<Splits>,
         path: &Path,
         engine: ConvEngine,
         model: Option<&str>,
@@ -702,7 +702,7 @@ impl Session {
     }
 
     /// A session continuing `file` on `data`.
-    pub fn from_file(data: Arc<Mnist>, file: SessionFile, engine: ConvEngine) -> Result<Session, TrainError> {
+    pub fn from_file(data: Arc<Splits>, file: SessionFile, engine: ConvEngine) -> Result<Session, TrainError> {
         let (plan, name) = plan_for(&file.model, &data).map_err(|e| match e {
             TrainError::Model { model, reason } => TrainError::DataMismatch {
                 data: data.source.clone(),

@@ -6,19 +6,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cnn_stepper_core::data::{self, Dataset, Mnist};
+use cnn_stepper_core::data::{self, Dataset, Splits};
 use cnn_stepper_core::engine::model::SeqState;
 use cnn_stepper_core::engine::{ConvEngine, ModelConfig, Params, Phase, Preset};
 use cnn_stepper_core::trainer::{Event, ModelView, Session, Snapshot, TrainError, Worker};
 
 /// The embedded MNIST sample.
-pub fn sample() -> Arc<Mnist> {
+pub fn sample() -> Arc<Splits> {
     Arc::new(data::embedded().unwrap())
 }
 
 /// The first `n` training images of the sample (and its whole test set), so that an epoch is
 /// a few batches.
-pub fn first(n: usize) -> Arc<Mnist> {
+pub fn first(n: usize) -> Arc<Splits> {
     let full = data::embedded().unwrap();
     let train = Dataset::new(
         full.train.images[..n * 784].to_vec(),
@@ -28,7 +28,7 @@ pub fn first(n: usize) -> Arc<Mnist> {
         full.train.class_names.clone(),
     )
     .unwrap();
-    Arc::new(Mnist { train, test: full.test.clone(), source: format!("first {n} images") })
+    Arc::new(Splits { train, test: full.test.clone(), source: format!("first {n} images"), notes: Vec::new() })
 }
 
 /// The post's network, by name.

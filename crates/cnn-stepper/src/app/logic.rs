@@ -414,14 +414,14 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::data::{ClassNames, Dataset, Mnist};
+    use crate::data::{ClassNames, Dataset, Splits};
     use crate::engine::{ConvEngine, Preset};
     use crate::trainer::{EvalResult, Session};
 
-    fn data() -> Arc<Mnist> {
+    fn data() -> Arc<Splits> {
         let names = ClassNames::Digits.names();
         let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
-        Arc::new(Mnist { train: split(8).unwrap(), test: split(8).unwrap(), source: "tiny".into() })
+        Arc::new(Splits { train: split(8).unwrap(), test: split(8).unwrap(), source: "tiny".into(), notes: Vec::new() })
     }
 
     fn session() -> Session {

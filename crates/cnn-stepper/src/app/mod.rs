@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::data::{ClassNames, Mnist, embedded, load_dir};
+use crate::data::{ClassNames, Splits, embedded};
 use crate::engine::model::DEFAULT_MODEL;
 use crate::engine::{ConvEngine, Preset};
 use crate::trainer::{Command, PixelRef, ProbeInput, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
@@ -67,10 +67,10 @@ pub struct GuiOptions {
 /// Loads the data the options name. A folder that cannot be read is not fatal: the embedded
 /// sample is used and the second value says why, for a banner. Fails only if the embedded sample
 /// itself is damaged.
-pub fn load_data(options: &GuiOptions) -> Result<(Arc<Mnist>, Option<String>), String> {
+pub fn load_data(options: &GuiOptions) -> Result<(Arc<Splits>, Option<String>), String> {
     let fallback_note = match &options.data {
         None => None,
-        Some(dir) => match load_dir(dir, options.classes) {
+        Some(dir) => match crate::cli::load_data(Some(dir), options.classes) {
             Ok(m) => return Ok((Arc::new(m), None)),
             Err(e) => {
                 Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display()))
@@ -156,7 +156,7 @@ pub struct CnnApp {
     /// For what `App::save` needs of the context (the zoom).
     egui_ctx: egui::Context,
     /// The data the worker trains on: the evaluation view shows test digits from it.
-    data: Arc<Mnist>,
+    data: Arc<Splits>,
     /// What the lesson features remember between frames (the update view followed).
     lesson: lesson::LessonState,
 }
@@ -266,14 +266,14 @@ impl CnnApp {
     /// Creates the app on `data` and starts the training thread (recommended preset, fast
     /// engine, `seed`). The worker wakes `ctx` whenever it has news. Failures to start are shown
     /// as a banner, not returned: the window still opens and says what went wrong.
-    pub fn new(ctx: &egui::Context, data: Arc<Mnist>, seed: u64) -> Self {
+    pub fn new(ctx: &egui::Context, data: Arc<Splits>, seed: u64) -> Self {
         Self::with_prefs(ctx, data, seed, Prefs::default())
     }
 
     /// Like [`Self::new`], then applies what the last run remembered: preset and settings,
     /// zoom, projector mode, help panel and folders. Unusable remembered values are dropped and
     /// a banner says which.
-    pub fn with_prefs(ctx: &egui::Context, data: Arc<Mnist>, seed: u64, prefs: Prefs) -> Self {
+    pub fn with_prefs(ctx: &egui::Context, data: Arc<Splits>, seed: u64, prefs: Prefs) -> Self {
         let (prefs, dropped) = prefs.sanitized();
         let preset = prefs.preset.unwrap_or(Preset::Recommended);
         let engine = prefs.settings.map_or(ConvEngine::Fast, |s| s.engine);
@@ -317,7 +317,7 @@ impl CnnApp {
 
     fn start(
         ctx: &egui::Context,
-        data: Arc<Mnist>,
+        data: Arc<Splits>,
         seed: u64,
         preset: Preset,
         model: &str,

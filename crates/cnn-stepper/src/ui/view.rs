@@ -342,12 +342,17 @@ mod tests {
     fn a_pipeline_click_on_a_hidden_layer_shows_it() {
         use std::sync::Arc;
 
-        use crate::data::{ClassNames, Dataset, Mnist};
+        use crate::data::{ClassNames, Dataset, Splits};
         use crate::engine::{ConvEngine, Preset};
         use crate::trainer::Session;
         let names = ClassNames::Digits.names();
         let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
-        let data = Arc::new(Mnist { train: split(8).unwrap(), test: split(8).unwrap(), source: "test".into() });
+        let data = Arc::new(Splits {
+            train: split(8).unwrap(),
+            test: split(8).unwrap(),
+            source: "test".into(),
+            notes: Vec::new(),
+        });
         let mut session = Session::new(data, 1, Preset::Recommended, "lenet5", ConvEngine::Fast).unwrap();
         let snap = session.snapshot();
         let all: Vec<String> = snap.model.map_layers().map(|l| l.name.clone()).collect();

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
-use cnn_stepper::data::{self, Dataset, Mnist};
+use cnn_stepper::data::{self, Dataset, Splits};
 use cnn_stepper::engine::{ConvEngine, Preset};
 use cnn_stepper::trainer::{Command, EvalResult, ProbeInput, Session};
 use cnn_stepper::ui::tabs::evaluation::{
@@ -23,8 +23,8 @@ use egui_kittest::kittest::{NodeT, Queryable};
 const EVALUATED: usize = 2000;
 
 /// The embedded sample and an evaluation of a small network after a few batches, made once.
-fn fixture() -> &'static (Arc<Mnist>, EvalResult) {
-    static FIXTURE: OnceLock<(Arc<Mnist>, EvalResult)> = OnceLock::new();
+fn fixture() -> &'static (Arc<Splits>, EvalResult) {
+    static FIXTURE: OnceLock<(Arc<Splits>, EvalResult)> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let data = Arc::new(data::embedded().expect("the embedded sample decodes"));
         let mut s =

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnn_stepper::app::CnnApp;
-use cnn_stepper::data::{ClassNames, Dataset, Mnist, embedded};
+use cnn_stepper::data::{ClassNames, Dataset, Splits, embedded};
 use cnn_stepper::trainer::Snapshot;
 use cnn_stepper::ui::support::prefs::Prefs;
 use eframe::egui;
@@ -22,7 +22,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The app on `data` in a 1280×800 window, seed 1.
-pub fn harness_with(data: Arc<Mnist>) -> Harness<'static, CnnApp> {
+pub fn harness_with(data: Arc<Splits>) -> Harness<'static, CnnApp> {
     Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_eframe(move |cc| CnnApp::new(&cc.egui_ctx, data, 1))
 }
 
@@ -112,8 +112,13 @@ pub fn fill(h: &mut Harness<'static, CnnApp>, label: &str, text: &str) {
 }
 
 /// Four blank training and test images, labelled 0 to 3.
-pub fn tiny() -> Arc<Mnist> {
+pub fn tiny() -> Arc<Splits> {
     let names = ClassNames::Digits.names();
     let split = |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n as u8).collect(), 28, 28, names.clone());
-    Arc::new(Mnist { train: split(4).expect("valid"), test: split(4).expect("valid"), source: "tiny".into() })
+    Arc::new(Splits {
+        train: split(4).expect("valid"),
+        test: split(4).expect("valid"),
+        source: "tiny".into(),
+        notes: Vec::new(),
+    })
 }

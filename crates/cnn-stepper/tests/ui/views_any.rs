@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use cnn_stepper::app::CnnApp;
-use cnn_stepper::data::{ClassNames, Dataset, Mnist, embedded};
+use cnn_stepper::data::{ClassNames, Dataset, Splits, embedded};
 use cnn_stepper::engine::{ConvEngine, OptimizerKind, Preset};
 use cnn_stepper::trainer::Session;
 use cnn_stepper::ui::ViewState;
@@ -24,11 +24,16 @@ use crate::kittest::{has_label, has_text_containing, is_selected, started, step,
 
 /// `n` blank training and test images, labelled 0 to 9 in turn: enough for a batch of 32, so
 /// that settings changes are accepted.
-fn blank(n: usize) -> Arc<Mnist> {
+fn blank(n: usize) -> Arc<Splits> {
     let names = ClassNames::Digits.names();
     let split =
         |n: usize| Dataset::new(vec![0; n * 28 * 28], (0..n).map(|i| (i % 10) as u8).collect(), 28, 28, names.clone());
-    Arc::new(Mnist { train: split(n).expect("valid"), test: split(n).expect("valid"), source: "blank".into() })
+    Arc::new(Splits {
+        train: split(n).expect("valid"),
+        test: split(n).expect("valid"),
+        source: "blank".into(),
+        notes: Vec::new(),
+    })
 }
 
 /// The app on 64 blank images with `model`, after one whole step, on the feature maps.

@@ -336,6 +336,11 @@ fn describe_bad_magic(expected: u32, found: u32) -> String {
     format!("not {wanted}: it starts with 0x{found:08X} instead of 0x{expected:08X}{hint}")
 }
 
+/// `C×H×W`, or `H×W` for grey images.
+fn shape((c, h, w): (usize, usize, usize)) -> String {
+    if c == 1 { format!("{h}×{w}") } else { format!("{c}×{h}×{w}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sep;
@@ -349,9 +354,4 @@ mod tests {
         assert_eq!(sep(&47_040_000_u64), "47,040,000");
         assert_eq!(sep(&-1234), "-1,234");
     }
-}
-
-/// `C×H×W`, or `H×W` for grey images.
-fn shape((c, h, w): (usize, usize, usize)) -> String {
-    if c == 1 { format!("{h}×{w}") } else { format!("{c}×{h}×{w}") }
 }

@@ -87,7 +87,7 @@ fn a_first_layer_pixel_splits_into_red_green_and_blue_subtotals_that_add_up_to_i
             for (y, x) in [(0, 0), (h / 2, w / 3), (h - 1, w - 1)] {
                 let p = conv_pixel(&snap, PixelRef { layer: conv1, channel, y, x });
                 assert_eq!(p.channels, 3);
-                assert_eq!(p.channel_names, COLOUR_CHANNELS.map(String::from), "{model}");
+                assert_eq!(p.channel_names(), COLOUR_CHANNELS.map(String::from), "{model}");
                 assert_eq!(p.channel_name(1), "green");
                 assert_eq!(p.channel_sums.len(), 3);
                 // Each subtotal is its channel's products, and with the bias they are the value.
@@ -109,7 +109,7 @@ fn a_first_layer_pixel_splits_into_red_green_and_blue_subtotals_that_add_up_to_i
         // The second convolution reads conv1's maps, not colours.
         let conv2 = layer(&snap.model, "conv2");
         let p = conv_pixel(&snap, PixelRef { layer: conv2, channel: 0, y: 0, x: 0 });
-        assert_eq!(p.channel_names, ["channel 0", "channel 1", "channel 2", "channel 3"]);
+        assert_eq!(p.channel_names(), ["channel 0", "channel 1", "channel 2", "channel 3"]);
     }
 }
 

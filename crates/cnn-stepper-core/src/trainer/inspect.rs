@@ -126,9 +126,9 @@ pub struct PixelInspection {
     /// `C`: the sum of the products of each input channel (the subtotals: with the bias they
     /// add up to the total).
     pub channel_sums: Vec<f32>,
-    /// `C`: what each input channel is called: `red`, `green`, `blue` when the convolution
-    /// reads a colour image's channels (see [`reads_image_channels`]), else `channel 0`, ….
-    pub channel_names: Vec<String>,
+    /// True when the input channels are a colour image's red, green and blue (see
+    /// [`reads_image_channels`]): [`PixelInspection::channel_name`] then names them.
+    pub colour_channels: bool,
     /// The filter's bias.
     pub bias: f32,
     /// `bias + Σ channel_sums` (summed in f64): the pre-activation value.
@@ -151,9 +151,18 @@ impl PixelInspection {
         (c * self.kernel + di) * self.kernel + dj
     }
 
-    /// Input channel `c`'s name (`red`), or `channel c` when it has none.
+    /// Input channel `c`'s name: `red`, `green` or `blue` for a colour image's, else
+    /// `channel c`.
     pub fn channel_name(&self, c: usize) -> String {
-        self.channel_names.get(c).cloned().unwrap_or_else(|| format!("channel {c}"))
+        match COLOUR_CHANNELS.get(c).filter(|_| self.colour_channels) {
+            Some(name) => (*name).to_string(),
+            None => format!("channel {c}"),
+        }
+    }
+
+    /// Every input channel's name (see [`PixelInspection::channel_name`]).
+    pub fn channel_names(&self) -> Vec<String> {
+        (0..self.channels).map(|c| self.channel_name(c)).collect()
     }
 }
 
@@ -170,7 +179,7 @@ pub fn reads_image_channels(model: &ModelView, layer: usize) -> bool {
     colour && layer < model.plan.layers.len() && before.iter().all(|l| l.spec.is_pool() || l.spec.is_activation())
 }
 
-/// The names of the input channels of layer `layer` (see [`PixelInspection::channel_names`]).
+/// The names of the input channels of layer `layer` (see [`PixelInspection::channel_name`]).
 pub fn input_channel_names(model: &ModelView, layer: usize, channels: usize) -> Vec<String> {
     if channels == COLOUR_CHANNELS.len() && reads_image_channels(model, layer) {
         COLOUR_CHANNELS.iter().map(|n| (*n).to_string()).collect()
@@ -489,7 +498,7 @@ fn conv_pixel(
         weights: kernel.to_vec(),
         products,
         channel_sums: channel_sums64.iter().map(|v| *v as f32).collect(),
-        channel_names: input_channel_names(model, conv, in_c),
+        colour_channels: in_c == COLOUR_CHANNELS.len() && reads_image_channels(model, conv),
         bias,
         total,
         map_value: map[pixel],

@@ -60,8 +60,8 @@ fn formula(insp: &PixelInspection) -> (String, String) {
         "{name} = b_{conv}[{f}] + {channels}Σ_i,j {}[{c}, {row}, {col}] · W_{conv}[{f},{c},i,j]",
         insp.input_name
     );
-    if insp.channels > 1 && insp.channel_names.iter().any(|n| !n.starts_with("channel ")) {
-        text.push_str(&format!(" (c = {})", insp.channel_names.join(", ")));
+    if insp.channels > 1 && insp.colour_channels {
+        text.push_str(&format!(" (c = {})", insp.channel_names().join(", ")));
     }
     if let Some(a) = &insp.activation {
         text.push_str(&format!(";  {} = {}", a.name, function_text(a.function, conv)));
@@ -272,7 +272,7 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     let weights = slice(&insp.weights);
     let products = slice(&insp.products);
     let channel = insp.channel_name(c);
-    let named = !channel.starts_with("channel ");
+    let named = insp.colour_channels;
     if (2..=SUBTOTAL_ROWS).contains(&insp.channels) {
         subtotals_ui(ui, state, insp, &name);
         ui.add_space(4.0);
@@ -678,7 +678,7 @@ mod tests {
             weights: vec![],
             products: vec![],
             channel_sums: vec![],
-            channel_names: vec![],
+            colour_channels: false,
             bias: 0.0,
             total: 0.0,
             map_value: 0.0,

@@ -87,6 +87,11 @@ const SIDE: usize = 12;
 
 /// `train` and `test` 3×12×12 images of the three classes of [`CLASSES`], in turn.
 fn colour_set(train: usize, test: usize) -> Arc<Splits> {
+    colour_set_named(train, test, CLASSES)
+}
+
+/// [`colour_set`] with other names for its three classes.
+fn colour_set_named(train: usize, test: usize, names: [&str; 3]) -> Arc<Splits> {
     let split = |n: usize| {
         let mut images = Vec::with_capacity(n * 3 * SIDE * SIDE);
         for i in 0..n {
@@ -99,7 +104,7 @@ fn colour_set(train: usize, test: usize) -> Arc<Splits> {
             }
         }
         let labels = (0..n).map(|i| (i % 3) as u8).collect();
-        Dataset::with_channels(images, labels, 3, SIDE, SIDE, CLASSES.map(String::from).to_vec()).unwrap()
+        Dataset::with_channels(images, labels, 3, SIDE, SIDE, names.map(String::from).to_vec()).unwrap()
     };
     Arc::new(Splits::new(split(train), split(test), "colour test set".into(), Vec::new()).unwrap())
 }
@@ -229,20 +234,29 @@ fn a_first_layer_pixel_lists_a_red_a_green_and_a_blue_subtotal_then_the_bias_and
 
 #[test]
 fn the_evaluation_names_the_classes_in_the_matrix_and_the_gallery() {
-    let (mut h, textures) = after_a_step(colour_set(48, 12), COLOUR_NET);
+    // Short names: the matrix is then narrow enough for the accuracy bars to go beside it.
+    const SHORT: [&str; 3] = ["red-ish", "green-ish", "circle"];
+    let (mut h, textures) = after_a_step(colour_set_named(48, 12, SHORT), COLOUR_NET);
     h.key_press(egui::Key::Num4);
     wait_for(&mut h, "the evaluation tab", |h| has_label(h, EVALUATE_LABEL));
     h.get_by_label(EVALUATE_LABEL).click();
     wait_for(&mut h, "the confusion matrix", |h| has_label(h, "true red-ish: all mistakes"));
-    for name in CLASSES {
+    let matrix = h.get_by_label("predicted circle: all mistakes").rect();
+    let curves = h.get_by_label("Training curves").rect();
+    for name in SHORT {
         assert!(has_label(&h, &format!("predicted {name}: all mistakes")), "the column of {name}");
         assert!(has_text_containing(&h, &format!("accuracy on {name}: ")), "the accuracy of {name}");
+        // Beside the small matrix, in view: not pushed under the right panel by the caption below
+        // the matrix.
+        let bar = h.get_by_label_contains(&format!("accuracy on {name}: ")).rect();
+        assert!(bar.right() < curves.left(), "the accuracy bar of {name} at {bar:?} is left of the right panel");
+        assert!(bar.left() > matrix.right(), "the accuracy bar of {name} at {bar:?} is beside the matrix {matrix:?}");
     }
     // The gallery: the mistakes (a network one step old makes some) by name and in colour.
     let result = h.state().teaching().evaluation.clone().expect("the result is kept");
     let first = *result.misclassified.first().expect("some test images are wrong after one step");
     let label =
-        format!("test image {}: true {}, predicted {} (", first.index, CLASSES[first.label], CLASSES[first.predicted]);
+        format!("test image {}: true {}, predicted {} (", first.index, SHORT[first.label], SHORT[first.predicted]);
     wait_for(&mut h, "the gallery", |h| has_text_containing(h, &label));
     let gallery = textures.named(&h, "evaluation gallery").expect("the gallery's texture");
     let colour = |class: usize| {
@@ -277,4 +291,22 @@ fn a_grey_set_is_still_drawn_in_grey_and_its_filters_have_no_colour_choice() {
     wait_for(&mut h, "the filters", |h| has_label(h, "3 filters · 3×3"));
     assert!(!has_label(&h, "Per channel"), "no colour, no choice");
     assert_eq!(textures.named(&h, "conv1 filters").map(|t| t.size), Some([2 * 3, 2 * 3]), "3 kernels, as before");
+}
+
+#[test]
+fn the_help_says_which_filters_read_colours_and_how_they_are_drawn() {
+    use cnn_stepper::engine::model::resolve;
+    use cnn_stepper::trainer::ModelView;
+    use cnn_stepper::ui::windows::help::{HelpTopic, network_note};
+    let view = |shape| ModelView { name: None, plan: resolve(COLOUR_NET, shape, 3).unwrap() };
+    let colour = view((3, SIDE, SIDE));
+    let filters = network_note(HelpTopic::Filters, &colour).unwrap();
+    assert!(filters.contains("conv1 reads the image's red, green and blue"), "{filters}");
+    let inspector = network_note(HelpTopic::Inspector, &colour).unwrap();
+    assert!(inspector.contains("A conv1 pixel's sum is one subtotal per colour"), "{inspector}");
+    let grey = view((1, SIDE, SIDE));
+    for topic in [HelpTopic::Filters, HelpTopic::Inspector] {
+        let note = network_note(topic, &grey).unwrap();
+        assert!(!note.contains("red"), "a grey network's help names no colour: {note}");
+    }
 }

@@ -138,7 +138,12 @@ fn digit_cell_ui(
             painter.rect_stroke(rect, 4.0, Stroke::new(2.0, visuals.selection.stroke.color), StrokeKind::Inside);
         }
         let text_color = visuals.text_color();
-        let font = egui::FontId::monospace(10.5);
+        // Digits line up in monospace; names (circle, airplane) get more letters in proportional.
+        let font = if names.iter().any(|n| n.chars().count() > 2) {
+            egui::FontId::proportional(11.0)
+        } else {
+            egui::FontId::monospace(10.5)
+        };
         let y1 = img_rect.bottom() + 2.0;
         // Names longer than the cell is wide are cut ("air…"); the hover text has them whole.
         let room = size.x - 2.0;

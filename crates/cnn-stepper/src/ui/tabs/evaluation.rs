@@ -335,7 +335,12 @@ pub fn evaluation_ui(
     let matrix_w = 60.0 + row_names + cell * result.classes as f32;
     if ui.available_width() >= matrix_w + 320.0 {
         ui.horizontal_top(|ui| {
-            ui.vertical(|ui| matrix_ui(ui, state, result, names, cell));
+            ui.vertical(|ui| {
+                // The caption under the matrix wraps to its width instead of pushing the bars
+                // out of view (with a few classes the matrix is narrower than the caption).
+                ui.set_max_width(matrix_w);
+                matrix_ui(ui, state, result, names, cell);
+            });
             ui.add_space(16.0);
             ui.vertical(|ui| per_class_ui(ui, state, result, names));
         });

@@ -114,14 +114,15 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             let name = format!("{sym} {}", bank.name);
             let tiles = &bank.tiles;
             let produced_by = phase_for(view.filter_mode, bank.layer);
+            let tile_at = |r: usize, col: usize| Some(bank.tile_of(col, r));
             if bank.rgb {
-                bank_ui(ui, snap, tiles, grid, &|_, col| Some(col), produced_by, &|t, y, x, _| {
+                bank_ui(ui, snap, tiles, grid, &tile_at, produced_by, &|t, y, x, _| {
                     rgb_texel_text(&name, tiles, t, y, x)
                 });
             } else {
                 let channel =
                     |t: usize| if bank.colour { rgb_name(t % c).to_string() } else { (t % c + 1).to_string() };
-                bank_ui(ui, snap, tiles, grid, &|r, col| Some(col * c + r), produced_by, &|t, y, x, v| {
+                bank_ui(ui, snap, tiles, grid, &tile_at, produced_by, &|t, y, x, v| {
                     format!(
                         "{name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
                         t / c + 1,

@@ -225,6 +225,8 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
     let convs: Vec<&PlannedLayer> = model.convs().collect();
     let fcs: Vec<&PlannedLayer> = plan.layers.iter().filter(|l| matches!(l.spec, LayerSpec::Fc { .. })).collect();
     let hidden = fcs.first().filter(|l| l.index + 1 < plan.layers.len());
+    // The convolution that reads a colour image's red, green and blue, if there is one.
+    let colour = convs.iter().find(|l| crate::trainer::inspect::reads_image_channels(model, l.index));
     let text = match topic {
         HelpTopic::FeatureMaps => match model.map_layers().next() {
             None => "This network flattens the image first: it has no feature maps.".to_string(),
@@ -235,37 +237,50 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
         },
         HelpTopic::Filters => match convs.is_empty() {
             true => "This network has no conv layer, so no filters.".to_string(),
-            false => format!(
-                "This network's filters (filters × channels×K×K): {}.",
-                list(
-                    convs
-                        .iter()
-                        .filter_map(|l| match (l.spec, l.input) {
-                            (LayerSpec::Conv { filters, k, .. }, Shape::Maps { c, .. }) => {
-                                Some(format!("{} {filters} × {c}×{k}×{k}", l.name))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                )
-            ),
+            false => {
+                format!(
+                    "This network's filters (filters × channels×K×K): {}.",
+                    list(
+                        convs
+                            .iter()
+                            .filter_map(|l| match (l.spec, l.input) {
+                                (LayerSpec::Conv { filters, k, .. }, Shape::Maps { c, .. }) => {
+                                    Some(format!("{} {filters} × {c}×{k}×{k}", l.name))
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    )
+                ) + &colour.map_or_else(String::new, |l| {
+                    format!(
+                        " {} reads the image's red, green and blue: each of its filters is drawn as one colour \
+                     picture, mid grey at 0, redder where it weighs red positively (Per channel shows \
+                     the three slices apart).",
+                        l.name
+                    )
+                })
+            }
         },
         HelpTopic::Inspector => match convs.is_empty() {
             true => return None,
-            false => format!(
-                "This network's convolutions: {}.",
-                list(
-                    convs
-                        .iter()
-                        .filter_map(|l| match l.spec {
-                            LayerSpec::Conv { k, stride, pad, .. } => {
-                                Some(format!("{} {k}×{k}, stride {stride}, pad {pad}", l.name))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                )
-            ),
+            false => {
+                format!(
+                    "This network's convolutions: {}.",
+                    list(
+                        convs
+                            .iter()
+                            .filter_map(|l| match l.spec {
+                                LayerSpec::Conv { k, stride, pad, .. } => {
+                                    Some(format!("{} {k}×{k}, stride {stride}, pad {pad}", l.name))
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    )
+                ) + &colour.map_or_else(String::new, |l| {
+                    format!(" A {} pixel's sum is one subtotal per colour (red, green, blue), then the bias.", l.name)
+                })
+            }
         },
         HelpTopic::Outputs | HelpTopic::Fc1 => match hidden {
             Some(fc) => format!(

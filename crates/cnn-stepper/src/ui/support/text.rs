@@ -70,15 +70,20 @@ pub fn short_class_name(names: &[String], class: usize, max_chars: usize) -> Str
 }
 
 /// `text` as it fits `max_width` points in `font` on one line: whole when it fits, else its
-/// longest beginning that fits with "…" after it (at least one character and the "…"). The
-/// views that cut a class name this way give the whole name on hover.
+/// longest beginning that fits with "…" after it (at least one character and the "…"), but
+/// never a cut that is no narrower than the whole ("7" stays "7" however little room there is).
+/// The views that cut a class name this way give the whole name on hover.
 pub fn fit_text(painter: &egui::Painter, text: &str, font: &FontId, max_width: f32) -> String {
     let width = |t: &str| painter.layout_no_wrap(t.to_owned(), font.clone(), egui::Color32::WHITE).size().x;
-    if width(text) <= max_width {
+    let whole = width(text);
+    if whole <= max_width {
         return text.to_owned();
     }
     let chars: Vec<char> = text.chars().collect();
     let cut = |n: usize| chars[..n].iter().collect::<String>().trim_end().to_owned() + "…";
+    if chars.len() < 2 || width(&cut(1)) >= whole {
+        return text.to_owned();
+    }
     // The longest beginning that fits, by bisection: widths grow with the length.
     let (mut lo, mut hi) = (1, chars.len().saturating_sub(1).max(1));
     while lo < hi {
@@ -152,6 +157,8 @@ mod tests {
                 fit_text(painter, "automobile", &font, room),
                 fit_text(painter, "Ankle boot", &font, w("Ankle")),
                 fit_text(painter, "frog", &font, 1.0),
+                fit_text(painter, "7", &font, 1.0),
+                fit_text(painter, "12", &font, 1.0),
             ];
             assert!(w(&cut[1]) <= room);
         });
@@ -161,6 +168,7 @@ mod tests {
         assert_eq!(cut[1], "automob…", "the longest beginning that fits, then the ellipsis");
         assert_eq!(cut[2], "Ankl…", "no space before the ellipsis");
         assert_eq!(cut[3], "f…", "at least one character");
+        assert_eq!((cut[4].as_str(), cut[5].as_str()), ("7", "12"), "a cut no narrower than the whole is no cut");
     }
 
     #[test]

@@ -33,8 +33,11 @@ const CORRECT_RAMP: (Color32, Color32) = (Color32::from_rgb(222, 235, 247), Colo
 const MISTAKE_RAMP: (Color32, Color32) = (Color32::from_rgb(254, 230, 206), Color32::from_rgb(166, 54, 3));
 /// Side of a gallery thumbnail: MNIST's 28 pixels doubled, so each stays a crisp square.
 const THUMB: f32 = 56.0;
-/// A gallery item: the thumbnail over one line of text.
+/// A gallery item: the thumbnail over one line of text; wider (up to [`ITEM_MAX_WIDTH`]) when
+/// the class names need it.
 const ITEM: egui::Vec2 = vec2(112.0, THUMB + 24.0);
+/// The widest a gallery item gets for long class names (which are then cut).
+const ITEM_MAX_WIDTH: f32 = 190.0;
 
 /// Which mistakes the gallery shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -681,11 +684,17 @@ fn gallery_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResul
 
     state.refresh_thumbs(ui.ctx(), test);
     let items = state.page_items();
+    // Wide enough for "true triangle → circle (99%)" with the longest names, within limits.
+    let font = FontId::proportional(12.0);
+    let rest = format!("true  {}  (99%)", arrow(ui));
+    let rest_w = ui.painter().layout_no_wrap(rest, font.clone(), Color32::WHITE).size().x;
+    let longest = names_width(ui, names, names.len(), &font, 0.0, ITEM_MAX_WIDTH);
+    let item = vec2((2.0 * longest + rest_w + 8.0).clamp(ITEM.x, ITEM_MAX_WIDTH).ceil(), ITEM.y);
     let mut clicked = None;
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = vec2(4.0, 4.0);
         for (slot, m) in items.iter().enumerate() {
-            if gallery_item_ui(ui, slot, m, state, names) {
+            if gallery_item_ui(ui, slot, m, state, names, item) {
                 clicked = Some(m.index);
             }
         }
@@ -699,6 +708,7 @@ fn gallery_item_ui(
     m: &Misclassified,
     state: &EvaluationState,
     names: &[String],
+    size: egui::Vec2,
 ) -> bool {
     let selected = state.selected == Some(m.index);
     let label = format!(
@@ -708,7 +718,7 @@ fn gallery_item_ui(
         full_name(names, m.predicted),
         percent(m.confidence)
     );
-    let (rect, response) = crate::ui::support::widgets::thumbnail_cell(ui, ITEM, selected, &label);
+    let (rect, response) = crate::ui::support::widgets::thumbnail_cell(ui, size, selected, &label);
     if ui.is_rect_visible(rect) {
         let painter = ui.painter();
         let visuals = ui.visuals();

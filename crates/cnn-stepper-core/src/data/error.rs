@@ -21,6 +21,14 @@ pub enum DataError {
         /// The folder.
         dir: PathBuf,
     },
+    /// A picture file that cannot be decoded.
+    #[error("{name}: cannot read the picture: {reason}")]
+    Picture {
+        /// The file.
+        name: String,
+        /// What the decoder said.
+        reason: String,
+    },
     /// The training and test images of a folder differ in size.
     #[error(
         "{test_name}: the test images are {} but the training images ({train_name}) are {}: both splits must have one size",

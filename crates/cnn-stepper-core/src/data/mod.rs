@@ -13,6 +13,7 @@ pub mod draw;
 mod error;
 mod idx;
 mod load;
+pub mod picture;
 mod sample;
 
 pub use batch::{Batch, Sampler, SamplingMode};

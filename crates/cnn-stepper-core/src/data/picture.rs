@@ -1,0 +1,215 @@
+//! One picture file (PNG, JPEG, BMP or GIF) turned into the bytes a network takes: decoded,
+//! alpha composited on black, resized and kept in colour or made grey.
+//!
+//! Image folders, `predict` and the window's "Classify an image" all prepare pictures here, so
+//! a picture is seen the same way in training and afterwards.
+
+use std::io::Read;
+use std::path::Path;
+
+use image::imageops::FilterType;
+use image::{ImageFormat, RgbImage};
+
+use super::DataError;
+use crate::fileio;
+
+/// The file extensions read as pictures (lower case); anything else in an image folder is
+/// skipped and counted.
+pub const EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "gif", "jfif"];
+
+/// The largest picture file read (a photo from a phone is a few MB).
+const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The most pixels a decoded picture may have: a bomb that claims 100,000² pixels is refused
+/// before anything is allocated.
+const MAX_PIXELS: u64 = 100_000_000;
+
+/// A decoded picture: red, green, blue bytes per pixel, row after row, alpha already
+/// composited on black.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Picture {
+    rgb: RgbImage,
+    colour: bool,
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picture")
+            .field("width", &self.rgb.width())
+            .field("height", &self.rgb.height())
+            .field("colour", &self.colour)
+            .finish()
+    }
+}
+
+/// Whether `path` has a picture's extension ([`EXTENSIONS`], any case).
+#[must_use]
+pub fn is_picture(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(e)))
+}
+
+impl Picture {
+    /// Reads and decodes the picture at `path` (the format from its content, not its name).
+    ///
+    /// # Errors
+    /// [`DataError::File`] for a missing file or one that is not a regular file,
+    /// [`DataError::Io`], and [`DataError::Picture`] naming the file and what the decoder said.
+    pub fn open(path: &Path) -> Result<Self, DataError> {
+        let name = path.display().to_string();
+        let file = fileio::open_regular(path)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| DataError::Io { name: name.clone(), source })?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(DataError::Picture { name, reason: format!("larger than {} MB", MAX_FILE_BYTES >> 20) });
+        }
+        Self::decode(&bytes, &name)
+    }
+
+    /// Decodes a picture held in memory; `name` is used in messages.
+    ///
+    /// # Errors
+    /// [`DataError::Picture`] naming `name` and what the decoder said.
+    pub fn decode(bytes: &[u8], name: &str) -> Result<Self, DataError> {
+        let bad = |reason: String| DataError::Picture { name: name.to_owned(), reason };
+        let format = image::guess_format(bytes).map_err(|_| {
+            bad(if bytes.is_empty() {
+                "the file is empty".to_owned()
+            } else {
+                "not a PNG, JPEG, BMP or GIF picture (unknown content)".to_owned()
+            })
+        })?;
+        if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp | ImageFormat::Gif) {
+            return Err(bad(format!("{format:?} pictures are not read; save it as PNG or JPEG")));
+        }
+        let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(MAX_PIXELS * 4);
+        reader.limits(limits);
+        let decoded = reader.decode().map_err(|e| bad(e.to_string()))?;
+        let (w, h) = (decoded.width(), decoded.height());
+        if w == 0 || h == 0 {
+            return Err(bad("the picture has no pixels".to_owned()));
+        }
+        if u64::from(w) * u64::from(h) > MAX_PIXELS {
+            return Err(bad(format!("{w}×{h} pixels is too large")));
+        }
+        // Alpha on black, so a transparent background becomes the dark background the networks
+        // see in MNIST-style data.
+        let rgba = decoded.to_rgba8();
+        let mut rgb = RgbImage::new(w, h);
+        let mut colour = false;
+        for (dst, src) in rgb.pixels_mut().zip(rgba.pixels()) {
+            let [r, g, b, a] = src.0;
+            let over = |v: u8| ((u16::from(v) * u16::from(a) + 127) / 255) as u8;
+            dst.0 = [over(r), over(g), over(b)];
+            colour |= dst.0[0] != dst.0[1] || dst.0[1] != dst.0[2];
+        }
+        Ok(Picture { rgb, colour })
+    }
+
+    /// Width and height in pixels.
+    #[must_use]
+    pub fn size(&self) -> (usize, usize) {
+        (self.rgb.width() as usize, self.rgb.height() as usize)
+    }
+
+    /// Whether any pixel has colour (red, green and blue not all equal).
+    #[must_use]
+    pub fn is_colour(&self) -> bool {
+        self.colour
+    }
+
+    /// The picture resized to `rows × cols` (the whole picture, stretched if its aspect differs,
+    /// as torchvision's `Resize((h, w))` does) as `channels × rows × cols` bytes: 3 keeps red,
+    /// green and blue, 1 makes it grey with the ITU-R 601 weights (as PIL's `convert("L")`).
+    ///
+    /// Shrinking averages (a triangle filter over the covered area), so a large photo does not
+    /// alias into noise.
+    #[must_use]
+    pub fn to_bytes(&self, channels: usize, rows: usize, cols: usize) -> Vec<u8> {
+        let (w, h) = (cols.max(1) as u32, rows.max(1) as u32);
+        let small = if self.rgb.dimensions() == (w, h) {
+            self.rgb.clone()
+        } else {
+            image::imageops::resize(&self.rgb, w, h, FilterType::Triangle)
+        };
+        let plane = (w * h) as usize;
+        if channels == 3 {
+            let mut out = vec![0u8; 3 * plane];
+            for (i, p) in small.pixels().enumerate() {
+                for c in 0..3 {
+                    out[c * plane + i] = p.0[c];
+                }
+            }
+            out
+        } else {
+            small.pixels().map(|p| grey(p.0)).collect()
+        }
+    }
+
+    /// The picture as grey levels in `[0, 1]` at its own size, row after row.
+    #[must_use]
+    pub fn grey_levels(&self) -> Vec<f32> {
+        self.rgb.pixels().map(|p| f32::from(grey(p.0)) / 255.0).collect()
+    }
+}
+
+/// ITU-R 601 luma, rounded: the grey PIL and torchvision's `Grayscale` give.
+fn grey([r, g, b]: [u8; 3]) -> u8 {
+    ((299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000) as u8
+}
+
+/// Opens the picture at `path` and prepares it for a network taking `channels × rows × cols`
+/// images, as [`Picture::to_bytes`] does.
+///
+/// # Errors
+/// As [`Picture::open`].
+pub fn prepare_file(path: &Path, (channels, rows, cols): (usize, usize, usize)) -> Result<Vec<u8>, DataError> {
+    Ok(Picture::open(path)?.to_bytes(channels, rows, cols))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> Vec<u8> {
+        let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        out
+    }
+
+    #[test]
+    fn colour_is_kept_channel_after_channel_and_alpha_goes_on_black() {
+        let bytes = png(2, 1, |x, _| if x == 0 { [255, 0, 0, 255] } else { [0, 0, 255, 128] });
+        let p = Picture::decode(&bytes, "two.png").unwrap();
+        assert!(p.is_colour());
+        assert_eq!(p.to_bytes(3, 1, 2), vec![255, 0, 0, 0, 0, 128]);
+        assert_eq!(p.to_bytes(1, 1, 2), vec![76, 15]);
+    }
+
+    #[test]
+    fn a_grey_picture_is_not_colour_and_resizing_averages() {
+        let bytes = png(4, 4, |x, _| if x < 2 { [0, 0, 0, 255] } else { [200, 200, 200, 255] });
+        let p = Picture::decode(&bytes, "grey.png").unwrap();
+        assert!(!p.is_colour());
+        let small = p.to_bytes(1, 1, 2);
+        assert!(small[0] < 60 && small[1] > 140, "{small:?}");
+    }
+
+    #[test]
+    fn undecodable_bytes_name_the_file_and_the_reason() {
+        let err = Picture::decode(b"hello, not a picture", "notes.png").unwrap_err().to_string();
+        assert!(err.contains("notes.png") && err.contains("not a PNG"), "{err}");
+        let mut cut = png(8, 8, |_, _| [1, 2, 3, 255]);
+        cut.truncate(cut.len() / 2);
+        let err = Picture::decode(&cut, "cut.png").unwrap_err().to_string();
+        assert!(err.starts_with("cut.png: "), "{err}");
+        let err = Picture::decode(&[], "empty.png").unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+    }
+}

@@ -3,8 +3,9 @@
 //!
 //! - A pixel `(f, y, x)` of a convolution (or of the activation right after one) lists the
 //!   input patch the kernel sees (zeros in the padding, flagged), the kernel, their element-wise
-//!   products, the per-input-channel partial sums, the bias and the total, which is the value in
-//!   the engine's map up to float rounding; then the activation, if one follows. Once the
+//!   products, the per-input-channel partial sums (named red, green and blue when the
+//!   convolution reads a colour image), the bias and the total, which is the value in the
+//!   engine's map up to float rounding; then the activation, if one follows. Once the
 //!   backward pass has reached the pixel it adds the gradient arriving there and what that
 //!   gradient contributes to the kernel's gradient (`grad × patch`) and to the patch's gradient
 //!   (`grad × kernel`).
@@ -122,8 +123,12 @@ pub struct PixelInspection {
     pub weights: Vec<f32>,
     /// `patch ⊙ weights`.
     pub products: Vec<f32>,
-    /// `C`: the sum of the products of each input channel.
+    /// `C`: the sum of the products of each input channel (the subtotals: with the bias they
+    /// add up to the total).
     pub channel_sums: Vec<f32>,
+    /// True when the input channels are a colour image's red, green and blue (see
+    /// [`reads_image_channels`]): [`PixelInspection::channel_name`] then names them.
+    pub colour_channels: bool,
     /// The filter's bias.
     pub bias: f32,
     /// `bias + Σ channel_sums` (summed in f64): the pre-activation value.
@@ -144,6 +149,42 @@ impl PixelInspection {
     /// Index of tap `(c, di, dj)` in `patch`, `weights`, `products` and the gradients.
     pub fn tap(&self, c: usize, di: usize, dj: usize) -> usize {
         (c * self.kernel + di) * self.kernel + dj
+    }
+
+    /// Input channel `c`'s name: `red`, `green` or `blue` for a colour image's, else
+    /// `channel c`.
+    pub fn channel_name(&self, c: usize) -> String {
+        match COLOUR_CHANNELS.get(c).filter(|_| self.colour_channels) {
+            Some(name) => (*name).to_string(),
+            None => format!("channel {c}"),
+        }
+    }
+
+    /// Every input channel's name (see [`PixelInspection::channel_name`]).
+    pub fn channel_names(&self) -> Vec<String> {
+        (0..self.channels).map(|c| self.channel_name(c)).collect()
+    }
+}
+
+/// The names of a colour image's channels, in the order the data stores them.
+pub const COLOUR_CHANNELS: [&str; 3] = ["red", "green", "blue"];
+
+/// True when layer `layer`'s input channels are still the colour image's red, green and blue:
+/// the data has three channels and every layer before it keeps channels apart (pools and
+/// activations), so no convolution has mixed them yet. The first convolution of a colour
+/// network reads them; its filters are small RGB pictures.
+pub fn reads_image_channels(model: &ModelView, layer: usize) -> bool {
+    let colour = matches!(model.plan.input, Shape::Maps { c: 3, .. });
+    let before = model.plan.layers.get(..layer).unwrap_or(&[]);
+    colour && layer < model.plan.layers.len() && before.iter().all(|l| l.spec.is_pool() || l.spec.is_activation())
+}
+
+/// The names of the input channels of layer `layer` (see [`PixelInspection::channel_name`]).
+pub fn input_channel_names(model: &ModelView, layer: usize, channels: usize) -> Vec<String> {
+    if channels == COLOUR_CHANNELS.len() && reads_image_channels(model, layer) {
+        COLOUR_CHANNELS.iter().map(|n| (*n).to_string()).collect()
+    } else {
+        (0..channels).map(|c| format!("channel {c}")).collect()
     }
 }
 
@@ -457,6 +498,7 @@ fn conv_pixel(
         weights: kernel.to_vec(),
         products,
         channel_sums: channel_sums64.iter().map(|v| *v as f32).collect(),
+        colour_channels: in_c == COLOUR_CHANNELS.len() && reads_image_channels(model, conv),
         bias,
         total,
         map_value: map[pixel],

@@ -450,8 +450,11 @@ pub struct TeachingResults {
 /// The batch as shown: its images, labels and (once the loss phase ran) probabilities.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BatchView {
-    /// First channel of each image, `N × height × width`, in [0, 1].
+    /// Every image with all its channels, `N × channels × height × width` (each image channel
+    /// after channel), in [0, 1].
     pub images: Vec<f32>,
+    /// Channels per image: 1 (grey) or 3 (red, green, blue).
+    pub channels: usize,
     /// Image height.
     pub height: usize,
     /// Image width.
@@ -462,6 +465,24 @@ pub struct BatchView {
     pub indices: Vec<usize>,
     /// Class probabilities `N × classes`; empty before the loss phase of this step.
     pub probs: Vec<f32>,
+}
+
+impl BatchView {
+    /// One image's shape, `(channels, height, width)`.
+    pub fn image_shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+
+    /// Values per image: `channels × height × width`.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Image `i`, `C × H × W` (empty if there is no image `i`).
+    pub fn image(&self, i: usize) -> &[f32] {
+        let per = self.image_len();
+        self.images.get(i * per..(i + 1) * per).unwrap_or(&[])
+    }
 }
 
 /// The selected digit's tensors. Each is empty until the phase that computes it has run in

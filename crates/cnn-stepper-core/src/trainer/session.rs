@@ -1058,15 +1058,11 @@ impl Session {
             winners: (0..layers).map(|i| pick_u32(t.winners(i), ran(Phase::Forward(i)))).collect(),
             probs: pick(&t.probs, ran(Phase::Loss)),
         };
-        let (_, h, w) = maps_of(plan.input);
-        let hw = h * w;
-        let per_image = plan.input.len();
+        let (c, h, w) = maps_of(plan.input);
         let batch = BatchView {
-            images: t
-                .input()
-                .chunks(per_image.max(1))
-                .flat_map(|img| img[..hw.min(img.len())].iter().copied())
-                .collect(),
+            // Every channel: a colour image is drawn in colour.
+            images: t.input().to_vec(),
+            channels: c,
             height: h,
             width: w,
             labels: t.labels.clone(),

@@ -335,10 +335,9 @@ impl CnnApp {
             _ => None,
         };
         if let (Some(p), Some(snap)) = (shown, snap) {
-            // The first channel, as the batch's thumbnails show it.
-            let (h, w) = (snap.batch.height, snap.batch.width);
-            let first = &p.sample.input[..(h * w).min(p.sample.input.len())];
-            self.display.probe_thumb.set(ctx, first, 1, h, w, Coloring::Gray);
+            // In colour when the data is, as the batch's thumbnails.
+            let (c, h, w) = snap.batch.image_shape();
+            self.display.probe_thumb.set(ctx, &p.sample.input, 1, h, w, Coloring::picture(c));
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct ViewState {
     pub map_mode: MapMode,
     /// Filter mode.
     pub filter_mode: FilterMode,
+    /// Filters that read a colour image (the first conv of a colour network) drawn as each
+    /// channel's K×K slice on the diverging map, instead of one RGB picture per filter.
+    pub filters_per_channel: bool,
     /// The phase last clicked in the pipeline; its layer's view is outlined.
     #[serde(skip)]
     pub focus: Option<Phase>,
@@ -100,6 +103,7 @@ impl Default for ViewState {
             tab: TabId::default(),
             map_mode: MapMode::Auto,
             filter_mode: FilterMode::Weights,
+            filters_per_channel: false,
             focus: None,
             scrolled_for: None,
             scale_mode: ScaleMode::PerLayer,

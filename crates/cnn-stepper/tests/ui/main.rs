@@ -5,6 +5,7 @@ mod kittest;
 
 mod app;
 mod class_layout;
+mod colour;
 mod draw;
 mod evaluation;
 mod files;

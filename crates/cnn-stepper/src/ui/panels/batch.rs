@@ -19,12 +19,7 @@ struct Cell {
     prediction: Option<(usize, f32)>,
 }
 
-/// Under a 40-point digit only two characters fit.
-fn short_name(names: &[String], class: usize) -> String {
-    crate::ui::support::text::short_class_name(names, class, 2)
-}
-
-use crate::ui::support::text::class_name as full_name;
+use crate::ui::support::text::{class_name as full_name, fit_text};
 
 /// Draws the batch; returns `SelectSample` when a digit was clicked.
 pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) -> Option<Command> {
@@ -145,23 +140,22 @@ fn digit_cell_ui(
         let text_color = visuals.text_color();
         let font = egui::FontId::monospace(10.5);
         let y1 = img_rect.bottom() + 2.0;
+        // Names longer than the cell is wide are cut ("air…"); the hover text has them whole.
+        let room = size.x - 2.0;
         painter.text(
             egui::pos2(rect.center().x, y1),
             egui::Align2::CENTER_TOP,
-            format!("y={}", short_name(names, cell.label)),
+            fit_text(painter, &format!("y={}", full_name(names, cell.label)), &font, room),
             font.clone(),
             text_color,
         );
         if let Some((p, conf)) = cell.prediction {
             let color = if wrong { palette::WRONG } else { visuals.weak_text_color() };
-            painter.text(
-                egui::pos2(rect.center().x, y1 + 12.0),
-                egui::Align2::CENTER_TOP,
-                // Floored and capped so "100%" never claims certainty and always fits the cell.
-                format!("{} {}", short_name(names, p), percent(conf, 0).replace("100%", "99%")),
-                font,
-                color,
-            );
+            // Floored and capped so "100%" never claims certainty and always fits the cell.
+            let pct = format!(" {}", percent(conf, 0).replace("100%", "99%"));
+            let pct_w = painter.layout_no_wrap(pct.clone(), font.clone(), color).size().x;
+            let name = fit_text(painter, &full_name(names, p), &font, room - pct_w);
+            painter.text(egui::pos2(rect.center().x, y1 + 12.0), egui::Align2::CENTER_TOP, name + &pct, font, color);
         }
     }
     let clicked = response.clicked();

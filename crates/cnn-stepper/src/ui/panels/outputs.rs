@@ -124,7 +124,8 @@ fn probabilities_ui(ui: &mut egui::Ui, snap: &Snapshot, label: Option<usize>, gr
         painter.text(
             pos2(rect.left() + name_w - 4.0, rect.center().y),
             egui::Align2::RIGHT_CENTER,
-            &name,
+            // A name longer than the column is cut; the hover text has it whole.
+            crate::ui::support::text::fit_text(painter, &name, &font, name_w - 6.0),
             font.clone(),
             text_color,
         );

@@ -422,6 +422,49 @@ pub fn legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
     });
 }
 
+/// The legend of filters drawn as colour pictures (three signed channels, zero at mid grey):
+/// one bar per colour from `−scale` (none of it) through grey to `+scale` (all of it), then the
+/// same caption as [`legend_ui`]'s. `legend.map` is not used.
+pub fn rgb_legend_ui(ui: &mut egui::Ui, legend: &Legend<'_>) {
+    ui.horizontal(|ui| {
+        if legend.scales.range().1 <= f32::MIN_POSITIVE {
+            ui.label(egui::RichText::new("all values are 0").small());
+            return;
+        }
+        let font = FontId::monospace(11.0);
+        let text_color = ui.visuals().text_color();
+        let (left, right) = legend.ends();
+        ui.label(egui::RichText::new(left).font(font.clone()).color(text_color));
+        let (rect, response) = ui.allocate_exact_size(vec2(84.0, 12.0), Sense::hover());
+        let steps = 24;
+        let (w, h) = (rect.width() / steps as f32, rect.height() / 3.0);
+        for c in 0..3 {
+            for i in 0..steps {
+                let v = ((i as f32 + 0.5) / steps as f32 * 255.0).round() as u8;
+                let mut rgb = [128u8; 3];
+                rgb[c] = v;
+                let r = Rect::from_min_size(
+                    pos2(rect.left() + i as f32 * w, rect.top() + c as f32 * h),
+                    Vec2::new(w + 0.5, h + 0.5),
+                );
+                ui.painter().rect_filled(r, 0.0, Color32::from_rgb(rgb[0], rgb[1], rgb[2]));
+            }
+        }
+        let mid = rect.center().x;
+        ui.painter().vline(mid, rect.y_range(), Stroke::new(1.0, ui.visuals().weak_text_color()));
+        let label = "colour filter scale: each of red, green and blue from none at −scale through mid grey \
+                     at 0 to full at +scale";
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, label));
+        response.on_hover_text(
+            "Each filter is one picture: its red, green and blue weights each set that colour's \
+             brightness, mid grey at 0, full at +scale, none at −scale. A filter that looks red \
+             responds to red in the image; one that looks cyan responds to a lack of red.",
+        );
+        ui.label(egui::RichText::new(right).font(font).color(text_color));
+        ui.label(egui::RichText::new(legend.caption()).small().weak());
+    });
+}
+
 /// The width [`legend_ui`] takes, in points, with or without its caption.
 fn legend_width(ui: &egui::Ui, legend: &Legend<'_>, caption: bool) -> f32 {
     let small = egui::TextStyle::Small.resolve(ui.style());

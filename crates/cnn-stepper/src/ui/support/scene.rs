@@ -6,6 +6,7 @@
 use eframe::egui;
 
 use crate::engine::model::{LayerSpec, Shape};
+use crate::trainer::inspect::reads_image_channels;
 use crate::trainer::{ModelView, Snapshot};
 use crate::ui::support::colormap::{ColorMap, HeldScales, Scales};
 use crate::ui::support::textures::{Coloring, TileSet};
@@ -35,14 +36,27 @@ pub struct Bank {
     pub channels: usize,
     /// Kernel side K.
     pub kernel: usize,
-    /// The tiles: kernel `(f, c)` is tile `f·C + c`.
+    /// True when the convolution reads a colour image's red, green and blue (the first one of
+    /// a colour network): its filters can be drawn as RGB pictures.
+    pub colour: bool,
+    /// True when the tiles are RGB pictures, one per filter (tile `f`, `3 × K × K`); else
+    /// kernel `(f, c)` is tile `f·C + c` on the diverging map.
+    pub rgb: bool,
+    /// The tiles.
     pub tiles: TileSet,
+}
+
+impl Bank {
+    /// The tile of filter `f`, input channel `c` (the filter's one RGB tile when drawn in RGB).
+    pub fn tile_of(&self, f: usize, c: usize) -> usize {
+        if self.rgb { f } else { f * self.channels + c }
+    }
 }
 
 /// Everything drawn from textures, rebuilt only when a new snapshot arrives or the view mode
 /// changes.
 pub struct Scene {
-    /// The batch's digits (grey).
+    /// The batch's images (grey or colour, as the data is).
     pub batch: TileSet,
     /// The maps of every layer whose output is a stack of maps (conv, pool and activations
     /// before `flatten`), in forward order.
@@ -67,6 +81,7 @@ struct SceneKey {
     generation: u64,
     gradients: bool,
     filter_mode: FilterMode,
+    per_channel: bool,
     scale_mode: ScaleMode,
     hold: bool,
     color_map: ColorMap,
@@ -117,6 +132,7 @@ impl Scene {
             generation,
             gradients: grads,
             filter_mode: view.filter_mode,
+            per_channel: view.filters_per_channel,
             scale_mode: view.scale_mode,
             hold: view.hold_scale,
             color_map: view.color_map,
@@ -132,7 +148,7 @@ impl Scene {
         }
         if batch_changed {
             let b = &snap.batch;
-            self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::Gray);
+            self.batch.set(ctx, &b.images, b.labels.len(), b.height, b.width, Coloring::picture(b.channels));
         }
         let (mode, hold, map) = (view.scale_mode, view.hold_scale, view.color_map);
         self.color_map = map;
@@ -171,6 +187,7 @@ impl Scene {
             FilterMode::Delta => "updates",
         };
         for bank in &mut self.banks {
+            bank.rgb = bank.colour && !view.filters_per_channel;
             let Some(f) = snap.filters.of_layer(bank.layer) else {
                 bank.tiles.clear();
                 continue;
@@ -180,15 +197,25 @@ impl Scene {
                 FilterMode::Gradients => &f.grad,
                 FilterMode::Delta => &f.delta,
             };
-            let (count, k) = (bank.filters * bank.channels, bank.kernel);
-            if count * k * k == 0 || values.len() < count * k * k {
+            let k = bank.kernel;
+            let all = bank.filters * bank.channels * k * k;
+            if all == 0 || values.len() < all {
                 bank.tiles.clear();
                 continue;
             }
-            let values = &values[..count * k * k];
-            let slot = format!("{} {quantity}", bank.name);
-            let scales = self.held.resolve(&slot, Scales::compute(mode, values, k * k, &[values]), hold);
-            bank.tiles.set(ctx, values, count, k, k, Coloring::Diverging { map, scales });
+            let values = &values[..all];
+            if bank.rgb {
+                // One picture per filter: its scale (per filter, or the bank's) covers all three
+                // colours, so their balance shows.
+                let per = bank.channels * k * k;
+                let slot = format!("{} {quantity} rgb", bank.name);
+                let scales = self.held.resolve(&slot, Scales::compute(mode, values, per, &[values]), hold);
+                bank.tiles.set(ctx, values, bank.filters, k, k, Coloring::SignedRgb { scales });
+            } else {
+                let slot = format!("{} {quantity}", bank.name);
+                let scales = self.held.resolve(&slot, Scales::compute(mode, values, k * k, &[values]), hold);
+                bank.tiles.set(ctx, values, bank.filters * bank.channels, k, k, Coloring::Diverging { map, scales });
+            }
         }
         self.banks_mode = view.filter_mode;
     }
@@ -215,12 +242,15 @@ impl Scene {
                     Shape::Maps { c, .. } => c,
                     Shape::Flat(n) => n,
                 };
+                let colour = channels == 3 && reads_image_channels(model, l.index);
                 Some(Bank {
                     layer: l.index,
                     name: l.name.clone(),
                     filters,
                     channels,
                     kernel: k,
+                    colour,
+                    rgb: colour,
                     tiles: TileSet::new(format!("{} filters", l.name)),
                 })
             })

@@ -69,6 +69,25 @@ pub fn short_class_name(names: &[String], class: usize, max_chars: usize) -> Str
     }
 }
 
+/// `text` as it fits `max_width` points in `font` on one line: whole when it fits, else its
+/// longest beginning that fits with "…" after it (at least one character and the "…"). The
+/// views that cut a class name this way give the whole name on hover.
+pub fn fit_text(painter: &egui::Painter, text: &str, font: &FontId, max_width: f32) -> String {
+    let width = |t: &str| painter.layout_no_wrap(t.to_owned(), font.clone(), egui::Color32::WHITE).size().x;
+    if width(text) <= max_width {
+        return text.to_owned();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let cut = |n: usize| chars[..n].iter().collect::<String>().trim_end().to_owned() + "…";
+    // The longest beginning that fits, by bisection: widths grow with the length.
+    let (mut lo, mut hi) = (1, chars.len().saturating_sub(1).max(1));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if width(&cut(mid)) <= max_width { lo = mid } else { hi = mid - 1 }
+    }
+    cut(lo)
+}
+
 /// A probability in percent with `decimals` decimals, the one rounding every view uses:
 /// floored, so that a short form never contradicts a long one (99.8% is "99%", never "100%"),
 /// and 100% appears only for a certainty.
@@ -117,6 +136,31 @@ mod tests {
         assert_eq!(short_class_name(&names, 0, 7), "T-shirt");
         assert_eq!(short_class_name(&names, 1, 7), "1");
         assert_eq!(class_name(&names, 5), "5");
+    }
+
+    #[test]
+    fn a_long_name_is_cut_to_the_room_with_an_ellipsis_and_a_short_one_kept() {
+        let ctx = egui::Context::default();
+        let mut cut = Vec::new();
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            let painter = ui.painter();
+            let font = FontId::monospace(10.0);
+            let w = |t: &str| painter.layout_no_wrap(t.to_owned(), font.clone(), egui::Color32::WHITE).size().x;
+            let room = w("airplane");
+            cut = vec![
+                fit_text(painter, "airplane", &font, room),
+                fit_text(painter, "automobile", &font, room),
+                fit_text(painter, "Ankle boot", &font, w("Ankle")),
+                fit_text(painter, "frog", &font, 1.0),
+            ];
+            assert!(w(&cut[1]) <= room);
+        });
+        // The font atlas the frame made is not uploaded anywhere.
+        out.textures_delta.clear();
+        assert_eq!(cut[0], "airplane", "what fits stays whole");
+        assert_eq!(cut[1], "automob…", "the longest beginning that fits, then the ellipsis");
+        assert_eq!(cut[2], "Ankl…", "no space before the ellipsis");
+        assert_eq!(cut[3], "f…", "at least one character");
     }
 
     #[test]

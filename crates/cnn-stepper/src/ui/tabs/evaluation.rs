@@ -227,8 +227,8 @@ impl EvaluationState {
         }
         self.thumbs_for = Some(key);
         let items = self.page_items();
-        let (h, w) = (test.rows, test.cols);
-        let per = h * w;
+        let (c, h, w) = test.input_shape();
+        let per = c * h * w;
         let mut values = Vec::with_capacity(items.len() * per);
         for m in &items {
             match test.get_image(m.index) {
@@ -237,15 +237,21 @@ impl EvaluationState {
                 None => values.extend(std::iter::repeat_n(0.0, per)),
             }
         }
-        self.thumbs.set(ctx, &values, items.len(), h, w, Coloring::Gray);
+        self.thumbs.set(ctx, &values, items.len(), h, w, Coloring::picture(c));
     }
 }
 
-fn short_name(names: &[String], class: usize) -> String {
-    crate::ui::support::text::short_class_name(names, class, 3)
-}
+use crate::ui::support::text::{class_name as full_name, fit_text};
 
-use crate::ui::support::text::class_name as full_name;
+/// The width the longest class name takes in `font`, between `min` and `max` points: what a
+/// column of names gets (longer names are cut to it, and shown whole on hover).
+fn names_width(ui: &egui::Ui, names: &[String], classes: usize, font: &FontId, min: f32, max: f32) -> f32 {
+    (0..classes)
+        .map(|k| ui.painter().layout_no_wrap(full_name(names, k), font.clone(), Color32::WHITE).size().x)
+        .fold(0.0, f32::max)
+        .clamp(min, max)
+        .ceil()
+}
 use crate::ui::tabs::{Tab, TabContext, TabId};
 use crate::ui::windows::help::HelpTopic;
 
@@ -325,7 +331,8 @@ pub fn evaluation_ui(
 
     // Side by side when both fit, the bars under the matrix otherwise.
     let cell = ((ui.available_width().min(620.0) - 60.0) / result.classes.max(1) as f32).floor().clamp(30.0, 52.0);
-    let matrix_w = 60.0 + cell * result.classes as f32;
+    let row_names = names_width(ui, names, result.classes, &FontId::proportional(14.0), 26.0, 110.0) - 26.0;
+    let matrix_w = 60.0 + row_names + cell * result.classes as f32;
     if ui.available_width() >= matrix_w + 320.0 {
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| matrix_ui(ui, state, result, names, cell));
@@ -392,7 +399,11 @@ fn matrix_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResult
     }
     let axis = 18.0;
     let header = 26.0;
-    let origin_offset = vec2(axis + header, axis + header);
+    let header_font = FontId::proportional(14.0);
+    // The row headers are as wide as the longest name needs, up to a limit; column headers
+    // cut a name to the cell's width.
+    let row_header = names_width(ui, names, n, &header_font, header, 110.0) + 6.0;
+    let origin_offset = vec2(axis + row_header, axis + header);
     let size = origin_offset + vec2(cell * n as f32, cell * n as f32);
     let (area, _) = ui.allocate_exact_size(size, Sense::hover());
     let grid_min = area.min + origin_offset;
@@ -410,7 +421,6 @@ fn matrix_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResult
         .max(1);
     let visuals = ui.visuals().clone();
     let font = FontId::monospace((cell * 0.34).clamp(11.0, 18.0));
-    let header_font = FontId::proportional(14.0);
     let mut clicked = None;
 
     // Axis titles and class headers; the headers filter by row or column when clicked.
@@ -431,7 +441,8 @@ fn matrix_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResult
     );
     for k in 0..n {
         let col = Rect::from_min_size(pos2(grid_min.x + k as f32 * cell, grid_min.y - header), vec2(cell, header));
-        let row = Rect::from_min_size(pos2(grid_min.x - header, grid_min.y + k as f32 * cell), vec2(header, cell));
+        let row =
+            Rect::from_min_size(pos2(grid_min.x - row_header, grid_min.y + k as f32 * cell), vec2(row_header, cell));
         for (rect, filter, label, tip) in [
             (
                 col,
@@ -450,7 +461,8 @@ fn matrix_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResult
             r.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, state.filter == filter, &label));
             let color =
                 if r.hovered() || state.filter == filter { visuals.strong_text_color() } else { visuals.text_color() };
-            painter.text(rect.center(), Align2::CENTER_CENTER, short_name(names, k), header_font.clone(), color);
+            let text = fit_text(&painter, &full_name(names, k), &header_font, rect.width() - 4.0);
+            painter.text(rect.center(), Align2::CENTER_CENTER, text, header_font.clone(), color);
             if r.clicked() {
                 clicked = Some((filter, None));
             }
@@ -546,7 +558,8 @@ fn per_class_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalRes
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k);
     let row_h = 22.0;
-    let name_w = 34.0;
+    let name_font = FontId::proportional(14.0);
+    let name_w = names_width(ui, names, accuracies.len(), &name_font, 22.0, 110.0) + 12.0;
     let bar_w = (ui.available_width() - name_w - 120.0).clamp(80.0, 220.0);
     let visuals = ui.visuals().clone();
     let mut clicked = None;
@@ -574,8 +587,8 @@ fn per_class_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalRes
             painter.text(
                 pos2(rect.left() + name_w - 6.0, rect.center().y),
                 Align2::RIGHT_CENTER,
-                short_name(names, k),
-                FontId::proportional(14.0),
+                fit_text(painter, &full_name(names, k), &name_font, name_w - 8.0),
+                name_font.clone(),
                 visuals.text_color(),
             );
             let track = Rect::from_min_size(pos2(rect.left() + name_w, rect.top() + 3.0), vec2(bar_w, row_h - 6.0));
@@ -702,17 +715,22 @@ fn gallery_item_ui(
         if selected {
             painter.rect_stroke(rect, 4.0, Stroke::new(2.0, visuals.selection.stroke.color), StrokeKind::Inside);
         }
+        // Each name gets an equal share of what the rest of the caption leaves.
+        let font = FontId::proportional(12.0);
+        let rest = format!("true  {}  ({})", arrow(ui), percent(m.confidence));
+        let rest_w = painter.layout_no_wrap(rest, font.clone(), visuals.text_color()).size().x;
+        let room = ((rect.width() - 4.0 - rest_w) / 2.0).max(8.0);
         painter.text(
             pos2(rect.center().x, img.bottom() + 4.0),
             Align2::CENTER_TOP,
             format!(
                 "true {} {} {} ({})",
-                short_name(names, m.label),
+                fit_text(painter, &full_name(names, m.label), &font, room),
                 arrow(ui),
-                short_name(names, m.predicted),
+                fit_text(painter, &full_name(names, m.predicted), &font, room),
                 percent(m.confidence)
             ),
-            FontId::proportional(12.0),
+            font,
             visuals.text_color(),
         );
     }

@@ -28,7 +28,7 @@ use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, Model
 use crate::ui::support::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
 use crate::ui::support::palette;
 use crate::ui::support::text::GlyphSafe;
-use crate::ui::support::textures::{Coloring, Grid, TileSet, tiles_ui};
+use crate::ui::support::textures::{Coloring, Grid, TileSet, pixel_text, tiles_ui};
 use crate::ui::support::widgets::placeholder_ui;
 use crate::ui::support::widgets::section_heading;
 use crate::ui::tabs::{Tab, TabContext, TabId};
@@ -688,8 +688,9 @@ fn evidence_section_ui(
     let one = Grid { rows: 1, cols: 1, tile, gap: 0.0 };
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
-            let (r, _) = tiles_ui(ui, &state.input_tiles, one, &|_, _| Some(0), &|_, y, x, v| {
-                format!("input pixel row {y}, column {x}: {}", fmt_sig(v))
+            let input = &state.input_tiles;
+            let (r, _) = tiles_ui(ui, input, one, &|_, _| Some(0), &|_, y, x, _| {
+                format!("input pixel row {y}, column {x}: {}", pixel_text(&input.texel(0, y, x)))
             });
             r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "the digit"));
             ui.label(RichText::new("digit").small());
@@ -829,8 +830,8 @@ fn build_evidence_textures(
     let same_result = state.evidence_built.as_ref().is_some_and(|(k, _, m)| *k == key.0 && *m == map);
     if !same_result {
         match input_shape {
-            Some(&[_, h, w]) if h * w > 0 && e.input.len() >= h * w => {
-                state.input_tiles.set(ctx, &e.input[..h * w], 1, h, w, Coloring::Gray);
+            Some(&[c, h, w]) if c * h * w > 0 && e.input.len() >= c * h * w => {
+                state.input_tiles.set(ctx, &e.input[..c * h * w], 1, h, w, Coloring::picture(c));
             }
             _ => state.input_tiles.clear(),
         }

@@ -2,24 +2,37 @@
 //! conv1 has 16 × 1, its conv2 32 × 16), as weights, gradients or the change the last update
 //! made. Kernels are K×K texels scaled up with crisp
 //! (nearest) pixels.
+//!
+//! The first convolution of a colour network reads red, green and blue: each of its filters is
+//! drawn as one small colour picture (zero is mid grey), as cs231n and CNN Explainer show them,
+//! or, with "per channel", as its three K×K slices on the diverging map like any other bank.
 
 use eframe::egui::{self, RichText};
 
 use crate::engine::Phase;
 use crate::trainer::Snapshot;
-use crate::ui::support::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, row_fits};
+use crate::trainer::inspect::COLOUR_CHANNELS;
+use crate::ui::support::colormap::{ColorMap, Legend, color_scale_ui, fmt_sig, legend_ui, rgb_legend_ui, row_fits};
 use crate::ui::support::scene::Scene;
-use crate::ui::support::textures::{Grid, TileSet, tiles_ui};
+use crate::ui::support::textures::{Coloring, Grid, TileSet, tiles_ui};
 use crate::ui::support::widgets::projector;
 use crate::ui::tabs::feature_maps::scale_note;
 use crate::ui::tabs::{Picture, Tab, TabContext, TabId};
 use crate::ui::windows::help::{HelpTopic, help_button_ui};
 use crate::ui::{FilterMode, ViewState};
 
-/// The buttons choosing weights, gradients or the last update, then the colour-scale selector.
-pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
+/// The label of the toggle between RGB pictures and per-channel kernels.
+pub const PER_CHANNEL: &str = "Per channel";
+
+/// The buttons choosing weights, gradients or the last update, then (when a bank reads a colour
+/// image, `colour`) the per-channel toggle, then the colour-scale selector.
+pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState, colour: bool) {
     // On a 1280-pixel screen the row has no room for the word and the colour selector both.
-    if row_fits(ui, &["Show", "Weights", "Gradients", "Last update ΔW"]) {
+    let mut labels = vec!["Show", "Weights", "Gradients", "Last update ΔW"];
+    if colour {
+        labels.push(PER_CHANNEL);
+    }
+    if row_fits(ui, &labels) {
         ui.label("Show");
     }
     ui.selectable_value(&mut view.filter_mode, FilterMode::Weights, "Weights");
@@ -29,6 +42,14 @@ pub fn filter_mode_ui(ui: &mut egui::Ui, view: &mut ViewState) {
         "What the last update added to each weight: with SGD −lr·gradient plus momentum, with Adam about lr \
              against the gradient's running mean.",
     );
+    if colour {
+        ui.separator();
+        ui.toggle_value(&mut view.filters_per_channel, PER_CHANNEL).on_hover_text(
+            "The first layer's filters read red, green and blue. Off: each filter as one colour picture \
+             (mid grey is 0; a filter that looks red responds to red). On: each filter's red, green and \
+             blue K×K slices apart, on the diverging colour map.",
+        );
+    }
     ui.separator();
     color_scale_ui(ui, view);
 }
@@ -57,7 +78,11 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
         let count = scene.banks.len();
         for (b, bank) in scene.banks.iter().enumerate() {
             let (f, c, k) = (bank.filters, bank.channels, bank.kernel);
-            let shape = if c == 1 {
+            let shape = if bank.rgb {
+                format!("{f} filters · 3×{k}×{k} (red, green, blue) as colour pictures")
+            } else if bank.colour {
+                format!("{f} filters (columns) × red, green, blue (rows) · {k}×{k}")
+            } else if c == 1 {
                 format!("{f} filters · {k}×{k}")
             } else {
                 format!("{f} filters (columns) × {c} channels (rows) · {k}×{k}")
@@ -79,22 +104,33 @@ pub fn filters_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, scene: &Scene, vie
             } else {
                 f32::INFINITY
             };
-            let grid = if c == 1 {
+            let grid = if bank.rgb {
+                Grid::fit(1, f, egui::vec2(avail.x, height), gap + 4.0, 16.0, 64.0)
+            } else if c == 1 {
                 Grid::fit(c, f, egui::vec2(avail.x, height), gap + 2.0, 16.0, 56.0)
             } else {
                 Grid::fit(c, f, egui::vec2(avail.x, height), gap, 10.0, 48.0)
             };
             let name = format!("{sym} {}", bank.name);
             let tiles = &bank.tiles;
-            bank_ui(ui, snap, tiles, grid, c, phase_for(view.filter_mode, bank.layer), &|t, y, x, v| {
-                format!(
-                    "{name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
-                    t / c + 1,
-                    t % c + 1,
-                    fmt_sig(v),
-                    tile_scale_note(tiles, t, v)
-                )
-            });
+            let produced_by = phase_for(view.filter_mode, bank.layer);
+            if bank.rgb {
+                bank_ui(ui, snap, tiles, grid, &|_, col| Some(col), produced_by, &|t, y, x, _| {
+                    rgb_texel_text(&name, tiles, t, y, x)
+                });
+            } else {
+                let channel =
+                    |t: usize| if bank.colour { rgb_name(t % c).to_string() } else { (t % c + 1).to_string() };
+                bank_ui(ui, snap, tiles, grid, &|r, col| Some(col * c + r), produced_by, &|t, y, x, v| {
+                    format!(
+                        "{name}: filter {}, input channel {}\nrow {y}, column {x}\nvalue {}{}",
+                        t / c + 1,
+                        channel(t),
+                        fmt_sig(v),
+                        tile_scale_note(tiles, t, v)
+                    )
+                });
+            }
             ui.add_space(8.0);
         }
     });
@@ -107,6 +143,25 @@ fn phase_for(mode: FilterMode, layer: usize) -> Option<Phase> {
         FilterMode::Gradients => Some(Phase::Backward(layer)),
         FilterMode::Delta => Some(Phase::Update),
     }
+}
+
+/// `red`, `green` or `blue`.
+fn rgb_name(c: usize) -> &'static str {
+    COLOUR_CHANNELS.get(c).copied().unwrap_or("?")
+}
+
+/// The hover text of a texel of an RGB filter: its three weights and what its colour means.
+fn rgb_texel_text(name: &str, tiles: &TileSet, t: usize, y: usize, x: usize) -> String {
+    let values = tiles.texel(t, y, x);
+    let weights: Vec<String> =
+        values.iter().enumerate().map(|(c, v)| format!("{} {}", rgb_name(c), fmt_sig(*v))).collect();
+    let scale = tiles.scales().map_or(0.0, |s| s.of_tile(t));
+    format!(
+        "{name}: filter {}\nrow {y}, column {x}\n{}\neach colour at ½ + ½·w / {}: mid grey is 0",
+        t + 1,
+        weights.join(", "),
+        fmt_sig(scale)
+    )
 }
 
 fn tile_scale_note(bank: &TileSet, tile: usize, value: f32) -> String {
@@ -132,19 +187,24 @@ fn bank_header_ui(
         ui.label(RichText::new(shape).small().weak());
         if let (false, Some(scales)) = (bank.is_empty(), bank.scales()) {
             ui.add_space(8.0);
-            legend_ui(ui, &Legend { what: "", scales, clipped: bank.clipped_fraction(), map });
+            let legend = Legend { what: "", scales, clipped: bank.clipped_fraction(), map };
+            if matches!(bank.coloring(), Coloring::SignedRgb { .. }) {
+                rgb_legend_ui(ui, &legend);
+            } else {
+                legend_ui(ui, &legend);
+            }
         }
     });
 }
 
-/// One bank on `grid` (rows = input channels, columns = filters); `channels` converts a cell to
-/// the tile index `filter × channels + channel` of the `F × C × K × K` layout.
+/// One bank on `grid` (columns = filters; rows = input channels, or one row of RGB pictures);
+/// `tile_at(row, column)` is the tile a cell shows.
 fn bank_ui(
     ui: &mut egui::Ui,
     snap: &Snapshot,
     bank: &TileSet,
     grid: Grid,
-    channels: usize,
+    tile_at: &dyn Fn(usize, usize) -> Option<usize>,
     produced_by: Option<Phase>,
     describe: &dyn Fn(usize, usize, usize, f32) -> String,
 ) {
@@ -157,7 +217,7 @@ fn bank_ui(
         crate::ui::support::widgets::placeholder_ui(ui, grid.size().max(egui::vec2(240.0, 40.0)), &text);
         return;
     }
-    tiles_ui(ui, bank, grid, &|r, c| Some(c * channels + r), describe);
+    tiles_ui(ui, bank, grid, tile_at, describe);
 }
 
 /// The tab's stable name.
@@ -188,7 +248,8 @@ impl Tab for FiltersTab {
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
-        ui.horizontal(|ui| filter_mode_ui(ui, ctx.view));
+        let colour = ctx.scene.banks.iter().any(|b| b.colour);
+        ui.horizontal(|ui| filter_mode_ui(ui, ctx.view, colour));
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {

@@ -11,6 +11,7 @@ use crate::data::MNIST_SIDE;
 use crate::data::draw::Canvas;
 use crate::trainer::Probed;
 use crate::ui::support::colormap::gray;
+use crate::ui::support::textures::picture_image;
 use crate::ui::windows::help::{HelpTopic, help_button_ui};
 
 /// Accessibility label of the drawing surface.
@@ -120,10 +121,11 @@ impl DrawState {
             }
         }
         if let Some(prepared) = &self.prepared {
-            for (y, row) in prepared.chunks_exact(MNIST_SIDE).enumerate() {
-                for (x, &v) in row.iter().enumerate() {
-                    pixels[y * width + side + GUTTER + x] = gray(v);
-                }
+            // The image the network is given, drawn as every view draws the data's pictures.
+            let preview = picture_image(prepared, (1, MNIST_SIDE, MNIST_SIDE));
+            for (y, row) in preview.pixels.chunks_exact(MNIST_SIDE).enumerate() {
+                let start = y * width + side + GUTTER;
+                pixels[start..start + MNIST_SIDE].copy_from_slice(row);
             }
         }
         let image = ColorImage::new([width, height], pixels);

@@ -60,11 +60,18 @@ fn formula(insp: &PixelInspection) -> (String, String) {
         "{name} = b_{conv}[{f}] + {channels}Σ_i,j {}[{c}, {row}, {col}] · W_{conv}[{f},{c},i,j]",
         insp.input_name
     );
+    if insp.channels > 1 && insp.colour_channels {
+        text.push_str(&format!(" (c = {})", insp.channel_names().join(", ")));
+    }
     if let Some(a) = &insp.activation {
         text.push_str(&format!(";  {} = {}", a.name, function_text(a.function, conv)));
     }
     (name, text)
 }
+
+/// Up to this many input channels the sum is written out as a table of subtotals (a colour
+/// image's red, green and blue); more are drawn as bars.
+const SUBTOTAL_ROWS: usize = 4;
 
 /// How a formula writes the activation of `x`: `max(0, conv2)` for ReLU.
 fn function_text(function: &str, x: &str) -> String {
@@ -264,7 +271,13 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     let patch = slice(&insp.patch);
     let weights = slice(&insp.weights);
     let products = slice(&insp.products);
-    if insp.channels > 1 {
+    let channel = insp.channel_name(c);
+    let named = insp.colour_channels;
+    if (2..=SUBTOTAL_ROWS).contains(&insp.channels) {
+        subtotals_ui(ui, state, insp, &name);
+        ui.add_space(4.0);
+        ui.label(RichText::new(format!("{channel} in detail (click a row above to change)")).small());
+    } else if insp.channels > 1 {
         channel_sums_ui(ui, state, insp, map);
         ui.add_space(4.0);
         ui.label(RichText::new(format!("input channel {c} in detail (click a bar above to change)")).small());
@@ -272,6 +285,8 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     ui.horizontal_top(|ui| {
         let what = if insp.input_name == "input" && insp.channels == 1 {
             "patch of the digit x".to_string()
+        } else if named {
+            format!("patch of {}[{c}] ({channel})", insp.input_name)
         } else {
             format!("patch of {}[{c}]", insp.input_name)
         };
@@ -283,14 +298,17 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
         grid_ui(ui, "products", &products, Marks::padding(&insp.in_padding), k, map, "products");
     });
     ui.add_space(4.0);
-    let sum: f32 = insp.channel_sums.iter().sum();
-    let sums = if insp.channels > 1 {
-        format!("Σ over {} channels of the products = {}", insp.channels, fmt_sig(sum))
-    } else {
-        format!("Σ products = {}", fmt_sig(sum))
-    };
-    ui.label(sums);
-    ui.label(format!("+ bias {} = {name} = {}", fmt_sig(insp.bias), fmt_sig(insp.total)));
+    if !(2..=SUBTOTAL_ROWS).contains(&insp.channels) {
+        // The table above already ends in the bias and the total.
+        let sum: f32 = insp.channel_sums.iter().sum();
+        let sums = if insp.channels > 1 {
+            format!("Σ over {} channels of the products = {}", insp.channels, fmt_sig(sum))
+        } else {
+            format!("Σ products = {}", fmt_sig(sum))
+        };
+        ui.label(sums);
+        ui.label(format!("+ bias {} = {name} = {}", fmt_sig(insp.bias), fmt_sig(insp.total)));
+    }
     let diff = (insp.total - insp.map_value).abs();
     ui.label(
         RichText::new(format!(
@@ -325,8 +343,10 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
                 let w = format!("adds to dW_{}[{},{c}]", insp.conv_name, at.channel);
                 let marks = Marks::padding(&insp.in_padding);
                 grid_ui(ui, &format!("{w} (= grad × patch)"), &slice(&g.dw), marks, k, map, "dW");
-                let x = if insp.input_name == "input" {
+                let x = if insp.input_name == "input" && insp.channels == 1 {
                     "adds to ∂L/∂x patch".to_string()
+                } else if named {
+                    format!("adds to ∂L/∂{}[{c}] patch ({channel})", insp.input_name)
                 } else {
                     format!("adds to ∂L/∂{}[{c}] patch", insp.input_name)
                 };
@@ -340,6 +360,34 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
             ));
         }
     }
+}
+
+/// The sum written out for a few input channels: one subtotal per channel (named red, green,
+/// blue for a colour image; a click opens its K×K detail below), then the bias, then the total.
+fn subtotals_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection, name: &str) {
+    let k = insp.kernel;
+    ui.label(RichText::new(format!("the sum, one input channel at a time (Σ of its {k}×{k} products):")).small());
+    egui::Grid::new("inspector subtotals").num_columns(3).spacing(vec2(12.0, 2.0)).show(ui, |ui| {
+        for (c, s) in insp.channel_sums.iter().enumerate() {
+            let channel = insp.channel_name(c);
+            let picked = c == state.channel.min(insp.channels.saturating_sub(1));
+            let r = ui.selectable_label(picked, &channel).on_hover_text(format!("show {channel}'s products below"));
+            if r.clicked() {
+                state.channel = c;
+            }
+            ui.label(RichText::new(format!("Σ {}[{c}] · W", insp.input_name)).monospace().size(11.5).weak());
+            ui.label(RichText::new(format!("{:>10}", fmt_sig(*s))).monospace());
+            ui.end_row();
+        }
+        ui.label("+ bias");
+        ui.label(RichText::new(format!("b_{}[{}]", insp.conv_name, insp.at.channel)).monospace().size(11.5).weak());
+        ui.label(RichText::new(format!("{:>10}", fmt_sig(insp.bias))).monospace());
+        ui.end_row();
+        ui.label(RichText::new("= total").strong());
+        ui.label(RichText::new(name).monospace().size(11.5).weak());
+        ui.label(RichText::new(format!("{:>10}", fmt_sig(insp.total))).monospace().strong());
+        ui.end_row();
+    });
 }
 
 /// The per-input-channel partial sums as clickable bars, each with its number, in rows as
@@ -630,6 +678,7 @@ mod tests {
             weights: vec![],
             products: vec![],
             channel_sums: vec![],
+            colour_channels: false,
             bias: 0.0,
             total: 0.0,
             map_value: 0.0,

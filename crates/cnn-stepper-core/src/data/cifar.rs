@@ -176,7 +176,7 @@ fn records_in(name: &str, bytes: u64) -> Result<usize, DataError> {
         return Err(DataError::CifarTooLarge { name: name.to_owned(), bytes, limit: CIFAR_MAX_FILE_BYTES });
     }
     let record = CIFAR_RECORD_BYTES as u64;
-    if bytes % record != 0 {
+    if !bytes.is_multiple_of(record) {
         return Err(DataError::CifarRecordSize { name: name.to_owned(), bytes, records: bytes / record });
     }
     usize::try_from(bytes / record).map_err(|_| DataError::CifarTooLarge {

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 pub enum DataError {
     /// A folder holds no kind of data that `--data` reads.
     #[error(
-        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …)",
+        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …) \
+         or CIFAR-10 binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin, \
+         or the cifar-10-batches-bin folder holding them)",
         dir.display()
     )]
     UnknownDataKind {
@@ -280,6 +282,87 @@ pub enum DataError {
         len: usize,
     },
 
+    /// A CIFAR-10 batch whose size is not a whole number of 3,073-byte records.
+    #[error(
+        "{name}: {} bytes is not a whole number of {}-byte CIFAR-10 records (1 label byte + {} pixel bytes): {}; \
+         the file is cut short or not a CIFAR-10 binary batch",
+        sep(.bytes),
+        sep(&super::cifar::CIFAR_RECORD_BYTES),
+        sep(&super::cifar::CIFAR_IMAGE_BYTES),
+        describe_remainder(*.bytes, *.records)
+    )]
+    CifarRecordSize {
+        /// The batch file.
+        name: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// Whole records in it.
+        records: u64,
+    },
+
+    /// A CIFAR-10 batch far larger than any real one.
+    #[error(
+        "{name}: {} bytes is too large for a CIFAR-10 batch (a real one has 30,730,000; at most {} are read)",
+        sep(.bytes),
+        sep(.limit)
+    )]
+    CifarTooLarge {
+        /// The batch file.
+        name: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// The most a batch may have.
+        limit: u64,
+    },
+
+    /// A CIFAR-10 folder with training batches but no test batch, or the other way round.
+    #[error("{}: there is {found} but no {missing}: a CIFAR-10 folder needs both the training and the test batches", dir.display())]
+    CifarSplitMissing {
+        /// The folder.
+        dir: PathBuf,
+        /// The batches that are there.
+        found: String,
+        /// What is missing.
+        missing: String,
+        /// The split that is missing: "training" or "test".
+        split: &'static str,
+    },
+
+    /// A CIFAR-10 label with no class name, in a folder without `batches.meta.txt`.
+    #[error(
+        "{name}: record {} (counting from 0) has label {label}, but CIFAR-10 has only {num_classes} classes (0 to {}); \
+         for more classes, name them in {}, one per line",
+        sep(.record),
+        num_classes.saturating_sub(1),
+        meta.display()
+    )]
+    CifarLabel {
+        /// The batch file.
+        name: String,
+        /// The record (0-based).
+        record: usize,
+        /// Its label.
+        label: u8,
+        /// Classes there are.
+        num_classes: usize,
+        /// Where the names would go (`batches.meta.txt` in the folder).
+        meta: PathBuf,
+    },
+
+    /// A `batches.meta.txt` naming fewer classes than the labels need (or fewer than two, or
+    /// more than a label byte can tell apart).
+    #[error("{}: {}", path.display(), describe_cifar_names(*.found, *.needed, .largest.as_ref()))]
+    CifarClassNames {
+        /// The `batches.meta.txt` file.
+        path: PathBuf,
+        /// Names (non-empty lines) found.
+        found: usize,
+        /// Names the labels need: the largest label + 1, and at least 2.
+        needed: usize,
+        /// Where the largest label is: the batch file, the record (0-based) and the label.
+        largest: Option<(String, usize, u8)>,
+    },
+
     /// A `Dataset` whose fields do not fit together (image bytes, labels and size disagree).
     #[error("inconsistent dataset: {reason}")]
     InconsistentDataset {
@@ -342,6 +425,34 @@ fn describe_bad_magic(expected: u32, found: u32) -> String {
         _ => String::new(),
     };
     format!("not {wanted}: it starts with 0x{found:08X} instead of 0x{expected:08X}{hint}")
+}
+
+/// What is left over after the whole records of a CIFAR-10 batch.
+fn describe_remainder(bytes: u64, records: u64) -> String {
+    if records == 0 {
+        return "it is shorter than one record".to_owned();
+    }
+    let over = bytes.saturating_sub(records.saturating_mul(super::cifar::CIFAR_RECORD_BYTES as u64));
+    format!("{} left over after {}", count_of(&over, "byte", "bytes"), count_of(&records, "record", "records"))
+}
+
+/// What is wrong with the class names of a `batches.meta.txt`.
+fn describe_cifar_names(found: usize, needed: usize, largest: Option<&(String, usize, u8)>) -> String {
+    if found > 256 {
+        return format!(
+            "{} class names, but labels are single bytes: at most 256 classes (one name per line, in label order)",
+            sep(&found)
+        );
+    }
+    let why = match largest {
+        Some((name, record, label)) if usize::from(*label) + 1 == needed => {
+            format!(" (label {label} is in record {} of {name})", sep(record))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "found {found} class names but the labels need at least {needed}{why}: write one name per line, in label order"
+    )
 }
 
 /// `C×H×W`, or `H×W` for grey images.

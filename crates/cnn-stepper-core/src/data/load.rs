@@ -4,7 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::cifar::{cifar_folder, load_cifar};
 use super::dataset::{TEST_IMAGES, TRAIN_IMAGES};
+use super::shapes::{SHAPES_TEST, SHAPES_TRAIN, generate_shapes};
 use super::{ClassNames, DataError, Splits, embedded, load_dir};
 
 /// What `--data` names: a folder, or one of the sets built into the program.
@@ -12,21 +14,30 @@ use super::{ClassNames, DataError, Splits, embedded, load_dir};
 pub enum DataSource {
     /// The embedded MNIST sample (the default).
     Sample,
+    /// The generated colour set of shapes ([`generate_shapes`](super::generate_shapes)),
+    /// drawn from [`LoadOptions::seed`].
+    Shapes,
     /// A folder whose kind is recognised from its files.
     Folder(PathBuf),
 }
 
 impl DataSource {
     /// The words that name a built-in set, for help texts.
-    pub const BUILT_IN: [&'static str; 1] = ["mnist-sample"];
+    pub const BUILT_IN: [&'static str; 2] = ["mnist-sample", "shapes"];
 
     /// Reads a `--data` value: a built-in set's word when no file of that name exists, else a
     /// path.
     #[must_use]
     pub fn parse(value: &str) -> Self {
         let path = Path::new(value);
-        if !path.exists() && value.trim().eq_ignore_ascii_case("mnist-sample") {
-            return DataSource::Sample;
+        if !path.exists() {
+            let word = value.trim();
+            if word.eq_ignore_ascii_case("mnist-sample") {
+                return DataSource::Sample;
+            }
+            if word.eq_ignore_ascii_case("shapes") {
+                return DataSource::Shapes;
+            }
         }
         DataSource::Folder(path.to_path_buf())
     }
@@ -45,6 +56,7 @@ impl fmt::Display for DataSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DataSource::Sample => f.write_str("mnist-sample"),
+            DataSource::Shapes => f.write_str("shapes"),
             DataSource::Folder(dir) => write!(f, "{}", dir.display()),
         }
     }
@@ -55,6 +67,8 @@ impl fmt::Display for DataSource {
 pub enum DataKind {
     /// MNIST-style IDX files (`train-images-idx3-ubyte[.gz]` …), any image size and classes.
     Idx,
+    /// CIFAR-10 binary batches (`data_batch_1.bin` …, `test_batch.bin`), 3×32×32 colour.
+    Cifar,
 }
 
 impl DataKind {
@@ -63,6 +77,7 @@ impl DataKind {
     pub fn describe(self) -> &'static str {
         match self {
             DataKind::Idx => "MNIST-style IDX files",
+            DataKind::Cifar => "CIFAR-10 binary batches",
         }
     }
 }
@@ -112,6 +127,9 @@ pub fn kind_of(dir: &Path) -> Result<DataKind, DataError> {
     if has_prefix(TRAIN_IMAGES) || has_prefix(TEST_IMAGES) {
         return Ok(DataKind::Idx);
     }
+    if cifar_folder(dir).is_some() {
+        return Ok(DataKind::Cifar);
+    }
     Err(DataError::UnknownDataKind { dir: dir.to_path_buf() })
 }
 
@@ -124,11 +142,12 @@ pub fn load(
     options: &LoadOptions,
     progress: &(dyn Fn(LoadProgress) + Sync),
 ) -> Result<Splits, DataError> {
-    let _ = progress;
     match source {
         DataSource::Sample => embedded(),
+        DataSource::Shapes => generate_shapes(options.seed, SHAPES_TRAIN, SHAPES_TEST, progress),
         DataSource::Folder(dir) => match kind_of(dir)? {
             DataKind::Idx => load_dir(dir, options.classes),
+            DataKind::Cifar => load_cifar(dir, progress),
         },
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::dataset::{TEST_IMAGES, TRAIN_IMAGES};
+use super::folder::{load_folder, looks_like_image_folder};
 use super::{ClassNames, DataError, Splits, embedded, load_dir};
 
 /// What `--data` names: a folder, or one of the sets built into the program.
@@ -55,6 +56,9 @@ impl fmt::Display for DataSource {
 pub enum DataKind {
     /// MNIST-style IDX files (`train-images-idx3-ubyte[.gz]` …), any image size and classes.
     Idx,
+    /// Pictures in torchvision's `ImageFolder` layout: `train/<class>/*` and `test/<class>/*`,
+    /// or only `<class>/*` (see [`super::folder`]).
+    ImageFolder,
 }
 
 impl DataKind {
@@ -63,6 +67,7 @@ impl DataKind {
     pub fn describe(self) -> &'static str {
         match self {
             DataKind::Idx => "MNIST-style IDX files",
+            DataKind::ImageFolder => "an image folder (one folder of pictures per class)",
         }
     }
 }
@@ -72,7 +77,9 @@ impl DataKind {
 pub struct LoadOptions {
     /// Class names for IDX folders (`--classes`); otherwise from `classes.txt` or numbers.
     pub classes: Option<ClassNames>,
-    /// The side images are resized to, for folders of pictures of any size (`--image-size`).
+    /// The side images are resized to, for folders of pictures of any size (`--image-size`,
+    /// from [`MIN_IMAGE_SIZE`](super::MIN_IMAGE_SIZE) to [`MAX_IMAGE_SIZE`](super::MAX_IMAGE_SIZE);
+    /// [`DEFAULT_IMAGE_SIZE`](super::DEFAULT_IMAGE_SIZE) when `None`).
     pub image_size: Option<usize>,
     /// Turn colour pictures grey (`--grayscale`).
     pub grayscale: bool,
@@ -89,7 +96,8 @@ pub struct LoadProgress {
     pub total: usize,
 }
 
-/// Which kind of data `dir` holds, from the names of what is in it.
+/// Which kind of data `dir` holds, from the names of what is in it: IDX files by their names;
+/// an image folder by a `train` folder, or a sub-folder holding a picture.
 ///
 /// # Errors
 /// [`DataError::FolderMissing`] / [`DataError::NotAFolder`], or
@@ -112,6 +120,9 @@ pub fn kind_of(dir: &Path) -> Result<DataKind, DataError> {
     if has_prefix(TRAIN_IMAGES) || has_prefix(TEST_IMAGES) {
         return Ok(DataKind::Idx);
     }
+    if looks_like_image_folder(dir) {
+        return Ok(DataKind::ImageFolder);
+    }
     Err(DataError::UnknownDataKind { dir: dir.to_path_buf() })
 }
 
@@ -124,11 +135,11 @@ pub fn load(
     options: &LoadOptions,
     progress: &(dyn Fn(LoadProgress) + Sync),
 ) -> Result<Splits, DataError> {
-    let _ = progress;
     match source {
         DataSource::Sample => embedded(),
         DataSource::Folder(dir) => match kind_of(dir)? {
             DataKind::Idx => load_dir(dir, options.classes),
+            DataKind::ImageFolder => load_folder(dir, options, progress),
         },
     }
 }

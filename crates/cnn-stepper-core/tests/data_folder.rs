@@ -336,7 +336,11 @@ fn train_and_test_with_different_classes_list_the_differences() {
     grey_classes(&dir.path().join("train"), &["cat", "dog", "frog"], &[2, 2, 2]);
     grey_classes(&dir.path().join("test"), &["bird", "cat", "dog"], &[1, 1, 1]);
     let err = load(dir.path(), 8).unwrap_err();
-    assert!(matches!(err, DataError::ClassMismatch { .. }), "{err}");
+    let DataError::ClassMismatch(diff) = &err else { panic!("{err}") };
+    assert_eq!(
+        (diff.only_train.as_slice(), diff.only_test.as_slice()),
+        (["frog".to_owned()].as_slice(), ["bird".to_owned()].as_slice())
+    );
     let text = err.to_string();
     assert!(
         text.contains("only in the training folder: frog") && text.contains("only in the test folder: bird"),

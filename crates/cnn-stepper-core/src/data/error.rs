@@ -79,22 +79,8 @@ pub enum DataError {
         max: usize,
     },
     /// The training and test folders of an image folder hold different class folders.
-    #[error(
-        "{} and {} hold different class folders: {}",
-        train.display(),
-        test.display(),
-        class_differences(.only_train, .only_test)
-    )]
-    ClassMismatch {
-        /// The training folder.
-        train: PathBuf,
-        /// The test folder.
-        test: PathBuf,
-        /// Classes only in the training folder, sorted.
-        only_train: Vec<String>,
-        /// Classes only in the test folder, sorted.
-        only_test: Vec<String>,
-    },
+    #[error("{0}")]
+    ClassMismatch(Box<ClassMismatch>),
     /// An image folder without a test folder in which no class has two pictures, so none can be
     /// held out for testing.
     #[error(
@@ -123,7 +109,7 @@ pub enum DataError {
         dir.display(),
         sep(.pictures),
         sep(.bytes_each),
-        sep(&(*.pictures as u64 * *.bytes_each as u64 >> 20)),
+        sep(&((*.pictures as u64 * *.bytes_each as u64) >> 20)),
         sep(&(*.limit >> 20))
     )]
     TooManyPictures {
@@ -426,23 +412,46 @@ fn count_of(n: &u64, one: &str, many: &str) -> String {
     if *n == 1 { format!("1 {one}") } else { format!("{} {many}", sep(n)) }
 }
 
-/// "only in the training folder: cat, dog; only in the test folder: bird" (a few names each).
-fn class_differences(only_train: &[String], only_test: &[String]) -> String {
-    let few = |names: &[String]| {
-        let mut text = names.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ");
-        if names.len() > 5 {
-            text.push_str(&format!(" and {} more", names.len() - 5));
+/// The class folders that differ between an image folder's training and test folders (boxed in
+/// [`DataError::ClassMismatch`]: it is large and rare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMismatch {
+    /// The training folder.
+    pub train: PathBuf,
+    /// The test folder.
+    pub test: PathBuf,
+    /// Classes only in the training folder, sorted.
+    pub only_train: Vec<String>,
+    /// Classes only in the test folder, sorted.
+    pub only_test: Vec<String>,
+}
+
+impl Display for ClassMismatch {
+    /// "train and test hold different class folders: only in the training folder: cat, dog;
+    /// only in the test folder: bird" (a few names each).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let few = |names: &[String]| {
+            let mut text = names.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ");
+            if names.len() > 5 {
+                text.push_str(&format!(" and {} more", names.len() - 5));
+            }
+            text
+        };
+        let mut parts = Vec::new();
+        if !self.only_train.is_empty() {
+            parts.push(format!("only in the training folder: {}", few(&self.only_train)));
         }
-        text
-    };
-    let mut parts = Vec::new();
-    if !only_train.is_empty() {
-        parts.push(format!("only in the training folder: {}", few(only_train)));
+        if !self.only_test.is_empty() {
+            parts.push(format!("only in the test folder: {}", few(&self.only_test)));
+        }
+        write!(
+            f,
+            "{} and {} hold different class folders: {}",
+            self.train.display(),
+            self.test.display(),
+            parts.join("; ")
+        )
     }
-    if !only_test.is_empty() {
-        parts.push(format!("only in the test folder: {}", few(only_test)));
-    }
-    parts.join("; ")
 }
 
 /// Explains a wrong magic number in words, recognising the common mix-ups (label file where an

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::error::sep;
+use super::error::{ClassMismatch, sep};
 use super::picture::{Picture, is_picture};
 use super::{DataError, Dataset, LoadOptions, LoadProgress, Splits};
 use crate::fileio::FileError;
@@ -180,7 +180,7 @@ impl Layout {
         check_folder(dir)?;
         let mut skipped = Skipped::default();
         let mut notes = Vec::new();
-        let (train_dir, test_dir, other_tests) = find_splits(dir)?;
+        let SplitFolders { train: train_dir, test: test_dir, unused: other_tests } = find_splits(dir)?;
         let layout = match (train_dir, test_dir) {
             (Some(train_dir), Some(test_dir)) => {
                 let train = class_folders(&train_dir, &mut skipped, false)?;
@@ -190,12 +190,12 @@ impl Layout {
                 if names != test_names {
                     let (a, b): (BTreeSet<&String>, BTreeSet<&String>) =
                         (names.iter().collect(), test_names.iter().collect());
-                    return Err(DataError::ClassMismatch {
+                    return Err(DataError::ClassMismatch(Box::new(ClassMismatch {
                         train: train_dir,
                         test: test_dir,
                         only_train: a.difference(&b).map(|s| (*s).clone()).collect(),
                         only_test: b.difference(&a).map(|s| (*s).clone()).collect(),
-                    });
+                    })));
                 }
                 if !other_tests.is_empty() {
                     notes.push(format!(
@@ -249,9 +249,19 @@ impl Skipped {
     }
 }
 
+/// The split folders of an image folder.
+struct SplitFolders {
+    /// `train` (any case), if there is one.
+    train: Option<PathBuf>,
+    /// The test folder beside it, if any.
+    test: Option<PathBuf>,
+    /// Other test-folder spellings present but passed over.
+    unused: Vec<PathBuf>,
+}
+
 /// The training folder (`train`, any case) and the test folder beside it, if any, and other
 /// test-folder spellings that were passed over.
-fn find_splits(dir: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>, Vec<PathBuf>), DataError> {
+fn find_splits(dir: &Path) -> Result<SplitFolders, DataError> {
     let mut train = None;
     let mut tests: Vec<(usize, PathBuf)> = Vec::new();
     for Entry { name, path, dir } in list(dir)? {
@@ -267,11 +277,11 @@ fn find_splits(dir: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>, Vec<Path
             tests.push((rank, path));
         }
     }
-    let Some((_, train)) = train else { return Ok((None, None, Vec::new())) };
+    let Some((_, train)) = train else { return Ok(SplitFolders { train: None, test: None, unused: Vec::new() }) };
     tests.sort();
     let mut tests = tests.into_iter().map(|(_, p)| p);
     let test = tests.next();
-    Ok((Some(train), test, tests.collect()))
+    Ok(SplitFolders { train: Some(train), test, unused: tests.collect() })
 }
 
 /// The class folders in `dir`, sorted by name, each with its pictures sorted by name.
@@ -420,7 +430,7 @@ fn decode(
             colour.store(true, Ordering::Relaxed);
         }
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % every == 0 || n == total {
+        if n.is_multiple_of(every) || n == total {
             progress(LoadProgress { done: n, total });
         }
         Ok::<(), DataError>(())

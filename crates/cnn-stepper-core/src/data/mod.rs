@@ -19,7 +19,7 @@ mod sample;
 
 pub use batch::{Batch, Sampler, SamplingMode};
 pub use dataset::{CLASSES_FILE, ClassNames, Dataset, MNIST_SIDE, NUM_CLASSES, Splits, load_dir, load_test_dir};
-pub use error::DataError;
+pub use error::{ClassMismatch, DataError};
 pub use folder::{DEFAULT_IMAGE_SIZE, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, load_folder, load_folder_test};
 pub use idx::{IMAGES_MAGIC, IdxImages, LABELS_MAGIC, read_images, read_labels, write_images, write_labels};
 pub use load::{DataKind, DataSource, LoadOptions, LoadProgress, kind_of, load};

@@ -44,7 +44,7 @@ fn state_dict(w: &ModelWeights) -> Vec<u8> {
 fn eval(file: &Path, model: Option<&str>, dir: &Path) -> Result<(f32, String, String), CliError> {
     let csv = dir.join("pred.csv");
     let mut out = Vec::new();
-    let acc = cli::eval_model(file, model, Some(dir), None, Some(&csv), &mut out)?;
+    let acc = cli::eval_model(file, model, Some(dir), &data::LoadOptions::default(), Some(&csv), &mut out)?;
     Ok((acc, String::from_utf8(out).unwrap(), std::fs::read_to_string(&csv).unwrap()))
 }
 

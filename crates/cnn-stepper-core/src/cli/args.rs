@@ -9,7 +9,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
 use super::{CliError, Console, Signal, StopFlag, TrainOptions};
-use crate::data::ClassNames;
+use crate::data::{ClassNames, DEFAULT_IMAGE_SIZE, LoadOptions, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
 use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
 use crate::engine::model::{DEFAULT_MODEL, ModelSpec, NAMED, named};
 use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
@@ -20,12 +20,23 @@ use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
-    /// Folder with the four MNIST IDX files (raw or .gz); default: the embedded sample.
+    /// Dataset folder: MNIST-style IDX files (raw or .gz), or an image folder (train/<class>/*
+    /// and test/<class>/*, or <class>/* with 20% of each class held out); default: the
+    /// embedded sample.
     #[arg(long, global = true, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Class names: "digits" or "fashion" (default: classes.txt in the folder, else digits).
     #[arg(long, global = true, value_parser = parse_classes)]
     pub classes: Option<ClassNames>,
+    /// Side, in pixels, an image folder's pictures are resized to (default 32; eval and
+    /// --resume default to the weights file's size).
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true, value_parser = parse_image_size,
+          help = format!("Side, in pixels, an image folder's pictures are resized to, {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} \
+                          (default {DEFAULT_IMAGE_SIZE}; eval and --resume default to the weights file's size)"))]
+    pub image_size: Option<usize>,
+    /// Read an image folder's pictures in grey even when some have colour.
+    #[arg(long, global = true)]
+    pub grayscale: bool,
     /// Seed for the window's first run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -173,6 +184,14 @@ fn parse_model(s: &str) -> Result<String, String> {
         format!("{e} (or give a named network: {})", names.join(", "))
     })
 }
+/// `--image-size`: a whole number of pixels in the range the image-folder reader takes.
+fn parse_image_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}")),
+    }
+}
+
 fn parse_classes(s: &str) -> Result<ClassNames, String> {
     s.parse::<ClassNames>().map_err(|e| e.to_string())
 }
@@ -213,9 +232,19 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> ExitCode {
     }
 }
 
-/// Runs a headless command with the global options of `cli`. Errors are returned, not printed:
-/// `main` prints them once (`error: …`) and exits with [`exit_code`].
-pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>) -> Result<Outcome, CliError> {
+impl Cli {
+    /// How `--data` is read: `--classes`, `--image-size`, `--grayscale`; the held-out share's
+    /// seed stays 0 (not `--seed`), so every command splits a folder the same way.
+    #[must_use]
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions { classes: self.classes, image_size: self.image_size, grayscale: self.grayscale, seed: 0 }
+    }
+}
+
+/// Runs a headless command with the global options of `cli` (`--data`, and how to read it:
+/// [`Cli::load_options`]). Errors are returned, not printed: `main` prints them once
+/// (`error: …`) and exits with [`exit_code`].
+pub fn run(command: Command, data: Option<PathBuf>, load: LoadOptions) -> Result<Outcome, CliError> {
     let mut stdout = std::io::stdout();
     match command {
         Command::Train {
@@ -238,7 +267,9 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             stop.install_handlers().map_err(CliError::Signals)?;
             let o = TrainOptions {
                 data,
-                classes,
+                classes: load.classes,
+                image_size: load.image_size,
+                grayscale: load.grayscale,
                 epochs,
                 batch,
                 lr,
@@ -265,7 +296,7 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             Ok(Outcome::Done)
         }
         Command::Eval { weights, model, out } => {
-            super::eval_model(&weights, model.as_deref(), data.as_deref(), classes, out.as_deref(), &mut stdout)?;
+            super::eval_model(&weights, model.as_deref(), data.as_deref(), &load, out.as_deref(), &mut stdout)?;
             Ok(Outcome::Done)
         }
         Command::Bench { model, engine, batch, secs, phases } => {

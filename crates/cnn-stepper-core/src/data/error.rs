@@ -14,9 +14,10 @@ use std::path::PathBuf;
 pub enum DataError {
     /// A folder holds no kind of data that `--data` reads.
     #[error(
-        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …) \
-         or CIFAR-10 binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin, \
-         or the cifar-10-batches-bin folder holding them)",
+        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …), \
+         CIFAR-10 binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin, or the \
+         cifar-10-batches-bin folder holding them), or an image folder: train/<class>/<pictures> and \
+         test/<class>/<pictures>, or one folder of pictures per class (PNG, JPEG, BMP or GIF)",
         dir.display()
     )]
     UnknownDataKind {
@@ -30,6 +31,97 @@ pub enum DataError {
         name: String,
         /// What the decoder said.
         reason: String,
+    },
+    /// A class folder of an image folder holds no pictures.
+    #[error(
+        "{}: the class folder holds no pictures{}: every class needs at least one PNG, JPEG, BMP or GIF file",
+        dir.display(),
+        match .skipped {
+            0 => String::new(),
+            1 => " (only 1 file, not a picture)".to_owned(),
+            n => format!(" (only {} files, none a picture)", sep(n)),
+        }
+    )]
+    EmptyClass {
+        /// The class folder.
+        dir: PathBuf,
+        /// Files in it that are not pictures.
+        skipped: usize,
+    },
+    /// An image folder has a single class folder: a classifier needs two classes at least.
+    #[error(
+        "{}: only one class folder ({class}): a classifier needs at least two, one folder of pictures per class",
+        dir.display()
+    )]
+    SingleClass {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+        /// The one class.
+        class: String,
+    },
+    /// An image folder has no class folders.
+    #[error(
+        "{}: no class folders: put the pictures in one folder per class (train/<class>/… and test/<class>/…, \
+         or <class>/… for a held-out test share)",
+        dir.display()
+    )]
+    NoClassFolders {
+        /// The folder that should hold them.
+        dir: PathBuf,
+    },
+    /// An image folder has more class folders than labels can number.
+    #[error("{}: {} class folders, but at most {max} classes are read", dir.display(), sep(.count))]
+    TooManyClasses {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+        /// How many class folders it holds.
+        count: usize,
+        /// The most classes read (256: labels are bytes).
+        max: usize,
+    },
+    /// The training and test folders of an image folder hold different class folders.
+    #[error("{0}")]
+    ClassMismatch(Box<ClassMismatch>),
+    /// An image folder without a test folder in which no class has two pictures, so none can be
+    /// held out for testing.
+    #[error(
+        "{}: every class folder holds a single picture, so none can be held out for testing: add pictures, or a \
+         test/ folder beside train/",
+        dir.display()
+    )]
+    NothingToHoldOut {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+    },
+    /// The side pictures are resized to is outside what the networks are meant for.
+    #[error("image size {size} is not allowed: pictures are resized to a square side from {min} to {max} pixels")]
+    ImageSize {
+        /// The side asked for.
+        size: usize,
+        /// The smallest side.
+        min: usize,
+        /// The largest side.
+        max: usize,
+    },
+    /// The pictures of an image folder, resized, would not fit in memory.
+    #[error(
+        "{}: {} pictures of {} bytes each after resizing would take {} MB, more than the {} MB allowed: \
+         use a smaller --image-size or --grayscale",
+        dir.display(),
+        sep(.pictures),
+        sep(.bytes_each),
+        sep(&((*.pictures as u64 * *.bytes_each as u64) >> 20)),
+        sep(&(*.limit >> 20))
+    )]
+    TooManyPictures {
+        /// The image folder.
+        dir: PathBuf,
+        /// How many pictures it holds.
+        pictures: usize,
+        /// Bytes per resized picture.
+        bytes_each: usize,
+        /// The most bytes the pictures may take.
+        limit: u64,
     },
     /// The training and test images of a folder differ in size.
     #[error(
@@ -400,6 +492,48 @@ pub(crate) fn sep(n: &impl Display) -> String {
 /// "1 byte", "2,048 bytes": a count with its noun in the right number.
 fn count_of(n: &u64, one: &str, many: &str) -> String {
     if *n == 1 { format!("1 {one}") } else { format!("{} {many}", sep(n)) }
+}
+
+/// The class folders that differ between an image folder's training and test folders (boxed in
+/// [`DataError::ClassMismatch`]: it is large and rare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMismatch {
+    /// The training folder.
+    pub train: PathBuf,
+    /// The test folder.
+    pub test: PathBuf,
+    /// Classes only in the training folder, sorted.
+    pub only_train: Vec<String>,
+    /// Classes only in the test folder, sorted.
+    pub only_test: Vec<String>,
+}
+
+impl Display for ClassMismatch {
+    /// "train and test hold different class folders: only in the training folder: cat, dog;
+    /// only in the test folder: bird" (a few names each).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let few = |names: &[String]| {
+            let mut text = names.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ");
+            if names.len() > 5 {
+                text.push_str(&format!(" and {} more", names.len() - 5));
+            }
+            text
+        };
+        let mut parts = Vec::new();
+        if !self.only_train.is_empty() {
+            parts.push(format!("only in the training folder: {}", few(&self.only_train)));
+        }
+        if !self.only_test.is_empty() {
+            parts.push(format!("only in the test folder: {}", few(&self.only_test)));
+        }
+        write!(
+            f,
+            "{} and {} hold different class folders: {}",
+            self.train.display(),
+            self.test.display(),
+            parts.join("; ")
+        )
+    }
 }
 
 /// Explains a wrong magic number in words, recognising the common mix-ups (label file where an

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::cifar::{cifar_folder, load_cifar};
 use super::dataset::{TEST_IMAGES, TRAIN_IMAGES};
 use super::shapes::{SHAPES_TEST, SHAPES_TRAIN, generate_shapes};
+use super::folder::{load_folder, looks_like_image_folder};
 use super::{ClassNames, DataError, Splits, embedded, load_dir};
 
 /// What `--data` names: a folder, or one of the sets built into the program.
@@ -69,6 +70,9 @@ pub enum DataKind {
     Idx,
     /// CIFAR-10 binary batches (`data_batch_1.bin` …, `test_batch.bin`), 3×32×32 colour.
     Cifar,
+    /// Pictures in torchvision's `ImageFolder` layout: `train/<class>/*` and `test/<class>/*`,
+    /// or only `<class>/*` (see [`super::folder`]).
+    ImageFolder,
 }
 
 impl DataKind {
@@ -78,6 +82,7 @@ impl DataKind {
         match self {
             DataKind::Idx => "MNIST-style IDX files",
             DataKind::Cifar => "CIFAR-10 binary batches",
+            DataKind::ImageFolder => "an image folder (one folder of pictures per class)",
         }
     }
 }
@@ -87,7 +92,9 @@ impl DataKind {
 pub struct LoadOptions {
     /// Class names for IDX folders (`--classes`); otherwise from `classes.txt` or numbers.
     pub classes: Option<ClassNames>,
-    /// The side images are resized to, for folders of pictures of any size (`--image-size`).
+    /// The side images are resized to, for folders of pictures of any size (`--image-size`,
+    /// from [`MIN_IMAGE_SIZE`](super::MIN_IMAGE_SIZE) to [`MAX_IMAGE_SIZE`](super::MAX_IMAGE_SIZE);
+    /// [`DEFAULT_IMAGE_SIZE`](super::DEFAULT_IMAGE_SIZE) when `None`).
     pub image_size: Option<usize>,
     /// Turn colour pictures grey (`--grayscale`).
     pub grayscale: bool,
@@ -104,7 +111,8 @@ pub struct LoadProgress {
     pub total: usize,
 }
 
-/// Which kind of data `dir` holds, from the names of what is in it.
+/// Which kind of data `dir` holds, from the names of what is in it: IDX files by their names;
+/// an image folder by a `train` folder, or a sub-folder holding a picture.
 ///
 /// # Errors
 /// [`DataError::FolderMissing`] / [`DataError::NotAFolder`], or
@@ -130,6 +138,9 @@ pub fn kind_of(dir: &Path) -> Result<DataKind, DataError> {
     if cifar_folder(dir).is_some() {
         return Ok(DataKind::Cifar);
     }
+    if looks_like_image_folder(dir) {
+        return Ok(DataKind::ImageFolder);
+    }
     Err(DataError::UnknownDataKind { dir: dir.to_path_buf() })
 }
 
@@ -148,6 +159,7 @@ pub fn load(
         DataSource::Folder(dir) => match kind_of(dir)? {
             DataKind::Idx => load_dir(dir, options.classes),
             DataKind::Cifar => load_cifar(dir, progress),
+            DataKind::ImageFolder => load_folder(dir, options, progress),
         },
     }
 }

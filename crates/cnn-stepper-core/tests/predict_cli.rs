@@ -183,7 +183,8 @@ fn a_picture_that_cannot_be_read_is_reported_and_the_others_still_run() {
         .chain([weights_file, broken, good].map(|p| p.display().to_string()));
     let cli = Cli::try_parse_from(argv).unwrap();
     assert!(matches!(cli.command, Some(Command::Predict { ref images, .. }) if images.len() == 2));
-    let result = args::run(cli.command.unwrap(), cli.data, cli.classes);
+    let load = cli.load_options();
+    let result = args::run(cli.command.unwrap(), cli.data, load);
     assert_eq!(result.as_ref().unwrap(), &Outcome::Incomplete);
     assert_eq!(exit_code(&result), ExitCode::FAILURE);
 }
@@ -386,7 +387,7 @@ fn eval_out_names_each_images_label_and_prediction_quoting_names_with_commas() {
     common::small_folder(dir.path(), 64);
     let names = ["zero", "one, uno", "two \"2\"", "three", "four", "five", "six", "seven", "eight", "nine"];
     std::fs::write(dir.path().join(data::CLASSES_FILE), names.join("\n")).unwrap();
-    let data = Arc::new(cli::load_data(Some(dir.path()), None).unwrap());
+    let data = Arc::new(cli::load_data(Some(dir.path()), &Default::default(), &|_| {}).unwrap());
     assert_eq!(data.test.class_names, names);
     let mut session = Session::new(data, 1, Preset::Recommended, "tiny", ConvEngine::Fast).unwrap();
     for _ in 0..4 {
@@ -396,7 +397,7 @@ fn eval_out_names_each_images_label_and_prediction_quoting_names_with_commas() {
     weights::save_model(&file, &session.to_file().unwrap().model_weights()).unwrap();
 
     let csv = dir.path().join("pred.csv");
-    cli::eval_model(&file, None, Some(dir.path()), None, Some(&csv), &mut Vec::new()).unwrap();
+    cli::eval_model(&file, None, Some(dir.path()), &Default::default(), Some(&csv), &mut Vec::new()).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next().unwrap(), "index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,label_name,predicted_name");

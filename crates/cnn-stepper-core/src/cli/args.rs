@@ -323,7 +323,7 @@ pub fn run(command: Command, data: Option<PathBuf>, load: LoadOptions) -> Result
             let summary = super::predict::predict(
                 &weights,
                 model.as_deref(),
-                classes,
+                load.classes,
                 &images,
                 &mut stdout,
                 &mut std::io::stderr(),

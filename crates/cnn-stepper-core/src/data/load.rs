@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::cifar::{cifar_folder, load_cifar};
 use super::dataset::{TEST_IMAGES, TRAIN_IMAGES};
-use super::shapes::{SHAPES_TEST, SHAPES_TRAIN, generate_shapes};
 use super::folder::{load_folder, looks_like_image_folder};
+use super::shapes::{SHAPES_TEST, SHAPES_TRAIN, generate_shapes};
 use super::{ClassNames, DataError, Splits, embedded, load_dir};
 
 /// What `--data` names: a folder, or one of the sets built into the program.

@@ -126,9 +126,25 @@ pub enum Command {
         /// dict that is not the post's network; a file that names its own must agree.
         #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
         model: Option<String>,
-        /// Also write one row per test image: index,label,predicted,p0,…,p9.
+        /// Also write one row per test image: index,label,predicted,p0,…,label_name,predicted_name
+        /// (one probability per class; the names are the data's).
         #[arg(long, value_name = "FILE.csv")]
         out: Option<PathBuf>,
+    },
+    /// The top three classes of each picture file (PNG, JPEG, BMP, GIF) by a saved network,
+    /// each picture prepared as its training images were: `photo.jpg: cat 81.2%, dog 12.0%, …`.
+    /// A picture that cannot be read is reported and the others still run (exit code 1).
+    Predict {
+        /// Weights or session file (it names the network's input and classes).
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// The network of a PyTorch state dict, which does not name its own (read on 1×28×28
+        /// images with 10 classes; default: post); a file that names its network must agree.
+        #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
+        model: Option<String>,
+        /// Picture files.
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
     },
     /// Images per second of full training steps of a network (default: post), per engine and
     /// batch size (default: naive at batch 8, fast at 8, 32 and 128).
@@ -201,15 +217,19 @@ pub enum Outcome {
     Done,
     /// A signal stopped it early (after saving what `train` had).
     Stopped(Signal),
+    /// It did what it could, but some inputs failed (`predict`: pictures that cannot be read);
+    /// each was reported as it failed.
+    Incomplete,
 }
 
-/// The exit status for what [`run`] returned: 0 when done, 1 after an error, 130 after Ctrl-C
-/// and 143 after SIGTERM (128 + the signal's number, as Unix tools report).
+/// The exit status for what [`run`] returned: 0 when done, 1 after an error or when some inputs
+/// failed, 130 after Ctrl-C and 143 after SIGTERM (128 + the signal's number, as Unix tools
+/// report).
 pub fn exit_code(result: &Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Stopped(signal)) => ExitCode::from(signal.exit_code()),
-        Err(_) => ExitCode::FAILURE,
+        Ok(Outcome::Incomplete) | Err(_) => ExitCode::FAILURE,
     }
 }
 
@@ -267,6 +287,17 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
         Command::Eval { weights, model, out } => {
             super::eval_model(&weights, model.as_deref(), data.as_deref(), classes, out.as_deref(), &mut stdout)?;
             Ok(Outcome::Done)
+        }
+        Command::Predict { weights, model, images } => {
+            let summary = super::predict::predict(
+                &weights,
+                model.as_deref(),
+                classes,
+                &images,
+                &mut stdout,
+                &mut std::io::stderr(),
+            )?;
+            Ok(if summary.failed > 0 { Outcome::Incomplete } else { Outcome::Done })
         }
         Command::Bench { model, engine, batch, secs, phases } => {
             let model = model.as_deref().unwrap_or(DEFAULT_MODEL);

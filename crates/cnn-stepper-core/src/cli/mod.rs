@@ -1,4 +1,4 @@
-//! The headless commands: `train`, `eval`, `export` and `bench`. No egui here: the
+//! The headless commands: `train`, `eval`, `export`, `bench` and `predict`. No egui here: the
 //! `cnn-stepper` binary parses the command line ([`args::Cli`]) and calls [`args::run`].
 //!
 //! Every command fails with a [`CliError`], printed once by `main`; `train` trains through a
@@ -7,6 +7,7 @@
 
 pub mod args;
 mod error;
+pub mod predict;
 mod stop;
 
 use std::io::Write;
@@ -546,7 +547,8 @@ pub fn eval(
 }
 
 /// `cnn-stepper eval`: loads weights, prints the test accuracy line, optionally writes a CSV
-/// (`index,label,predicted,p0,…`). Of a `data_dir` only the test files are read.
+/// (`index,label,predicted,p0,…,label_name,predicted_name`, the names the data's). Of a
+/// `data_dir` only the test files are read.
 ///
 /// The file is anything [`weights::load_model`] reads. `model` (a name or a line, resolved
 /// against the data) is the network of a file that does not name its own (a PyTorch state
@@ -623,18 +625,29 @@ pub fn eval_model(
         for c in 0..plan.classes {
             text.push_str(&format!(",p{c}"));
         }
-        text.push('\n');
+        text.push_str(",label_name,predicted_name\n");
+        let name = |class: usize| csv_field(test.class_names.get(class).map_or(&class.to_string(), |n| n));
         for (i, (y, pred, p)) in rows.iter().enumerate() {
             text.push_str(&format!("{i},{y},{pred}"));
             for v in p {
                 text.push_str(&format!(",{v:.6}"));
             }
-            text.push('\n');
+            text.push_str(&format!(",{},{}\n", name(*y), name(*pred)));
         }
         write_atomically(path, text.as_bytes())?;
         writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(CliError::Output)?;
     }
     Ok(acc)
+}
+
+/// `value` as one CSV field: quoted (with its quotes doubled) when it holds a comma, a quote or
+/// a line break, as RFC 4180 and spreadsheets expect; as it is otherwise.
+pub fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
 }
 
 /// `cnn-stepper export`: writes the weights of a weights or session file as a NumPy `.npz`

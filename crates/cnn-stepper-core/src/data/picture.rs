@@ -4,13 +4,15 @@
 //! Image folders, `predict` and the window's "Classify an image" all prepare pictures here, so
 //! a picture is seen the same way in training and afterwards.
 
+mod digit;
+
 use std::io::Read;
 use std::path::Path;
 
 use image::imageops::FilterType;
 use image::{ImageFormat, RgbImage};
 
-use super::DataError;
+use super::{DataError, MNIST_SIDE};
 use crate::fileio;
 
 /// The file extensions read as pictures (lower case); anything else in an image folder is
@@ -172,6 +174,38 @@ pub fn prepare_file(path: &Path, (channels, rows, cols): (usize, usize, usize)) 
     Ok(Picture::open(path)?.to_bytes(channels, rows, cols))
 }
 
+/// The picture as a network taking `channels × rows × cols` images sees it: `f32` values in
+/// `[0, 1]`, channel after channel, prepared as the training images were.
+///
+/// - A grey 1×28×28 input (an MNIST-style network) gets a drawn digit's preparation: grey
+///   levels, inverted when the paper is lighter than the ink (decided from the border), the
+///   paper's level, shading and grain taken away and the ink stretched to full strength, specks
+///   dropped, hairlines thickened to MNIST's stroke width, then
+///   [`draw::mnist_from_grey`](super::draw::mnist_from_grey): the ink box scaled into 20×20 and
+///   centred by mass. A picture without ink gives all zeros.
+/// - A colour input (3 channels): the picture resized in colour ([`Picture::to_bytes`]` / 255`).
+/// - Any other grey input: the picture resized in grey (the same grey for every channel when
+///   a network takes some other number of channels).
+#[must_use]
+pub fn for_input(picture: &Picture, (channels, rows, cols): (usize, usize, usize)) -> Vec<f32> {
+    if (channels, rows, cols) == (1, MNIST_SIDE, MNIST_SIDE) {
+        return digit::prepare(picture);
+    }
+    let bytes = picture.to_bytes(if channels == 3 { 3 } else { 1 }, rows, cols);
+    let plane: Vec<f32> = bytes.iter().map(|&b| f32::from(b) / 255.0).collect();
+    if channels == 3 || channels == 1 { plane } else { plane.repeat(channels) }
+}
+
+/// Opens the picture at `path` and prepares it for a network taking `input` = `(channels, rows,
+/// cols)` images, as [`for_input`] does: what `predict` and the window's "Classify an image" run
+/// through the network.
+///
+/// # Errors
+/// As [`Picture::open`]: the error names the file and what is wrong with it.
+pub fn file_for_input(path: &Path, input: (usize, usize, usize)) -> Result<Vec<f32>, DataError> {
+    Ok(for_input(&Picture::open(path)?, input))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +245,42 @@ mod tests {
         assert!(err.starts_with("cut.png: "), "{err}");
         let err = Picture::decode(&[], "empty.png").unwrap_err().to_string();
         assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn for_input_resizes_colour_and_grey_inputs_as_training_did() {
+        let bytes = png(4, 2, |x, y| [(60 * x) as u8, (100 * y) as u8, 200, 255]);
+        let p = Picture::decode(&bytes, "p.png").unwrap();
+        let scaled = |b: Vec<u8>| b.into_iter().map(|v| f32::from(v) / 255.0).collect::<Vec<f32>>();
+        assert_eq!(for_input(&p, (3, 2, 4)), scaled(p.to_bytes(3, 2, 4)));
+        assert_eq!(for_input(&p, (3, 5, 3)), scaled(p.to_bytes(3, 5, 3)));
+        assert_eq!(for_input(&p, (1, 16, 16)), scaled(p.to_bytes(1, 16, 16)));
+        let grey = scaled(p.to_bytes(1, 3, 3));
+        assert_eq!(for_input(&p, (2, 3, 3)), [grey.clone(), grey].concat(), "each channel the same grey");
+    }
+
+    #[test]
+    fn an_mnist_input_gets_bright_ink_on_black_whichever_the_paper() {
+        // A bar drawn dark on light paper and light on dark paper come out the same.
+        let bar = |x: u32, y: u32| (20..44).contains(&x) && (10..50).contains(&y);
+        let dark_on_light = png(64, 64, |x, y| if bar(x, y) { [30, 30, 30, 255] } else { [230, 230, 230, 255] });
+        let light_on_dark = png(64, 64, |x, y| if bar(x, y) { [240, 240, 240, 255] } else { [10, 10, 10, 255] });
+        let a = for_input(&Picture::decode(&dark_on_light, "a.png").unwrap(), (1, 28, 28));
+        let b = for_input(&Picture::decode(&light_on_dark, "b.png").unwrap(), (1, 28, 28));
+        assert_eq!(a.len(), 28 * 28);
+        assert_eq!(a[0], 0.0, "the paper is black");
+        assert!((a[14 * 28 + 14] - 1.0).abs() < 1e-6, "the ink is full");
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0_f32, f32::max);
+        assert!(diff < 0.02, "largest difference {diff}");
+        // Scaled so that its height is the 20-pixel box.
+        let rows = (0..28).filter(|r| a[r * 28..(r + 1) * 28].iter().any(|&v| v > 0.5)).count();
+        assert!((19..=20).contains(&rows), "{rows} rows of ink");
+    }
+
+    #[test]
+    fn a_picture_without_ink_is_a_blank_digit() {
+        let plain = png(40, 30, |_, _| [200, 200, 200, 255]);
+        let out = for_input(&Picture::decode(&plain, "plain.png").unwrap(), (1, 28, 28));
+        assert_eq!(out, vec![0.0; 28 * 28]);
     }
 }

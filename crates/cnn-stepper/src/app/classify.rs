@@ -15,12 +15,14 @@ use crate::trainer::ProbeInput;
 use crate::ui::panels::banner::Severity;
 
 /// The one way the window turns a picture file into a network's input: `channels × rows ×
-/// cols` values in [0, 1], as training saw its images.
+/// cols` values in [0, 1], as `predict` prepares it (see [`picture::for_input`]): resized in
+/// colour or grey as training saw its images, and for an MNIST-style 28×28 grey network made
+/// into an MNIST digit as a drawing is (paper removed, ink centred by mass).
 ///
 /// # Errors
 /// The file cannot be read or decoded: the error names it and says what the decoder said.
 pub fn prepare_picture(path: &Path, input: (usize, usize, usize)) -> Result<Vec<f32>, DataError> {
-    Ok(picture::prepare_file(path, input)?.into_iter().map(|b| f32::from(b) / 255.0).collect())
+    picture::file_for_input(path, input)
 }
 
 /// A picture being prepared.

@@ -142,9 +142,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE.csv")]
         out: Option<PathBuf>,
     },
-    /// The top three classes of each picture file (PNG, JPEG, BMP, GIF) by a saved network,
-    /// each picture prepared as its training images were: `photo.jpg: cat 81.2%, dog 12.0%, …`.
-    /// A picture that cannot be read is reported and the others still run (exit code 1).
+    /// The top three classes of each picture (PNG, JPEG, BMP, GIF) by a saved network.
+    ///
+    /// One line per picture, `photo.jpg: cat 81.2%, dog 12.0%, frog 3.1%`, each picture prepared
+    /// as the training images were (a grey 28×28 network gets a drawn digit's preparation). No
+    /// training data is read. A picture that cannot be read gets `error: …` on stderr, the others
+    /// still run, and the exit code is 1.
     Predict {
         /// Weights or session file (it names the network's input and classes).
         #[arg(long, value_name = "FILE")]

@@ -239,7 +239,7 @@ impl CnnApp {
     /// The keys of [`SHORTCUTS`] and each tab's key; only Ctrl+S, Ctrl+O and F1 while the user
     /// is typing in a field.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
-        if self.files.dialog.is_some() {
+        if self.files.dialog.is_some() || self.data_window_open() {
             return Vec::new();
         }
         let typing = ctx.text_edit_focused();

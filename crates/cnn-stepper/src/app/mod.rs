@@ -377,7 +377,7 @@ impl CnnApp {
             last_dir: self.files.last_dir.clone(),
             last_session: self.files.last_session.clone(),
             model: snap.map(|s| s.model.argument()),
-            data: self.data_switch.current.clone(),
+            data: self.data_to_remember(),
         }
     }
 

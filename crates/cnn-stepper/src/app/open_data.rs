@@ -111,6 +111,19 @@ impl CnnApp {
         self.data_switch.loading.is_some()
     }
 
+    /// The data to remember for the next start: the data in use, or the last run's while it is
+    /// still loading (quitting before it is in does not forget it).
+    pub(super) fn data_to_remember(&self) -> Option<DataChoice> {
+        let reopening = self.data_switch.loading.as_ref().filter(|l| l.at_start).map(|l| l.choice.clone());
+        self.data_switch.current.clone().or(reopening)
+    }
+
+    /// True while the Open data window or the question about loaded data is shown: the
+    /// keyboard shortcuts wait.
+    pub(super) fn data_window_open(&self) -> bool {
+        self.data_switch.dialog.is_some() || self.data_switch.question.is_some()
+    }
+
     /// The data the views and the evaluation use (the worker trains on the same).
     pub fn data(&self) -> &Arc<Splits> {
         &self.data

@@ -193,8 +193,10 @@ impl OpenDataDialog {
             });
             ui.add_space(4.0);
             for word in DataSource::BUILT_IN {
-                ui.radio_value(&mut self.which, Which::BuiltIn(word), format!("Built in: {word}"))
-                    .on_hover_text(describe_built_in(word));
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut self.which, Which::BuiltIn(word), format!("Built in: {word}"));
+                    ui.label(RichText::new(describe_built_in(word)).small().weak());
+                });
             }
             ui.add_space(6.0);
             ui.separator();
@@ -239,9 +241,9 @@ impl OpenDataDialog {
 /// One sentence on a built-in set, for its hover text.
 fn describe_built_in(word: &str) -> String {
     match word {
-        "mnist-sample" => "The MNIST sample inside the program: 10,000 training and 10,000 test digits".into(),
-        "shapes" => "Generated colour shapes: the class is the shape, not its colour, size or place".into(),
-        other => format!("The built-in set {other}"),
+        "mnist-sample" => "the MNIST sample inside the program: 10,000 training and 10,000 test digits".into(),
+        "shapes" => "generated colour shapes: the class is the shape, not its colour, size or place".into(),
+        _ => "a set built into the program".into(),
     }
 }
 

@@ -113,12 +113,14 @@ fn train_prints_each_epoch_saves_and_eval_reads_it_back() {
     // Evaluating the saved weights gives what training reported after the last epoch.
     assert!((acc - reports[1].test_accuracy.unwrap()).abs() < 1e-6);
     let rows: Vec<String> = std::fs::read_to_string(&csv).unwrap().lines().map(String::from).collect();
-    assert_eq!(rows[0], "index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9");
+    assert_eq!(rows[0], "index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,label_name,predicted_name");
     assert_eq!(rows.len(), 65);
     let first: Vec<&str> = rows[1].split(',').collect();
-    assert_eq!(first.len(), 13);
-    let p_sum: f32 = first[3..].iter().map(|v| v.parse::<f32>().unwrap()).sum();
+    assert_eq!(first.len(), 15);
+    let p_sum: f32 = first[3..13].iter().map(|v| v.parse::<f32>().unwrap()).sum();
     assert!((p_sum - 1.0).abs() < 1e-3);
+    // The folder has no classes.txt: its names are the digits, so each name is its label.
+    assert_eq!((first[13], first[14]), (first[1], first[2]));
 }
 
 #[test]

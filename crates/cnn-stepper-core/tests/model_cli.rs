@@ -44,7 +44,7 @@ fn state_dict(w: &ModelWeights) -> Vec<u8> {
 fn eval(file: &Path, model: Option<&str>, dir: &Path) -> Result<(f32, String, String), CliError> {
     let csv = dir.join("pred.csv");
     let mut out = Vec::new();
-    let acc = cli::eval_model(file, model, Some(dir), None, Some(&csv), &mut out)?;
+    let acc = cli::eval_model(file, model, Some(dir), &data::LoadOptions::default(), Some(&csv), &mut out)?;
     Ok((acc, String::from_utf8(out).unwrap(), std::fs::read_to_string(&csv).unwrap()))
 }
 
@@ -73,7 +73,10 @@ fn eval_reads_a_model_file_without_model_and_reports_its_networks_accuracy() {
     assert_eq!(acc, want);
     assert!(acc > 0.2, "five steps on the same 64 images beat chance: {acc}");
     assert!(out.starts_with(&format!("test accuracy: {:.2}% (", 100.0 * acc)), "{out}");
-    assert!(csv.starts_with("index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9\n"), "{csv}");
+    assert!(
+        csv.starts_with("index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,label_name,predicted_name\n"),
+        "{csv}"
+    );
     assert_eq!(predicted_column(&csv), predictions);
     // The same network named on the command line is accepted.
     assert_eq!(eval(&file, Some("lenet5"), dir.path()).unwrap().0, acc);

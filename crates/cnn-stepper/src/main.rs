@@ -11,8 +11,16 @@ fn main() -> ExitCode {
     // RUST_LOG=warn (or info, debug) shows eframe's and wgpu's own diagnostics.
     env_logger::init();
     let cli = Cli::parse();
+    let load = cli.load_options();
     match cli.command {
-        None => match run_gui(GuiOptions { data: cli.data, classes: cli.classes, seed: cli.seed, model: cli.model }) {
+        None => match run_gui(GuiOptions {
+            data: cli.data,
+            classes: cli.classes,
+            image_size: cli.image_size,
+            grayscale: cli.grayscale,
+            seed: cli.seed,
+            model: cli.model,
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -20,7 +28,7 @@ fn main() -> ExitCode {
             }
         },
         Some(command) => {
-            let result = run(command, cli.data, cli.classes);
+            let result = run(command, cli.data, load);
             if let Err(e) = &result {
                 eprintln!("error: {e}");
             }

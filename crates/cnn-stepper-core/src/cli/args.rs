@@ -9,7 +9,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
 use super::{CliError, Console, Signal, StopFlag, TrainOptions};
-use crate::data::ClassNames;
+use crate::data::{ClassNames, DEFAULT_IMAGE_SIZE, LoadOptions, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
 use crate::engine::config::{MAX_BATCH, MAX_EPOCHS};
 use crate::engine::model::{DEFAULT_MODEL, ModelSpec, NAMED, named};
 use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
@@ -20,12 +20,23 @@ use crate::engine::{ConvEngine, OptimizerKind, Preset, Setting};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
-    /// Folder with the four MNIST IDX files (raw or .gz); default: the embedded sample.
+    /// Dataset folder: MNIST-style IDX files (raw or .gz), or an image folder (train/<class>/*
+    /// and test/<class>/*, or <class>/* with 20% of each class held out); default: the
+    /// embedded sample.
     #[arg(long, global = true, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Class names: "digits" or "fashion" (default: classes.txt in the folder, else digits).
     #[arg(long, global = true, value_parser = parse_classes)]
     pub classes: Option<ClassNames>,
+    /// Side, in pixels, an image folder's pictures are resized to (default 32; eval and
+    /// --resume default to the weights file's size).
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true, value_parser = parse_image_size,
+          help = format!("Side, in pixels, an image folder's pictures are resized to, {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} \
+                          (default {DEFAULT_IMAGE_SIZE}; eval and --resume default to the weights file's size)"))]
+    pub image_size: Option<usize>,
+    /// Read an image folder's pictures in grey even when some have colour.
+    #[arg(long, global = true)]
+    pub grayscale: bool,
     /// Seed for the window's first run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -126,9 +137,28 @@ pub enum Command {
         /// dict that is not the post's network; a file that names its own must agree.
         #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
         model: Option<String>,
-        /// Also write one row per test image: index,label,predicted,p0,…,p9.
+        /// Also write one row per test image: index,label,predicted,p0,…,label_name,predicted_name
+        /// (one probability per class; the names are the data's).
         #[arg(long, value_name = "FILE.csv")]
         out: Option<PathBuf>,
+    },
+    /// The top three classes of each picture (PNG, JPEG, BMP, GIF) by a saved network.
+    ///
+    /// One line per picture, `photo.jpg: cat 81.2%, dog 12.0%, frog 3.1%`, each picture prepared
+    /// as the training images were (a grey 28×28 network gets a drawn digit's preparation). No
+    /// training data is read. A picture that cannot be read gets `error: …` on stderr, the others
+    /// still run, and the exit code is 1.
+    Predict {
+        /// Weights or session file (it names the network's input and classes).
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        /// The network of a PyTorch state dict, which does not name its own (read on 1×28×28
+        /// images with 10 classes; default: post); a file that names its network must agree.
+        #[arg(long, value_name = "NAME|LINE", value_parser = parse_model)]
+        model: Option<String>,
+        /// Picture files.
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
     },
     /// Images per second of full training steps of a network (default: post), per engine and
     /// batch size (default: naive at batch 8, fast at 8, 32 and 128).
@@ -173,6 +203,14 @@ fn parse_model(s: &str) -> Result<String, String> {
         format!("{e} (or give a named network: {})", names.join(", "))
     })
 }
+/// `--image-size`: a whole number of pixels in the range the image-folder reader takes.
+fn parse_image_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}")),
+    }
+}
+
 fn parse_classes(s: &str) -> Result<ClassNames, String> {
     s.parse::<ClassNames>().map_err(|e| e.to_string())
 }
@@ -201,21 +239,35 @@ pub enum Outcome {
     Done,
     /// A signal stopped it early (after saving what `train` had).
     Stopped(Signal),
+    /// It did what it could, but some inputs failed (`predict`: pictures that cannot be read);
+    /// each was reported as it failed.
+    Incomplete,
 }
 
-/// The exit status for what [`run`] returned: 0 when done, 1 after an error, 130 after Ctrl-C
-/// and 143 after SIGTERM (128 + the signal's number, as Unix tools report).
+/// The exit status for what [`run`] returned: 0 when done, 1 after an error or when some inputs
+/// failed, 130 after Ctrl-C and 143 after SIGTERM (128 + the signal's number, as Unix tools
+/// report).
 pub fn exit_code(result: &Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Stopped(signal)) => ExitCode::from(signal.exit_code()),
-        Err(_) => ExitCode::FAILURE,
+        Ok(Outcome::Incomplete) | Err(_) => ExitCode::FAILURE,
     }
 }
 
-/// Runs a headless command with the global options of `cli`. Errors are returned, not printed:
-/// `main` prints them once (`error: …`) and exits with [`exit_code`].
-pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>) -> Result<Outcome, CliError> {
+impl Cli {
+    /// How `--data` is read: `--classes`, `--image-size`, `--grayscale`; the held-out share's
+    /// seed stays 0 (not `--seed`), so every command splits a folder the same way.
+    #[must_use]
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions { classes: self.classes, image_size: self.image_size, grayscale: self.grayscale, seed: 0 }
+    }
+}
+
+/// Runs a headless command with the global options of `cli` (`--data`, and how to read it:
+/// [`Cli::load_options`]). Errors are returned, not printed: `main` prints them once
+/// (`error: …`) and exits with [`exit_code`].
+pub fn run(command: Command, data: Option<PathBuf>, load: LoadOptions) -> Result<Outcome, CliError> {
     let mut stdout = std::io::stdout();
     match command {
         Command::Train {
@@ -238,7 +290,9 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             stop.install_handlers().map_err(CliError::Signals)?;
             let o = TrainOptions {
                 data,
-                classes,
+                classes: load.classes,
+                image_size: load.image_size,
+                grayscale: load.grayscale,
                 epochs,
                 batch,
                 lr,
@@ -265,8 +319,19 @@ pub fn run(command: Command, data: Option<PathBuf>, classes: Option<ClassNames>)
             Ok(Outcome::Done)
         }
         Command::Eval { weights, model, out } => {
-            super::eval_model(&weights, model.as_deref(), data.as_deref(), classes, out.as_deref(), &mut stdout)?;
+            super::eval_model(&weights, model.as_deref(), data.as_deref(), &load, out.as_deref(), &mut stdout)?;
             Ok(Outcome::Done)
+        }
+        Command::Predict { weights, model, images } => {
+            let summary = super::predict::predict(
+                &weights,
+                model.as_deref(),
+                load.classes,
+                &images,
+                &mut stdout,
+                &mut std::io::stderr(),
+            )?;
+            Ok(if summary.failed > 0 { Outcome::Incomplete } else { Outcome::Done })
         }
         Command::Bench { model, engine, batch, secs, phases } => {
             let model = model.as_deref().unwrap_or(DEFAULT_MODEL);

@@ -1,4 +1,4 @@
-//! The headless commands: `train`, `eval`, `export` and `bench`. No egui here: the
+//! The headless commands: `train`, `eval`, `export`, `bench` and `predict`. No egui here: the
 //! `cnn-stepper` binary parses the command line ([`args::Cli`]) and calls [`args::run`].
 //!
 //! Every command fails with a [`CliError`], printed once by `main`; `train` trains through a
@@ -7,6 +7,7 @@
 
 pub mod args;
 mod error;
+pub mod predict;
 mod stop;
 
 use std::io::Write;
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 pub use error::CliError;
 pub use stop::{Signal, StopFlag};
 
-use crate::data::{self, ClassNames, DataError, Dataset, MNIST_SIDE, NUM_CLASSES, Splits};
+use crate::data::{
+    self, ClassNames, DataError, DataKind, Dataset, LoadOptions, LoadProgress, MNIST_SIDE, NUM_CLASSES, Splits,
+};
 use crate::engine::config::MAX_EPOCHS;
 use crate::engine::model::{DEFAULT_MODEL, LayerSpec, Plan, Sequential, Shape, SpecError, Tensors, named, resolve};
 use crate::engine::weights::{self, WeightsError};
@@ -31,11 +34,110 @@ use crate::trainer::{EvalResult, Session, Settings, TrainError};
 /// Test images per forward pass when evaluating: bounds memory whatever the set's size.
 const EVAL_CHUNK: usize = 250;
 
-/// Loads `--data DIR` (any kind [`data::load`] recognises), or the embedded sample when no
-/// folder is given.
-pub fn load_data(dir: Option<&Path>, classes: Option<ClassNames>) -> Result<Splits, DataError> {
-    let options = data::LoadOptions { classes, ..Default::default() };
-    data::load(&data::DataSource::from_option(dir), &options, &|_| {})
+/// Loads `--data DIR` (any kind [`data::load`] recognises) as `options` say, or the embedded
+/// sample when no folder is given. `progress` hears how far a long load has come (from the
+/// decoding threads).
+pub fn load_data(
+    dir: Option<&Path>,
+    options: &LoadOptions,
+    progress: &(dyn Fn(LoadProgress) + Sync),
+) -> Result<Splits, DataError> {
+    data::load(&data::DataSource::from_option(dir), options, progress)
+}
+
+/// [`load_data`] with a progress line on `err` (when `progress_line` is set, i.e. `err` is a
+/// terminal) if the load takes longer than half a second.
+pub fn load_data_with_progress(
+    dir: Option<&Path>,
+    options: &LoadOptions,
+    err: &mut dyn Write,
+    progress_line: bool,
+) -> Result<Splits, DataError> {
+    let label = match dir {
+        Some(dir) => format!("loading {}", dir.display()),
+        None => "loading".to_owned(),
+    };
+    with_progress_line(&label, err, progress_line, |progress| load_data(dir, options, progress))
+}
+
+/// Runs `work` and, if it has not finished after half a second, draws a progress bar on `err`
+/// from what it reports until it does. The work runs on a scoped thread so this one can draw:
+/// the progress callback is called from decoding threads and `err` cannot be shared with them.
+fn with_progress_line<T: Send>(
+    label: &str,
+    err: &mut dyn Write,
+    enabled: bool,
+    work: impl FnOnce(&(dyn Fn(LoadProgress) + Sync)) -> T + Send,
+) -> T {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if !enabled {
+        return work(&|_| {});
+    }
+    let (done, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let report = |p: LoadProgress| {
+        // Threads report out of order: the bar never goes back.
+        done.fetch_max(p.done, Ordering::Relaxed);
+        total.store(p.total, Ordering::Relaxed);
+    };
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(|| work(&report));
+        let started = Instant::now();
+        let mut bar = ProgressBar::new(true, label.to_owned(), 0);
+        while !handle.is_finished() {
+            std::thread::sleep(Duration::from_millis(50));
+            let total = total.load(Ordering::Relaxed);
+            if started.elapsed() >= LOAD_QUIET && total > 0 {
+                bar.total = total;
+                bar.update(err, done.load(Ordering::Relaxed).min(total), None);
+            }
+        }
+        bar.finish(err);
+        match handle.join() {
+            Ok(result) => result,
+            // The loader's panic is the loader's: passed on as it was.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// How long a load runs before a progress line is drawn: shorter loads print nothing.
+const LOAD_QUIET: Duration = Duration::from_millis(500);
+
+/// The input (C×H×W) a weights or session file records, if it can be read without knowing the
+/// network (a PyTorch state dict of another network cannot).
+fn file_input(bytes: &[u8], name: &str) -> Option<(usize, usize, usize)> {
+    Some(weights::from_bytes_model(bytes, name, None).ok()?.weights.input)
+}
+
+/// Options for reading an image folder as a network taking `(c, h, w)` images was trained: a
+/// model trained at 64×64 in grey is evaluated (or resumed) on 64×64 grey pictures. What the
+/// options give explicitly wins; a side the reader does not take is left to the default (the
+/// mismatch is then reported against the data).
+fn folder_options((c, h, w): (usize, usize, usize), options: &LoadOptions) -> LoadOptions {
+    let side_ok = h == w && (data::MIN_IMAGE_SIZE..=data::MAX_IMAGE_SIZE).contains(&h);
+    LoadOptions {
+        image_size: options.image_size.or(side_ok.then_some(h)),
+        grayscale: options.grayscale || c == 1,
+        ..options.clone()
+    }
+}
+
+/// Whether `dir` is an image folder (whose pictures are resized as options say).
+fn is_image_folder(dir: Option<&Path>) -> bool {
+    dir.is_some_and(|d| matches!(data::kind_of(d), Ok(DataKind::ImageFolder)))
+}
+
+/// A grey split with each grey level copied to red, green and blue, for a network that takes
+/// colour: a folder whose test pictures all happen to be grey still evaluates.
+fn widen_to_colour(grey: Dataset) -> Result<Dataset, DataError> {
+    let plane = grey.rows * grey.cols;
+    let mut images = Vec::with_capacity(grey.images.len() * 3);
+    for image in grey.images.chunks_exact(plane.max(1)) {
+        for _ in 0..3 {
+            images.extend_from_slice(image);
+        }
+    }
+    Dataset::with_channels(images, grey.labels, 3, grey.rows, grey.cols, grey.class_names)
 }
 
 /// Options of `cnn-stepper train`. The default is what `cnn-stepper train` alone does: one
@@ -46,6 +148,11 @@ pub struct TrainOptions {
     pub data: Option<PathBuf>,
     /// Class names override.
     pub classes: Option<ClassNames>,
+    /// The side pictures of an image folder are resized to (`--image-size`; 32, or a resumed
+    /// file's, when `None`).
+    pub image_size: Option<usize>,
+    /// Turn an image folder's pictures grey (`--grayscale`).
+    pub grayscale: bool,
     /// Passes over the training set, those in a resumed file included (1 to [`MAX_EPOCHS`]).
     pub epochs: usize,
     /// Batch size (the preset's, or the resumed file's, when `None`).
@@ -84,6 +191,8 @@ impl Default for TrainOptions {
         Self {
             data: None,
             classes: None,
+            image_size: None,
+            grayscale: false,
             epochs: 1,
             batch: None,
             lr: None,
@@ -208,7 +317,19 @@ pub fn train(o: &TrainOptions, stop: &StopFlag, console: &mut Console<'_>) -> Re
     if let Some(path) = &o.save {
         check_writable(path)?;
     }
-    let data = Arc::new(load_data(o.data.as_deref(), o.classes)?);
+    let mut load = LoadOptions { classes: o.classes, image_size: o.image_size, grayscale: o.grayscale, seed: 0 };
+    // A resumed run reads an image folder at the size and colour it was trained at.
+    if let Some(path) = &o.resume
+        && is_image_folder(o.data.as_deref())
+        && let Ok(bytes) = weights::read_file(path)
+        && let Some(input) = file_input(&bytes, &path.display().to_string())
+    {
+        load = folder_options(input, &load);
+    }
+    let data = Arc::new(load_data_with_progress(o.data.as_deref(), &load, console.err, console.progress)?);
+    for note in &data.notes {
+        writeln!(console.err, "note: {note}").map_err(CliError::Output)?;
+    }
     let mut session = match (&o.resume, fresh) {
         (Some(path), _) => open_for_resume(o, path, data.clone())?,
         (None, settings) => {
@@ -542,22 +663,27 @@ pub fn eval(
     csv: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<f32, CliError> {
-    eval_model(weights_path, None, data_dir, classes, csv, out)
+    eval_model(weights_path, None, data_dir, &LoadOptions { classes, ..LoadOptions::default() }, csv, out)
 }
 
 /// `cnn-stepper eval`: loads weights, prints the test accuracy line, optionally writes a CSV
-/// (`index,label,predicted,p0,…`). Of a `data_dir` only the test files are read.
+/// (`index,label,predicted,p0,…,label_name,predicted_name`, the names the data's). Of a
+/// `data_dir` only the test files are read.
 ///
 /// The file is anything [`weights::load_model`] reads. `model` (a name or a line, resolved
 /// against the data) is the network of a file that does not name its own (a PyTorch state
 /// dict); a file that names its network must hold that one if `model` is given. Without
 /// `model`, a file that names no network is read as [`DEFAULT_MODEL`], and the error, if it
 /// does not fit, asks for `--model`.
+///
+/// An image folder's test pictures are prepared as the network was trained: resized to the
+/// file's input side and made grey for a grey network, unless `load` gives `image_size` or
+/// `grayscale`; grey pictures are widened to three equal channels for a colour network.
 pub fn eval_model(
     weights_path: &Path,
     model: Option<&str>,
     data_dir: Option<&Path>,
-    classes: Option<ClassNames>,
+    load: &LoadOptions,
     csv: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<f32, CliError> {
@@ -566,7 +692,26 @@ pub fn eval_model(
     let bytes = weights::read_file(weights_path)?;
     // Only the test split: a damaged training file must not stop an evaluation.
     let (test, source) = match data_dir {
-        Some(dir) => (data::load_test_dir(dir, classes)?, dir.display().to_string()),
+        Some(dir) if is_image_folder(Some(dir)) => {
+            // Pictures are prepared as for training: at the file's size and colour unless
+            // --image-size / --grayscale say otherwise.
+            let input = file_input(&bytes, &name);
+            let options = input.map_or_else(|| load.clone(), |input| folder_options(input, load));
+            let mut stderr = std::io::stderr();
+            let terminal = std::io::IsTerminal::is_terminal(&stderr);
+            let label = format!("loading {}", dir.display());
+            let (mut test, notes) = with_progress_line(&label, &mut stderr, terminal, |progress| {
+                data::load_folder_test(dir, &options, progress)
+            })?;
+            for note in notes {
+                eprintln!("note: {note}");
+            }
+            if input.is_some_and(|(c, _, _)| c == 3) && test.channels == 1 && !load.grayscale {
+                test = widen_to_colour(test)?;
+            }
+            (test, dir.display().to_string())
+        }
+        Some(dir) => (data::load_test_dir(dir, load.classes)?, dir.display().to_string()),
         None => {
             let sample = data::embedded()?;
             (sample.test, sample.source)
@@ -623,18 +768,29 @@ pub fn eval_model(
         for c in 0..plan.classes {
             text.push_str(&format!(",p{c}"));
         }
-        text.push('\n');
+        text.push_str(",label_name,predicted_name\n");
+        let name = |class: usize| csv_field(test.class_names.get(class).map_or(&class.to_string(), |n| n));
         for (i, (y, pred, p)) in rows.iter().enumerate() {
             text.push_str(&format!("{i},{y},{pred}"));
             for v in p {
                 text.push_str(&format!(",{v:.6}"));
             }
-            text.push('\n');
+            text.push_str(&format!(",{},{}\n", name(*y), name(*pred)));
         }
         write_atomically(path, text.as_bytes())?;
         writeln!(out, "wrote {} rows to {}", rows.len(), path.display()).map_err(CliError::Output)?;
     }
     Ok(acc)
+}
+
+/// `value` as one CSV field: quoted (with its quotes doubled) when it holds a comma, a quote or
+/// a line break, as RFC 4180 and spreadsheets expect; as it is otherwise.
+pub fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
 }
 
 /// `cnn-stepper export`: writes the weights of a weights or session file as a NumPy `.npz`

@@ -151,65 +151,87 @@ impl Canvas {
     }
 
     /// The drawing prepared like an MNIST digit: 28×28 values in `[0, 1]`, row after row, or
-    /// `None` when the canvas is empty.
-    ///
-    /// The ink's bounding box is scaled, keeping its aspect ratio, so that its larger side is
-    /// [`INK_BOX`] pixels; every output pixel is the average of the canvas area it covers (which
-    /// anti-aliases when shrinking). The scaled ink is then shifted by whole pixels so that its
-    /// centre of mass is as close as possible to the frame's centre, without leaving the frame.
+    /// `None` when the canvas is empty. See [`mnist_from_grey`], which does the work.
     pub fn to_mnist(&self) -> Option<Vec<f32>> {
-        let (bx0, by0, bx1, by1) = self.ink_bounds()?;
-        let (w, h) = (bx1 - bx0, by1 - by0);
-        let scale = INK_BOX as f64 / w.max(h) as f64;
-        let xs = area_weights(w, scale);
-        let ys = area_weights(h, scale);
-        let (bw, bh) = (xs.len(), ys.len());
+        mnist_from_grey(&self.pixels, self.side, self.side)
+    }
+}
 
-        // Separable box filter: first along rows, then along columns.
-        let mut rows = vec![0.0_f64; h * bw];
-        for y in 0..h {
-            let src = &self.pixels[(by0 + y) * self.side + bx0..(by0 + y) * self.side + bx1];
-            for (i, taps) in xs.iter().enumerate() {
-                rows[y * bw + i] = taps.iter().map(|&(k, wt)| wt * f64::from(src[k])).sum();
-            }
-        }
-        let mut small = vec![0.0_f64; bh * bw];
-        for (j, taps) in ys.iter().enumerate() {
-            for i in 0..bw {
-                small[j * bw + i] = taps.iter().map(|&(k, wt)| wt * rows[k * bw + i]).sum();
-            }
-        }
+/// A grey image, bright ink on black (`width × height` values row after row, in `[0, 1]`;
+/// others are clamped, non-finite ones count as no ink), prepared like an MNIST digit: 28×28
+/// values in `[0, 1]`, row after row. `None` when there is no ink at all or the length is not
+/// `width × height`.
+///
+/// The ink's bounding box (every pixel above 0) is scaled, keeping its aspect ratio, so that
+/// its larger side is [`INK_BOX`] pixels; every output pixel is the average of the source area
+/// it covers (which anti-aliases when shrinking). The scaled ink is then shifted by whole pixels
+/// so that its centre of mass is as close as possible to the frame's centre, without leaving
+/// the frame.
+///
+/// The drawing canvas ([`Canvas::to_mnist`]) and a photographed digit
+/// ([`super::picture::for_input`]) both end here, so both reach the network as MNIST's digits did.
+#[must_use]
+pub fn mnist_from_grey(pixels: &[f32], width: usize, height: usize) -> Option<Vec<f32>> {
+    if width == 0 || height == 0 || pixels.len() != width.checked_mul(height)? {
+        return None;
+    }
+    let (bx0, by0, bx1, by1) = ink_bounds(pixels, width)?;
+    let (w, h) = (bx1 - bx0, by1 - by0);
+    let scale = INK_BOX as f64 / w.max(h) as f64;
+    let xs = area_weights(w, scale);
+    let ys = area_weights(h, scale);
+    let (bw, bh) = (xs.len(), ys.len());
 
-        let (cx, cy) = centre_of_mass(&small, bw)?;
-        let offset = |c: f64, size: usize| {
-            let ideal = (CENTRE - c).round();
-            ideal.clamp(0.0, (MNIST_SIDE - size) as f64) as usize
-        };
-        let (ox, oy) = (offset(cx, bw), offset(cy, bh));
-
-        let mut out = vec![0.0_f32; MNIST_SIDE * MNIST_SIDE];
-        for j in 0..bh {
-            for i in 0..bw {
-                out[(oy + j) * MNIST_SIDE + ox + i] = small[j * bw + i].clamp(0.0, 1.0) as f32;
-            }
+    // Separable box filter: first along rows, then along columns.
+    let mut rows = vec![0.0_f64; h * bw];
+    for y in 0..h {
+        let src = &pixels[(by0 + y) * width + bx0..(by0 + y) * width + bx1];
+        for (i, taps) in xs.iter().enumerate() {
+            rows[y * bw + i] = taps.iter().map(|&(k, wt)| wt * f64::from(ink(src[k]))).sum();
         }
-        Some(out)
+    }
+    let mut small = vec![0.0_f64; bh * bw];
+    for (j, taps) in ys.iter().enumerate() {
+        for i in 0..bw {
+            small[j * bw + i] = taps.iter().map(|&(k, wt)| wt * rows[k * bw + i]).sum();
+        }
     }
 
-    /// The half-open pixel rectangle `(x0, y0, x1, y1)` holding all ink, if there is any.
-    fn ink_bounds(&self) -> Option<(usize, usize, usize, usize)> {
-        let n = self.side;
-        let (mut x0, mut y0, mut x1, mut y1) = (n, n, 0, 0);
-        for (y, row) in self.pixels.chunks_exact(n).enumerate() {
-            let Some(first) = row.iter().position(|&v| v > 0.0) else { continue };
-            let last = row.iter().rposition(|&v| v > 0.0).unwrap_or(first);
-            x0 = x0.min(first);
-            x1 = x1.max(last + 1);
-            y0 = y0.min(y);
-            y1 = y + 1;
+    let (cx, cy) = centre_of_mass(&small, bw)?;
+    let offset = |c: f64, size: usize| {
+        let ideal = (CENTRE - c).round();
+        ideal.clamp(0.0, (MNIST_SIDE - size) as f64) as usize
+    };
+    let (ox, oy) = (offset(cx, bw), offset(cy, bh));
+
+    let mut out = vec![0.0_f32; MNIST_SIDE * MNIST_SIDE];
+    for j in 0..bh {
+        for i in 0..bw {
+            out[(oy + j) * MNIST_SIDE + ox + i] = small[j * bw + i].clamp(0.0, 1.0) as f32;
         }
-        (x1 > x0).then_some((x0, y0, x1, y1))
     }
+    Some(out)
+}
+
+/// A pixel's ink: clamped to `[0, 1]`, none when not finite (the canvas's own values are
+/// already so, and pass unchanged).
+fn ink(v: f32) -> f32 {
+    if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 }
+}
+
+/// The half-open pixel rectangle `(x0, y0, x1, y1)` holding all ink (values above 0) of a
+/// `width`-wide image, if there is any.
+fn ink_bounds(pixels: &[f32], width: usize) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (width, usize::MAX, 0, 0);
+    for (y, row) in pixels.chunks_exact(width).enumerate() {
+        let Some(first) = row.iter().position(|&v| v > 0.0) else { continue };
+        let last = row.iter().rposition(|&v| v > 0.0).unwrap_or(first);
+        x0 = x0.min(first);
+        x1 = x1.max(last + 1);
+        y0 = y0.min(y);
+        y1 = y + 1;
+    }
+    (x1 > x0).then_some((x0, y0, x1, y1))
 }
 
 /// Where the centre of mass goes, in the coordinates of [`centre_of_mass`]: MNIST placed it at

@@ -14,12 +14,114 @@ use std::path::PathBuf;
 pub enum DataError {
     /// A folder holds no kind of data that `--data` reads.
     #[error(
-        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …)",
+        "{}: no dataset recognised: expected MNIST-style IDX files (train-images-idx3-ubyte[.gz] …), \
+         CIFAR-10 binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin, or the \
+         cifar-10-batches-bin folder holding them), or an image folder: train/<class>/<pictures> and \
+         test/<class>/<pictures>, or one folder of pictures per class (PNG, JPEG, BMP or GIF)",
         dir.display()
     )]
     UnknownDataKind {
         /// The folder.
         dir: PathBuf,
+    },
+    /// A picture file that cannot be decoded.
+    #[error("{name}: cannot read the picture: {reason}")]
+    Picture {
+        /// The file.
+        name: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A class folder of an image folder holds no pictures.
+    #[error(
+        "{}: the class folder holds no pictures{}: every class needs at least one PNG, JPEG, BMP or GIF file",
+        dir.display(),
+        match .skipped {
+            0 => String::new(),
+            1 => " (only 1 file, not a picture)".to_owned(),
+            n => format!(" (only {} files, none a picture)", sep(n)),
+        }
+    )]
+    EmptyClass {
+        /// The class folder.
+        dir: PathBuf,
+        /// Files in it that are not pictures.
+        skipped: usize,
+    },
+    /// An image folder has a single class folder: a classifier needs two classes at least.
+    #[error(
+        "{}: only one class folder ({class}): a classifier needs at least two, one folder of pictures per class",
+        dir.display()
+    )]
+    SingleClass {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+        /// The one class.
+        class: String,
+    },
+    /// An image folder has no class folders.
+    #[error(
+        "{}: no class folders: put the pictures in one folder per class (train/<class>/… and test/<class>/…, \
+         or <class>/… for a held-out test share)",
+        dir.display()
+    )]
+    NoClassFolders {
+        /// The folder that should hold them.
+        dir: PathBuf,
+    },
+    /// An image folder has more class folders than labels can number.
+    #[error("{}: {} class folders, but at most {max} classes are read", dir.display(), sep(.count))]
+    TooManyClasses {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+        /// How many class folders it holds.
+        count: usize,
+        /// The most classes read (256: labels are bytes).
+        max: usize,
+    },
+    /// The training and test folders of an image folder hold different class folders.
+    #[error("{0}")]
+    ClassMismatch(Box<ClassMismatch>),
+    /// An image folder without a test folder in which no class has two pictures, so none can be
+    /// held out for testing.
+    #[error(
+        "{}: every class folder holds a single picture, so none can be held out for testing: add pictures, or a \
+         test/ folder beside train/",
+        dir.display()
+    )]
+    NothingToHoldOut {
+        /// The folder holding the class folders.
+        dir: PathBuf,
+    },
+    /// The side pictures are resized to is outside what the networks are meant for.
+    #[error("image size {size} is not allowed: pictures are resized to a square side from {min} to {max} pixels")]
+    ImageSize {
+        /// The side asked for.
+        size: usize,
+        /// The smallest side.
+        min: usize,
+        /// The largest side.
+        max: usize,
+    },
+    /// The pictures of an image folder, resized, would not fit in memory.
+    #[error(
+        "{}: {} pictures of {} bytes each after resizing would take {} MB, more than the {} MB allowed: \
+         use a smaller --image-size or --grayscale",
+        dir.display(),
+        sep(.pictures),
+        sep(.bytes_each),
+        sep(&((*.pictures as u64 * *.bytes_each as u64) >> 20)),
+        sep(&(*.limit >> 20))
+    )]
+    TooManyPictures {
+        /// The image folder.
+        dir: PathBuf,
+        /// How many pictures it holds.
+        pictures: usize,
+        /// Bytes per resized picture.
+        bytes_each: usize,
+        /// The most bytes the pictures may take.
+        limit: u64,
     },
     /// The training and test images of a folder differ in size.
     #[error(
@@ -272,6 +374,87 @@ pub enum DataError {
         len: usize,
     },
 
+    /// A CIFAR-10 batch whose size is not a whole number of 3,073-byte records.
+    #[error(
+        "{name}: {} bytes is not a whole number of {}-byte CIFAR-10 records (1 label byte + {} pixel bytes): {}; \
+         the file is cut short or not a CIFAR-10 binary batch",
+        sep(.bytes),
+        sep(&super::cifar::CIFAR_RECORD_BYTES),
+        sep(&super::cifar::CIFAR_IMAGE_BYTES),
+        describe_remainder(*.bytes, *.records)
+    )]
+    CifarRecordSize {
+        /// The batch file.
+        name: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// Whole records in it.
+        records: u64,
+    },
+
+    /// A CIFAR-10 batch far larger than any real one.
+    #[error(
+        "{name}: {} bytes is too large for a CIFAR-10 batch (a real one has 30,730,000; at most {} are read)",
+        sep(.bytes),
+        sep(.limit)
+    )]
+    CifarTooLarge {
+        /// The batch file.
+        name: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// The most a batch may have.
+        limit: u64,
+    },
+
+    /// A CIFAR-10 folder with training batches but no test batch, or the other way round.
+    #[error("{}: there is {found} but no {missing}: a CIFAR-10 folder needs both the training and the test batches", dir.display())]
+    CifarSplitMissing {
+        /// The folder.
+        dir: PathBuf,
+        /// The batches that are there.
+        found: String,
+        /// What is missing.
+        missing: String,
+        /// The split that is missing: "training" or "test".
+        split: &'static str,
+    },
+
+    /// A CIFAR-10 label with no class name, in a folder without `batches.meta.txt`.
+    #[error(
+        "{name}: record {} (counting from 0) has label {label}, but CIFAR-10 has only {num_classes} classes (0 to {}); \
+         for more classes, name them in {}, one per line",
+        sep(.record),
+        num_classes.saturating_sub(1),
+        meta.display()
+    )]
+    CifarLabel {
+        /// The batch file.
+        name: String,
+        /// The record (0-based).
+        record: usize,
+        /// Its label.
+        label: u8,
+        /// Classes there are.
+        num_classes: usize,
+        /// Where the names would go (`batches.meta.txt` in the folder).
+        meta: PathBuf,
+    },
+
+    /// A `batches.meta.txt` naming fewer classes than the labels need (or fewer than two, or
+    /// more than a label byte can tell apart).
+    #[error("{}: {}", path.display(), describe_cifar_names(*.found, *.needed, .largest.as_ref()))]
+    CifarClassNames {
+        /// The `batches.meta.txt` file.
+        path: PathBuf,
+        /// Names (non-empty lines) found.
+        found: usize,
+        /// Names the labels need: the largest label + 1, and at least 2.
+        needed: usize,
+        /// Where the largest label is: the batch file, the record (0-based) and the label.
+        largest: Option<(String, usize, u8)>,
+    },
+
     /// A `Dataset` whose fields do not fit together (image bytes, labels and size disagree).
     #[error("inconsistent dataset: {reason}")]
     InconsistentDataset {
@@ -311,6 +494,48 @@ fn count_of(n: &u64, one: &str, many: &str) -> String {
     if *n == 1 { format!("1 {one}") } else { format!("{} {many}", sep(n)) }
 }
 
+/// The class folders that differ between an image folder's training and test folders (boxed in
+/// [`DataError::ClassMismatch`]: it is large and rare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMismatch {
+    /// The training folder.
+    pub train: PathBuf,
+    /// The test folder.
+    pub test: PathBuf,
+    /// Classes only in the training folder, sorted.
+    pub only_train: Vec<String>,
+    /// Classes only in the test folder, sorted.
+    pub only_test: Vec<String>,
+}
+
+impl Display for ClassMismatch {
+    /// "train and test hold different class folders: only in the training folder: cat, dog;
+    /// only in the test folder: bird" (a few names each).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let few = |names: &[String]| {
+            let mut text = names.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ");
+            if names.len() > 5 {
+                text.push_str(&format!(" and {} more", names.len() - 5));
+            }
+            text
+        };
+        let mut parts = Vec::new();
+        if !self.only_train.is_empty() {
+            parts.push(format!("only in the training folder: {}", few(&self.only_train)));
+        }
+        if !self.only_test.is_empty() {
+            parts.push(format!("only in the test folder: {}", few(&self.only_test)));
+        }
+        write!(
+            f,
+            "{} and {} hold different class folders: {}",
+            self.train.display(),
+            self.test.display(),
+            parts.join("; ")
+        )
+    }
+}
+
 /// Explains a wrong magic number in words, recognising the common mix-ups (label file where an
 /// image file belongs and the other way round, a gzip or zip archive that was not detected).
 fn describe_bad_magic(expected: u32, found: u32) -> String {
@@ -334,6 +559,34 @@ fn describe_bad_magic(expected: u32, found: u32) -> String {
         _ => String::new(),
     };
     format!("not {wanted}: it starts with 0x{found:08X} instead of 0x{expected:08X}{hint}")
+}
+
+/// What is left over after the whole records of a CIFAR-10 batch.
+fn describe_remainder(bytes: u64, records: u64) -> String {
+    if records == 0 {
+        return "it is shorter than one record".to_owned();
+    }
+    let over = bytes.saturating_sub(records.saturating_mul(super::cifar::CIFAR_RECORD_BYTES as u64));
+    format!("{} left over after {}", count_of(&over, "byte", "bytes"), count_of(&records, "record", "records"))
+}
+
+/// What is wrong with the class names of a `batches.meta.txt`.
+fn describe_cifar_names(found: usize, needed: usize, largest: Option<&(String, usize, u8)>) -> String {
+    if found > 256 {
+        return format!(
+            "{} class names, but labels are single bytes: at most 256 classes (one name per line, in label order)",
+            sep(&found)
+        );
+    }
+    let why = match largest {
+        Some((name, record, label)) if usize::from(*label) + 1 == needed => {
+            format!(" (label {label} is in record {} of {name})", sep(record))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "found {found} class names but the labels need at least {needed}{why}: write one name per line, in label order"
+    )
 }
 
 /// `C×H×W`, or `H×W` for grey images.

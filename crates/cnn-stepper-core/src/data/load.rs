@@ -4,7 +4,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::cifar::{cifar_folder, load_cifar};
 use super::dataset::{TEST_IMAGES, TRAIN_IMAGES};
+use super::folder::{load_folder, looks_like_image_folder};
+use super::shapes::{SHAPES_TEST, SHAPES_TRAIN, generate_shapes};
 use super::{ClassNames, DataError, Splits, embedded, load_dir};
 
 /// What `--data` names: a folder, or one of the sets built into the program.
@@ -12,21 +15,30 @@ use super::{ClassNames, DataError, Splits, embedded, load_dir};
 pub enum DataSource {
     /// The embedded MNIST sample (the default).
     Sample,
+    /// The generated colour set of shapes ([`generate_shapes`](super::generate_shapes)),
+    /// drawn from [`LoadOptions::seed`].
+    Shapes,
     /// A folder whose kind is recognised from its files.
     Folder(PathBuf),
 }
 
 impl DataSource {
     /// The words that name a built-in set, for help texts.
-    pub const BUILT_IN: [&'static str; 1] = ["mnist-sample"];
+    pub const BUILT_IN: [&'static str; 2] = ["mnist-sample", "shapes"];
 
     /// Reads a `--data` value: a built-in set's word when no file of that name exists, else a
     /// path.
     #[must_use]
     pub fn parse(value: &str) -> Self {
         let path = Path::new(value);
-        if !path.exists() && value.trim().eq_ignore_ascii_case("mnist-sample") {
-            return DataSource::Sample;
+        if !path.exists() {
+            let word = value.trim();
+            if word.eq_ignore_ascii_case("mnist-sample") {
+                return DataSource::Sample;
+            }
+            if word.eq_ignore_ascii_case("shapes") {
+                return DataSource::Shapes;
+            }
         }
         DataSource::Folder(path.to_path_buf())
     }
@@ -45,6 +57,7 @@ impl fmt::Display for DataSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DataSource::Sample => f.write_str("mnist-sample"),
+            DataSource::Shapes => f.write_str("shapes"),
             DataSource::Folder(dir) => write!(f, "{}", dir.display()),
         }
     }
@@ -55,6 +68,11 @@ impl fmt::Display for DataSource {
 pub enum DataKind {
     /// MNIST-style IDX files (`train-images-idx3-ubyte[.gz]` …), any image size and classes.
     Idx,
+    /// CIFAR-10 binary batches (`data_batch_1.bin` …, `test_batch.bin`), 3×32×32 colour.
+    Cifar,
+    /// Pictures in torchvision's `ImageFolder` layout: `train/<class>/*` and `test/<class>/*`,
+    /// or only `<class>/*` (see [`super::folder`]).
+    ImageFolder,
 }
 
 impl DataKind {
@@ -63,6 +81,8 @@ impl DataKind {
     pub fn describe(self) -> &'static str {
         match self {
             DataKind::Idx => "MNIST-style IDX files",
+            DataKind::Cifar => "CIFAR-10 binary batches",
+            DataKind::ImageFolder => "an image folder (one folder of pictures per class)",
         }
     }
 }
@@ -72,7 +92,9 @@ impl DataKind {
 pub struct LoadOptions {
     /// Class names for IDX folders (`--classes`); otherwise from `classes.txt` or numbers.
     pub classes: Option<ClassNames>,
-    /// The side images are resized to, for folders of pictures of any size (`--image-size`).
+    /// The side images are resized to, for folders of pictures of any size (`--image-size`,
+    /// from [`MIN_IMAGE_SIZE`](super::MIN_IMAGE_SIZE) to [`MAX_IMAGE_SIZE`](super::MAX_IMAGE_SIZE);
+    /// [`DEFAULT_IMAGE_SIZE`](super::DEFAULT_IMAGE_SIZE) when `None`).
     pub image_size: Option<usize>,
     /// Turn colour pictures grey (`--grayscale`).
     pub grayscale: bool,
@@ -89,7 +111,8 @@ pub struct LoadProgress {
     pub total: usize,
 }
 
-/// Which kind of data `dir` holds, from the names of what is in it.
+/// Which kind of data `dir` holds, from the names of what is in it: IDX files by their names;
+/// an image folder by a `train` folder, or a sub-folder holding a picture.
 ///
 /// # Errors
 /// [`DataError::FolderMissing`] / [`DataError::NotAFolder`], or
@@ -112,6 +135,12 @@ pub fn kind_of(dir: &Path) -> Result<DataKind, DataError> {
     if has_prefix(TRAIN_IMAGES) || has_prefix(TEST_IMAGES) {
         return Ok(DataKind::Idx);
     }
+    if cifar_folder(dir).is_some() {
+        return Ok(DataKind::Cifar);
+    }
+    if looks_like_image_folder(dir) {
+        return Ok(DataKind::ImageFolder);
+    }
     Err(DataError::UnknownDataKind { dir: dir.to_path_buf() })
 }
 
@@ -124,11 +153,13 @@ pub fn load(
     options: &LoadOptions,
     progress: &(dyn Fn(LoadProgress) + Sync),
 ) -> Result<Splits, DataError> {
-    let _ = progress;
     match source {
         DataSource::Sample => embedded(),
+        DataSource::Shapes => generate_shapes(options.seed, SHAPES_TRAIN, SHAPES_TEST, progress),
         DataSource::Folder(dir) => match kind_of(dir)? {
             DataKind::Idx => load_dir(dir, options.classes),
+            DataKind::Cifar => load_cifar(dir, progress),
+            DataKind::ImageFolder => load_folder(dir, options, progress),
         },
     }
 }

@@ -70,6 +70,22 @@ pub enum Command {
         /// checked against the data (see [`crate::engine::model::resolve`]).
         model: String,
     },
+    /// Train on other data: a fresh run of `model` (a name or a line, checked against the data
+    /// as for [`Command::Reset`]) on `data`, paused; the user's settings go on when the preset
+    /// is the same and they fit the new training set. Success is a snapshot with
+    /// `curves_reset` whose `notices` start with
+    /// [`NEW_DATA_NOTICE`](crate::trainer::worker::NEW_DATA_NOTICE); failure an
+    /// [`Event::Error`] that leaves the current run and its data as they were.
+    SetData {
+        /// The data, already loaded (the window loads it on a thread of its own).
+        data: Arc<crate::data::Splits>,
+        /// Seed for init and sampling.
+        seed: u64,
+        /// Init and hyper-parameter preset.
+        preset: Preset,
+        /// The network for this data.
+        model: String,
+    },
     /// New settings, applied at the next batch.
     SetSettings(Settings),
     /// Show this image of the batch in the per-digit views.

@@ -25,6 +25,10 @@ const SLOW_STEP_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 /// Progress events inside a long phase are at least this far apart.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How the notice of a [`Command::SetData`] that succeeded begins (the data's source and its
+/// notes follow): the window takes the new data in when a snapshot carries it.
+pub const NEW_DATA_NOTICE: &str = "now training on ";
+
 /// A function that wakes whoever reads the events (the window passes `ctx.request_repaint`).
 pub type Waker = Box<dyn Fn() + Send + Sync>;
 
@@ -318,6 +322,32 @@ impl Loop {
                     Err(e) => self.fail_with(&e),
                 }
             }
+            Command::SetData { data, seed, preset, model } => {
+                self.mode = Mode::Paused;
+                let mine = self.session.pending_settings().unwrap_or(self.session.settings());
+                match Session::new(data, seed, preset, &model, mine.engine) {
+                    Ok(mut fresh) => {
+                        let source = fresh.data().source.clone();
+                        let notes = fresh.data().notes.join("; ");
+                        fresh.notify(if notes.is_empty() {
+                            format!("{NEW_DATA_NOTICE}{source}")
+                        } else {
+                            format!("{NEW_DATA_NOTICE}{source} ({notes})")
+                        });
+                        // As a reset keeps them: the user's tuned settings survive, unless they
+                        // cannot train here (a batch larger than a small training set).
+                        if self.session.preset() == preset
+                            && mine != fresh.settings()
+                            && let Err(e) = fresh.set_settings(mine)
+                        {
+                            fresh.notify(format!("the preset's settings are used on this data: {e}"));
+                        }
+                        self.session = fresh;
+                        self.snapshot();
+                    }
+                    Err(e) => self.fail_with(&e),
+                }
+            }
             Command::SetSettings(s) => match self.session.set_settings(s) {
                 Ok(()) => self.snapshot(),
                 Err(e) => {
@@ -462,6 +492,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Pause => "Pause",
         Command::RunEpoch => "RunEpoch",
         Command::Reset { .. } => "Reset",
+        Command::SetData { .. } => "SetData",
         Command::SetSettings(_) => "SetSettings",
         Command::SelectSample(_) => "SelectSample",
         Command::Evaluate { .. } => "Evaluate",
@@ -488,5 +519,104 @@ fn reporter<'a>(events: &'a Sender<Event>, waker: &'a Waker, what: String) -> im
                 waker();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::data::{ClassNames, Dataset, Splits};
+    use crate::engine::{ConvEngine, Preset};
+    use crate::trainer::Snapshot;
+
+    /// `n` blank images of `channels × side × side` in `classes` classes.
+    fn splits(n: usize, channels: usize, side: usize, classes: usize, source: &str) -> Arc<Splits> {
+        let names: Vec<String> = (0..classes).map(|k| format!("class {k}")).collect();
+        let split = || {
+            let labels = (0..n).map(|i| (i % classes) as u8).collect();
+            Dataset::with_channels(vec![0; n * channels * side * side], labels, channels, side, side, names.clone())
+                .unwrap()
+        };
+        Arc::new(Splits::new(split(), split(), source.into(), vec!["a note".into()]).unwrap())
+    }
+
+    /// Reads events until `done` accepts a snapshot (or fails after a while).
+    fn snapshot_where(worker: &Worker, done: impl Fn(&Snapshot) -> bool) -> (Box<Snapshot>, Vec<String>) {
+        let mut errors = Vec::new();
+        for _ in 0..3000 {
+            match worker.recv_timeout(Duration::from_millis(10)) {
+                Some(Event::Snapshot(s)) if done(&s) => return (s, errors),
+                Some(Event::Error(e)) => errors.push(e),
+                _ => {}
+            }
+        }
+        panic!("no such snapshot; errors: {errors:?}");
+    }
+
+    #[test]
+    fn set_data_starts_a_fresh_run_on_the_new_data_and_says_so() {
+        let digits = Arc::new(
+            Splits::new(
+                Dataset::new(vec![0; 8 * 28 * 28], (0..8).collect(), 28, 28, ClassNames::Digits.names()).unwrap(),
+                Dataset::new(vec![0; 8 * 28 * 28], (0..8).collect(), 28, 28, ClassNames::Digits.names()).unwrap(),
+                "digits".into(),
+                Vec::new(),
+            )
+            .unwrap(),
+        );
+        let mut session = Session::new(digits, 1, Preset::Recommended, "tiny", ConvEngine::Fast).unwrap();
+        let mut settings = session.settings();
+        settings.batch_size = 4;
+        session.set_settings(settings).unwrap();
+        let worker = Worker::spawn(session, || {}).unwrap();
+        worker.send(Command::StepBatch);
+        snapshot_where(&worker, |s| s.step == 1);
+
+        let colour = splits(6, 3, 12, 3, "colour shapes");
+        worker.send(Command::SetData { data: colour, seed: 5, preset: Preset::Recommended, model: "tiny".into() });
+        let (s, errors) = snapshot_where(&worker, |s| s.data_source == "colour shapes");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((s.step, s.seed, s.curves_reset), (0, 5, true), "a fresh run");
+        assert_eq!(s.class_names, ["class 0", "class 1", "class 2"]);
+        assert_eq!(
+            s.model.plan.input,
+            crate::engine::model::Shape::Maps { c: 3, h: 12, w: 12 },
+            "planned on the new input"
+        );
+        assert_eq!(s.notices, [format!("{NEW_DATA_NOTICE}colour shapes (a note)")]);
+        assert_eq!(s.settings.batch_size, 4, "the user's batch size goes on");
+        worker.send(Command::StepBatch);
+        snapshot_where(&worker, |s| s.step == 1 && s.data_source == "colour shapes");
+
+        // A batch larger than the next training set: the preset's settings, and a notice why.
+        worker.send(Command::SetData {
+            data: splits(3, 1, 8, 2, "three"),
+            seed: 5,
+            preset: Preset::Recommended,
+            model: "post".into(),
+        });
+        let (s, _) = snapshot_where(&worker, |s| s.data_source == "three");
+        assert!(s.notices.iter().any(|n| n.contains("larger than the training set")), "{:?}", s.notices);
+    }
+
+    #[test]
+    fn set_data_with_a_network_that_does_not_fit_keeps_the_run_and_its_data() {
+        let data = splits(8, 1, 28, 10, "first");
+        let worker =
+            Worker::spawn(Session::new(data, 1, Preset::Recommended, "tiny", ConvEngine::Fast).unwrap(), || {})
+                .unwrap();
+        worker.send(Command::StepBatch);
+        snapshot_where(&worker, |s| s.step == 1);
+        // LeNet-5's second conv has no room on 8×8 images.
+        worker.send(Command::SetData {
+            data: splits(4, 3, 8, 3, "small"),
+            seed: 2,
+            preset: Preset::Recommended,
+            model: "lenet5".into(),
+        });
+        let (s, errors) = snapshot_where(&worker, |s| !s.running);
+        assert!(errors.iter().any(|e| e.contains("lenet5")), "{errors:?}");
+        assert_eq!((s.step, s.data_source.as_str()), (1, "first"), "the run goes on where it was");
     }
 }

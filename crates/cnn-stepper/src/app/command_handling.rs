@@ -39,6 +39,7 @@ impl CnnApp {
     /// Runs `input` through the network and shows it in the digit views (a drawn digit, a test
     /// image). It is probed again after each training step, so its prediction follows training.
     pub fn probe(&mut self, input: ProbeInput) {
+        self.probe.file = None;
         self.probe.showing = true;
         self.probe.source = Some(input.clone());
         self.probe.pending = Some(input);
@@ -47,6 +48,7 @@ impl CnnApp {
 
     /// Back to the batch's selected digit in the digit views.
     pub fn stop_probe(&mut self) {
+        self.probe.file = None;
         self.probe.showing = false;
         self.probe.source = None;
         self.probe.pending = None;
@@ -86,6 +88,12 @@ impl CnnApp {
     pub(super) fn file_chosen(&mut self, action: FileAction, path: PathBuf) {
         self.files.last_dir = path.parent().map(Path::to_path_buf);
         match action {
+            FileAction::DataFolder => {
+                if let Some(d) = &mut self.data_switch.dialog {
+                    d.set_folder(&path);
+                }
+            }
+            FileAction::ClassifyImage => self.classify_file(&path),
             FileAction::OpenSession => {
                 self.files.last_session = Some(path.clone());
                 self.send(Command::Open(path));
@@ -109,6 +117,7 @@ impl CnnApp {
     pub(super) fn menu_action(&mut self, ctx: &egui::Context, action: MenuAction) {
         match action {
             MenuAction::File(f) => self.ask_file(f),
+            MenuAction::OpenData => self.open_data_window(),
             MenuAction::SetProjector(on) => {
                 self.zoom.projector = on;
                 self.zoom.mode = ZoomMode::Auto(ctx.zoom_factor());

@@ -53,6 +53,7 @@ impl Awaited {
             | Command::Pause
             | Command::RunEpoch
             | Command::Reset { .. }
+            | Command::SetData { .. }
             | Command::SetSettings(_)
             | Command::SelectSample(_)
             | Command::Save(_)

@@ -46,6 +46,8 @@ impl CnnApp {
             }
         }
         self.poll();
+        self.poll_loading();
+        self.poll_classifying();
         for result in self.files.shots.poll() {
             match result {
                 Ok(m) => self.push_banner(Severity::Info, m),
@@ -86,6 +88,9 @@ impl CnnApp {
         if let Some(s) = newest {
             self.show_snapshot(s);
         }
+        if self.data_switch.arrived {
+            self.data_arrived();
+        }
     }
 
     /// Takes in one event; returns its snapshot, if it is one, for [`Self::show_snapshot`].
@@ -125,6 +130,9 @@ impl CnnApp {
                 for n in &s.notices {
                     if n.starts_with("saved the session") || n.starts_with("opened ") {
                         self.windows.saved_step = Some(s.step);
+                    }
+                    if Self::notice_means_new_data(n) {
+                        self.data_switch.arrived = true;
                     }
                     self.push_banner(Severity::Info, n.clone());
                 }
@@ -197,6 +205,14 @@ impl CnnApp {
     /// tensors have that network's shapes, and the inspected pixel, whose layer index means
     /// another layer now. A drawing or test image shown is sent again, to the new network.
     fn forget_network(&mut self) {
+        self.forget_answers();
+        if self.probe.showing {
+            self.probe.pending = self.probe.pending.take().or_else(|| self.probe.source.clone());
+        }
+    }
+
+    /// Drops the teaching answers and the inspected pixel (another network, or other data).
+    pub(super) fn forget_answers(&mut self) {
         let t = &mut self.results.teaching;
         t.class_evidence = None;
         t.fc1_unit = None;
@@ -205,9 +221,6 @@ impl CnnApp {
         t.probe = None;
         t.revision += 1;
         self.windows.inspector.pixel = None;
-        if self.probe.showing {
-            self.probe.pending = self.probe.pending.take().or_else(|| self.probe.source.clone());
-        }
     }
 
     /// What the buttons can do now, and why not.
@@ -226,7 +239,7 @@ impl CnnApp {
     /// The keys of [`SHORTCUTS`] and each tab's key; only Ctrl+S, Ctrl+O and F1 while the user
     /// is typing in a field.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
-        if self.files.dialog.is_some() {
+        if self.files.dialog.is_some() || self.data_window_open() {
             return Vec::new();
         }
         let typing = ctx.text_edit_focused();

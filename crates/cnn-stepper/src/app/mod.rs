@@ -10,24 +10,31 @@
 //! - `command_handling.rs`: turns what the user asked for (menu actions, files chosen, panel
 //!   commands) into worker [`Command`]s, and records what the worker owes an answer to
 //!   (`in_flight.rs`).
+//! - `open_data.rs`: other data (File → Open data…, or the last run's at start) loaded on a
+//!   thread of its own, the question of which network to train on it, and the switch.
+//! - `classify.rs`: a picture file (menu or dropped) prepared for the network and probed.
 //!
 //! Threads: the worker thread trains and sends events; its waker calls
 //! `ctx.request_repaint()`, so the window sleeps while paused and repaints about 30 times a
 //! second while running (the worker's snapshot rate). Nothing here blocks on the worker.
 
+mod classify;
 mod command_handling;
 mod frame_log;
 mod in_flight;
 mod lesson;
 mod logic;
+mod open_data;
 mod ui;
+
+pub use classify::{prepare_picture, resize_grey};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::data::{ClassNames, Splits, embedded};
+use crate::data::{ClassNames, DataSource, LoadOptions, Splits, embedded};
 use crate::engine::model::DEFAULT_MODEL;
 use crate::engine::{ConvEngine, Preset};
 use crate::trainer::{Command, PixelRef, ProbeInput, Probed, Session, Settings, Snapshot, TeachingResults, Worker};
@@ -38,7 +45,7 @@ use crate::ui::panels::curves::Curves;
 use crate::ui::panels::menu::FileAction;
 use crate::ui::panels::status::Progress;
 use crate::ui::support::export::{ShotQueue, ShotTarget};
-use crate::ui::support::prefs::{PREFS_KEY, Prefs};
+use crate::ui::support::prefs::{DataChoice, PREFS_KEY, Prefs};
 use crate::ui::support::scene::Scene;
 use crate::ui::support::text::GlyphSafe;
 use crate::ui::support::textures::TileSet;
@@ -53,10 +60,15 @@ use in_flight::InFlight;
 /// What the command line passes to the window.
 #[derive(Clone, Debug, Default)]
 pub struct GuiOptions {
-    /// An MNIST-style folder (`--data`); `None` uses the embedded sample.
+    /// A dataset folder (`--data`): IDX files or an image folder; `None` uses the embedded
+    /// sample.
     pub data: Option<PathBuf>,
     /// Class names to use instead of the folder's (`--classes`).
     pub classes: Option<ClassNames>,
+    /// The side an image folder's pictures are resized to (`--image-size`; 32 when `None`).
+    pub image_size: Option<usize>,
+    /// Read an image folder's pictures in grey (`--grayscale`).
+    pub grayscale: bool,
     /// Seed of the first run.
     pub seed: u64,
     /// The network of the first run (`--model`): a name or a line; `None` reopens the last
@@ -64,13 +76,20 @@ pub struct GuiOptions {
     pub model: Option<String>,
 }
 
-/// Loads the data the options name. A folder that cannot be read is not fatal: the embedded
-/// sample is used and the second value says why, for a banner. Fails only if the embedded sample
-/// itself is damaged.
+/// Loads the data the options name, before the window opens (a progress line on a terminal
+/// while a large image folder is decoded). A folder that cannot be read is not fatal: the
+/// embedded sample is used and the second value says why, for a banner. Fails only if the
+/// embedded sample itself is damaged.
 pub fn load_data(options: &GuiOptions) -> Result<(Arc<Splits>, Option<String>), String> {
+    let load = LoadOptions {
+        classes: options.classes,
+        image_size: options.image_size,
+        grayscale: options.grayscale,
+        ..LoadOptions::default()
+    };
     let fallback_note = match &options.data {
         None => None,
-        Some(dir) => match crate::cli::load_data(Some(dir), options.classes) {
+        Some(dir) => match load_with_line(dir, &load) {
             Ok(m) => return Ok((Arc::new(m), None)),
             Err(e) => {
                 Some(format!("Could not load --data {}: {e}. Using the embedded MNIST sample instead.", dir.display()))
@@ -86,6 +105,19 @@ pub fn load_data(options: &GuiOptions) -> Result<(Arc<Splits>, Option<String>), 
     Ok((Arc::new(data), fallback_note))
 }
 
+/// [`crate::cli::load_data_with_progress`] on standard error (drawn only on a terminal), and
+/// the reader's notes there too, as `train` prints them.
+fn load_with_line(dir: &std::path::Path, load: &LoadOptions) -> Result<Splits, crate::data::DataError> {
+    use std::io::IsTerminal;
+    let mut stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let data = crate::cli::load_data_with_progress(Some(dir), load, &mut stderr, terminal)?;
+    for note in &data.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(data)
+}
+
 /// Opens the window and runs until it is closed.
 pub fn run_gui(options: GuiOptions) -> Result<(), String> {
     let (data, note) = load_data(&options)?;
@@ -94,11 +126,15 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
             .with_title("cnn-stepper")
             .with_app_id("cnn-stepper")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([1024.0, 640.0]),
+            .with_min_inner_size([1024.0, 640.0])
+            // Pictures dropped on the window are classified (Windows needs it asked for).
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     let seed = options.seed;
     let model = options.model.clone();
+    let data_given = options.data.clone().filter(|_| note.is_none());
+    let asked_for_data = options.data.is_some();
     eframe::run_native(
         "cnn-stepper",
         native,
@@ -108,7 +144,17 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
             if model.is_some() {
                 prefs.model = model;
             }
+            // `--data` wins over the data the last run used.
+            if asked_for_data {
+                prefs.data = None;
+            }
             let mut app = CnnApp::with_prefs(&cc.egui_ctx, data, seed, prefs);
+            if let Some(dir) = &data_given {
+                app.remember_data(Some(DataChoice::new(
+                    &DataSource::parse(&dir.to_string_lossy()),
+                    &Default::default(),
+                )));
+            }
             if let Some(n) = note {
                 app.push_banner(Severity::Error, n);
             }
@@ -159,6 +205,8 @@ pub struct CnnApp {
     data: Arc<Splits>,
     /// What the lesson features remember between frames (the update view followed).
     lesson: lesson::LessonState,
+    /// Other data on its way in (File → Open data…), and which data is in use.
+    data_switch: open_data::DataSwitch,
 }
 
 /// The training thread, and what the window knows of its work in progress.
@@ -213,6 +261,10 @@ struct ProbeState {
     /// Bumped for every probe answer: the digit views rebuild for a new probe only, not for
     /// every teaching answer (an FC1 view's requests arrive several times a second).
     answers: u64,
+    /// The picture file the probe shows (File → Classify an image…, or dropped), if it is one.
+    file: Option<PathBuf>,
+    /// A picture file being prepared for the network.
+    classifying: Option<classify::Classifying>,
 }
 
 /// The floating windows other than help (whose switch is a view choice).
@@ -271,14 +323,27 @@ impl CnnApp {
     }
 
     /// Like [`Self::new`], then applies what the last run remembered: preset and settings,
-    /// zoom, projector mode, help panel and folders. Unusable remembered values are dropped and
-    /// a banner says which.
+    /// zoom, projector mode, help panel, folders, and the data (loaded on a thread while the run
+    /// starts on `data`, then switched to). Unusable remembered values are dropped and a banner
+    /// says which.
     pub fn with_prefs(ctx: &egui::Context, data: Arc<Splits>, seed: u64, prefs: Prefs) -> Self {
         let (prefs, dropped) = prefs.sanitized();
         let preset = prefs.preset.unwrap_or(Preset::Recommended);
         let engine = prefs.settings.map_or(ConvEngine::Fast, |s| s.engine);
-        let model = prefs.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+        let mut model = prefs.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+        let reopen = prefs.data.clone().filter(|d| d.data_source() != DataSource::Sample);
+        if reopen.is_some() {
+            let (input, classes) = (data.train.input_shape(), data.train.num_classes());
+            if crate::engine::model::resolve(&model, input, classes).is_err() {
+                // The remembered network is for the remembered data: the sample meanwhile runs
+                // the post's network, without a banner about a misfit nobody asked for.
+                model = DEFAULT_MODEL.to_owned();
+            }
+        }
         let mut app = Self::start(ctx, data, seed, preset, &model, engine);
+        if let Some(choice) = reopen {
+            app.reopen_data(choice, prefs.model.clone());
+        }
         for d in dropped {
             app.push_banner(Severity::Info, d);
         }
@@ -312,7 +377,14 @@ impl CnnApp {
             last_dir: self.files.last_dir.clone(),
             last_session: self.files.last_session.clone(),
             model: snap.map(|s| s.model.argument()),
+            data: self.data_to_remember(),
         }
+    }
+
+    /// Says which data the window trains on, to be remembered for the next start (`None`: the
+    /// embedded sample).
+    pub fn remember_data(&mut self, choice: Option<DataChoice>) {
+        self.data_switch.current = choice;
     }
 
     fn start(
@@ -368,7 +440,11 @@ impl CnnApp {
             egui_ctx: ctx.clone(),
             data: data.clone(),
             lesson: lesson::LessonState::default(),
+            data_switch: open_data::DataSwitch::default(),
         };
+        if !data.notes.is_empty() {
+            app.push_banner(Severity::Info, format!("{}: {}", data.source, data.notes.join("; ")));
+        }
         let session = Session::new(data.clone(), seed, preset, model, engine).or_else(|e| {
             // A remembered or asked-for network that does not fit this data: the post's, and why.
             let fallback = Session::new(data, seed, preset, DEFAULT_MODEL, engine);
@@ -437,6 +513,16 @@ impl CnnApp {
     /// The probed image shown instead of the batch's digit, if any.
     pub fn shown_probe(&self) -> Option<&Probed> {
         self.results.teaching.probe.as_deref().filter(|_| self.probe.showing)
+    }
+
+    /// The picture file the probe shows, if the probe is one (Classify an image).
+    pub fn probed_file(&self) -> Option<&std::path::Path> {
+        self.probe.file.as_deref().filter(|_| self.probe.showing)
+    }
+
+    /// True while a picture file is being prepared for the network.
+    pub fn classifying(&self) -> bool {
+        self.probe.classifying.is_some()
     }
 
     /// Whether a file dialog is open.

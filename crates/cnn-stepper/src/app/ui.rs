@@ -12,7 +12,7 @@ use crate::ui::panels::banner::banner_ui;
 use crate::ui::panels::batch::batch_ui;
 use crate::ui::panels::controls::{Availability, controls_ui};
 use crate::ui::panels::curves::curves_ui;
-use crate::ui::panels::menu::{MenuState, menu_bar_ui};
+use crate::ui::panels::menu::{DRAW_IS_GREY, MenuState, menu_bar_ui};
 use crate::ui::panels::outputs::{Subject, outputs_ui};
 use crate::ui::panels::pipeline::pipeline_ui;
 use crate::ui::panels::status::status_ui;
@@ -45,9 +45,12 @@ impl CnnApp {
             self.auto_zoom(&ctx);
         }
         let mut commands = self.shortcuts(&ctx);
-        // The menu and the file dialog first: what they change shows in this frame.
+        // The menu and the dialogs first: what they change shows in this frame.
         self.menu_bar_ui(ui);
         self.file_dialog_ui(&ctx);
+        self.open_data_ui(&ctx);
+        self.take_dropped_files(&ctx);
+        self.update_title(&ctx);
         self.prepare_views(&ctx);
         let avail = self.availability();
         self.top_bars_ui(ui, &avail, &mut commands);
@@ -62,6 +65,7 @@ impl CnnApp {
             self.stop_probe();
         }
         self.send_all(commands);
+        self.drop_hint_ui(&ctx);
         let last_view = self.files.last_view;
         self.files.shots.after_frame(&ctx, |tab| last_view.filter(|(id, _)| *id == tab).map(|(_, rect)| rect));
     }
@@ -81,6 +85,7 @@ impl CnnApp {
             zoom: ctx.zoom_factor(),
             manual_zoom: self.zoom.mode == ZoomMode::Manual,
             files_disabled: self.link.no_worker.is_some().then_some("No training session (see the message at the top)"),
+            draw_disabled: self.colour_network().then_some(DRAW_IS_GREY),
         };
         let pictures = &self.pictures;
         let menu = egui::Panel::top("menu").frame(bar_frame(ui)).show(ui, |ui| menu_bar_ui(ui, state, pictures)).inner;
@@ -103,13 +108,20 @@ impl CnnApp {
         }
     }
 
-    /// The banners and the control bar.
+    /// The banners, the data loading, and the control bar.
     fn top_bars_ui(&mut self, ui: &mut egui::Ui, avail: &Availability, commands: &mut Vec<Command>) {
         if !self.banners.is_empty() {
             egui::Panel::top("banners").frame(bar_frame(ui)).show(ui, |ui| {
                 ui.add_space(4.0);
                 banner_ui(ui, &mut self.banners);
             });
+        }
+        if let Some(p) = self.loading_progress() {
+            let cancel =
+                egui::Panel::top("loading data").frame(bar_frame(ui)).show(ui, |ui| loading_bar_ui(ui, &p)).inner;
+            if cancel {
+                self.cancel_loading();
+            }
         }
         let snap = self.results.snapshot.as_deref();
         egui::Panel::top("controls").frame(bar_frame(ui)).show(ui, |ui| {
@@ -125,7 +137,8 @@ impl CnnApp {
         let snap = self.results.snapshot.as_deref();
         let status = egui::Panel::bottom("status").frame(bar_frame(ui)).show(ui, |ui| {
             let software = self.software_renderer.as_ref().and_then(|s| s.as_deref());
-            status_ui(ui, snap, self.link.progress.as_ref(), software);
+            let loading = self.loading_progress();
+            status_ui(ui, snap, self.link.progress.as_ref().or(loading.as_ref()), software);
         });
         // Floating windows stay above the status line and its Light/Dark switch.
         self.status_top = status.response.rect.top();
@@ -151,7 +164,7 @@ impl CnnApp {
         let grads = self.display.scene.maps_are_gradients;
         let probe = self.shown_probe();
         let subject = match probe {
-            Some(p) => Subject::Probe { caption: probe_caption(p), label: p.label },
+            Some(p) => Subject::Probe { caption: self.probe_caption(p), label: p.label },
             None => Subject::Batch,
         };
         let digits = if probe.is_some() { &self.display.probe_thumb } else { &self.display.scene.batch };
@@ -182,6 +195,8 @@ impl CnnApp {
         let snap = self.results.snapshot.as_deref();
         let shown = self.display.probed.as_deref().or(snap);
         let probe = self.results.teaching.probe.as_deref().filter(|_| self.probe.showing);
+        let caption = probe.map(|p| self.probe_caption(p)).unwrap_or_default();
+        let file = self.probe.file.is_some();
         let central = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
         egui::CentralPanel::default().frame(central).show(ui, |ui| {
             if let Some(c) = batch_ui(ui, snap, &self.display.scene.batch) {
@@ -192,7 +207,7 @@ impl CnnApp {
             }
             ui.separator();
             if let Some(p) = probe {
-                out.stop_probe |= probe_line_ui(ui, p, snap.map_or(&[][..], |s| &s.class_names[..]));
+                out.stop_probe |= probe_line_ui(ui, p, &caption, file, snap.map_or(&[][..], |s| &s.class_names[..]));
             }
             tab_row_ui(ui, &self.tabs, &mut self.view.tab);
             let Some(tab) = self.tabs.iter_mut().find(|t| t.id() == self.view.tab) else {
@@ -227,20 +242,23 @@ impl CnnApp {
     /// (the editor itself asks first when the run has steps not saved).
     fn network_window_ui(&mut self, ctx: &egui::Context) {
         if !self.windows.show_network {
+            // Closed (its cross, the menu bar, N) without Apply: new data waiting stays out.
+            self.editor_closed_without_network();
             return;
         }
         let Some(snap) = self.results.snapshot.as_deref() else { return };
         let plan = &snap.model.plan;
-        let input = match plan.input {
-            crate::engine::model::Shape::Maps { c, h, w } => (c, h, w),
-            crate::engine::model::Shape::Flat(n) => (n, 1, 1),
+        // New data waiting for a network: the editor checks the rows against its images.
+        let (input, classes) = match &self.data_switch.for_editor {
+            Some(l) => l.shape(),
+            None => (super::classify::input_of(plan.input), plan.classes),
         };
         let line = snap.model.line();
         let editor = self
             .windows
             .network
-            .get_or_insert_with(|| crate::ui::windows::network::NetworkEditor::new(&line, input, plan.classes));
-        editor.set_current(&line, input, plan.classes);
+            .get_or_insert_with(|| crate::ui::windows::network::NetworkEditor::new(&line, input, classes));
+        editor.set_current(&line, input, classes);
         let settings = snap.pending.unwrap_or(snap.settings);
         editor.set_training(settings.batch_size, settings.hyper.optimizer == crate::engine::OptimizerKind::Adam);
         let unsaved = (snap.step > 0 && self.windows.saved_step != Some(snap.step)).then_some(snap.step);
@@ -250,7 +268,9 @@ impl CnnApp {
         if let Some(crate::ui::windows::network::NetworkAction::Apply(line)) = shown.action {
             self.windows.saved_step = None;
             self.windows.inspector.pixel = None;
-            self.send(Command::Reset { seed, preset, model: line });
+            if !self.editor_applied_for_new_data(line.clone()) {
+                self.send(Command::Reset { seed, preset, model: line });
+            }
         }
     }
 
@@ -269,16 +289,24 @@ impl CnnApp {
             }
         }
         self.network_window_ui(ctx);
+        if self.windows.show_draw && self.colour_network() {
+            self.windows.show_draw = false;
+        }
         if self.windows.show_draw {
             // Borrowed field by field, not cloned: this runs every frame the window is open.
-            let answer = self.results.teaching.probe.as_deref().filter(|p| p.image == ImageId::Drawn);
+            let answer = self
+                .results
+                .teaching
+                .probe
+                .as_deref()
+                .filter(|p| p.image == ImageId::Drawn && self.probe.file.is_none());
             let names = self.results.snapshot.as_deref().map_or(&[][..], |s| &s.class_names[..]);
             let outcome = draw_window(ctx, &mut self.windows.draw, answer, names);
             if let Some(image) = outcome.drawn {
                 if self.windows.draw.is_empty() {
                     self.stop_probe();
-                } else {
-                    self.probe(ProbeInput::Pixels(image));
+                } else if let Some(pixels) = self.drawn_for_network(image) {
+                    self.probe(ProbeInput::Pixels(pixels));
                 }
             }
             if !outcome.open {
@@ -289,21 +317,27 @@ impl CnnApp {
 }
 
 /// The line above the tabs saying a probed image is shown, with the button back to the batch;
-/// returns true when that was clicked.
-fn probe_line_ui(ui: &mut egui::Ui, p: &Probed, names: &[String]) -> bool {
+/// returns true when that was clicked. A picture file is named as it is and shown with its
+/// three most probable classes.
+fn probe_line_ui(ui: &mut egui::Ui, p: &Probed, caption: &str, file: bool, names: &[String]) -> bool {
     let mut back = false;
     ui.horizontal_wrapped(|ui| {
         // The button first: the line may run under a window on a narrow screen.
         if ui.button("Back to the batch").on_hover_text("Show the batch's selected digit again").clicked() {
             back = true;
         }
-        let text = format!(
-            "Showing {}: predicted {} ({}), weights after step {}",
-            probe_caption(p).to_lowercase(),
-            names.get(p.predicted).cloned().unwrap_or_else(|| p.predicted.to_string()),
-            crate::ui::support::text::prob(p.confidence),
-            p.step
-        );
+        let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
+        let text = if file {
+            format!("Showing {caption}: {}, weights after step {}", top_classes(&p.sample.probs, names, 3), p.step)
+        } else {
+            format!(
+                "Showing {}: predicted {} ({}), weights after step {}",
+                caption.to_lowercase(),
+                name(p.predicted),
+                crate::ui::support::text::prob(p.confidence),
+                p.step
+            )
+        };
         ui.label(egui::RichText::new(text).strong().color(ui.visuals().warn_fg_color));
     });
     back
@@ -321,13 +355,59 @@ fn bar_frame(ui: &egui::Ui) -> egui::Frame {
     egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
 }
 
-/// What a probed image is called in the views.
-fn probe_caption(p: &Probed) -> String {
-    match p.image {
-        ImageId::Drawn => "Your drawing".to_string(),
-        ImageId::Test(i) => format!("Test image {}", thousands(i as u64)),
-        ImageId::Batch { position, .. } => format!("Digit {} of the batch", position + 1),
+/// The `n` most probable classes with their names and probabilities, most probable first:
+/// "cat 81.2%, dog 12.0%, frog 3.1%".
+pub fn top_classes(probs: &[f32], names: &[String], n: usize) -> String {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    order
+        .iter()
+        .take(n)
+        .map(|&k| {
+            let name = names.get(k).cloned().unwrap_or_else(|| k.to_string());
+            format!("{name} {}", crate::ui::support::text::prob(probs[k]))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl CnnApp {
+    /// What a probed image is called in the views: a picture file by its name.
+    fn probe_caption(&self, p: &Probed) -> String {
+        match (&p.image, &self.probe.file) {
+            (ImageId::Drawn, Some(path)) => {
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+            }
+            (ImageId::Drawn, None) => "Your drawing".to_string(),
+            (ImageId::Test(i), _) => format!("Test image {}", thousands(*i as u64)),
+            (ImageId::Batch { position, .. }, _) => format!("Digit {} of the batch", position + 1),
+        }
     }
+
+    /// True when the network takes colour pictures (Draw a digit is for grey ones).
+    fn colour_network(&self) -> bool {
+        self.results.snapshot.as_deref().is_some_and(|s| super::classify::input_of(s.model.plan.input).0 != 1)
+    }
+}
+
+/// The bar while data loads: what, how far, and Cancel; returns true when Cancel was clicked.
+fn loading_bar_ui(ui: &mut egui::Ui, p: &crate::ui::panels::status::Progress) -> bool {
+    let mut cancel = false;
+    ui.add_space(2.0);
+    ui.horizontal(|ui| {
+        if ui.button("Cancel").on_hover_text("Stop waiting for this data; the current run goes on").clicked() {
+            cancel = true;
+        }
+        let frac = if p.total > 0 { p.done as f32 / p.total as f32 } else { 0.0 };
+        let text = if p.total > 0 {
+            format!("{}: {} of {} images", p.what, thousands(p.done as u64), thousands(p.total as u64))
+        } else {
+            format!("{}…", p.what)
+        };
+        ui.add(egui::ProgressBar::new(frac).text(text).animate(p.total == 0));
+    });
+    ui.add_space(2.0);
+    cancel
 }
 
 /// Text sizes and spacing of the whole window.

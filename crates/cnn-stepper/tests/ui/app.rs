@@ -130,8 +130,12 @@ fn clicking_a_digit_selects_it_for_the_other_views() {
 
 #[test]
 fn a_bad_data_folder_falls_back_to_the_sample_with_a_dismissable_banner() {
-    let options =
-        GuiOptions { data: Some("/no/such/folder".into()), classes: Some(ClassNames::Digits), seed: 1, model: None };
+    let options = GuiOptions {
+        data: Some("/no/such/folder".into()),
+        classes: Some(ClassNames::Digits),
+        seed: 1,
+        ..GuiOptions::default()
+    };
     let (data, note) = load_data(&options).expect("the embedded sample is the fallback");
     assert!(data.source.contains("embedded"));
     let note = note.expect("the failure is reported");

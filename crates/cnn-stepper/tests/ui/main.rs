@@ -5,6 +5,7 @@ mod kittest;
 
 mod app;
 mod class_layout;
+mod classify;
 mod colour;
 mod draw;
 mod evaluation;
@@ -14,6 +15,7 @@ mod lesson;
 mod network;
 mod network_app;
 mod networks;
+mod open_data;
 mod tabs;
 mod teaching_views;
 mod views_any;

@@ -1,16 +1,21 @@
-//! The menu bar: File (sessions, exports) and View (projector mode, zoom, layout), and what each
-//! file action asks of the file dialog.
+//! The menu bar: File (data, a picture to classify, sessions, exports) and View (projector mode,
+//! zoom, layout), and what each file action asks of the file dialog.
 
 use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Button};
 
+use crate::data::picture;
 use crate::ui::support::export::ShotTarget;
 use crate::ui::windows::file_dialog::{DialogKind, FileDialog};
 
 /// Something that needs a file name first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileAction {
+    /// The folder of the data to open (asked for by the Open data window).
+    DataFolder,
+    /// A picture to run through the network.
+    ClassifyImage,
     /// Open a session file, or a weights-only file (e.g. trained in PyTorch).
     OpenSession,
     /// Save weights and training state.
@@ -33,6 +38,14 @@ impl FileAction {
                 .map_or_else(|| format!("session-step{step}.safetensors"), |n| n.to_string_lossy().into_owned())
         };
         match self {
+            Self::DataFolder => FileDialog::new("Choose the data folder", DialogKind::Folder, &[], dir, ""),
+            Self::ClassifyImage => FileDialog::new(
+                "Classify an image (PNG, JPEG, BMP or GIF)",
+                DialogKind::Open,
+                &picture::EXTENSIONS,
+                dir,
+                "",
+            ),
             Self::OpenSession => FileDialog::new(
                 "Open a session or a weights file",
                 DialogKind::Open,
@@ -74,6 +87,8 @@ impl FileAction {
 pub enum MenuAction {
     /// Ask for a file, then act.
     File(FileAction),
+    /// Show the Open data window.
+    OpenData,
     /// Projector mode on or off.
     SetProjector(bool),
     /// Back to the automatic zoom (follows the window size).
@@ -123,7 +138,17 @@ pub struct MenuState {
     pub manual_zoom: bool,
     /// Why file actions cannot run now (no trainer), if so.
     pub files_disabled: Option<&'static str>,
+    /// Why Draw a digit cannot be used with this network (it takes colour pictures), if so.
+    pub draw_disabled: Option<&'static str>,
 }
+
+/// The File menu's item that opens the Open data window.
+pub const OPEN_DATA_ITEM: &str = "Open data…";
+/// The File menu's item that asks for a picture to classify.
+pub const CLASSIFY_ITEM: &str = "Classify an image…";
+/// Why Draw a digit is off for a colour network.
+pub const DRAW_IS_GREY: &str = "Draw a digit makes grey digits, and this network takes colour pictures: \
+                                classify a picture instead (File > Classify an image…, or drop one on the window)";
 
 /// Draws the menu bar and returns what was chosen. `pictures` are the parts of the window the
 /// File menu offers to save as PNG, in menu order.
@@ -133,6 +158,14 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
         ui.menu_button("File", |ui| {
             let files = state.files_disabled.is_none();
             let why = state.files_disabled.unwrap_or_default();
+            let r = ui.add_enabled(files, Button::new(OPEN_DATA_ITEM)).on_hover_text(
+                "Train on other data: a folder of MNIST-style IDX files or of pictures in class folders, \
+                     or a set built into the program. The current run goes on until the data is in.",
+            );
+            let r = if files { r } else { r.on_disabled_hover_text(why) };
+            if r.clicked() {
+                action = Some(MenuAction::OpenData);
+            }
             let mut item = |ui: &mut egui::Ui, text: &str, shortcut: &str, hover: &str, a: FileAction| {
                 let button =
                     if shortcut.is_empty() { Button::new(text) } else { Button::new(text).shortcut_text(shortcut) };
@@ -142,6 +175,15 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                     action = Some(MenuAction::File(a));
                 }
             };
+            item(
+                ui,
+                CLASSIFY_ITEM,
+                "",
+                "Run a picture (PNG, JPEG, BMP or GIF) through the network and show it in every view, \
+                 as a drawn digit is; dropping a picture on the window does the same",
+                FileAction::ClassifyImage,
+            );
+            ui.separator();
             item(
                 ui,
                 "Open session or weights…",
@@ -215,11 +257,11 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 action = Some(MenuAction::SetHelp(help));
             }
             let mut draw = state.draw;
-            if ui
-                .checkbox(&mut draw, "Draw a digit")
+            let r = ui
+                .add_enabled(state.draw_disabled.is_none(), egui::Checkbox::new(&mut draw, "Draw a digit"))
                 .on_hover_text("Draw with the mouse; the network classifies it")
-                .changed()
-            {
+                .on_disabled_hover_text(state.draw_disabled.unwrap_or_default());
+            if r.changed() {
                 action = Some(MenuAction::SetDraw(draw));
             }
             let mut pipeline = state.pipeline;
@@ -271,8 +313,9 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
             action = Some(MenuAction::SetNetwork(!state.network));
         }
         if ui
-            .selectable_label(state.draw, "Draw a digit")
+            .add_enabled(state.draw_disabled.is_none(), Button::selectable(state.draw, "Draw a digit"))
             .on_hover_text("Draw your own digit and watch the network classify it, while it trains")
+            .on_disabled_hover_text(state.draw_disabled.unwrap_or_default())
             .clicked()
         {
             action = Some(MenuAction::SetDraw(!state.draw));

@@ -1,7 +1,7 @@
 //! What the window remembers between runs (eframe's persistence stores it next to the window
 //! size and panel layout): the last hyper-parameters and preset, projector mode and zoom, the
-//! view choices (tab, map and filter modes, colour map and scale, help panel), and the folders
-//! last used.
+//! view choices (tab, map and filter modes, colour map and scale, help panel), the folders
+//! last used, and the data last trained on (reopened at the next start without `--data`).
 //!
 //! Anything missing or unreadable in the stored copy falls back to the defaults field by field;
 //! remembered settings that would not train (edited by hand, or from an older version) are
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{DataSource, LoadOptions};
 use crate::engine::Preset;
 use crate::trainer::Settings;
 use crate::ui::ViewState;
@@ -39,6 +40,40 @@ pub struct Prefs {
     /// The network of the last run: a name (`lenet5`) or a line.
     #[serde(default)]
     pub model: Option<String>,
+    /// The data of the last run, when it was not the embedded sample.
+    #[serde(default)]
+    pub data: Option<DataChoice>,
+}
+
+/// Data the user chose: where it is and how it was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataChoice {
+    /// A folder, or a built-in set's word (see [`DataSource::parse`]).
+    pub source: String,
+    /// The side pictures are resized to (image folders); `None` is the reader's default.
+    #[serde(default)]
+    pub image_size: Option<usize>,
+    /// Colour pictures made grey.
+    #[serde(default)]
+    pub grayscale: bool,
+}
+
+impl DataChoice {
+    /// The choice of `source` read with `options`.
+    pub fn new(source: &DataSource, options: &LoadOptions) -> Self {
+        Self { source: source.to_string(), image_size: options.image_size, grayscale: options.grayscale }
+    }
+
+    /// Where the data is.
+    pub fn data_source(&self) -> DataSource {
+        DataSource::parse(&self.source)
+    }
+
+    /// How to read it. The seed of a held-out test share stays the readers' default, so that
+    /// the window, `train`, `eval` and `predict` hold out the same pictures.
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions { image_size: self.image_size, grayscale: self.grayscale, ..LoadOptions::default() }
+    }
 }
 
 impl Prefs {
@@ -86,9 +121,20 @@ mod tests {
             last_dir: Some("/tmp".into()),
             last_session: Some("/tmp/s.safetensors".into()),
             model: Some("lenet5".into()),
+            data: Some(DataChoice { source: "/data/photos".into(), image_size: Some(48), grayscale: true }),
         };
         let text = serde_json::to_string(&p).unwrap();
         assert_eq!(Prefs::from_json(&text), p);
+    }
+
+    #[test]
+    fn a_remembered_folder_and_a_built_in_set_read_back_as_their_sources() {
+        let folder = DataChoice { source: "/data/photos".into(), image_size: Some(48), grayscale: true };
+        assert_eq!(folder.data_source(), DataSource::Folder("/data/photos".into()));
+        let options = folder.options();
+        assert_eq!((options.image_size, options.grayscale), (Some(48), true));
+        let sample = DataChoice::new(&DataSource::Sample, &LoadOptions::default());
+        assert_eq!(sample.data_source(), DataSource::Sample);
     }
 
     #[test]

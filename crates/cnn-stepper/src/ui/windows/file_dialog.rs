@@ -9,14 +9,20 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Key, RichText, TextEdit};
 
-/// Open an existing file, or name one to write.
+/// Open an existing file, name one to write, or choose a folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DialogKind {
     /// The chosen file must exist.
     Open,
     /// The chosen file is written; an existing one is replaced only after a confirmation.
     Save,
+    /// A folder is chosen (a data folder): only folders are listed, with a count of the files
+    /// in the one shown; an empty name field chooses the folder shown.
+    Folder,
 }
+
+/// Label of the name field in folder mode (the file modes say "File name:").
+pub const FOLDER_NAME_LABEL: &str = "Folder name:";
 
 /// One line of the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +67,8 @@ pub struct FileDialog {
     /// A file that may be replaced without asking (the session file being saved again).
     replace_silently: Option<PathBuf>,
     focus_name: bool,
+    /// Folder mode: how many files the folder shown holds (they are not listed).
+    files_here: usize,
 }
 
 impl FileDialog {
@@ -87,6 +95,7 @@ impl FileDialog {
             confirm_replace: None,
             replace_silently: None,
             focus_name: true,
+            files_here: 0,
         };
         let start = existing_ancestor(dir).or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| "/".into());
         d.enter_dir(&start);
@@ -119,10 +128,29 @@ impl FileDialog {
         self.confirm_replace.as_deref()
     }
 
+    /// Folder mode: the number of files in the folder shown (not listed).
+    pub fn files_here(&self) -> usize {
+        self.files_here
+    }
+
     /// Shows `dir`. An unreadable folder keeps the current one and says why.
     pub fn enter_dir(&mut self, dir: &Path) {
-        match list_dir(dir, &self.extensions, self.show_all, self.show_hidden) {
-            Ok(entries) => {
+        let folders = self.kind == DialogKind::Folder;
+        let listed = if folders {
+            list_dir(dir, &[], true, self.show_hidden)
+        } else {
+            list_dir(dir, &self.extensions, self.show_all, self.show_hidden)
+        };
+        match listed {
+            Ok(mut entries) => {
+                if folders {
+                    self.files_here = entries.iter().filter(|e| !e.is_dir).count();
+                    entries.retain(|e| e.is_dir);
+                    // A folder name picked in the folder left behind means nothing here.
+                    if dir != self.dir && !self.dir.as_os_str().is_empty() {
+                        self.name.clear();
+                    }
+                }
                 self.dir = dir.to_path_buf();
                 self.dir_text = dir.display().to_string();
                 self.entries = entries;
@@ -167,8 +195,18 @@ impl FileDialog {
 
     /// Acts on the file-name field as the Open/Save button does: a folder is entered; a file is
     /// chosen if it passes the checks (Open: it exists; Save: its folder exists, and an existing
-    /// file is replaced only when asked twice). Otherwise `error` says why.
+    /// file is replaced only when asked twice). Otherwise `error` says why. In folder mode the
+    /// folder named is chosen, or the folder shown when the field is empty.
     pub fn choose(&mut self) -> Option<PathBuf> {
+        if self.kind == DialogKind::Folder {
+            let name = self.name.trim();
+            let path = if name.is_empty() { self.dir.clone() } else { self.dir.join(expand_home(name)) };
+            if path.is_dir() {
+                return Some(path);
+            }
+            self.error = Some(format!("{} is not a folder.", path.display()));
+            return None;
+        }
         let Some(path) = self.target() else {
             self.error = Some("Type a file name or pick a file from the list.".into());
             return None;
@@ -187,7 +225,7 @@ impl FileDialog {
                     None
                 }
             }
-            DialogKind::Save => {
+            DialogKind::Folder | DialogKind::Save => {
                 let parent = path.parent().unwrap_or(Path::new("/"));
                 if !parent.is_dir() {
                     self.error = Some(format!("The folder {} does not exist.", parent.display()));
@@ -206,9 +244,9 @@ impl FileDialog {
     }
 
     /// Single click on a listing line: a file's name goes to the field; folders wait for a
-    /// double click.
+    /// double click (in folder mode a folder's name goes to the field: the button chooses it).
     pub fn select(&mut self, entry: &Entry) {
-        if !entry.is_dir {
+        if !entry.is_dir || self.kind == DialogKind::Folder {
             self.name = entry.name.clone();
             self.confirm_replace = None;
             self.error = None;
@@ -272,10 +310,14 @@ impl FileDialog {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 egui::ScrollArea::vertical().max_height(300.0).auto_shrink([false, false]).show(ui, |ui| {
                     if self.entries.is_empty() {
-                        ui.weak("(no folders or matching files here)");
+                        ui.weak(if self.kind == DialogKind::Folder {
+                            "(no folders here)"
+                        } else {
+                            "(no folders or matching files here)"
+                        });
                     }
                     for (i, e) in self.entries.iter().enumerate() {
-                        let selected = !e.is_dir && e.name == self.name.trim();
+                        let selected = (!e.is_dir || self.kind == DialogKind::Folder) && e.name == self.name.trim();
                         // Plain text marks, not emoji: the window's fonts have no emoji glyphs.
                         let text = if e.is_dir {
                             RichText::new(format!("{}/", e.name)).strong()
@@ -299,6 +341,14 @@ impl FileDialog {
             {
                 outcome = DialogOutcome::Chosen(p);
             }
+            if self.kind == DialogKind::Folder {
+                let files = match self.files_here {
+                    0 => "no files".to_string(),
+                    1 => "1 file".to_string(),
+                    n => format!("{} files", crate::ui::support::text::thousands(n as u64)),
+                };
+                ui.weak(format!("This folder holds {files}. Double click a folder to enter it."));
+            }
             ui.horizontal(|ui| {
                 let mut all = self.show_all;
                 let filter = if self.extensions.is_empty() {
@@ -307,6 +357,7 @@ impl FileDialog {
                     format!("only .{}", self.extensions.join(", ."))
                 };
                 if !self.extensions.is_empty()
+                    && self.kind != DialogKind::Folder
                     && ui.checkbox(&mut all, "Show all files").on_hover_text(format!("Otherwise {filter}")).changed()
                 {
                     self.show_all = all;
@@ -321,12 +372,13 @@ impl FileDialog {
             ui.add_space(4.0);
             let mut enter = false;
             ui.horizontal(|ui| {
-                let label = ui.label("File name:");
+                let folders = self.kind == DialogKind::Folder;
+                let label = ui.label(if folders { FOLDER_NAME_LABEL } else { "File name:" });
                 let field = ui
                     .add(
                         TextEdit::singleline(&mut self.name)
                             .desired_width(f32::INFINITY)
-                            .hint_text("name, or a path")
+                            .hint_text(if folders { "empty: the folder shown" } else { "name, or a path" })
                             .id_salt("dialog file name"),
                     )
                     .labelled_by(label.id);
@@ -351,7 +403,8 @@ impl FileDialog {
             ui.add_space(6.0);
             ui.horizontal(|ui| {
                 let verb = if self.confirm_replace.is_some() { "Replace" } else { self.verb() };
-                let ok = ui.add_enabled(!self.name.trim().is_empty(), egui::Button::new(RichText::new(verb).strong()));
+                let ready = !self.name.trim().is_empty() || self.kind == DialogKind::Folder;
+                let ok = ui.add_enabled(ready, egui::Button::new(RichText::new(verb).strong()));
                 if (ok.clicked() || enter)
                     && let Some(p) = self.choose()
                 {
@@ -372,6 +425,7 @@ impl FileDialog {
         match self.kind {
             DialogKind::Open => "Open",
             DialogKind::Save => "Save",
+            DialogKind::Folder => "Choose this folder",
         }
     }
 }
@@ -519,6 +573,25 @@ mod tests {
         let t = folder();
         let d = FileDialog::new("Open", DialogKind::Open, &[], &t.path().join("gone/deeper"), "");
         assert_eq!(d.dir(), t.path());
+    }
+
+    #[test]
+    fn folder_mode_lists_folders_counts_files_and_chooses_the_folder_named_or_shown() {
+        let t = folder();
+        std::fs::create_dir(t.path().join("digits")).unwrap();
+        let mut d = FileDialog::new("Data", DialogKind::Folder, &[], t.path(), "");
+        assert_eq!(names(&d), ["digits", "runs"]);
+        assert_eq!(d.files_here(), 3, "A, b and notes; the hidden file is not counted");
+        assert_eq!(d.choose(), Some(t.path().to_path_buf()), "an empty name chooses the folder shown");
+        let runs = d.entries()[1].clone();
+        d.select(&runs);
+        assert_eq!(d.choose(), Some(t.path().join("runs")), "a click picks a folder, the button chooses it");
+        d.name = "A.safetensors".into();
+        assert_eq!(d.choose(), None);
+        assert!(d.error().unwrap().contains("is not a folder"), "{:?}", d.error());
+        let digits = d.entries()[0].clone();
+        assert_eq!(d.activate(&digits), None, "a double click enters");
+        assert_eq!(d.dir(), t.path().join("digits"));
     }
 
     #[test]

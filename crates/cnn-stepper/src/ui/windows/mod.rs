@@ -1,5 +1,6 @@
 //! What floats over the panels: the pixel inspector, the draw-a-digit canvas, the help (and the
-//! explanations every panel offers), the list of keys, the file dialog, and the Network editor.
+//! explanations every panel offers), the list of keys, the file dialog, the Network editor, and
+//! Open data.
 
 pub mod draw;
 pub mod file_dialog;
@@ -7,3 +8,4 @@ pub mod help;
 pub mod inspector;
 pub mod keys;
 pub mod network;
+pub mod open_data;

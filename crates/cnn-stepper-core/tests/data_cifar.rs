@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
+use cnn_stepper_core::cli;
 use cnn_stepper_core::data::{
     self, CIFAR_CLASSES, CIFAR_RECORD_BYTES, DataError, DataKind, DataSource, LoadOptions, LoadProgress, Splits,
 };
@@ -362,4 +363,27 @@ proptest! {
         }
         load_damaged(&bytes)?;
     }
+}
+
+#[test]
+fn a_network_trained_on_a_cifar_folder_is_evaluated_on_its_test_batch() {
+    let dir = folder(2);
+    let save = dir.path().join("w.safetensors");
+    let o = cli::TrainOptions {
+        data: Some(dir.path().to_path_buf()),
+        model: Some("conv(4,5), relu, maxpool(2), flatten, fc(10)".into()),
+        batch: Some(3),
+        save: Some(save.clone()),
+        ..cli::TrainOptions::default()
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut console = cli::Console { out: &mut out, err: &mut err, progress: false };
+    cli::train(&o, &cli::StopFlag::new(), &mut console).unwrap();
+    let csv = dir.path().join("eval.csv");
+    let mut report = Vec::new();
+    cli::eval_model(&save, None, Some(dir.path()), &LoadOptions::default(), Some(&csv), &mut report).unwrap();
+    let report = String::from_utf8(report).unwrap();
+    assert!(report.contains("(") && report.contains("/2)"), "the two test records are evaluated: {report}");
+    let rows = fs::read_to_string(&csv).unwrap();
+    assert!(rows.lines().nth(1).unwrap().contains("truck"), "the first test label (9) is named: {rows}");
 }

@@ -711,7 +711,16 @@ pub fn eval_model(
             }
             (test, dir.display().to_string())
         }
-        Some(dir) => (data::load_test_dir(dir, load.classes)?, dir.display().to_string()),
+        // An IDX folder's test files alone; CIFAR, a built-in set or another kind whole.
+        Some(dir) => match data::DataSource::parse(&dir.to_string_lossy()) {
+            data::DataSource::Folder(d) if matches!(data::kind_of(&d), Ok(data::DataKind::Idx)) => {
+                (data::load_test_dir(&d, load.classes)?, d.display().to_string())
+            }
+            source => {
+                let splits = data::load(&source, load, &|_| {})?;
+                (splits.test, splits.source)
+            }
+        },
         None => {
             let sample = data::embedded()?;
             (sample.test, sample.source)

@@ -135,6 +135,8 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
     let model = options.model.clone();
     let data_given = options.data.clone().filter(|_| note.is_none());
     let asked_for_data = options.data.is_some();
+    let given_options =
+        LoadOptions { image_size: options.image_size, grayscale: options.grayscale, ..LoadOptions::default() };
     eframe::run_native(
         "cnn-stepper",
         native,
@@ -150,10 +152,7 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
             }
             let mut app = CnnApp::with_prefs(&cc.egui_ctx, data, seed, prefs);
             if let Some(dir) = &data_given {
-                app.remember_data(Some(DataChoice::new(
-                    &DataSource::parse(&dir.to_string_lossy()),
-                    &Default::default(),
-                )));
+                app.remember_data(Some(DataChoice::new(&DataSource::parse(&dir.to_string_lossy()), &given_options)));
             }
             if let Some(n) = note {
                 app.push_banner(Severity::Error, n);

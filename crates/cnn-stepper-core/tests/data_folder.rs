@@ -265,6 +265,19 @@ fn files_that_are_not_pictures_are_skipped_and_counted_by_name() {
     assert!(skipped.contains("a/.DS_Store") && skipped.contains("and 2 more"), "names a few: {skipped}");
     let ignored = splits.notes.iter().find(|n| n.starts_with("ignored")).expect("a note on nested folders");
     assert!(ignored.contains("1 folder") && ignored.contains("a/old"), "{ignored}");
+
+    let split = tempfile::tempdir().unwrap();
+    grey_classes(&split.path().join("train"), &["a", "b"], &[2, 2]);
+    grey_classes(&split.path().join("test"), &["a", "b"], &[1, 1]);
+    std::fs::write(split.path().join("test/b/desktop.ini"), b"[.ShellClassInfo]").unwrap();
+    std::fs::write(split.path().join("LICENSE"), b"CC-BY").unwrap();
+    let notes = load(split.path(), 8).unwrap().notes;
+    assert!(
+        notes.contains(
+            &"skipped 1 file that is not a picture (PNG, JPEG, BMP, GIF) or is hidden: test/b/desktop.ini".to_owned()
+        ),
+        "named from the data folder, files beside train/ not counted: {notes:?}"
+    );
 }
 
 #[test]

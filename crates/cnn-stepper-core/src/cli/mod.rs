@@ -86,9 +86,12 @@ fn with_progress_line<T: Send>(
         while !handle.is_finished() {
             std::thread::sleep(Duration::from_millis(50));
             let total = total.load(Ordering::Relaxed);
-            if started.elapsed() >= LOAD_QUIET && total > 0 {
+            let done = done.load(Ordering::Relaxed).min(total);
+            // Once all are decoded the bar stays as drawn while the reader assembles the splits.
+            let shown_all = bar.drawn && bar.done == total;
+            if started.elapsed() >= LOAD_QUIET && total > 0 && !shown_all {
                 bar.total = total;
-                bar.update(err, done.load(Ordering::Relaxed).min(total), None);
+                bar.update(err, done, None);
             }
         }
         bar.finish(err);
@@ -1129,6 +1132,50 @@ impl ProgressBar {
 mod tests {
     use super::*;
     use crate::trainer::checkpoint;
+    use std::sync::mpsc;
+
+    /// Standard error that tells a channel when it is first written to.
+    struct Watched {
+        text: Vec<u8>,
+        first: Option<mpsc::Sender<()>>,
+    }
+
+    impl Write for Watched {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.text.extend_from_slice(buf);
+            if let Some(tx) = self.first.take() {
+                let _ = tx.send(());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_long_load_draws_a_progress_line_and_ends_it() {
+        let (tx, rx) = mpsc::channel();
+        let mut err = Watched { text: Vec::new(), first: Some(tx) };
+        // The work waits until the line is drawn, however long that takes: no timing is asserted.
+        let result = with_progress_line("loading pictures", &mut err, true, move |progress| {
+            progress(LoadProgress { done: 3, total: 12 });
+            rx.recv().unwrap();
+            progress(LoadProgress { done: 12, total: 12 });
+            7
+        });
+        assert_eq!(result, 7);
+        let text = String::from_utf8(err.text).unwrap();
+        assert!(text.starts_with("\rloading pictures [") && text.contains("/12"), "{text:?}");
+        assert!(text.ends_with('\n'), "the line is ended before what follows: {text:?}");
+
+        let mut quiet = Vec::new();
+        let n = with_progress_line("loading", &mut quiet, false, |progress| {
+            progress(LoadProgress { done: 1, total: 1 });
+            1
+        });
+        assert_eq!((n, quiet.len()), (1, 0), "nothing drawn when standard error is not a terminal");
+    }
 
     #[test]
     fn a_failed_save_goes_to_the_first_rescue_folder_that_takes_it() {

@@ -162,9 +162,10 @@ struct Layout {
 /// What was passed over while listing, for the notes.
 #[derive(Debug, Default)]
 struct Skipped {
-    /// Files that are not pictures (or hidden), as `class/name`.
+    /// Files that are not pictures (or hidden), relative to the data folder (`cat/notes.txt`,
+    /// `train/cat/notes.txt`).
     files: Vec<String>,
-    /// Folders inside class folders, as `class/name`.
+    /// Folders inside class folders, relative to the data folder.
     folders: Vec<String>,
 }
 
@@ -183,8 +184,8 @@ impl Layout {
         let SplitFolders { train: train_dir, test: test_dir, unused: other_tests } = find_splits(dir)?;
         let layout = match (train_dir, test_dir) {
             (Some(train_dir), Some(test_dir)) => {
-                let train = class_folders(&train_dir, &mut skipped, false)?;
-                let test = class_folders(&test_dir, &mut skipped, false)?;
+                let train = class_folders(dir, &train_dir, &mut skipped)?;
+                let test = class_folders(dir, &test_dir, &mut skipped)?;
                 let names: Vec<String> = train.iter().map(|c| c.name.clone()).collect();
                 let test_names: Vec<String> = test.iter().map(|c| c.name.clone()).collect();
                 if names != test_names {
@@ -217,7 +218,7 @@ impl Layout {
             }
             (train_dir, _) => {
                 let classes_dir = train_dir.unwrap_or_else(|| dir.to_path_buf());
-                let classes = class_folders(&classes_dir, &mut skipped, classes_dir == dir)?;
+                let classes = class_folders(dir, &classes_dir, &mut skipped)?;
                 hold_out(&classes_dir, classes, seed, notes)?
             }
         };
@@ -231,12 +232,12 @@ impl Skipped {
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if !self.files.is_empty() {
-            notes.push(format!(
-                "skipped {} that {} not pictures (PNG, JPEG, BMP, GIF) or hidden: {}",
-                count(self.files.len(), "file", "files"),
-                if self.files.len() == 1 { "is" } else { "are" },
-                few(&self.files)
-            ));
+            let what = if self.files.len() == 1 {
+                "1 file that is not a picture (PNG, JPEG, BMP, GIF) or is hidden".to_owned()
+            } else {
+                format!("{} files that are not pictures (PNG, JPEG, BMP, GIF) or are hidden", sep(&self.files.len()))
+            };
+            notes.push(format!("skipped {what}: {}", few(&self.files)));
         }
         if !self.folders.is_empty() {
             notes.push(format!(
@@ -284,19 +285,21 @@ fn find_splits(dir: &Path) -> Result<SplitFolders, DataError> {
     Ok(SplitFolders { train: Some(train), test, unused: tests.collect() })
 }
 
-/// The class folders in `dir`, sorted by name, each with its pictures sorted by name.
-/// `top` says that `dir` is the folder `--data` named, whose loose files are counted as
-/// skipped (beside `train/` they are a README, not data).
-fn class_folders(dir: &Path, skipped: &mut Skipped, top: bool) -> Result<Vec<ClassFolder>, DataError> {
+/// The class folders in `dir`, sorted by name, each with its pictures sorted by name. Skipped
+/// files are named relative to `root`, the folder `--data` named; loose files in `dir` are
+/// counted only when it is `root` (beside `train/` they are a README, not data).
+fn class_folders(root: &Path, dir: &Path, skipped: &mut Skipped) -> Result<Vec<ClassFolder>, DataError> {
+    let shown = |path: &Path| path.strip_prefix(root).unwrap_or(path).display().to_string();
+    let top = dir == root;
     let mut classes = Vec::new();
     for Entry { name, path, dir: folder } in list(dir)? {
         if hidden(&name) {
             // `.ipynb_checkpoints`, `.git`: never a class.
-            skipped.files.push(name);
+            skipped.files.push(shown(&path));
         } else if folder {
             classes.push((name, path));
         } else if top {
-            skipped.files.push(name);
+            skipped.files.push(shown(&path));
         }
     }
     classes.sort();
@@ -314,17 +317,16 @@ fn class_folders(dir: &Path, skipped: &mut Skipped, top: bool) -> Result<Vec<Cla
             let mut pictures = Vec::new();
             let mut not_pictures = 0;
             for Entry { name: file, path: file_path, dir: folder } in list(&path)? {
-                let shown = format!("{name}/{file}");
                 if hidden(&file) {
                     not_pictures += 1;
-                    skipped.files.push(shown);
+                    skipped.files.push(shown(&file_path));
                 } else if folder {
-                    skipped.folders.push(shown);
+                    skipped.folders.push(shown(&file_path));
                 } else if is_picture(&file_path) {
                     pictures.push(file_path);
                 } else {
                     not_pictures += 1;
-                    skipped.files.push(shown);
+                    skipped.files.push(shown(&file_path));
                 }
             }
             if pictures.is_empty() {

@@ -1,5 +1,5 @@
-//! Data: the IDX reader (raw or gzip), MNIST-style dataset folders, the embedded MNIST sample,
-//! and seeded batch sampling.
+//! Data: the IDX reader (raw or gzip), MNIST-style dataset folders, image folders of PNG, JPEG,
+//! BMP and GIF pictures ([`folder`]), the embedded MNIST sample, and seeded batch sampling.
 //!
 //! Nothing here knows about the network or the window. The flow is
 //! `load_dir` / `embedded` → [`Splits`] (two [`Dataset`]s of raw bytes) → a [`Sampler`] picks

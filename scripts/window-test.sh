@@ -83,7 +83,7 @@ echo "window-test: starting $bin on $disp ($size)"
 "$bin" >"$log" 2>&1 &
 apid=$!
 
-wid=$(timeout 60 xdotool search --sync --name '^cnn-stepper$' 2>/dev/null | head -n 1) || true
+wid=$(timeout 60 xdotool search --sync --name '^cnn-stepper' 2>/dev/null | head -n 1) || true
 [ -n "$wid" ] || fail "no window named cnn-stepper appeared within 60 s"
 kill -0 "$apid" 2>/dev/null || fail "the program exited right after opening its window"
 # The first frames (wgpu setup on a software renderer) take a moment.
@@ -132,8 +132,9 @@ echo "window-test: saved the session ($(stat -c %s "$work/session.safetensors") 
 echo "window-test: File → Save the window as PNG…"
 xdotool mousemove 20 12 click 1
 sleep 1
-# The menu item under "PNG resolution 1× 2× 3×" and the two view PNGs (at 100 % zoom).
-xdotool mousemove 99 236 click 1
+# The menu item under "PNG resolution 1× 2× 3×" and the two view PNGs (at 100 % zoom), below
+# Open data… and Classify an image….
+xdotool mousemove 99 297 click 1
 sleep 1
 save_through_dialog "$work/window.png" "File → Save the window as PNG"
 png_size=$(identify -format '%wx%h' "$work/window.png") || fail "$work/window.png is not a picture"

@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::dataset::{largest_label, name_lines};
 use super::error::sep;
 use super::{DataError, Dataset, LoadProgress, Splits};
 use crate::fileio;
@@ -216,14 +217,7 @@ fn read_meta(root: &Path) -> Result<Option<(PathBuf, Vec<String>)>, DataError> {
         .read_to_end(&mut bytes)
         .map_err(|source| DataError::Io { name: path.display().to_string(), source })?;
     // Lossy: a stray byte in one name should not make the whole set unreadable.
-    let text = String::from_utf8_lossy(&bytes);
-    let names: Vec<String> = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let names = name_lines(&String::from_utf8_lossy(&bytes));
     Ok(Some((path, names)))
 }
 
@@ -234,14 +228,7 @@ fn decide_names<'a>(
     batches: impl Iterator<Item = &'a BatchFile>,
 ) -> Result<Vec<String>, DataError> {
     // The first record holding the largest label, for the message.
-    let mut largest: Option<(&BatchFile, usize, u8)> = None;
-    for batch in batches {
-        if let Some((record, &label)) = batch.labels.iter().enumerate().max_by_key(|&(i, &l)| (l, std::cmp::Reverse(i)))
-            && largest.is_none_or(|(_, _, l)| label > l)
-        {
-            largest = Some((batch, record, label));
-        }
-    }
+    let largest = largest_label(batches.map(|batch| (batch, batch.labels.as_slice())));
     let needed = largest.map_or(0, |(_, _, l)| usize::from(l) + 1);
     match meta {
         Some((path, names)) => {

@@ -378,6 +378,32 @@ pub fn load_test_dir(dir: &Path, classes: Option<ClassNames>) -> Result<Dataset,
     test.into_dataset(&class_names)
 }
 
+/// The class names of a names file (`classes.txt`, CIFAR's `batches.meta.txt`): one per
+/// non-empty line, trimmed. Editors on Windows add a byte-order mark and \r\n; neither belongs
+/// in a class name.
+pub(crate) fn name_lines(text: &str) -> Vec<String> {
+    text.trim_start_matches('\u{feff}')
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The largest label over `sources` (each a file and its labels), with the first file and
+/// position holding it, for a message naming where it is.
+pub(crate) fn largest_label<'a, T>(sources: impl Iterator<Item = (&'a T, &'a [u8])>) -> Option<(&'a T, usize, u8)> {
+    let mut largest: Option<(&T, usize, u8)> = None;
+    for (source, labels) in sources {
+        if let Some((index, &label)) = labels.iter().enumerate().max_by_key(|&(i, &l)| (l, std::cmp::Reverse(i)))
+            && largest.is_none_or(|(_, _, l)| label > l)
+        {
+            largest = Some((source, index, label));
+        }
+    }
+    largest
+}
+
 /// Class names given before the labels are read: by `--classes` or by a `classes.txt`.
 enum GivenNames {
     /// `--classes digits|fashion`.
@@ -402,15 +428,7 @@ fn given_names(dir: &Path, classes: Option<ClassNames>) -> Result<GivenNames, Da
 /// must have a name. Without names, MNIST-style folders (labels below 10) get the digits and
 /// others (EMNIST's 26 or 47 classes) numbers up to their largest label.
 fn decide_names(named: GivenNames, splits: &[&RawSplit]) -> Result<Vec<String>, DataError> {
-    // The first split holding the largest label, for the message.
-    let mut largest: Option<(&RawSplit, usize, u8)> = None;
-    for split in splits {
-        if let Some((index, &label)) = split.labels.iter().enumerate().max_by_key(|&(i, &l)| (l, std::cmp::Reverse(i)))
-            && largest.is_none_or(|(_, _, l)| label > l)
-        {
-            largest = Some((split, index, label));
-        }
-    }
+    let largest = largest_label(splits.iter().map(|&split| (split, split.labels.as_slice())));
     let needed = largest.map_or(0, |(_, _, l)| usize::from(l) + 1);
     let names = match named {
         GivenNames::Option(choice) => choice.names(),
@@ -569,14 +587,7 @@ fn read_classes_file(dir: &Path) -> Result<Option<Vec<String>>, DataError> {
     file.take(MAX_CLASSES_FILE)
         .read_to_string(&mut text)
         .map_err(|source| DataError::Io { name: path.display().to_string(), source })?;
-    // Editors on Windows add a byte-order mark and \r\n; neither belongs in a class name.
-    let names: Vec<String> = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let names = name_lines(&text);
     if names.len() < 2 {
         return Err(DataError::ClassesFile { path, found: names.len(), expected: 2 });
     }

@@ -93,18 +93,11 @@ pub fn fit_text(painter: &egui::Painter, text: &str, font: &FontId, max_width: f
     cut(lo)
 }
 
-/// A probability in percent with `decimals` decimals, the one rounding every view uses:
-/// floored, so that a short form never contradicts a long one (99.8% is "99%", never "100%"),
-/// and 100% appears only for a certainty.
-pub fn percent(p: f32, decimals: usize) -> String {
-    let scale = 10f64.powi(decimals as i32);
-    // The f32 0.998 is 0.99799996…: a thousandth of the last digit keeps it at 99.8.
-    let mut v = ((p.clamp(0.0, 1.0) as f64) * 100.0 * scale + 1e-3).floor() / scale;
-    if p < 1.0 {
-        v = v.min(100.0 - 1.0 / scale);
-    }
-    format!("{v:.decimals$}%")
-}
+/// A probability in percent with `decimals` decimals, the one rounding every view uses (the
+/// core's, so `predict` on the terminal and the window never disagree): floored, so that a short
+/// form never contradicts a long one (99.8% is "99%", never "100%"), and 100% appears only for a
+/// certainty.
+pub use crate::cli::predict::percent;
 
 /// A probability as the views show it: one decimal, floored (see [`percent`]).
 pub fn prob(p: f32) -> String {

@@ -66,7 +66,7 @@ pub fn generate_shapes(
     progress(LoadProgress { done: total, total });
     let source = format!("generated shapes (seed {seed})");
     let notes = vec![format!(
-        "generated {} training and {} test pictures of {} shapes ({}) from seed {seed}: the class is the shape; \
+        "{} training and {} test pictures of {} shapes ({}): the class is the shape; \
          its colour, size, place and rotation and the background are random",
         sep(&train),
         sep(&test),

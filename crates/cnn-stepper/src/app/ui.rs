@@ -16,7 +16,7 @@ use crate::ui::panels::menu::{DRAW_IS_GREY, MenuState, menu_bar_ui};
 use crate::ui::panels::outputs::{Subject, outputs_ui};
 use crate::ui::panels::pipeline::pipeline_ui;
 use crate::ui::panels::status::status_ui;
-use crate::ui::support::text::thousands;
+use crate::ui::support::text::{item_word, item_word_capital, thousands};
 use crate::ui::tabs::{TabContext, tab_row_ui};
 use crate::ui::windows::draw::draw_window;
 use crate::ui::windows::file_dialog::DialogOutcome;
@@ -323,7 +323,11 @@ fn probe_line_ui(ui: &mut egui::Ui, p: &Probed, caption: &str, file: bool, names
     let mut back = false;
     ui.horizontal_wrapped(|ui| {
         // The button first: the line may run under a window on a narrow screen.
-        if ui.button("Back to the batch").on_hover_text("Show the batch's selected digit again").clicked() {
+        if ui
+            .button("Back to the batch")
+            .on_hover_text(format!("Show the batch's selected {} again", item_word(names)))
+            .clicked()
+        {
             back = true;
         }
         let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
@@ -380,7 +384,10 @@ impl CnnApp {
             }
             (ImageId::Drawn, None) => "Your drawing".to_string(),
             (ImageId::Test(i), _) => format!("Test image {}", thousands(*i as u64)),
-            (ImageId::Batch { position, .. }, _) => format!("Digit {} of the batch", position + 1),
+            (ImageId::Batch { position, .. }, _) => {
+                let names = self.results.snapshot.as_deref().map_or(&[][..], |s| &s.class_names[..]);
+                format!("{} {} of the batch", item_word_capital(names), position + 1)
+            }
         }
     }
 

@@ -162,8 +162,12 @@ fn colour_images_are_uploaded_in_colour_with_their_class_names() {
     // The selected image's thumbnail beside its outputs is the same texture's tile; the batch
     // cells and the probabilities say the data's class names.
     let first = &CLASSES[labels[0]];
-    assert!(has_text_containing(&h, &format!("digit 1: label {first}, predicted ")), "the first cell's name");
+    assert!(has_text_containing(&h, &format!("image 1: label {first}, predicted ")), "the first cell's name");
     assert!(has_text_containing(&h, "label circle on navy blue"), "a long name whole in the cell's label");
+    // Colour pictures of shapes are not digits: the captions say "image".
+    assert!(has_text_containing(&h, "Image 1 of the batch"), "the outputs' caption");
+    assert!(has_text_containing(&h, "click an image to follow it"), "the batch's hint");
+    assert!(!has_text_containing(&h, "digit 1"), "no digit captions on shapes");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use eframe::egui::{self, Color32, RichText, Stroke, StrokeKind, vec2};
 use crate::engine::argmax;
 use crate::trainer::{Command, Snapshot};
 use crate::ui::support::palette;
-use crate::ui::support::text::{percent, prob};
+use crate::ui::support::text::{item_word, percent, prob};
 use crate::ui::support::textures::TileSet;
 use crate::ui::support::widgets::{min_picture, projector};
 use crate::ui::windows::help::{HelpTopic, heading_ui};
@@ -49,7 +49,14 @@ pub fn batch_ui(ui: &mut egui::Ui, snap: Option<&Snapshot>, digits: &TileSet) ->
         }
         ui.label(summary);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            ui.label(RichText::new("click a digit to follow it").small().weak());
+            ui.label(
+                RichText::new(format!(
+                    "click {} to follow it",
+                    if item_word(&snap.class_names) == "digit" { "a digit" } else { "an image" }
+                ))
+                .small()
+                .weak(),
+            );
         });
     });
     if n == 0 {
@@ -114,14 +121,15 @@ fn digit_cell_ui(
     let wrong = cell.prediction.is_some_and(|(p, _)| p != cell.label);
     let description = match cell.prediction {
         Some((p, conf)) => format!(
-            "digit {}: label {}, predicted {} ({}){}",
+            "{} {}: label {}, predicted {} ({}){}",
+            item_word(names),
             i + 1,
             full_name(names, cell.label),
             full_name(names, p),
             prob(conf),
             if wrong { ", wrong" } else { "" }
         ),
-        None => format!("digit {}: label {}", i + 1, full_name(names, cell.label)),
+        None => format!("{} {}: label {}", item_word(names), i + 1, full_name(names, cell.label)),
     };
     let (rect, response) = crate::ui::support::widgets::thumbnail_cell(ui, size, selected, &description);
     if ui.is_rect_visible(rect) {

@@ -10,7 +10,7 @@ use crate::trainer::Snapshot;
 use crate::ui::ViewState;
 use crate::ui::support::colormap::{ColorMap, fmt_sig};
 use crate::ui::support::palette;
-use crate::ui::support::text::prob;
+use crate::ui::support::text::{item_word_capital, prob};
 use crate::ui::support::textures::TileSet;
 use crate::ui::windows::help::{HelpTopic, heading_ui};
 
@@ -55,7 +55,10 @@ pub fn outputs_ui(
         let s = &snap.sample;
         let names = &snap.class_names;
         let (caption, label) = match subject {
-            Subject::Batch => (format!("Digit {} of the batch", s.index + 1), snap.batch.labels.get(s.index).copied()),
+            Subject::Batch => (
+                format!("{} {} of the batch", item_word_capital(names), s.index + 1),
+                snap.batch.labels.get(s.index).copied(),
+            ),
             Subject::Probe { caption, label } => (caption.clone(), *label),
         };
         let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());

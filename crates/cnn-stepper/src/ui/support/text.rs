@@ -55,6 +55,19 @@ impl GlyphSafe {
     }
 }
 
+/// What the views call one picture of the data: "digit" when the classes are the ten digits
+/// (MNIST, the sample), "image" for anything else (clothes, shapes, photos): a caption saying
+/// "digit 3 of the batch" under a red triangle misleads a class.
+pub fn item_word(names: &[String]) -> &'static str {
+    let digits = names.len() == 10 && names.iter().enumerate().all(|(i, n)| n.trim() == i.to_string());
+    if digits { "digit" } else { "image" }
+}
+
+/// [`item_word`] with a capital first letter, for the start of a caption.
+pub fn item_word_capital(names: &[String]) -> &'static str {
+    if item_word(names) == "digit" { "Digit" } else { "Image" }
+}
+
 /// Class `class`'s name, or its number when the dataset has no name for it.
 pub fn class_name(names: &[String], class: usize) -> String {
     names.get(class).cloned().unwrap_or_else(|| class.to_string())
@@ -120,6 +133,16 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_ten_digit_classes_make_pictures_digits() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        assert_eq!((item_word(&digits), item_word_capital(&digits)), ("digit", "Digit"));
+        assert_eq!(item_word(&names(&["T-shirt/top", "Trouser"])), "image", "clothes");
+        assert_eq!(item_word(&digits[..5]), "image", "five numbered classes are not the digits");
+        assert_eq!(item_word_capital(&names(&["circle", "square"])), "Image");
+    }
 
     #[test]
     fn counts_get_thousands_separators() {

@@ -11,7 +11,7 @@ use eframe::egui::{self, Align2, Color32, FontId, Rect, RichText, Sense, Stroke,
 use crate::data::Dataset;
 use crate::trainer::{Command, EvalResult, Misclassified, ProbeInput};
 use crate::ui::support::palette;
-use crate::ui::support::text::{prob, thousands};
+use crate::ui::support::text::{item_word, prob, thousands};
 use crate::ui::support::textures::{Coloring, TileSet};
 use crate::ui::support::widgets::section_heading;
 
@@ -486,7 +486,7 @@ fn matrix_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResult
                 "true {}, predicted {}: {}",
                 full_name(names, t),
                 full_name(names, p),
-                plural(count, "digit", "digits")
+                plural(count, item_word(names), &format!("{}s", item_word(names)))
             );
             let r = ui.interact(rect, ui.scope_id().with(("confusion cell", t, p)), Sense::click());
             let filter =
@@ -633,7 +633,7 @@ fn gallery_ui(ui: &mut egui::Ui, state: &mut EvaluationState, result: &EvalResul
     let shown = state.order.len();
     let true_count = state.filter.true_count(result);
     ui.horizontal_wrapped(|ui| {
-        ui.label(RichText::new("Misclassified test digits").strong());
+        ui.label(RichText::new(format!("Misclassified test {}s", item_word(names))).strong());
         ui.label(format!("{} · {}", plural(shown, "mistake", "mistakes"), state.filter.describe(names)));
         if shown < true_count {
             ui.label(

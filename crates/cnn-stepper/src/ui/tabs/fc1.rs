@@ -27,7 +27,7 @@ use crate::engine::model::{LayerSpec, Plan};
 use crate::trainer::{ClassEvidence, Command, EvidenceOf, Fc1Unit, ImageId, ModelView, Snapshot};
 use crate::ui::support::colormap::{ColorMap, Legend, Scales, fmt_sig, legend_ui};
 use crate::ui::support::palette;
-use crate::ui::support::text::GlyphSafe;
+use crate::ui::support::text::{GlyphSafe, item_word};
 use crate::ui::support::textures::{Coloring, Grid, TileSet, pixel_text, tiles_ui};
 use crate::ui::support::widgets::placeholder_ui;
 use crate::ui::support::widgets::section_heading;
@@ -535,7 +535,7 @@ fn unit_facts_ui(
     match fc.map(|(s, i)| (s.sample.output(i), s.sample.output(i + 1))) {
         Some((z, a)) if j < z.len() => {
             let z = z[j];
-            let mut text = format!("on the selected digit: {} = {}", u.layer, fmt_sig(z));
+            let mut text = format!("on the selected {}: {} = {}", word(snap), u.layer, fmt_sig(z));
             match &n.relu {
                 Some(relu) => {
                     if let Some(a) = a.get(j) {
@@ -552,12 +552,16 @@ fn unit_facts_ui(
             }
             facts.push(text);
         }
-        Some(_) => facts.push(format!("on the selected digit: computed in forward {}", u.layer)),
+        Some(_) => facts.push(format!("on the selected {}: computed in forward {}", word(snap), u.layer)),
         None => {}
     }
     if let (Some(active), Some(_)) = (evidence.and_then(|e| e.active_units.get(j)), &n.relu) {
         // The evidence ran on the weights after the step's update, the digit's values before it.
-        facts.push(format!("with the current weights it is {} for this digit", if *active { "on" } else { "off" }));
+        facts.push(format!(
+            "with the current weights it is {} for this {}",
+            if *active { "on" } else { "off" },
+            word(snap)
+        ));
     }
     ui.label(facts.join(" · "));
 }
@@ -636,7 +640,7 @@ fn evidence_section_ui(
     evidence: Option<&ClassEvidence>,
     now: f64,
 ) -> Option<Command> {
-    section_heading(ui, "Class evidence for the selected digit");
+    section_heading(ui, &format!("Class evidence for the selected {}", word(snap)));
     let source = names.map_or("input", |n| n.source.as_str());
     let summed =
         if names.is_some_and(|n| n.maps.0 > 1) { format!(", summed over the {source} maps") } else { String::new() };
@@ -663,6 +667,9 @@ fn evidence_section_ui(
     else {
         let what = match snap {
             Some(s) if selected_image(s).is_some() => "asking the trainer for the evidence maps…",
+            Some(s) if item_word(&s.class_names) == "image" => {
+                "take a step first: the evidence is about an image of the batch"
+            }
             Some(_) => "take a step first: the evidence is about a digit of the batch",
             None => "no network yet",
         };
@@ -692,8 +699,8 @@ fn evidence_section_ui(
             let (r, _) = tiles_ui(ui, input, one, &|_, _| Some(0), &|_, y, x, _| {
                 format!("input pixel row {y}, column {x}: {}", pixel_text(&input.texel(0, y, x)))
             });
-            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "the digit"));
-            ui.label(RichText::new("digit").small());
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, format!("the {}", word(snap))));
+            ui.label(RichText::new(word(snap)).small());
         });
         for k in 0..classes {
             ui.vertical(|ui| {
@@ -793,10 +800,10 @@ fn evidence_section_ui(
 fn image_caption(e: &ClassEvidence, n: &FcNames, snap: Option<&Snapshot>) -> String {
     let what = match &e.image {
         ImageId::Batch { position, train_index } => {
-            format!("digit {} of the batch (training image {train_index})", position + 1)
+            format!("{} {} of the batch (training image {train_index})", word(snap), position + 1)
         }
         ImageId::Test(i) => format!("test image {i}"),
-        ImageId::Drawn => "the drawn digit".to_string(),
+        ImageId::Drawn => format!("the drawn {}", word(snap)),
     };
     let label = e.label.map(|l| format!(", label {}", class_name(snap, l))).unwrap_or_default();
     let x = if e.source == "input" { "the image".to_string() } else { format!("{}'s output", e.source) };
@@ -892,6 +899,11 @@ impl Tab for Fc1Tab {
     fn request_failed(&mut self) {
         self.state.forget_requests();
     }
+}
+
+/// "digit" or "image" (see [`item_word`]); "digit" before the first snapshot.
+fn word(snap: Option<&Snapshot>) -> &'static str {
+    snap.map_or("digit", |s| item_word(&s.class_names))
 }
 
 #[cfg(test)]

@@ -284,7 +284,7 @@ fn conv_ui(ui: &mut egui::Ui, state: &mut InspectorState, insp: &PixelInspection
     }
     ui.horizontal_top(|ui| {
         let what = if insp.input_name == "input" && insp.channels == 1 {
-            "patch of the digit x".to_string()
+            "patch of the image x".to_string()
         } else if named {
             format!("patch of {}[{c}] ({channel})", insp.input_name)
         } else {

@@ -290,8 +290,11 @@ fn unread_sentence(unread: &[Unread]) -> String {
         n => format!(", nor the {n} padding rings after them"),
     };
     if rows.is_empty() {
-        let rings = if padding == 1 { "ring" } else { "rings" };
-        format!("the last {padding} padding {rings} (rows and columns) are never read: only zeros are left out.")
+        if padding == 1 {
+            "the last padding ring (a row and a column) is never read: only zeros are left out.".to_string()
+        } else {
+            format!("the last {padding} padding rings (rows and columns) are never read: only zeros are left out.")
+        }
     } else {
         format!(
             "{} {r} and {} {r} of the input are never read{zeros}: their values never reach the output.",

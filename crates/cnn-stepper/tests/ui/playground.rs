@@ -165,7 +165,7 @@ fn max_and_average_pooling_give_the_expected_numbers() {
     h.step();
     assert!(size_line(&h).ends_with("1 + (4 − 2 + 2·0) / 2 = 1 + 2 / 2 = 1 + 1 = 2  →  2×2"), "{}", size_line(&h));
     click(&mut h, STEP_LABEL);
-    assert!(has_text_containing(&h, "out[0, 0] = max = 3  (row 0, column 1 of the window)"));
+    assert!(has_text_containing(&h, "out[0, 0] = max = 3\n(row 0, column 1 of the window)"));
     step_to_end(&mut h);
     let cells = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, c)| output_cell(&h, r, c));
     assert_eq!(cells, ["3", "4", "4", "4"].map(String::from));

@@ -30,7 +30,7 @@ pub const PAUSE_LABEL: &str = "Pause";
 /// The Restart button.
 pub const RESTART_LABEL: &str = "Restart";
 /// The first words of the output-size line.
-pub const SIZE_PREFIX: &str = "Output size = 1 + (H − HH + 2·pad) / stride = ";
+pub const SIZE_PREFIX: &str = "Output size = 1 + (H − HH + 2·pad) / stride";
 
 /// Slowest and fastest animation, in window positions per second.
 const SPEEDS: (f32, f32) = (0.5, 10.0);
@@ -309,17 +309,22 @@ pub fn playground_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
     let size = state.output_size();
     size_ui(ui, &size);
     ui.separator();
+    // The animation's buttons above the grids: on a small screen the grids scroll, not them.
+    let total = state.output().map_or(0, |o| o.cells.len());
+    animation_ui(ui, state, total);
     let output = state.output().ok();
     let cell = output.as_ref().and_then(|o| state.shown().and_then(|i| o.cells.get(i)));
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| input_ui(ui, state, &size, cell));
         ui.add_space(12.0);
-        ui.vertical(|ui| middle_ui(ui, state, cell));
+        ui.vertical(|ui| {
+            // Long sums wrap here rather than push the output off the window.
+            ui.set_max_width(if projector(ui.ctx()) { 340.0 } else { 320.0 });
+            middle_ui(ui, state, cell);
+        });
         ui.add_space(12.0);
         ui.vertical(|ui| output_ui(ui, state, output.as_ref()));
     });
-    ui.separator();
-    animation_ui(ui, state, output.as_ref());
 }
 
 /// Input size and fill, kernel size and preset, bias, mode, pooling window, padding, stride.
@@ -430,11 +435,17 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
             }
         }
     });
-    if !state.mode.is_pool() {
+    // Shown but off while pooling, so the rows below do not jump when the mode changes.
+    ui.add_enabled_ui(!state.mode.is_pool(), |ui| {
         ui.horizontal_wrapped(|ui| {
+            let off = "Pooling has no kernel and no bias: it only compares or averages the window's values";
             ui.label(RichText::new("Kernel").strong()).on_hover_text("The weights the window multiplies by");
             for k in KernelPreset::ALL {
-                if ui.selectable_label(state.kernel_preset == Some(k), k.name()).on_hover_text(k.describe()).clicked() {
+                let r = ui
+                    .selectable_label(state.kernel_preset == Some(k), k.name())
+                    .on_hover_text(k.describe())
+                    .on_disabled_hover_text(off);
+                if r.clicked() {
                     state.kernel_preset = Some(k);
                     state.kernel = k.grid(state.kernel.side());
                 }
@@ -446,9 +457,10 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
             ui.add(
                 egui::DragValue::new(&mut state.bias).prefix("bias ").speed(0.1).range(-99.0..=99.0).max_decimals(2),
             )
-            .on_hover_text("b, added to every sum: out = Σ window · kernel + b");
+            .on_hover_text("b, added to every sum: out = Σ window · kernel + b")
+            .on_disabled_hover_text(off);
         });
-    }
+    });
 }
 
 fn capitalised(s: &str) -> String {
@@ -461,11 +473,13 @@ fn size_ui(ui: &mut egui::Ui, size: &OutputSize) {
     let mono = FontId::monospace(body_size(ui) + 2.0);
     let out = size.out().map_or_else(|| "no output".to_string(), |o| format!("{o}×{o}"));
     let strong = ui.visuals().strong_text_color();
-    ui.label(RichText::new(format!("{SIZE_PREFIX}{}  →  {out}", size.formula())).font(mono).color(strong))
-        .on_hover_text(
-            "The post's formula: H the input's side, HH the window's, pad the zero rings, stride the step. \
+    // The numbers under the formula, their "=" under its "=" (the font is monospace).
+    let indent = " ".repeat(SIZE_PREFIX.chars().position(|c| c == '=').unwrap_or(0));
+    let text = format!("{SIZE_PREFIX}\n{indent}= {}  →  {out}", size.formula());
+    ui.label(RichText::new(text).font(mono).color(strong)).on_hover_text(
+        "The post's formula: H the input's side, HH the window's, pad the zero rings, stride the step. \
          Its int() rounds the division down.",
-        );
+    );
     if let Some(text) = size.explanation() {
         let warn = size.out().is_none() || size.remainder() > 0;
         let color = if warn { ui.visuals().warn_fg_color } else { ui.visuals().text_color() };
@@ -537,7 +551,7 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
         "Drag a number sideways to change it, or click it and type. The ring of zeros is the padding; \
          rows and columns in red are never read by any window.",
     );
-    let c = cell_side(ui, n, 380.0);
+    let c = cell_side(ui, n, 340.0);
     let (rect, _) = ui.allocate_exact_size(vec2(c * n as f32, c * n as f32), Sense::hover());
     let at = |r: usize, col: usize| {
         Rect::from_min_size(rect.min + vec2(col as f32 * c, r as f32 * c), vec2(c, c)).shrink(1.0)
@@ -548,6 +562,7 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
         if ui.visuals().dark_mode { Color32::from_rgb(60, 52, 80) } else { Color32::from_rgb(226, 218, 240) };
     let unread = size.unread_padded();
     let weak = ui.visuals().weak_text_color();
+    let mut cells = cells_ui(ui, rect, &font);
     let mut edits = Vec::new();
     for r in 0..n {
         for col in 0..n {
@@ -558,14 +573,10 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
                     let v = state.input.get(ir, ic).unwrap_or(0.0);
                     ui.painter().rect_filled(cell_rect, 2.0, tint(v, scale));
                     let mut edited = v;
-                    let changed = ui
-                        .scope(|ui| {
-                            cell_style(ui, &font);
-                            ui.put(cell_rect, number_field(&mut edited))
-                                .on_hover_text(format!("x[{ir}, {ic}] = {}: drag or click and type", num(v)))
-                                .changed()
-                        })
-                        .inner;
+                    let changed = cells
+                        .put(cell_rect, number_field(&mut edited))
+                        .on_hover_text(format!("x[{ir}, {ic}] = {}: drag or click and type", num(v)))
+                        .changed();
                     if changed {
                         edits.push((ir, ic, edited));
                     }
@@ -613,6 +624,14 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
     }
 }
 
+/// A child of `ui` over the grid's `rect` (already allocated) for its number fields: placing
+/// them there does not move `ui`'s cursor, and they take the cells' look.
+fn cells_ui(ui: &mut egui::Ui, rect: Rect, font: &FontId) -> egui::Ui {
+    let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect));
+    cell_style(&mut child, font);
+    child
+}
+
 /// A number cell's look: large monospace digits, no frame of its own (the cell is painted).
 fn cell_style(ui: &mut egui::Ui, font: &FontId) {
     let name = TextStyle::Name("playground cell".into());
@@ -650,6 +669,7 @@ fn middle_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, cell: Option<&Cell>
         let font = cell_font(c);
         let (rect, _) = ui.allocate_exact_size(vec2(c * k as f32, c * k as f32), Sense::hover());
         let scale = scale_of(state.kernel.values());
+        let mut cells = cells_ui(ui, rect, &font);
         let mut edits = Vec::new();
         for r in 0..k {
             for col in 0..k {
@@ -658,14 +678,10 @@ fn middle_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, cell: Option<&Cell>
                 let v = state.kernel.get(r, col).unwrap_or(0.0);
                 ui.painter().rect_filled(cell_rect, 2.0, tint(v, scale));
                 let mut edited = v;
-                let changed = ui
-                    .scope(|ui| {
-                        cell_style(ui, &font);
-                        ui.put(cell_rect, number_field(&mut edited))
-                            .on_hover_text(format!("k[{r}, {col}] = {}: drag or click and type", num(v)))
-                            .changed()
-                    })
-                    .inner;
+                let changed = cells
+                    .put(cell_rect, number_field(&mut edited))
+                    .on_hover_text(format!("k[{r}, {col}] = {}: drag or click and type", num(v)))
+                    .changed();
                 if changed {
                     edits.push((r, col, edited));
                 }
@@ -701,13 +717,16 @@ fn middle_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, cell: Option<&Cell>
                 num(cell.value)
             };
             let mono = FontId::monospace(body_size(ui));
+            let strong = ui.visuals().strong_text_color();
             ui.add(
                 egui::Label::new(
-                    RichText::new(format!("sum = {} = {}", terms.join(" + "), num(cell.sum))).font(mono.clone()),
+                    RichText::new(format!("sum = {} = {}", terms.join(" + "), num(cell.sum)))
+                        .font(mono.clone())
+                        .color(strong),
                 )
                 .wrap(),
             );
-            ui.label(RichText::new(format!("out[{oy}, {ox}] = {with_bias}")).font(mono))
+            ui.label(RichText::new(format!("out[{oy}, {ox}] = {with_bias}")).font(mono).color(strong))
                 .on_hover_text("The post: out[n, f, h, w] = np.sum(x_pad[…] * k[f]) + b[f]");
         }
         Mode::MaxPool | Mode::AvgPool => {
@@ -717,7 +736,7 @@ fn middle_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, cell: Option<&Cell>
             let mono = FontId::monospace(body_size(ui));
             let text = match cell.winner {
                 Some(w) => format!(
-                    "out[{oy}, {ox}] = max = {}  (row {}, column {} of the window)",
+                    "out[{oy}, {ox}] = max = {}\n(row {}, column {} of the window)",
                     num(cell.value),
                     w / k,
                     w % k
@@ -726,7 +745,8 @@ fn middle_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, cell: Option<&Cell>
                     format!("out[{oy}, {ox}] = mean = {} / {} = {}", num(cell.sum), k * k, num(cell.value))
                 }
             };
-            ui.label(RichText::new(text).font(mono)).on_hover_text(if cell.winner.is_some() {
+            let strong = ui.visuals().strong_text_color();
+            ui.label(RichText::new(text).font(mono).color(strong)).on_hover_text(if cell.winner.is_some() {
                 "The largest value wins (outlined in green; the first one if several are equal, as PyTorch picks)"
             } else {
                 "The window's values added up and divided by their number"
@@ -746,7 +766,7 @@ fn small_grid_ui(ui: &mut egui::Ui, id: &str, values: &[f32], k: usize, mark: Op
     let font = cell_font(c / 1.25);
     let (rect, _) = ui.allocate_exact_size(vec2(c * k as f32, c / 1.25 * k as f32), Sense::hover());
     let scale = scale_of(values);
-    let text = ui.visuals().text_color();
+    let text = ui.visuals().strong_text_color();
     for (i, &v) in values.iter().enumerate() {
         let (r, col) = (i / k, i % k);
         let cell_rect =
@@ -800,7 +820,7 @@ fn output_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, output: Option<&Out
                 egui::Align2::CENTER_CENTER,
                 num(cell.value),
                 font.clone(),
-                ui.visuals().text_color(),
+                ui.visuals().strong_text_color(),
             );
         } else {
             ui.painter().rect_stroke(cell_rect, 2.0, frame, StrokeKind::Inside);
@@ -828,8 +848,7 @@ fn output_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, output: Option<&Out
 }
 
 /// Restart, Step, Play/Pause, the speed, and where the window is.
-fn animation_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, output: Option<&Output>) {
-    let total = output.map_or(0, |o| o.cells.len());
+fn animation_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, total: usize) {
     ui.horizontal_wrapped(|ui| {
         if ui
             .add_enabled(state.written > 0, egui::Button::new(RESTART_LABEL))

@@ -19,6 +19,7 @@ pub mod npz;
 pub mod number;
 pub mod params;
 pub mod phase;
+pub mod playground;
 pub mod relu;
 pub mod softmax_xent;
 pub mod weights;

@@ -129,6 +129,7 @@ impl CnnApp {
             MenuAction::SetPipeline(on) => self.view.show_pipeline = on,
             MenuAction::SetOutputs(on) => self.view.show_outputs = on,
             MenuAction::SetKeys(on) => self.windows.show_keys = on,
+            MenuAction::SetPlayground(on) => self.windows.show_playground = on,
             MenuAction::SetPngScale(k) => self.files.png_scale = k,
             MenuAction::ResetLayout => {
                 // Panel sizes and scroll positions live in egui's memory, which eframe saves.

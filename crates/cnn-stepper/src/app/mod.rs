@@ -277,6 +277,9 @@ struct Windows {
     /// The Network editor (made from the first snapshot, kept while the app runs).
     network: Option<crate::ui::windows::network::NetworkEditor>,
     show_network: bool,
+    /// The convolution playground (its numbers kept while closed).
+    playground: crate::ui::windows::playground::PlaygroundState,
+    show_playground: bool,
     /// The step at which the run was last saved or opened: a new network asks first when the
     /// run has steps past it.
     saved_step: Option<u64>,
@@ -537,6 +540,18 @@ impl CnnApp {
     /// Whether the list of keyboard shortcuts is shown.
     pub fn keys_shown(&self) -> bool {
         self.windows.show_keys
+    }
+
+    /// The convolution playground, while its window is open.
+    pub fn playground(&self) -> Option<&crate::ui::windows::playground::PlaygroundState> {
+        self.windows.show_playground.then_some(&self.windows.playground)
+    }
+
+    /// Opens the convolution playground in the state `setup` describes (what a lesson card
+    /// does; see [`crate::engine::playground::Setup::parse`] for the line that describes one).
+    pub fn open_playground(&mut self, setup: &crate::engine::playground::Setup) {
+        self.windows.playground.apply(setup);
+        self.windows.show_playground = true;
     }
 }
 

@@ -81,6 +81,7 @@ impl CnnApp {
             pipeline: self.view.show_pipeline,
             outputs: self.view.show_outputs,
             keys: self.windows.show_keys,
+            playground: self.windows.show_playground,
             png_scale: self.files.png_scale.max(1),
             zoom: ctx.zoom_factor(),
             manual_zoom: self.zoom.mode == ZoomMode::Manual,
@@ -289,6 +290,10 @@ impl CnnApp {
             }
         }
         self.network_window_ui(ctx);
+        if self.windows.show_playground {
+            let open = &mut self.windows.show_playground;
+            crate::ui::windows::playground::playground_window(ctx, &mut self.windows.playground, open);
+        }
         if self.windows.show_draw && self.colour_network() {
             self.windows.show_draw = false;
         }

@@ -16,6 +16,7 @@ mod network;
 mod network_app;
 mod networks;
 mod open_data;
+mod playground;
 mod tabs;
 mod teaching_views;
 mod views_any;

@@ -105,6 +105,8 @@ pub enum MenuAction {
     SetOutputs(bool),
     /// Show or hide the list of keyboard shortcuts.
     SetKeys(bool),
+    /// Show or hide the convolution playground.
+    SetPlayground(bool),
     /// PNG pictures at this multiple of the screen's resolution (1 to 3).
     SetPngScale(u8),
     /// Panel sizes, zoom, projector mode, views and window size back to how they started.
@@ -130,6 +132,8 @@ pub struct MenuState {
     pub outputs: bool,
     /// The list of keyboard shortcuts is shown.
     pub keys: bool,
+    /// The convolution playground is open.
+    pub playground: bool,
     /// PNG pictures' resolution, as a multiple of the screen's.
     pub png_scale: u8,
     /// The zoom now (1.0 = 100 %).
@@ -144,6 +148,8 @@ pub struct MenuState {
 
 /// The File menu's item that opens the Open data window.
 pub const OPEN_DATA_ITEM: &str = "Open data…";
+/// The View menu's item that opens the convolution playground.
+pub const PLAYGROUND_ITEM: &str = "Convolution playground…";
 /// The File menu's item that asks for a picture to classify.
 pub const CLASSIFY_ITEM: &str = "Classify an image…";
 /// Why Draw a digit is off for a colour network.
@@ -279,6 +285,16 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 .changed()
             {
                 action = Some(MenuAction::SetOutputs(outputs));
+            }
+            if ui
+                .add(Button::selectable(state.playground, PLAYGROUND_ITEM))
+                .on_hover_text(
+                    "A kernel sliding over a small input you choose, step by step: padding, stride, the \
+                     output-size formula, max and average pooling. Independent of training.",
+                )
+                .clicked()
+            {
+                action = Some(MenuAction::SetPlayground(true));
             }
             let mut keys = state.keys;
             if ui.checkbox(&mut keys, "Keyboard shortcuts").on_hover_text("Every key the window answers (F1)").changed()

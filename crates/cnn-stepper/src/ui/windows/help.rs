@@ -50,6 +50,8 @@ pub enum HelpTopic {
     Fc1,
     /// The gradient check and the signal magnitudes.
     Health,
+    /// The convolution playground.
+    Playground,
 }
 
 /// The explanation of one panel.
@@ -68,7 +70,7 @@ pub struct PanelHelp {
 /// Every panel's explanation, in the order of [`HelpTopic`]. The texts hold for any network;
 /// where they give the post's numbers they say so, and [`network_note`] adds the numbers of
 /// the network on screen.
-pub const PANEL_HELP: [PanelHelp; 12] = [
+pub const PANEL_HELP: [PanelHelp; 13] = [
     PanelHelp {
         topic: HelpTopic::Controls,
         title: "Controls",
@@ -211,6 +213,19 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
                layer by layer until almost nothing reaches the loss, which then sits at ln 10 ≈ 2.30.",
         formula: "numeric = (L(W + h) − L(W − h)) / 2h;  relative error = |a − n| / max(|a|, |n|)",
     },
+    PanelHelp {
+        topic: HelpTopic::Playground,
+        title: "Convolution playground",
+        text: "The post's conv loop on numbers you choose, away from training. The kernel (HH×HH) \
+               sits on the top-left corner of the padded input, multiplies the values under it by \
+               its weights, adds the products and the bias, and writes one output cell; then it \
+               moves stride cells right, and at the end of a row stride cells down. Padding adds \
+               rings of zeros so the kernel can reach the border. The output's side is the post's \
+               formula; its int() rounds down, so when the division is not exact the last rows and \
+               columns are never read. Max pooling keeps the largest value of each window, average \
+               pooling their mean.",
+        formula: "out[h, w] = Σ_i,j x_pad[h·stride + i, w·stride + j] · k[i, j] + b;  side = 1 + (H − HH + 2·pad) / stride",
+    },
 ];
 
 /// What `topic` says of the network on screen beyond [`PANEL_HELP`]'s general text: its
@@ -307,7 +322,7 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
             )
         }
         HelpTopic::Draw => format!("This network: {}.", model.line()),
-        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health => return None,
+        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health | HelpTopic::Playground => return None,
     };
     Some(text)
 }
@@ -449,7 +464,7 @@ pub const PHASE_HELP: [(PostStep, &str); 17] = [
 
 impl HelpTopic {
     /// Every topic, in the order of [`PANEL_HELP`].
-    pub const ALL: [HelpTopic; 12] = [
+    pub const ALL: [HelpTopic; 13] = [
         HelpTopic::Controls,
         HelpTopic::Pipeline,
         HelpTopic::Batch,
@@ -462,6 +477,7 @@ impl HelpTopic {
         HelpTopic::Draw,
         HelpTopic::Fc1,
         HelpTopic::Health,
+        HelpTopic::Playground,
     ];
 
     /// This panel's explanation.

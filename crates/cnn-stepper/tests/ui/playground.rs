@@ -89,13 +89,14 @@ fn size_padding_and_stride_change_the_output_size_and_its_formula() {
         has_text_containing(&h, "row 7 and column 7 of the input are never read"),
         "the floor names what it leaves out"
     );
-    assert!(has_text_containing(&h, "red: padded row and column 7 never read"), "and the input marks it");
+    assert!(has_text_containing(&h, "red: row and column 7 never read"), "and the input marks it");
     assert_eq!(output_cell(&h, 2, 2), "not written yet");
 
     // One ring of padding: 10 wide, 7 / 2 floors again, but only a padding ring is left out.
     click(&mut h, "pad 1");
     assert!(size_line(&h).ends_with("1 + (8 − 3 + 2·1) / 2 = 1 + 7 / 2 = 1 + int(3.5) = 1 + 3 = 4  →  4×4"));
     assert!(has_text_containing(&h, "only zeros are left out"));
+    assert!(has_text_containing(&h, "red: row and column 9 of the padded input never read"), "the padded numbering");
     assert!(!has_text_containing(&h, "of the input are never read"));
 
     // 9×9 with pad 1 and stride 2 divides: nothing to explain.
@@ -178,4 +179,26 @@ fn max_and_average_pooling_give_the_expected_numbers() {
     let cells = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, c)| output_cell(&h, r, c));
     assert_eq!(cells, ["1.5", "2.25", "2.75", "3.75"].map(String::from));
     assert!(has_text_containing(&h, "all 4 positions done"));
+}
+
+#[test]
+fn switching_to_pooling_steps_by_the_window_and_a_new_window_keeps_that() {
+    let mut h = opened();
+    click(&mut h, "Max pooling");
+    // 7×7 with 2×2 windows stepping by 2: int(5 / 2) floors, 3×3.
+    assert!(
+        size_line(&h).ends_with("1 + (7 − 2 + 2·0) / 2 = 1 + 5 / 2 = 1 + int(2.5) = 1 + 2 = 3  →  3×3"),
+        "{}",
+        size_line(&h)
+    );
+    click(&mut h, "window 3×3");
+    assert!(
+        size_line(&h).ends_with("1 + (7 − 3 + 2·0) / 3 = 1 + 4 / 3 = 1 + int(1.333) = 1 + 1 = 2  →  2×2"),
+        "{}",
+        size_line(&h)
+    );
+    // A stride chosen by hand is left alone.
+    click(&mut h, "stride 1");
+    click(&mut h, "window 2×2");
+    assert!(size_line(&h).ends_with("1 + 5 = 6  →  6×6"), "{}", size_line(&h));
 }

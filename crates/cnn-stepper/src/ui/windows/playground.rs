@@ -32,6 +32,13 @@ pub const RESTART_LABEL: &str = "Restart";
 /// The first words of the output-size line.
 pub const SIZE_PREFIX: &str = "Output size = 1 + (H − HH + 2·pad) / stride";
 
+/// The widths, in points, the input and output grids may take at most (more cells: smaller cells).
+const INPUT_BUDGET: f32 = 340.0;
+/// See [`INPUT_BUDGET`].
+const OUTPUT_BUDGET: f32 = 330.0;
+/// How much larger the grids are in projector mode.
+const PROJECTOR_GROWTH: f32 = 1.15;
+
 /// Slowest and fastest animation, in window positions per second.
 const SPEEDS: (f32, f32) = (0.5, 10.0);
 
@@ -64,6 +71,11 @@ pub struct PlaygroundState {
     picked: Option<usize>,
     /// The geometry the animation was made for: when it changes the window starts again.
     geometry: (usize, usize, usize, usize, Mode),
+    /// How much of their full size the input and output grids get (1: all), so that both fit
+    /// beside the arithmetic in the window's width; set each frame.
+    fit: f32,
+    /// The largest cell side that keeps the grids within the window's height (points).
+    tallest: f32,
 }
 
 impl Default for PlaygroundState {
@@ -85,6 +97,8 @@ impl Default for PlaygroundState {
             last_tick: None,
             picked: None,
             geometry: (0, 0, 0, 0, Mode::Conv),
+            fit: 1.0,
+            tallest: f32::INFINITY,
         };
         s.apply(&Setup::default());
         s
@@ -314,12 +328,18 @@ pub fn playground_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
     animation_ui(ui, state, total);
     let output = state.output().ok();
     let cell = output.as_ref().and_then(|o| state.shown().and_then(|i| o.cells.get(i)));
+    let middle = if projector(ui.ctx()) { 340.0 } else { 320.0 };
+    let grids = (INPUT_BUDGET + OUTPUT_BUDGET) * if projector(ui.ctx()) { PROJECTOR_GROWTH } else { 1.0 };
+    state.fit = ((ui.available_width() - middle - 40.0) / grids).clamp(0.5, 1.0);
+    // Below the grids' titles; a grid that still does not fit (tiny window) scrolls.
+    state.tallest =
+        ((ui.available_height() - 2.0 * body_size(ui) - 8.0) / state.output_size().padded().max(1) as f32).max(24.0);
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| input_ui(ui, state, &size, cell));
         ui.add_space(12.0);
         ui.vertical(|ui| {
             // Long sums wrap here rather than push the output off the window.
-            ui.set_max_width(if projector(ui.ctx()) { 340.0 } else { 320.0 });
+            ui.set_max_width(middle);
             middle_ui(ui, state, cell);
         });
         ui.add_space(12.0);
@@ -383,6 +403,10 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
                 Mode::AvgPool => "Keep the mean of each window",
             };
             if ui.selectable_label(state.mode == m, capitalised(m.name())).on_hover_text(hover).clicked() {
+                // Pools usually step by their window (LeNet's pool(2) halves the map): start there.
+                if m.is_pool() && !state.mode.is_pool() {
+                    state.stride = state.pool;
+                }
                 state.mode = m;
             }
         }
@@ -394,6 +418,9 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
                     .on_hover_text(format!("Pool over {k}×{k} windows (HH = {k})"))
                     .clicked()
                 {
+                    if state.stride == state.pool {
+                        state.stride = k;
+                    }
                     state.pool = k;
                 }
             }
@@ -495,7 +522,7 @@ fn body_size(ui: &egui::Ui) -> f32 {
 /// The side of one cell, in points: larger in projector mode, smaller for large grids so the
 /// window stays on screen.
 fn cell_side(ui: &egui::Ui, cells: usize, budget: f32) -> f32 {
-    let (base, budget) = if projector(ui.ctx()) { (46.0, budget * 1.15) } else { (36.0, budget) };
+    let (base, budget) = if projector(ui.ctx()) { (46.0, budget * PROJECTOR_GROWTH) } else { (36.0, budget) };
     (budget / cells.max(1) as f32).min(base).max(24.0)
 }
 
@@ -551,7 +578,7 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
         "Drag a number sideways to change it, or click it and type. The ring of zeros is the padding; \
          rows and columns in red are never read by any window.",
     );
-    let c = cell_side(ui, n, 340.0);
+    let c = cell_side(ui, n, INPUT_BUDGET * state.fit).min(state.tallest);
     let (rect, _) = ui.allocate_exact_size(vec2(c * n as f32, c * n as f32), Sense::hover());
     let at = |r: usize, col: usize| {
         Rect::from_min_size(rect.min + vec2(col as f32 * c, r as f32 * c), vec2(c, c)).shrink(1.0)
@@ -617,9 +644,14 @@ fn input_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, size: &OutputSize, c
     if !unread.is_empty() {
         let rows: Vec<String> = unread.map(|p| p.to_string()).collect();
         ui.label(
-            RichText::new(format!("red: padded row and column {} never read", rows.join(", ")))
-                .small()
-                .color(ui.visuals().warn_fg_color),
+            RichText::new(format!(
+                "red: {} {}{} never read",
+                if rows.len() == 1 { "row and column" } else { "rows and columns" },
+                rows.join(" and "),
+                if pad > 0 { " of the padded input" } else { "" }
+            ))
+            .small()
+            .color(ui.visuals().warn_fg_color),
         );
     }
 }
@@ -793,7 +825,7 @@ fn output_ui(ui: &mut egui::Ui, state: &mut PlaygroundState, output: Option<&Out
     let n = output.side();
     ui.label(RichText::new(format!("Output {n}×{n}")).strong())
         .on_hover_text("Written one cell per window position, row after row; click a cell to see its arithmetic");
-    let c = cell_side(ui, n, 330.0);
+    let c = cell_side(ui, n, OUTPUT_BUDGET * state.fit).min(state.tallest);
     let font = cell_font(c);
     let (rect, _) = ui.allocate_exact_size(vec2(c * n as f32, c * n as f32), Sense::hover());
     let values: Vec<f32> = output.values();

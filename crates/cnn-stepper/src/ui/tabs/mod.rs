@@ -17,6 +17,7 @@ pub mod fc1;
 pub mod feature_maps;
 pub mod filters;
 pub mod health;
+pub mod loops;
 
 use eframe::egui;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -37,6 +38,7 @@ pub fn all_tabs() -> Vec<Box<dyn Tab>> {
         Box::new(fc1::Fc1Tab::default()),
         Box::new(evaluation::EvaluationTab::default()),
         Box::new(health::HealthTab::default()),
+        Box::new(loops::LoopsTab::default()),
     ]
 }
 
@@ -179,7 +181,7 @@ mod tests {
         assert_eq!((ids.len(), names.len(), topics.len()), (tabs.len(), tabs.len(), tabs.len()));
         let keys: Vec<Option<egui::Key>> = tabs.iter().map(|t| t.key()).collect();
         use egui::Key::*;
-        assert_eq!(keys, [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5)], "keys 1–5 in row order");
+        assert_eq!(keys, [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5), Some(Num6)], "keys 1–6 in row order");
     }
 
     #[test]

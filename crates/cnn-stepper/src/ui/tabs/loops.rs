@@ -243,8 +243,13 @@ impl LoopsTab {
                 .add_enabled(!done, egui::Button::new(big(run_label)))
                 .on_hover_text("Run the loop at the speed chosen (key G).")
                 .clicked();
-            ui.add(egui::Slider::new(&mut self.speed, 1.0..=FULL_SPEED).logarithmic(true).show_value(false).text(SPEED_LABEL))
-                .on_hover_text("Iterations per second, from 1 to full speed (the right end).");
+            ui.add(
+                egui::Slider::new(&mut self.speed, 1.0..=FULL_SPEED)
+                    .logarithmic(true)
+                    .show_value(false)
+                    .text(SPEED_LABEL),
+            )
+            .on_hover_text("Iterations per second, from 1 to full speed (the right end).");
             let speed_text =
                 if self.speed >= FULL_SPEED { "full speed".to_string() } else { format!("{:.0}/s", self.speed) };
             ui.label(speed_text);
@@ -286,12 +291,19 @@ impl LoopsTab {
             ui.label(PART_LABEL);
             let title = |l: usize, p: LoopPart| format!("{} {}", plan.layers[l].name, p.label());
             let mut chosen = (layer, part);
-            egui::ComboBox::from_id_salt("loops part").selected_text(title(layer, part)).show_ui(ui, |ui| {
-                for l in 0..plan.layers.len() {
-                    for p in parts_of(plan, l) {
-                        ui.selectable_value(&mut chosen, (l, p), title(l, p));
+            let combo = egui::ComboBox::from_id_salt("loops part")
+                .selected_text(title(layer, part))
+                .height(640.0)
+                .show_ui(ui, |ui| {
+                    for l in 0..plan.layers.len() {
+                        for p in parts_of(plan, l) {
+                            ui.selectable_value(&mut chosen, (l, p), title(l, p));
+                        }
                     }
-                }
+                });
+            let shown = title(layer, part);
+            combo.response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("{PART_LABEL}: {shown}"))
             });
             if chosen != (layer, part) {
                 self.show(chosen.0, chosen.1, self.start_image, 0);
@@ -445,10 +457,17 @@ fn code_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown: Optio
             }
             let r = ui.label(text);
             if on {
-                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, format!("running: {}", line.text.trim())));
+                r.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Label, true, format!("running: {}", line.text.trim()))
+                });
             }
             if let Some(post) = &line.post {
-                ui.label(RichText::new(format!("the post wrote:  {}", post.text.trim())).monospace().size(size).color(palette::WRONG));
+                ui.label(
+                    RichText::new(format!("the post wrote:  {}", post.text.trim()))
+                        .monospace()
+                        .size(size)
+                        .color(palette::WRONG),
+                );
                 ui.label(RichText::new(format!("→ {}.", post.why)).size(size - 1.0).italics());
             }
         }
@@ -476,7 +495,7 @@ fn status_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor) {
     ui.label(format!("iteration {} of {}", cursor.position(), cursor.total()));
     if cursor.finished() {
         let text = match cursor.max_difference(case) {
-            Some(d) if d == 0.0 => "The loop's map equals the engine's (largest difference 0).".to_string(),
+            Some(0.0) => "The loop's map equals the engine's (largest difference 0).".to_string(),
             Some(d) => format!("The loop's map equals the engine's to rounding (largest difference {d:e})."),
             None => "The loop's map has another size than the engine's.".to_string(),
         };
@@ -495,7 +514,8 @@ fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usiz
         let p = ui.painter();
         for r in 0..rows {
             for c in 0..cols {
-                let cell = egui::Rect::from_min_size(rect.min + egui::vec2(c as f32 * cw, r as f32 * ch), egui::vec2(cw, ch));
+                let cell =
+                    egui::Rect::from_min_size(rect.min + egui::vec2(c as f32 * cw, r as f32 * ch), egui::vec2(cw, ch));
                 let v = values.get(r * cols + c).copied().flatten();
                 let fill = match v {
                     Some(v) => tint(v, scale),
@@ -503,7 +523,13 @@ fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usiz
                 };
                 p.rect_filled(cell.shrink(0.5), 0.0, fill);
                 if let Some(v) = v {
-                    p.text(cell.center(), egui::Align2::CENTER_CENTER, fmt_sig(v), egui::FontId::monospace(font), Color32::BLACK);
+                    p.text(
+                        cell.center(),
+                        egui::Align2::CENTER_CENTER,
+                        fmt_sig(v),
+                        egui::FontId::monospace(font),
+                        Color32::BLACK,
+                    );
                 }
             }
         }
@@ -514,7 +540,11 @@ fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usiz
 fn tint(v: f32, scale: f32) -> Color32 {
     let t = (v / scale).clamp(-1.0, 1.0);
     let a = (t.abs() * 110.0) as u8;
-    if t >= 0.0 { Color32::from_rgb(255 - a / 2, 255 - a, 255 - a) } else { Color32::from_rgb(255 - a, 255 - a / 2, 255) }
+    if t >= 0.0 {
+        Color32::from_rgb(255 - a / 2, 255 - a, 255 - a)
+    } else {
+        Color32::from_rgb(255 - a, 255 - a / 2, 255)
+    }
 }
 
 /// A map as coloured cells, `outline` = (row, col, side) drawn around (rows/cols may start in
@@ -534,17 +564,24 @@ fn map_ui(
 ) {
     let side_px = if projector(ui.ctx()) { 320.0 } else { 220.0 };
     let cell = (side_px / (h + 2 * pad).max(w + 2 * pad).max(1) as f32).clamp(3.0, 40.0);
-    let (rect, _) =
-        ui.allocate_exact_size(egui::vec2(cell * (w + 2 * pad) as f32, cell * (h + 2 * pad) as f32), egui::Sense::hover());
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(cell * (w + 2 * pad) as f32, cell * (h + 2 * pad) as f32),
+        egui::Sense::hover(),
+    );
     let scale = abs_max(values).max(1e-12);
     let p = ui.painter().clone();
-    let at = |r: isize, c: isize| rect.min + egui::vec2((c + pad as isize) as f32 * cell, (r + pad as isize) as f32 * cell);
+    let at =
+        |r: isize, c: isize| rect.min + egui::vec2((c + pad as isize) as f32 * cell, (r + pad as isize) as f32 * cell);
     p.rect_filled(rect, 0.0, Color32::from_gray(215));
     for r in 0..h {
         for c in 0..w {
             let i = r * w + c;
             let done = written.is_none_or(|wr| wr.get(i).copied().unwrap_or(false));
-            let fill = if done { crate::ui::support::colormap::diverging(values.get(i).copied().unwrap_or(0.0), scale) } else { Color32::from_gray(150) };
+            let fill = if done {
+                crate::ui::support::colormap::diverging(values.get(i).copied().unwrap_or(0.0), scale)
+            } else {
+                Color32::from_gray(150)
+            };
             let cr = egui::Rect::from_min_size(at(r as isize, c as isize), egui::vec2(cell, cell));
             p.rect_filled(cr, 0.0, fill);
             if let Some(names) = names {
@@ -563,7 +600,13 @@ fn map_ui(
 
 /// The arithmetic of the iteration shown: the input map with the patch, the operands, their
 /// products and sums, the cell written; and the output map filling in.
-fn arithmetic_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown: Option<&Iteration>, channel: &mut usize) {
+fn arithmetic_ui(
+    ui: &mut egui::Ui,
+    case: &LoopCase,
+    cursor: &LoopCursor,
+    shown: Option<&Iteration>,
+    channel: &mut usize,
+) {
     let Some(it) = shown else { return };
     let (ci, h, w) = case.input;
     let (chans, rows, cols) = it.shape;
@@ -587,7 +630,8 @@ fn arithmetic_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown:
         map_ui(ui, case.input_plane(win.n, ch), h, w, pad, Some((win.row, win.col, win.size)), None, None);
     }
     let per = rows * cols;
-    let slice = |v: &[Option<f32>]| -> Vec<Option<f32>> { v.get(c * per..(c + 1) * per).map_or_else(Vec::new, <[_]>::to_vec) };
+    let slice =
+        |v: &[Option<f32>]| -> Vec<Option<f32>> { v.get(c * per..(c + 1) * per).map_or_else(Vec::new, <[_]>::to_vec) };
     let small = per <= 49;
     ui.horizontal_wrapped(|ui| {
         if !it.a.is_empty() {
@@ -625,22 +669,22 @@ fn arithmetic_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown:
     });
     let size = text_size(ui);
     if !it.partial_sums.is_empty() && chans > 1 {
-        let sums: Vec<String> = it.partial_sums.iter().enumerate().map(|(k, s)| format!("c{k}: {}", fmt_sig(*s))).collect();
+        let sums: Vec<String> =
+            it.partial_sums.iter().enumerate().map(|(k, s)| format!("c{k}: {}", fmt_sig(*s))).collect();
         ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size));
     }
     let sum_text = match (it.start, it.result) {
-        (Some(b), Some(r)) => format!(
-            "{} = {} + Σ products = {}",
-            it.target,
-            fmt_sig(b),
-            fmt_sig(r)
-        ),
+        (Some(b), Some(r)) => format!("{} = {} + Σ products = {}", it.target, fmt_sig(b), fmt_sig(r)),
         (None, Some(r)) => format!("{} ← {}", it.target, fmt_sig(r)),
         _ => format!("{} += the products", it.target),
     };
     ui.label(RichText::new(sum_text).monospace().strong().size(size + 1.0));
     if let Some(win) = it.winner {
-        ui.label(format!("the largest value is at row {}, column {} of the window", win / rows.max(1), win % rows.max(1)));
+        ui.label(format!(
+            "the largest value is at row {}, column {} of the window",
+            win / rows.max(1),
+            win % rows.max(1)
+        ));
     }
     ui.add_space(6.0);
     output_ui(ui, case, cursor, it, c);
@@ -651,9 +695,8 @@ fn arithmetic_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown:
 fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Iteration, c: usize) {
     let Some(write) = it.writes.first() else { return };
     let (tensor, index) = match *write {
-        crate::engine::model::loops::Write::Set { tensor, index, .. } | crate::engine::model::loops::Write::Add { tensor, index, .. } => {
-            (tensor, index)
-        }
+        crate::engine::model::loops::Write::Set { tensor, index, .. }
+        | crate::engine::model::loops::Write::Add { tensor, index, .. } => (tensor, index),
     };
     let Some(out) = case.outputs.get(tensor) else { return };
     let values = &cursor.outputs()[tensor];
@@ -693,7 +736,11 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     let wr = &written[from..to];
     let label = |r: usize, col: usize| {
         let i = r * plane_w + col;
-        let coords = if shape.len() == 4 { format!("{}, {r}, {col}", prefix.join(", ")) } else { format!("{}, {i}", prefix.join(", ")) };
+        let coords = if shape.len() == 4 {
+            format!("{}, {r}, {col}", prefix.join(", "))
+        } else {
+            format!("{}, {i}", prefix.join(", "))
+        };
         let coords = coords.trim_start_matches(", ").to_string();
         match (vals.get(i), wr.get(i)) {
             (Some(v), Some(true)) => format!("{name}[{coords}] = {v:?}"),
@@ -705,6 +752,7 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     let mut wpad = wr.to_vec();
     wpad.resize(plane_h * plane_w, false);
     let cell = index % per;
-    let mark = (shape.len() == 4 && out.name != "dW").then(|| ((cell / plane_w) as isize, (cell % plane_w) as isize, 1));
+    let mark =
+        (shape.len() == 4 && out.name != "dW").then(|| ((cell / plane_w) as isize, (cell % plane_w) as isize, 1));
     map_ui(ui, &padded, plane_h, plane_w, 0, mark, Some(&wpad), Some(&label));
 }

@@ -181,7 +181,11 @@ mod tests {
         assert_eq!((ids.len(), names.len(), topics.len()), (tabs.len(), tabs.len(), tabs.len()));
         let keys: Vec<Option<egui::Key>> = tabs.iter().map(|t| t.key()).collect();
         use egui::Key::*;
-        assert_eq!(keys, [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5), Some(Num6)], "keys 1–6 in row order");
+        assert_eq!(
+            keys,
+            [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5), Some(Num6)],
+            "keys 1–6 in row order"
+        );
     }
 
     #[test]

@@ -506,7 +506,11 @@ fn status_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor) {
 /// A grid of numbers, one cell per value (`None`: padding, shown empty grey).
 fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str) {
     let big = projector(ui.ctx());
-    let (cw, ch, font) = if big { (74.0, 30.0, 15.0) } else { (54.0, 20.0, 11.0) };
+    let (cw, ch, font) = if big { (74.0, 30.0, 15.0) } else { (50.0, 20.0, 11.0) };
+    if ui.available_width() < cw * cols as f32 + 8.0 {
+        // Inside a wrapped row: the next grid starts a new line rather than being squeezed.
+        ui.end_row();
+    }
     ui.vertical(|ui| {
         ui.label(RichText::new(title).monospace().size(font + 1.0));
         let (rect, _) = ui.allocate_exact_size(egui::vec2(cw * cols as f32, ch * rows as f32), egui::Sense::hover());

@@ -76,13 +76,17 @@ fn relative_gap(a: &[f32], b: &[f32]) -> f32 {
 fn every_part_stepped_to_its_end_gives_the_naive_engines_result_and_the_convolutions_and_pools_exactly() {
     let s = mid_batch(MIXED, ConvEngine::Naive);
     let parts = all_parts(&s);
-    assert_eq!(parts.len(), 2 + 2 + 2 + 3 + 2 + 3 + 2 + 3, "every layer's parts but flatten's; conv1 has no dX");
+    assert_eq!(
+        parts.len(),
+        2 + 2 + 2 + 3 + 2 + 3 + 2 + 3 + 2,
+        "every layer's parts but flatten's; conv1 has no dX; the last layer carries the loss's two"
+    );
     for (l, part) in parts {
         let case = s.loop_case(l, part).unwrap();
         let c = finished(&case);
         let what = format!("{} {}", case.layer_name, part.label());
         for (k, (got, want)) in c.outputs().iter().zip(&case.expected).enumerate() {
-            if matches!(case.spec, LayerSpec::Fc { .. }) {
+            if matches!(case.spec, LayerSpec::Fc { .. }) && !part.is_loss() {
                 // The engine multiplies matrices: the same sums in another order.
                 assert!(relative_gap(got, want) < 1e-5, "{what}, output {k}");
             } else {
@@ -133,7 +137,7 @@ fn colour_input_a_strided_conv_over_three_channels_and_its_gradients_end_at_the_
         let case = s.loop_case(l, part).unwrap();
         let c = finished(&case);
         for (got, want) in c.outputs().iter().zip(&case.expected) {
-            if matches!(case.spec, LayerSpec::Fc { .. }) {
+            if matches!(case.spec, LayerSpec::Fc { .. }) && !case.part.is_loss() {
                 assert!(relative_gap(got, want) < 1e-5);
             } else {
                 assert_eq!(got, want, "{} {}", case.layer_name, part.label());
@@ -217,6 +221,74 @@ fn the_post_lines_appear_where_the_post_differs() {
     assert!(post("fc1", LoopPart::BackwardParams)[0].text.contains("zeros_like(W)"));
     assert!(post("relu1", LoopPart::BackwardInput)[0].text.contains("out[n, i]"));
     assert!(post("tanh", LoopPart::BackwardInput).is_empty());
+    let loss = post("fc2", LoopPart::LossBackward);
+    assert_eq!(loss[0].text, "dscores[range(N), y] = -1");
+    assert!(loss[0].why.contains("−1/N whatever its probability"));
+    assert!(post("fc2", LoopPart::LossForward).is_empty());
+}
+
+#[test]
+fn the_loss_backward_loop_ends_at_the_engines_dscores_and_the_true_class_cell_is_p_minus_one_over_n() {
+    let s = mid_batch(MIXED, ConvEngine::Naive);
+    let last = s.model().plan.layers.len() - 1;
+    let case = s.loop_case(last, LoopPart::LossBackward).unwrap();
+    assert_eq!(case.title(), "loss backward");
+    assert_eq!(case.outputs[0].name, "dscores");
+    assert_eq!(case.outputs[0].shape, vec![4, 10]);
+    // The loss backward phase's output is the gradient of the last layer's output.
+    assert_eq!(case.expected[0], s.network().tensors().output_grad(last));
+    let mut c = LoopCursor::new(&case);
+    let nest = c.nest().clone();
+    assert_eq!(nest.vars.iter().map(|v| (v.name, v.range)).collect::<Vec<_>>(), [("n", 4), ("k", 10)]);
+    assert!(nest.code[nest.body[0]].text.contains("dscores[n, k] = (probs[n, k] - (k == y[n])) / N"));
+    // Step to image 0's true class: its cell is (p − 1) / N, the post's would be −1/N.
+    let y0 = case.labels[0];
+    c.run(&case, y0 as u64 + 1);
+    let it = c.last().unwrap();
+    assert_eq!(it.target, format!("dscores[0, {y0}]"));
+    let p = case.y[y0];
+    assert_eq!(it.result, Some((p - 1.0) * 0.25));
+    assert!(it.note.as_deref().unwrap().contains("the post's line: −1 / 4 = -0.250"), "{:?}", it.note);
+    assert!(c.written()[0][y0] && !c.written()[0][y0 + 1]);
+    c.finish(&case);
+    assert_eq!(c.outputs()[0], s.network().tensors().output_grad(last), "bit for bit");
+    assert_eq!(c.max_difference(&case), Some(0.0));
+    // Each row sums to 0: the probabilities add up to 1 and one 1 is taken away.
+    for row in c.outputs()[0].chunks(10) {
+        assert!(row.iter().sum::<f32>().abs() < 1e-6);
+    }
+}
+
+#[test]
+fn the_loss_forward_loop_gives_the_engines_probabilities_and_loss_image_by_image() {
+    let s = mid_batch(MIXED, ConvEngine::Fast);
+    let last = s.model().plan.layers.len() - 1;
+    let case = s.loop_case(last, LoopPart::LossForward).unwrap();
+    assert_eq!(case.x, s.network().tensors().output(last), "the loss reads the scores");
+    let mut c = LoopCursor::new(&case);
+    assert_eq!(c.total(), 4 * 3, "three statements per image: e, probs[n], loss");
+    let e = c.step(&case).unwrap().clone();
+    assert_eq!(e.line, c.nest().body[0]);
+    assert!(e.writes.is_empty(), "e is a temporary");
+    let probs = c.step(&case).unwrap().clone();
+    assert_eq!(probs.target, "probs[0]");
+    assert_eq!(c.outputs()[0][..10], s.network().tensors().probs[..10]);
+    c.step(&case);
+    assert!(c.outputs()[1][0] > 0.0, "the first image's share of the loss");
+    c.finish(&case);
+    assert_eq!(c.outputs()[0], s.network().tensors().probs);
+    assert_eq!(c.outputs()[1], vec![s.network().tensors().data_loss], "the mean, summed in the engine's order");
+    assert_eq!(c.max_difference(&case), Some(0.0));
+}
+
+#[test]
+fn the_loss_parts_belong_to_the_last_layer_only() {
+    let s = mid_batch(MIXED, ConvEngine::Naive);
+    let e = s.loop_case(0, LoopPart::LossBackward).unwrap_err().to_string();
+    assert!(
+        e.starts_with("no loop for loss backward: the loss reads the scores, the output of the last layer (fc2)"),
+        "{e}"
+    );
 }
 
 #[test]

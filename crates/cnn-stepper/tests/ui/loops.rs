@@ -125,3 +125,33 @@ fn a_backward_part_and_both_pools_end_at_the_engines_result() {
         });
     }
 }
+
+#[test]
+fn loss_backward_shows_the_posts_minus_one_and_ends_at_the_engines_dscores() {
+    let mut h = loops_harness();
+    pick(&mut h, "loss backward");
+    wait_for(&mut h, "the loss's case", |h| has_text_containing(h, "loss backward on step 1's"));
+    assert!(has_text_containing(&h, "the post wrote:  dscores[range(N), y] = -1"));
+    assert!(has_text_containing(&h, "−1/N whatever its probability"));
+    h.get_by_label(STEP_LABEL).click();
+    h.step();
+    h.step();
+    assert!(has_label(&h, "k = 0 of 0..10") && has_label(&h, "n = 0 of 0..1"));
+    assert!(has_text_containing(&h, "running: dscores[n, k] = (probs[n, k] - (k == y[n])) / N"));
+    h.get_by_label(END_LABEL).click();
+    wait_for(&mut h, "the end of the phase", |h| {
+        has_text_containing(h, "The loop's map equals the engine's (largest difference 0).")
+    });
+    // The training step's own loss backward phase, then its dscores against the loop's cells.
+    let layers = h.state().snapshot().unwrap().model.plan.layers.len();
+    while phases_done(&h) < layers + 2 {
+        let done = phases_done(&h);
+        h.get_by_label("Step phase").click();
+        wait_for(&mut h, "the next phase", |h| phases_done(h) == done + 1);
+    }
+    let d = h.state().snapshot().unwrap().sample.d_scores().to_vec();
+    assert_eq!(d.len(), 10);
+    for (k, want) in d.iter().enumerate() {
+        assert_eq!(cell(&h, &format!("dscores[0, {k}]")), Some(*want), "class {k}");
+    }
+}

@@ -30,19 +30,39 @@ pub enum LoopPart {
     BackwardParams,
     /// The backward pass's input gradient `dX` (every layer but the first).
     BackwardInput,
+    /// The softmax of the scores and the mean cross-entropy (the loss phase); asked of the last
+    /// layer, whose output the scores are.
+    LossForward,
+    /// The loss's gradient with respect to the scores, `dscores` (the loss backward phase);
+    /// asked of the last layer.
+    LossBackward,
 }
 
 impl LoopPart {
     /// Every part, in the order a picker lists them.
-    pub const ALL: [LoopPart; 3] = [LoopPart::Forward, LoopPart::BackwardParams, LoopPart::BackwardInput];
+    pub const ALL: [LoopPart; 5] = [
+        LoopPart::Forward,
+        LoopPart::BackwardParams,
+        LoopPart::BackwardInput,
+        LoopPart::LossForward,
+        LoopPart::LossBackward,
+    ];
 
-    /// A short label: `forward`, `backward dW & db`, `backward dX`.
+    /// A short label: `forward`, `backward dW & db`, `backward dX`, `loss forward`, `loss
+    /// backward`.
     pub fn label(self) -> &'static str {
         match self {
             LoopPart::Forward => "forward",
             LoopPart::BackwardParams => "backward dW & db",
             LoopPart::BackwardInput => "backward dX",
+            LoopPart::LossForward => "loss forward",
+            LoopPart::LossBackward => "loss backward",
         }
+    }
+
+    /// True for the loss's two parts, which belong to the scores rather than to a layer.
+    pub fn is_loss(self) -> bool {
+        matches!(self, LoopPart::LossForward | LoopPart::LossBackward)
     }
 
     /// The phase of a training step that computes this part of layer `layer`.
@@ -50,6 +70,8 @@ impl LoopPart {
         match self {
             LoopPart::Forward => Phase::Forward(layer),
             LoopPart::BackwardParams | LoopPart::BackwardInput => Phase::Backward(layer),
+            LoopPart::LossForward => Phase::Loss,
+            LoopPart::LossBackward => Phase::LossBackward,
         }
     }
 }
@@ -66,6 +88,10 @@ pub fn check_part(plan: &Plan, layer: usize, part: LoopPart) -> Result<(), Strin
     }
     let has: Vec<&str> = parts_of(plan, layer).iter().map(|p| p.label()).collect();
     let why = match (l.spec, part) {
+        (_, LoopPart::LossForward | LoopPart::LossBackward) => {
+            let last = plan.layers.last().map_or("the last layer", |l| l.name.as_str());
+            format!("the loss reads the scores, the output of the last layer ({last}), not {}'s", l.name)
+        }
         (LayerSpec::Flatten, _) => "flatten only reads the same numbers as one vector, it has no loop".to_string(),
         (_, LoopPart::BackwardParams) => format!("{} has no weights, so no dW or db", l.name),
         (_, LoopPart::BackwardInput) => {
@@ -81,19 +107,22 @@ pub fn check_part(plan: &Plan, layer: usize, part: LoopPart) -> Result<(), Strin
 
 /// The parts layer `layer` of `plan` has a loop for: forward for every layer but flatten,
 /// `dW & db` for conv and fc, `dX` for every layer but the first (the training step never
-/// computes the input's gradient).
+/// computes the input's gradient); the last layer also carries the loss's two parts (its
+/// output is the scores).
 pub fn parts_of(plan: &Plan, layer: usize) -> Vec<LoopPart> {
     let Some(l) = plan.layers.get(layer) else { return Vec::new() };
     let mut parts = Vec::new();
-    if l.spec == LayerSpec::Flatten {
-        return parts;
+    if l.spec != LayerSpec::Flatten {
+        parts.push(LoopPart::Forward);
+        if matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. }) {
+            parts.push(LoopPart::BackwardParams);
+        }
+        if layer > 0 {
+            parts.push(LoopPart::BackwardInput);
+        }
     }
-    parts.push(LoopPart::Forward);
-    if matches!(l.spec, LayerSpec::Conv { .. } | LayerSpec::Fc { .. }) {
-        parts.push(LoopPart::BackwardParams);
-    }
-    if layer > 0 {
-        parts.push(LoopPart::BackwardInput);
+    if layer + 1 == plan.layers.len() {
+        parts.extend([LoopPart::LossForward, LoopPart::LossBackward]);
     }
     parts
 }
@@ -134,8 +163,11 @@ pub struct LoopCase {
     pub output: (usize, usize, usize),
     /// The layer's input `[N, C, H, W]`.
     pub x: Vec<f32>,
-    /// The layer's output `[N, …]` (activation backward reads it; the forward part's result).
+    /// The layer's output `[N, …]` (activation backward reads it; the forward part's result);
+    /// for the loss's parts, the softmax probabilities `[N, K]`.
     pub y: Vec<f32>,
+    /// The batch's labels (the loss's parts read them).
+    pub labels: Vec<usize>,
     /// The weights (`[F, C, K, K]` or `[OUT, IN]`); empty for layers without.
     pub weight: Vec<f32>,
     /// The bias; empty for layers without.
@@ -159,6 +191,15 @@ impl LoopCase {
         }
         let at = (n * ci + c) * h * w;
         self.x.get(at..at + h * w).unwrap_or(&[])
+    }
+
+    /// Its name in the picker and headings: `conv1 forward`, `loss backward`.
+    pub fn title(&self) -> String {
+        if self.part.is_loss() {
+            self.part.label().to_string()
+        } else {
+            format!("{} {}", self.layer_name, self.part.label())
+        }
     }
 
     /// A code listing and loop nest for this case.
@@ -205,14 +246,34 @@ pub fn build_case(
     let x = if layer == 0 { t.input() } else { t.output(layer - 1) }.to_vec();
     let y = t.output(layer).to_vec();
     let (weight, bias) = match net.weight_index(layer) {
-        Some(wi) => (net.params()[wi].data.clone(), net.params()[wi + 1].data.clone()),
-        None => (Vec::new(), Vec::new()),
+        Some(wi) if !part.is_loss() => (net.params()[wi].data.clone(), net.params()[wi + 1].data.clone()),
+        _ => (Vec::new(), Vec::new()),
     };
-    let dy = if part == LoopPart::Forward { Vec::new() } else { t.output_grad(layer).to_vec() };
+    let dy = if matches!(part, LoopPart::Forward | LoopPart::LossForward | LoopPart::LossBackward) {
+        Vec::new()
+    } else {
+        t.output_grad(layer).to_vec()
+    };
     let n = t.n;
-    let input = dims(l.input);
-    let output = dims(l.output);
+    let (mut input, mut output) = (dims(l.input), dims(l.output));
+    let (x, y) = if part.is_loss() {
+        // The loss reads the scores (this layer's output) and writes the probabilities.
+        (input, output) = ((plan.classes, 1, 1), (plan.classes, 1, 1));
+        (y, t.probs.clone())
+    } else {
+        (x, y)
+    };
     let (outputs, expected) = match part {
+        LoopPart::LossForward => (
+            vec![
+                LoopOutput { name: "probs", shape: vec![n, plan.classes] },
+                LoopOutput { name: "loss", shape: vec![1] },
+            ],
+            vec![t.probs.clone(), vec![t.data_loss]],
+        ),
+        LoopPart::LossBackward => {
+            (vec![LoopOutput { name: "dscores", shape: vec![n, plan.classes] }], vec![t.output_grad(layer).to_vec()])
+        }
         LoopPart::Forward => {
             let mut shape = vec![n];
             shape.extend(shape_of(l.output));
@@ -235,6 +296,7 @@ pub fn build_case(
         }
     };
     let input_maps = match l.input {
+        _ if part.is_loss() => None,
         Shape::Flat(_) => flattened_from(plan, layer),
         Shape::Maps { .. } => None,
     };
@@ -251,6 +313,7 @@ pub fn build_case(
         output,
         x,
         y,
+        labels: t.labels.clone(),
         weight,
         bias,
         dy,
@@ -365,6 +428,9 @@ fn for_lines(vars: &[(&'static str, &str)], indent: usize) -> Vec<CodeLine> {
 }
 
 fn nest_of(case: &LoopCase) -> Nest {
+    if case.part.is_loss() {
+        return loss_nest(case);
+    }
     let (n, (c, h, w), (oc, oh, ow)) = (case.n, case.input, case.output);
     let body_indent = |loops: usize| "    ".repeat(loops);
     let mut code = Vec::new();
@@ -406,7 +472,8 @@ fn nest_of(case: &LoopCase) -> Nest {
                         line(format!("{ind}dW[f] += {patch} * dout[n, f, h, w]")),
                     ]
                 }
-                LoopPart::BackwardInput => {
+                // BackwardInput (the loss's parts have their own nest).
+                _ => {
                     code.push(line("dx_pad = np.zeros_like(x_pad)"));
                     vec![post_line(
                         format!("{ind}dx_pad[n, :, h{s}:h{s}+HH, w{s}:w{s}+WW] += k[f] * dout[n, f, h, w]"),
@@ -457,7 +524,8 @@ fn nest_of(case: &LoopCase) -> Nest {
                     code.push(line("db = np.zeros_like(b)"));
                     vec![line(format!("{ind}db[o] += dout[n, o]")), line(format!("{ind}dW[o] += dout[n, o] * x[n]"))]
                 }
-                LoopPart::BackwardInput => {
+                // BackwardInput (the loss's parts have their own nest).
+                _ => {
                     code.push(line("dx = np.zeros_like(x)"));
                     vec![line(format!("{ind}dx[n] += dout[n, o] * W[o]"))]
                 }
@@ -569,8 +637,11 @@ pub struct Iteration {
     pub b: Vec<f32>,
     /// How the code names it: `k[4]`, `dout[3, 4, 0, 2]`.
     pub b_name: String,
-    /// `a · b` element by element (`None` in the padding); empty when there is no `b`.
+    /// `a · b` element by element (`None` in the padding); empty when there is no `b`. The
+    /// loss's statements put the values they compute from `a` here (`e = np.exp(…)`).
     pub products: Vec<Option<f32>>,
+    /// How the code names `products`; empty: they are `a · b`'s products.
+    pub products_name: String,
     /// Σ of the products per channel.
     pub partial_sums: Vec<f32>,
     /// The value a sum starts from (the bias), if the statement sums.
@@ -582,6 +653,9 @@ pub struct Iteration {
     pub winner: Option<usize>,
     /// The cell(s) written, as the code names them: `out[3, 4, 0, 2]`.
     pub target: String,
+    /// The statement's arithmetic in numbers where `target = start + Σ products` does not say
+    /// it (the loss's statements), e.g. `dscores[0, 7] = (0.0831 − 1) / 4 = −0.229`.
+    pub note: Option<String>,
     /// What it wrote, in order.
     pub writes: Vec<Write>,
 }
@@ -619,13 +693,19 @@ fn iteration(case: &LoopCase, nest: &Nest, at: u64) -> Iteration {
         b: Vec::new(),
         b_name: String::new(),
         products: Vec::new(),
+        products_name: String::new(),
         partial_sums: Vec::new(),
         start: None,
         result: None,
         winner: None,
         target: String::new(),
+        note: None,
         writes: Vec::new(),
     };
+    if case.part.is_loss() {
+        loss_iteration(case, &idx, statement, &mut it);
+        return it;
+    }
     match case.spec {
         LayerSpec::Conv { filters, k, stride, pad } => {
             let (n, f, i, j) = (idx[0], idx[1], idx[2], idx[3]);
@@ -686,7 +766,8 @@ fn iteration(case: &LoopCase, nest: &Nest, at: u64) -> Iteration {
                     (it.a, it.a_name, it.b, it.b_name) =
                         (patch, patch_name, vec![g], format!("dout[{n}, {f}, {i}, {j}]"));
                 }
-                (LoopPart::BackwardInput, _) => {
+                // BackwardInput (the loss's parts have their own iteration).
+                _ => {
                     it.products = patch.iter().zip(&kernel).map(|(a, wv)| a.map(|_| g * wv)).collect();
                     it.partial_sums = channel_sums(&it.products, ci);
                     for c in 0..ci {
@@ -823,7 +904,8 @@ fn iteration(case: &LoopCase, nest: &Nest, at: u64) -> Iteration {
                     (it.a, it.a_name, it.b, it.b_name) =
                         (xs.iter().copied().map(Some).collect(), format!("x[{n}]"), vec![g], format!("dout[{n}, {o}]"));
                 }
-                (LoopPart::BackwardInput, _) => {
+                // BackwardInput (the loss's parts have their own iteration).
+                _ => {
                     it.products = wrow.iter().map(|wv| Some(g * wv)).collect();
                     it.partial_sums = channel_sums(&it.products, it.shape.0);
                     for (t, p) in it.products.iter().enumerate() {
@@ -888,6 +970,157 @@ fn iteration(case: &LoopCase, nest: &Nest, at: u64) -> Iteration {
 fn channel_sums(products: &[Option<f32>], channels: usize) -> Vec<f32> {
     let per = products.len().div_ceil(channels.max(1)).max(1);
     products.chunks(per).map(|c| c.iter().flatten().fold(0.0_f32, |s, v| s + v)).collect()
+}
+
+/// The loss's nests: the softmax and the mean cross-entropy image by image (three statements
+/// per image), or `dscores` cell by cell.
+fn loss_nest(case: &LoopCase) -> Nest {
+    let n = case.n;
+    let classes = case.input.0;
+    match case.part {
+        LoopPart::LossBackward => {
+            let code = vec![
+                line("# numpy: dscores = probs.copy(); dscores[range(N), y] -= 1; dscores /= N"),
+                line("dscores = np.zeros_like(probs)"),
+                line("for n in range(N):"),
+                line("    for k in range(K):"),
+                post_line(
+                    "        dscores[n, k] = (probs[n, k] - (k == y[n])) / N",
+                    "dscores[range(N), y] = -1",
+                    "the true class's gradient becomes −1/N whatever its probability, so a confident right \
+                     answer is pushed as hard as a wrong one, and the probability information is thrown away",
+                ),
+            ];
+            Nest {
+                vars: vec![LoopVar { name: "n", range: n }, LoopVar { name: "k", range: classes }],
+                code,
+                body: vec![4],
+            }
+        }
+        _ => {
+            let code = vec![
+                line("probs = np.zeros((N, K)); loss = 0"),
+                line("for n in range(N):"),
+                line("    e = np.exp(scores[n] - np.max(scores[n]))"),
+                line("    probs[n] = e / np.sum(e)"),
+                line("    loss += -np.log(probs[n, y[n]]) / N"),
+            ];
+            Nest { vars: vec![LoopVar { name: "n", range: n }], code, body: vec![2, 3, 4] }
+        }
+    }
+}
+
+/// Image `n`'s scores shifted by their max and exponentiated, as the engine computes them
+/// (`engine::softmax_xent::forward`): the max, `e` and `Σ e`.
+fn softmax_row(scores: &[f32]) -> (f32, Vec<f32>, f32) {
+    let max = scores.iter().copied().fold(scores.first().copied().unwrap_or(0.0), |m, v| if v > m { v } else { m });
+    let e: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let mut sum = 0.0_f32;
+    for v in &e {
+        sum += *v;
+    }
+    (max, e, sum)
+}
+
+/// A number in 3 significant digits (as the window's `fmt_sig`), for the loss's notes.
+fn sig(v: f32) -> String {
+    let a = v.abs();
+    if v == 0.0 || !v.is_finite() {
+        v.to_string()
+    } else if (1e-3..1e4).contains(&a) {
+        let decimals = (2 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+/// One statement of the loss's nests, with the engine's arithmetic in the engine's order, so
+/// the probabilities, the loss and `dscores` end bit for bit at the phase's.
+fn loss_iteration(case: &LoopCase, idx: &[usize], statement: usize, it: &mut Iteration) {
+    let classes = case.input.0.max(1);
+    let n = idx.first().copied().unwrap_or(0);
+    let row = |r: usize| case.x.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
+    let label = case.labels.get(n).copied().unwrap_or(0);
+    it.shape = (1, 1, classes);
+    if case.part == LoopPart::LossBackward {
+        let k = idx.get(1).copied().unwrap_or(0);
+        let p = case.y.get(n * classes + k).copied().unwrap_or(0.0);
+        let inv_n = 1.0 / case.n.max(1) as f32;
+        let target = if k == label { 1.0 } else { 0.0 };
+        let d = (p - target) * inv_n;
+        it.a = vec![Some(p)];
+        it.shape = (1, 1, 1);
+        it.a_name = format!("probs[{n}, {k}]");
+        it.result = Some(d);
+        it.target = format!("dscores[{n}, {k}]");
+        let mut note = format!(
+            "k == y[{n}]: {k} == {label} → {target};   dscores[{n}, {k}] = ({} − {target}) / {} = {}",
+            sig(p),
+            case.n,
+            sig(d)
+        );
+        if k == label {
+            note.push_str(&format!(
+                "   (the post's line: −1 / {} = {}, whatever the probability)",
+                case.n,
+                sig(-inv_n)
+            ));
+        }
+        it.note = Some(note);
+        it.writes.push(Write::Set { tensor: 0, index: n * classes + k, value: d });
+        return;
+    }
+    let (max, e, sum) = softmax_row(row(n));
+    match statement {
+        0 => {
+            it.a = row(n).iter().copied().map(Some).collect();
+            it.a_name = format!("scores[{n}]");
+            it.products = e.iter().copied().map(Some).collect();
+            it.products_name = format!("e = np.exp(scores[{n}] − {})", sig(max));
+            it.partial_sums = vec![sum];
+            it.target = "e".into();
+            it.note = Some(format!("np.max(scores[{n}]) = {};   np.sum(e) = {}", sig(max), sig(sum)));
+        }
+        1 => {
+            it.a = e.iter().copied().map(Some).collect();
+            it.a_name = "e".into();
+            let probs: Vec<f32> = e.iter().map(|v| v / sum).collect();
+            for (k, p) in probs.iter().enumerate() {
+                it.writes.push(Write::Set { tensor: 0, index: n * classes + k, value: *p });
+            }
+            it.products = probs.into_iter().map(Some).collect();
+            it.products_name = format!("probs[{n}] = e / {}", sig(sum));
+            it.target = format!("probs[{n}]");
+            it.note = Some(format!("probs[{n}] = e / {}: positive, and they add up to 1", sig(sum)));
+        }
+        _ => {
+            // The engine sums −log p[y] image by image from the shifted scores and divides once.
+            let mut total = 0.0_f32;
+            let mut own = 0.0_f32;
+            for r in 0..=n {
+                let (m, _, s) = softmax_row(row(r));
+                let y = case.labels.get(r).copied().unwrap_or(0);
+                own = s.ln() - (row(r).get(y).copied().unwrap_or(0.0) - m);
+                total += own;
+            }
+            let loss = total / case.n.max(1) as f32;
+            let p = e.get(label).copied().unwrap_or(0.0) / sum;
+            it.a = vec![Some(p)];
+            it.shape = (1, 1, 1);
+            it.a_name = format!("probs[{n}, {label}]");
+            it.result = Some(loss);
+            it.target = "loss".into();
+            it.note = Some(format!(
+                "y[{n}] = {label};   −log probs[{n}, {label}] = −log {} = {};   loss so far = {} (the sum / {})",
+                sig(p),
+                sig(own),
+                sig(loss),
+                case.n
+            ));
+            it.writes.push(Write::Set { tensor: 1, index: 0, value: loss });
+        }
+    }
 }
 
 /// The nest of a [`LoopCase`] being stepped: how far it has run and what it has written.
@@ -1021,7 +1254,8 @@ impl LoopCursor {
     }
 }
 
-/// The student name of a layer and a part, e.g. `conv1 backward dX`.
+/// The student name of a layer and a part, e.g. `conv1 backward dX`; the loss's parts are
+/// named alone (`loss backward`), whichever layer's scores they read.
 pub fn part_title(layer: &PlannedLayer, part: LoopPart) -> String {
-    format!("{} {}", layer.name, part.label())
+    if part.is_loss() { part.label().to_string() } else { format!("{} {}", layer.name, part.label()) }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use eframe::egui::{self, Color32, RichText, Stroke, StrokeKind};
 
 use crate::engine::ConvEngine;
-use crate::engine::model::loops::{Iteration, LoopCase, LoopCursor, LoopPart, parts_of};
+use crate::engine::model::loops::{Iteration, LoopCase, LoopCursor, LoopPart, part_title, parts_of};
 use crate::engine::model::{LayerSpec, Plan};
 use crate::trainer::{Command, Snapshot};
 use crate::ui::support::colormap::{abs_max, fmt_sig};
@@ -289,18 +289,12 @@ impl LoopsTab {
         let Some((layer, part)) = self.choice else { return };
         ui.horizontal_wrapped(|ui| {
             ui.label(PART_LABEL);
-            let title = |l: usize, p: LoopPart| format!("{} {}", plan.layers[l].name, p.label());
+            let title = |l: usize, p: LoopPart| part_title(&plan.layers[l], p);
             let mut chosen = (layer, part);
             let combo = egui::ComboBox::from_id_salt("loops part")
                 .selected_text(title(layer, part))
                 .height(640.0)
-                .show_ui(ui, |ui| {
-                    for l in 0..plan.layers.len() {
-                        for p in parts_of(plan, l) {
-                            ui.selectable_value(&mut chosen, (l, p), title(l, p));
-                        }
-                    }
-                });
+                .show_ui(ui, |ui| parts_grid(ui, plan, &mut chosen));
             let shown = title(layer, part);
             combo.response.widget_info(|| {
                 egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("{PART_LABEL}: {shown}"))
@@ -330,6 +324,39 @@ impl LoopsTab {
             }
         });
     }
+}
+
+/// The picker's list: one row per layer with its parts (`conv2  forward  dW & db  dX`), the
+/// loss's two parts last, so that every part of the post's network shows without scrolling.
+/// Each choice is named in full for screen readers and tests (`conv2 backward dW & db`).
+fn parts_grid(ui: &mut egui::Ui, plan: &Plan, chosen: &mut (usize, LoopPart)) {
+    let short = |p: LoopPart| match p {
+        LoopPart::Forward | LoopPart::LossForward => "forward",
+        LoopPart::BackwardParams => "dW & db",
+        LoopPart::BackwardInput => "dX",
+        LoopPart::LossBackward => "backward",
+    };
+    let mut row = |ui: &mut egui::Ui, name: &str, l: usize, parts: &[LoopPart]| {
+        ui.label(RichText::new(name).strong());
+        for &p in parts {
+            let on = *chosen == (l, p);
+            let r = ui.selectable_value(chosen, (l, p), short(p));
+            let full = part_title(&plan.layers[l], p);
+            r.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, on, &full));
+        }
+        ui.end_row();
+    };
+    egui::Grid::new("loops parts").num_columns(4).spacing([10.0, 6.0]).show(ui, |ui| {
+        for (l, layer) in plan.layers.iter().enumerate() {
+            let parts: Vec<LoopPart> = parts_of(plan, l).into_iter().filter(|p| !p.is_loss()).collect();
+            if !parts.is_empty() {
+                row(ui, &layer.name, l, &parts);
+            }
+        }
+        if let Some(last) = plan.layers.len().checked_sub(1) {
+            row(ui, "loss", last, &[LoopPart::LossForward, LoopPart::LossBackward]);
+        }
+    });
 }
 
 /// `choice` if the network has it, else the first part of the first layer that has one.
@@ -392,13 +419,8 @@ impl Tab for LoopsTab {
         }
         let Some(cursor) = self.cursor.as_ref() else { return };
         egui::ScrollArea::vertical().id_salt("loops view").auto_shrink([false, false]).show(ui, |ui| {
-            let mut header = format!(
-                "{} {} on step {}'s batch of {} at the weights it started with",
-                case.layer_name,
-                case.part.label(),
-                case.step,
-                case.n
-            );
+            let mut header =
+                format!("{} on step {}'s batch of {} at the weights it started with", case.title(), case.step, case.n);
             if stale {
                 header.push_str(&format!(" — from step {}, the new one is on its way", case.step));
             }
@@ -468,7 +490,7 @@ fn code_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown: Optio
                         .size(size)
                         .color(palette::WRONG),
                 );
-                ui.label(RichText::new(format!("→ {}.", post.why)).size(size - 1.0).italics());
+                ui.label(RichText::new(format!("If run as written: {}.", post.why)).size(size - 1.0).italics());
             }
         }
     });
@@ -668,7 +690,8 @@ fn arithmetic_ui(
             }
         }
         if !it.products.is_empty() && small {
-            numbers_ui(ui, &slice(&it.products), rows, cols, "products");
+            let name = if it.products_name.is_empty() { "products" } else { it.products_name.as_str() };
+            numbers_ui(ui, &slice(&it.products), rows, cols, name);
         }
     });
     let size = text_size(ui);
@@ -678,6 +701,7 @@ fn arithmetic_ui(
         ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size));
     }
     let sum_text = match (it.start, it.result) {
+        _ if it.note.is_some() => it.note.clone().unwrap_or_default(),
         (Some(b), Some(r)) => format!("{} = {} + Σ products = {}", it.target, fmt_sig(b), fmt_sig(r)),
         (None, Some(r)) => format!("{} ← {}", it.target, fmt_sig(r)),
         _ => format!("{} += the products", it.target),
@@ -709,6 +733,8 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     // The last two dimensions are a map when there are four (N, F, H, W / F, C, K, K).
     let (plane_h, plane_w, lead) = match shape.len() {
         4 => (shape[2], shape[3], vec![shape[0], shape[1]]),
+        // A few values (scores, probabilities) read best as one row.
+        2 if shape[1] <= 16 => (1, shape[1], vec![shape[0]]),
         2 => {
             let side = (shape[1] as f64).sqrt().ceil().max(1.0) as usize;
             (shape[1].div_ceil(side), side, vec![shape[0]])

@@ -41,6 +41,10 @@ pub const PART_LABEL: &str = "Loop";
 pub const SPEED_LABEL: &str = "Speed";
 /// The top of the speed slider: full speed.
 const FULL_SPEED: f64 = 10_000.0;
+/// What the heading's numbers mean, on hover.
+const HEADER_HOVER: &str = "The batch in progress, run again from the weights it started with. The loops are the naive \
+                            engine's arithmetic in the post's order: when the phase ran on the fast engine, the maps \
+                            agree with it to f32 rounding. Click to fold the code away.";
 /// Seconds of work per frame at most, when running at full speed or jumping to the end.
 const FRAME_BUDGET: f64 = 0.03;
 
@@ -226,10 +230,11 @@ impl LoopsTab {
             }
             pressed
         });
-        let size = if projector(ui.ctx()) { 18.0 } else { 15.0 };
+        let size = if projector(ui.ctx()) { 17.0 } else { 14.0 };
         let big = |t: &str| RichText::new(t).size(size);
         let mut clicked = [false; 5];
         ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().slider_width = 70.0;
             clicked[0] = ui
                 .add_enabled(!done, egui::Button::new(big(STEP_LABEL)))
                 .on_hover_text("One iteration (key I).")
@@ -419,37 +424,33 @@ impl Tab for LoopsTab {
         }
         let Some(cursor) = self.cursor.as_ref() else { return };
         egui::ScrollArea::vertical().id_salt("loops view").auto_shrink([false, false]).show(ui, |ui| {
-            let mut header =
-                format!("{} on step {}'s batch of {} at the weights it started with", case.title(), case.step, case.n);
+            let mut header = format!("{} on step {}'s batch of {}", case.title(), case.step, case.n);
             if stale {
                 header.push_str(&format!(" — from step {}, the new one is on its way", case.step));
             }
-            ui.label(RichText::new(header).strong());
             if case.engine == ConvEngine::Fast {
-                ui.label(
-                    RichText::new(
-                        "The phase ran on the fast engine; these loops are the naive engine's arithmetic, \
-                         so the maps agree to f32 rounding.",
-                    )
-                    .weak(),
-                );
+                header.push_str(" (fast engine)");
             }
-            let wide = ui.available_width() > 900.0;
+            let header = RichText::new(header).strong();
+            // Wide (a large screen): the code beside the arithmetic. Narrow (1280 pixels with the
+            // side panels, or projector mode): the code, with each loop's index on its line, over
+            // the arithmetic, so that both show without scrolling.
+            let wide = ui.available_width() > 1000.0;
             let shown = cursor.last().cloned().or_else(|| cursor.peek(&case));
-            let left = |ui: &mut egui::Ui| {
-                code_ui(ui, &case, cursor, shown.as_ref());
-                ui.add_space(6.0);
-                indices_ui(ui, cursor);
-                ui.add_space(6.0);
-                status_ui(ui, &case, cursor);
-            };
             if wide {
+                ui.label(header).on_hover_text(HEADER_HOVER);
                 ui.columns(2, |cols| {
-                    left(&mut cols[0]);
+                    code_ui(&mut cols[0], cursor, shown.as_ref(), false);
                     arithmetic_ui(&mut cols[1], &case, cursor, shown.as_ref(), &mut self.channel);
                 });
             } else {
-                left(ui);
+                // The heading folds the code away (more room for the numbers on a projector).
+                egui::CollapsingHeader::new(header)
+                    .id_salt("loops code")
+                    .default_open(true)
+                    .show(ui, |ui| code_ui(ui, cursor, shown.as_ref(), true))
+                    .header_response
+                    .on_hover_text(HEADER_HOVER);
                 arithmetic_ui(ui, &case, cursor, shown.as_ref(), &mut self.channel);
             }
         });
@@ -462,30 +463,65 @@ impl Tab for LoopsTab {
 }
 
 fn text_size(ui: &egui::Ui) -> f32 {
-    if projector(ui.ctx()) { 17.0 } else { 13.0 }
+    if projector(ui.ctx()) { 16.0 } else { 12.0 }
 }
 
-/// The code, the line of the iteration shown highlighted, the post's differing lines under ours.
-fn code_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown: Option<&Iteration>) {
+/// The code, the line of the iteration shown highlighted and each `for` line followed by its
+/// index (`n = 3 of 0..32`), the post's differing lines under the ones they replace. `compact`
+/// (a narrow view): two spaces a level, and only the lines before the loops that the post
+/// wrote differently.
+fn code_ui(ui: &mut egui::Ui, cursor: &LoopCursor, shown: Option<&Iteration>, compact: bool) {
     let nest = cursor.nest();
     let size = text_size(ui);
+    let (idx, _) = match cursor.last() {
+        Some(it) => (it.indices.clone(), it.line),
+        None => cursor.indices(),
+    };
+    let first_for = nest.body.first().copied().unwrap_or(0).saturating_sub(nest.vars.len());
+    let index_colour =
+        if ui.visuals().dark_mode { Color32::from_rgb(255, 200, 90) } else { Color32::from_rgb(150, 80, 0) };
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
+        ui.spacing_mut().item_spacing.y = 2.0;
         for (i, line) in nest.code.iter().enumerate() {
+            if compact && i < first_for && line.post.is_none() {
+                continue;
+            }
             let on = shown.is_some_and(|s| s.line == i);
-            let mut text = RichText::new(&line.text).monospace().size(size);
+            let shown_text = if compact { halve_indent(&line.text) } else { line.text.clone() };
+            let mut text = RichText::new(&shown_text).monospace().size(size);
             if on {
                 text = text.background_color(ui.visuals().selection.bg_fill).strong();
             }
-            let r = ui.label(text);
+            let var = i.checked_sub(first_for).and_then(|k| nest.vars.get(k).map(|v| (k, v)));
+            let r = match var {
+                Some((k, v)) => {
+                    ui.horizontal(|ui| {
+                        let r = ui.label(text);
+                        ui.add_space(12.0);
+                        let at = idx.get(k).copied().unwrap_or(0);
+                        ui.label(
+                            RichText::new(format!("{} = {at} of 0..{}", v.name, v.range))
+                                .monospace()
+                                .size(size)
+                                .strong()
+                                .color(index_colour),
+                        );
+                        r
+                    })
+                    .inner
+                }
+                None => ui.label(text),
+            };
             if on {
                 r.widget_info(|| {
                     egui::WidgetInfo::labeled(egui::Role::Label, true, format!("running: {}", line.text.trim()))
                 });
             }
             if let Some(post) = &line.post {
+                let indent = " ".repeat(shown_text.len() - shown_text.trim_start().len());
                 ui.label(
-                    RichText::new(format!("the post wrote:  {}", post.text.trim()))
+                    RichText::new(format!("{indent}the post wrote:  {}", post.text.trim()))
                         .monospace()
                         .size(size)
                         .color(palette::WRONG),
@@ -494,22 +530,13 @@ fn code_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, shown: Optio
             }
         }
     });
-    let _ = case;
 }
 
-/// `n = 3 of 0..32`, one loop per line.
-fn indices_ui(ui: &mut egui::Ui, cursor: &LoopCursor) {
-    let (idx, _) = match cursor.last() {
-        Some(it) => (it.indices.clone(), it.line),
-        None => cursor.indices(),
-    };
-    let size = text_size(ui) + 2.0;
-    ui.horizontal_wrapped(|ui| {
-        for (v, i) in cursor.nest().vars.iter().zip(idx) {
-            ui.label(RichText::new(format!("{} = {i} of 0..{}", v.name, v.range)).monospace().size(size).strong());
-            ui.add_space(10.0);
-        }
-    });
+/// `line` with two spaces per level of indentation instead of four.
+fn halve_indent(line: &str) -> String {
+    let body = line.trim_start_matches(' ');
+    let spaces = line.len() - body.len();
+    format!("{}{body}", " ".repeat(spaces / 2))
 }
 
 /// How far the loop is, and at the end how it compares with the engine.
@@ -528,8 +555,8 @@ fn status_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor) {
 /// A grid of numbers, one cell per value (`None`: padding, shown empty grey).
 fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str) {
     let big = projector(ui.ctx());
-    let (cw, ch, font) = if big { (74.0, 30.0, 15.0) } else { (50.0, 20.0, 11.0) };
-    if ui.available_width() < cw * cols as f32 + 8.0 {
+    let (cw, ch, font) = if big { (60.0, 26.0, 14.0) } else { (50.0, 18.0, 11.0) };
+    if ui.available_size_before_wrap().x < cw * cols as f32 + 8.0 {
         // Inside a wrapped row: the next grid starts a new line rather than being squeezed.
         ui.end_row();
     }
@@ -587,8 +614,8 @@ fn map_ui(
     outline: Option<(isize, isize, usize)>,
     written: Option<&[bool]>,
     names: Option<&dyn Fn(usize, usize) -> String>,
+    side_px: f32,
 ) {
-    let side_px = if projector(ui.ctx()) { 320.0 } else { 220.0 };
     let cell = (side_px / (h + 2 * pad).max(w + 2 * pad).max(1) as f32).clamp(3.0, 40.0);
     let (rect, _) = ui.allocate_exact_size(
         egui::vec2(cell * (w + 2 * pad) as f32, cell * (h + 2 * pad) as f32),
@@ -624,8 +651,13 @@ fn map_ui(
     }
 }
 
-/// The arithmetic of the iteration shown: the input map with the patch, the operands, their
-/// products and sums, the cell written; and the output map filling in.
+/// The side, in points, of the input and output maps beside the numbers.
+fn map_side(ui: &egui::Ui) -> f32 {
+    if projector(ui.ctx()) { 180.0 } else { 130.0 }
+}
+
+/// The arithmetic of the iteration shown, in two columns: the input map with the patch over the
+/// output map filling in; beside them the operands, their products and the sums as numbers.
 fn arithmetic_ui(
     ui: &mut egui::Ui,
     case: &LoopCase,
@@ -634,71 +666,96 @@ fn arithmetic_ui(
     channel: &mut usize,
 ) {
     let Some(it) = shown else { return };
-    let (ci, h, w) = case.input;
-    let (chans, rows, cols) = it.shape;
+    let (chans, _, _) = it.shape;
+    *channel = (*channel).min(chans.saturating_sub(1));
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.set_max_width(map_side(ui) + 8.0);
+            maps_ui(ui, case, cursor, it, channel);
+        });
+        ui.add_space(8.0);
+        ui.vertical(|ui| {
+            numbers_column_ui(ui, it, *channel);
+            status_ui(ui, case, cursor);
+        });
+    });
+}
+
+/// The input map (the channel shown, the window outlined) and the output filling in.
+fn maps_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Iteration, channel: &mut usize) {
+    let (_, h, w) = case.input;
+    let chans = it.shape.0;
     let pad = match case.spec {
         LayerSpec::Conv { pad, .. } => pad,
         _ => 0,
     };
+    let side = map_side(ui);
     if chans > 1 {
         ui.horizontal(|ui| {
-            ui.label("input channel c =");
+            ui.label("channel c =");
             ui.add(egui::DragValue::new(channel).range(0..=chans - 1));
             ui.label(format!("of 0..{chans}"));
         });
     }
-    *channel = (*channel).min(chans.saturating_sub(1));
-    let c = *channel;
-    // The input map with the window.
     if let Some(win) = it.window {
-        let ch = win.channel.unwrap_or(c);
-        ui.label(RichText::new(format!("x[{}, {ch}] ({h}×{w}, padding {pad})", win.n)).monospace());
-        map_ui(ui, case.input_plane(win.n, ch), h, w, pad, Some((win.row, win.col, win.size)), None, None);
+        let ch = win.channel.unwrap_or(*channel);
+        ui.label(RichText::new(format!("x[{}, {ch}] {h}×{w}, pad {pad}", win.n)).monospace());
+        map_ui(ui, case.input_plane(win.n, ch), h, w, pad, Some((win.row, win.col, win.size)), None, None, side);
+        ui.add_space(6.0);
     }
+    output_ui(ui, case, cursor, it, *channel);
+}
+
+/// The operands of the iteration shown (channel `c`'s slice), their products, the sums and the
+/// cell written, as numbers.
+fn numbers_column_ui(ui: &mut egui::Ui, it: &Iteration, c: usize) {
+    let (chans, rows, cols) = it.shape;
     let per = rows * cols;
     let slice =
         |v: &[Option<f32>]| -> Vec<Option<f32>> { v.get(c * per..(c + 1) * per).map_or_else(Vec::new, <[_]>::to_vec) };
     let small = per <= 49;
+    let size = text_size(ui);
+    let heat_side = if projector(ui.ctx()) { 240.0 } else { 200.0 };
+    let operand = |ui: &mut egui::Ui, values: Vec<Option<f32>>, title: String| {
+        if small {
+            numbers_ui(ui, &values, rows, cols, &title);
+        } else {
+            ui.vertical(|ui| {
+                ui.label(RichText::new(&title).monospace());
+                let vals: Vec<f32> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
+                map_ui(ui, &vals, rows, cols, 0, None, None, None, heat_side);
+            });
+        }
+    };
     ui.horizontal_wrapped(|ui| {
         if !it.a.is_empty() {
             let a_title = if chans > 1 { format!("{} (channel {c})", it.a_name) } else { it.a_name.clone() };
             if it.a.len() == 1 {
-                ui.label(RichText::new(format!("{} = {}", it.a_name, it.a[0].map_or("0".into(), fmt_sig))).monospace());
-            } else if small {
-                numbers_ui(ui, &slice(&it.a), rows, cols, &a_title);
+                ui.label(
+                    RichText::new(format!("{} = {}", it.a_name, it.a[0].map_or("0".into(), fmt_sig)))
+                        .monospace()
+                        .size(size),
+                );
             } else {
-                ui.vertical(|ui| {
-                    ui.label(RichText::new(&a_title).monospace());
-                    let vals: Vec<f32> = slice(&it.a).iter().map(|v| v.unwrap_or(0.0)).collect();
-                    map_ui(ui, &vals, rows, cols, 0, None, None, None);
-                });
+                operand(ui, slice(&it.a), a_title);
             }
         }
         if it.b.len() == 1 {
-            ui.label(RichText::new(format!("× {} = {}", it.b_name, fmt_sig(it.b[0]))).monospace().size(text_size(ui)));
+            ui.label(RichText::new(format!("× {} = {}", it.b_name, fmt_sig(it.b[0]))).monospace().size(size));
         } else if !it.b.is_empty() {
             let b: Vec<Option<f32>> = it.b.iter().copied().map(Some).collect();
             let title = if chans > 1 { format!("{} (channel {c})", it.b_name) } else { it.b_name.clone() };
-            if small {
-                numbers_ui(ui, &slice(&b), rows, cols, &title);
-            } else {
-                ui.vertical(|ui| {
-                    ui.label(RichText::new(&title).monospace());
-                    let vals: Vec<f32> = slice(&b).iter().map(|v| v.unwrap_or(0.0)).collect();
-                    map_ui(ui, &vals, rows, cols, 0, None, None, None);
-                });
-            }
+            operand(ui, slice(&b), title);
         }
         if !it.products.is_empty() && small {
             let name = if it.products_name.is_empty() { "products" } else { it.products_name.as_str() };
             numbers_ui(ui, &slice(&it.products), rows, cols, name);
         }
     });
-    let size = text_size(ui);
     if !it.partial_sums.is_empty() && chans > 1 {
         let sums: Vec<String> =
             it.partial_sums.iter().enumerate().map(|(k, s)| format!("c{k}: {}", fmt_sig(*s))).collect();
-        ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size));
+        ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size - 1.0));
     }
     let sum_text = match (it.start, it.result) {
         _ if it.note.is_some() => it.note.clone().unwrap_or_default(),
@@ -714,9 +771,6 @@ fn arithmetic_ui(
             win % rows.max(1)
         ));
     }
-    ui.add_space(6.0);
-    output_ui(ui, case, cursor, it, c);
-    let _ = ci;
 }
 
 /// The output the loop writes, filling in: the map (or slice) the iteration shown writes to.
@@ -761,7 +815,7 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     let from = plane * per;
     let to = (from + per).min(values.len());
     let done = written[from..to].iter().filter(|w| **w).count();
-    ui.label(RichText::new(format!("{title}: {done} of {} values written", to - from)).monospace().strong());
+    ui.label(RichText::new(format!("{title}: {done} of {} written", to - from)).monospace().strong());
     let vals = &values[from..to];
     let wr = &written[from..to];
     let label = |r: usize, col: usize| {
@@ -784,5 +838,5 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     let cell = index % per;
     let mark =
         (shape.len() == 4 && out.name != "dW").then(|| ((cell / plane_w) as isize, (cell % plane_w) as isize, 1));
-    map_ui(ui, &padded, plane_h, plane_w, 0, mark, Some(&wpad), Some(&label));
+    map_ui(ui, &padded, plane_h, plane_w, 0, mark, Some(&wpad), Some(&label), map_side(ui));
 }

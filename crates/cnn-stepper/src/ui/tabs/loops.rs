@@ -456,6 +456,11 @@ impl Tab for LoopsTab {
         });
     }
 
+    /// A lesson card reaches [`LoopsTab::show`] through this.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn request_failed(&mut self) {
         // Refused (e.g. no batch yet): not asked again until the batch or the choice changes.
         self.refused = self.asked.take();

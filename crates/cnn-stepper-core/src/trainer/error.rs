@@ -115,6 +115,14 @@ pub enum TrainError {
         /// What to do after the step, e.g. "ask about its digits".
         then: &'static str,
     },
+    /// A loop asked of a layer that has no such loop (see `engine::model::loops::check_part`).
+    #[error("no loop for {asked}: {reason}")]
+    NoLoop {
+        /// What was asked, e.g. "layer 1 backward dW & db".
+        asked: String,
+        /// Why not, naming the layer and what it has.
+        reason: String,
+    },
     /// A probe of a test image that does not exist.
     #[error("there is no test image {index}: the test set has {count} images (0 to {})", count.saturating_sub(1))]
     NoTestImage {

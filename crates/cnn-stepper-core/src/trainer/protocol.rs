@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::gradcheck::GradCheckReport;
+use crate::engine::model::loops::{LoopCase, LoopPart};
 use crate::engine::model::{LayerSpec, Plan, PlannedLayer};
 use crate::engine::{ConvEngine, Hyper, LrSchedule, Phase, Preset, Setting, SettingProblem, SettingsError};
 
@@ -119,6 +120,14 @@ pub enum Command {
     /// Finite-difference check of backprop on the current batch, with progress events;
     /// answered by [`Event::GradientCheck`]. Leaves the training state untouched.
     CheckGradients,
+    /// The loop nest of one part of one layer on the batch in progress, at the weights it
+    /// started with; answered by [`Event::Loops`]. Does not stop a run.
+    Loops {
+        /// The layer's position in the line.
+        layer: usize,
+        /// Which part of its work.
+        part: LoopPart,
+    },
     /// Test hook: the next phase that runs panics (after changing the state), to exercise the
     /// worker's recovery. Not for the window.
     #[doc(hidden)]
@@ -166,6 +175,8 @@ pub enum Event {
     Fc1Unit(Box<Fc1Unit>),
     /// The answer to [`Command::CheckGradients`].
     GradientCheck(Box<GradientCheck>),
+    /// The answer to [`Command::Loops`].
+    Loops(Box<LoopCase>),
     /// Something went wrong and nothing was lost. Training is paused, except when the failed
     /// command only reads the state (probe, class evidence, FC1 unit, gradient check): then a
     /// run goes on.
@@ -459,6 +470,8 @@ pub struct TeachingResults {
     pub class_evidence: Option<Box<ClassEvidence>>,
     /// The last FC1 unit asked for.
     pub fc1_unit: Option<Box<Fc1Unit>>,
+    /// The last loop case asked for (the Loops tab).
+    pub loops: Option<Box<LoopCase>>,
     /// Bumped whenever a result is stored, so views can tell when to redraw their textures.
     pub revision: u64,
 }

@@ -966,6 +966,38 @@ impl Session {
         Ok(GradientCheck { step: self.step, report })
     }
 
+    /// The loop case of `part` of layer `layer` (see [`model::loops::build_case`]): the batch
+    /// in progress (or the last one) run again from the weights it started with, on the engine
+    /// and settings it ran with, up to that part. Reads the session only.
+    pub fn loop_case(&self, layer: usize, part: model::loops::LoopPart) -> Result<model::loops::LoopCase, TrainError> {
+        let plan = self.net.plan();
+        model::loops::check_part(plan, layer, part).map_err(|reason| TrainError::NoLoop {
+            asked: match plan.layers.get(layer) {
+                Some(l) => model::loops::part_title(l, part),
+                None => format!("layer {layer} {}", part.label()),
+            },
+            reason,
+        })?;
+        let t = self.net.tensors();
+        // After the loss check the batch's start moved to `last_good` (see `step_phase_unless`).
+        let start = if self.loss_checked { self.last_good.as_ref() } else { self.batch_start.as_ref() };
+        let (Some(r), true) = (start, t.n > 0) else {
+            return Err(TrainError::NoBatch { then: "step through its loops" });
+        };
+        let case = model::loops::build_case(
+            plan,
+            &r.state.params,
+            t.input(),
+            &t.labels,
+            &r.hyper,
+            r.settings.engine,
+            layer,
+            part,
+            r.step + 1,
+        )?;
+        Ok(case)
+    }
+
     /// The pixels, identity and label of a probe input, checked.
     fn probe_image(&self, input: &ProbeInput) -> Result<(Vec<f32>, ImageId, Option<usize>), TrainError> {
         let (c, h, w) = maps_of(self.net.plan().input);

@@ -433,6 +433,10 @@ impl Loop {
                 };
                 self.answer(r.map(|g| Event::GradientCheck(Box::new(g))));
             }
+            Command::Loops { layer, part } => {
+                let r = self.session.loop_case(layer, part).map(|c| Event::Loops(Box::new(c)));
+                self.answer(r);
+            }
             Command::InjectPanic => self.session.inject_panic(),
             // Both handled by the loop before a command gets here.
             Command::SetComputeThreads(_) | Command::Shutdown => {}
@@ -503,6 +507,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::ClassEvidence(_) => "ClassEvidence",
         Command::Fc1Unit(_) => "Fc1Unit",
         Command::CheckGradients => "CheckGradients",
+        Command::Loops { .. } => "Loops",
         Command::InjectPanic => "InjectPanic",
         Command::SetComputeThreads(_) => "SetComputeThreads",
         Command::Shutdown => "Shutdown",

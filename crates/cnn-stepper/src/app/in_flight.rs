@@ -29,6 +29,8 @@ pub(crate) enum Request {
     Fc1Unit,
     /// [`Command::CheckGradients`], answered by `GradientCheck`.
     CheckGradients,
+    /// [`Command::Loops`], answered by `Loops`.
+    Loops,
 }
 
 /// The answer a command sent waits for.
@@ -64,6 +66,7 @@ impl Awaited {
             Command::ClassEvidence(_) => Self::Reply(Request::ClassEvidence),
             Command::Fc1Unit(_) => Self::Reply(Request::Fc1Unit),
             Command::CheckGradients => Self::Reply(Request::CheckGradients),
+            Command::Loops { .. } => Self::Reply(Request::Loops),
             Command::InjectPanic | Command::SetComputeThreads(_) | Command::Shutdown => return None,
         })
     }

@@ -163,6 +163,11 @@ impl CnnApp {
                 results.teaching.fc1_unit = Some(u);
                 results.teaching.revision += 1;
             }
+            Event::Loops(c) => {
+                self.link.in_flight.answered(Awaited::Reply(Request::Loops));
+                results.teaching.loops = Some(c);
+                results.teaching.revision += 1;
+            }
             Event::GradientCheck(g) => {
                 self.link.in_flight.answered(Awaited::Reply(Request::CheckGradients));
                 self.link.progress = None;
@@ -216,6 +221,7 @@ impl CnnApp {
         let t = &mut self.results.teaching;
         t.class_evidence = None;
         t.fc1_unit = None;
+        t.loops = None;
         t.gradient_check = None;
         t.evaluation = None;
         t.probe = None;

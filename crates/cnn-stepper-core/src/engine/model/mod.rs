@@ -10,6 +10,8 @@
 //!   [`text`]: each phase's formula and sentence.
 //! - [`gradcheck`]: backprop against finite differences, for any network; [`evidence`]: the
 //!   exact class evidence of the maps flatten takes, and one unit of the first fc.
+//! - [`loops`]: a phase's loop nest in the post's notation, stepped one iteration at a time on
+//!   a batch's real tensors ([`loops::LoopCase`], [`loops::LoopCursor`]).
 //!
 //! The trainer, the command line and the window run every network through [`Sequential`]; the
 //! post's fixed [`Network`](crate::engine::Network) stays as the reference it reproduces bit
@@ -18,6 +20,7 @@
 pub mod evidence;
 pub mod gradcheck;
 pub mod layers;
+pub mod loops;
 pub mod named;
 pub mod optim;
 pub mod sequential;

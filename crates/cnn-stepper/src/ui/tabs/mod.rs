@@ -17,6 +17,7 @@ pub mod fc1;
 pub mod feature_maps;
 pub mod filters;
 pub mod health;
+pub mod loops;
 
 use eframe::egui;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -37,6 +38,7 @@ pub fn all_tabs() -> Vec<Box<dyn Tab>> {
         Box::new(fc1::Fc1Tab::default()),
         Box::new(evaluation::EvaluationTab::default()),
         Box::new(health::HealthTab::default()),
+        Box::new(loops::LoopsTab::default()),
     ]
 }
 
@@ -124,6 +126,14 @@ pub trait Tab {
     /// The worker answered a request with an error, perhaps one of this tab's: forget the
     /// requests in flight so the tab may ask again.
     fn request_failed(&mut self) {}
+
+    /// The tab as its own type, for code that puts a particular tab in a state from outside
+    /// (a lesson card opening the Loops view at a phase): `tab.as_any_mut()?.downcast_mut::<
+    /// loops::LoopsTab>()` and then its public methods. `None` (the default) for tabs that offer
+    /// no such state.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 /// What a tab draws from, and what it leaves for the app.
@@ -179,7 +189,11 @@ mod tests {
         assert_eq!((ids.len(), names.len(), topics.len()), (tabs.len(), tabs.len(), tabs.len()));
         let keys: Vec<Option<egui::Key>> = tabs.iter().map(|t| t.key()).collect();
         use egui::Key::*;
-        assert_eq!(keys, [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5)], "keys 1–5 in row order");
+        assert_eq!(
+            keys,
+            [Some(Num1), Some(Num2), Some(Num3), Some(Num4), Some(Num5), Some(Num6)],
+            "keys 1–6 in row order"
+        );
     }
 
     #[test]
@@ -190,6 +204,18 @@ mod tests {
             assert_eq!(TabId::find(t.id().as_str()), Some(t.id()));
         }
         assert_eq!(TabId::find("NoSuchTab"), None);
+    }
+
+    #[test]
+    fn the_loops_tab_can_be_reached_from_the_list_and_put_at_a_part() {
+        let mut tabs = all_tabs();
+        let tab = tabs.iter_mut().find(|t| t.id() == loops::ID).expect("the Loops tab is listed");
+        let part = crate::engine::model::loops::LoopPart::LossBackward;
+        let lt = tab.as_any_mut().and_then(|a| a.downcast_mut::<loops::LoopsTab>()).expect("it offers its state");
+        lt.show(6, part, Some(2), 0);
+        assert_eq!((lt.choice, lt.start_image), (Some((6, part)), Some(2)));
+        let others = tabs.iter_mut().filter(|t| t.id() != loops::ID).filter_map(|t| t.as_any_mut()).count();
+        assert_eq!(others, 0, "only the Loops tab offers a state so far");
     }
 
     #[test]

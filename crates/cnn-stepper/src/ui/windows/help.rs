@@ -52,6 +52,8 @@ pub enum HelpTopic {
     Health,
     /// The convolution playground.
     Playground,
+    /// A phase's loops, one iteration at a time.
+    Loops,
 }
 
 /// The explanation of one panel.
@@ -70,7 +72,7 @@ pub struct PanelHelp {
 /// Every panel's explanation, in the order of [`HelpTopic`]. The texts hold for any network;
 /// where they give the post's numbers they say so, and [`network_note`] adds the numbers of
 /// the network on screen.
-pub const PANEL_HELP: [PanelHelp; 13] = [
+pub const PANEL_HELP: [PanelHelp; 14] = [
     PanelHelp {
         topic: HelpTopic::Controls,
         title: "Controls",
@@ -226,6 +228,20 @@ pub const PANEL_HELP: [PanelHelp; 13] = [
                pooling their mean.",
         formula: "out[h, w] = Σ_i,j x_pad[h·stride + i, w·stride + j] · k[i, j] + b;  side = 1 + (H − HH + 2·pad) / stride",
     },
+    PanelHelp {
+        topic: HelpTopic::Loops,
+        title: "Loops",
+        text: "The loops of one phase, as the post writes them, run one iteration at a time on the \
+               current batch at the weights it started with. Pick a layer and a part (forward, \
+               backward dW & db, backward dX; the loss forward and backward on the last layer). Each iteration runs one line of the loop body: the \
+               indices show where the loops are, the input map shows the patch the kernel covers, \
+               and the kernel, their products and the sum are written out as numbers. The output map \
+               fills in cell by cell; at the end it is compared with the map the engine computed. \
+               Where the post's own line differs (its bugs), it is shown under ours in red. Keys \
+               while this tab is in front: I one iteration, L end of the inner loop, G run or stop, \
+               E end of the phase.",
+        formula: "out[n, f, h, w] = Σ_c Σ_i Σ_j x_pad[n, c, h·S + i, w·S + j] · k[f, c, i, j] + b[f]",
+    },
 ];
 
 /// What `topic` says of the network on screen beyond [`PANEL_HELP`]'s general text: its
@@ -322,7 +338,9 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
             )
         }
         HelpTopic::Draw => format!("This network: {}.", model.line()),
-        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health | HelpTopic::Playground => return None,
+        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health | HelpTopic::Playground | HelpTopic::Loops => {
+            return None;
+        }
     };
     Some(text)
 }
@@ -464,7 +482,7 @@ pub const PHASE_HELP: [(PostStep, &str); 17] = [
 
 impl HelpTopic {
     /// Every topic, in the order of [`PANEL_HELP`].
-    pub const ALL: [HelpTopic; 13] = [
+    pub const ALL: [HelpTopic; 14] = [
         HelpTopic::Controls,
         HelpTopic::Pipeline,
         HelpTopic::Batch,
@@ -478,6 +496,7 @@ impl HelpTopic {
         HelpTopic::Fc1,
         HelpTopic::Health,
         HelpTopic::Playground,
+        HelpTopic::Loops,
     ];
 
     /// This panel's explanation.

@@ -68,6 +68,15 @@ pub const SHORTCUTS: [Shortcut; 11] = [
     shortcut(KeyAction::KeysHelp, Modifiers::NONE, Key::Escape, "close this list"),
 ];
 
+/// The keys the Loops tab reads while it is in front (none of [`SHORTCUTS`]' keys, nor a
+/// tab's digit): (key, what).
+pub const LOOPS_KEYS: [(Key, &str); 4] = [
+    (Key::I, "Loops: one iteration"),
+    (Key::L, "Loops: to the end of the inner loop"),
+    (Key::G, "Loops: run / stop the loop"),
+    (Key::E, "Loops: to the end of the phase"),
+];
+
 /// The zoom keys, which eframe handles itself: (keys, what).
 pub const ZOOM_KEYS: [(&str, &str); 3] =
     [("Ctrl+=", "larger"), ("Ctrl+−", "smaller"), ("Ctrl+0", "back to 100 % (View > Fit zoom follows the window)")];
@@ -139,6 +148,9 @@ pub fn keys_ui(ui: &mut egui::Ui, tabs: &[Box<dyn Tab>]) {
             rows.push((key_text(Modifiers::NONE, k), format!("the {} tab", tab.name())));
         }
     }
+    for (k, what) in LOOPS_KEYS {
+        rows.push((key_text(Modifiers::NONE, k), what.to_string()));
+    }
     for (k, what) in ZOOM_KEYS {
         rows.push((k.to_string(), format!("zoom: {what}")));
     }
@@ -164,6 +176,13 @@ mod tests {
         assert_eq!(key_text(Modifiers::SHIFT, Key::ArrowRight), "Shift+Right");
         assert_eq!(key_text(Modifiers::NONE, Key::Questionmark), "?");
         assert_eq!(key_text(Modifiers::NONE, Key::Num3), "3");
+    }
+
+    #[test]
+    fn the_loops_keys_are_none_of_the_apps_keys() {
+        for (k, what) in LOOPS_KEYS {
+            assert!(SHORTCUTS.iter().all(|s| s.key != k), "{what} takes an app key");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
+use eframe::egui;
+
 use super::CnnApp;
 use crate::data::{DataSource, LoadOptions, Splits};
 use crate::engine::Phase;
@@ -30,6 +32,9 @@ use crate::ui::tabs::{TabId, all_tabs};
 #[derive(Default)]
 pub(super) struct Lessons {
     pub(super) run: Option<LessonRun>,
+    /// Where the lesson panel's top was last drawn (in points): the inspector a card opens
+    /// stays above it.
+    pub(super) panel_top: Option<f32>,
 }
 
 /// A lesson being taught.
@@ -409,7 +414,13 @@ impl CnnApp {
             && let Some(layer) = snap.model.plan.layer_named(&px.layer)
         {
             let pixel = PixelRef { layer: layer.index, channel: px.map, y: px.row, x: px.column };
-            self.windows.inspector.open(pixel, None);
+            let screen = self.egui_ctx.content_rect();
+            let bottom = self.lessons.panel_top.unwrap_or(screen.bottom() * 0.7) - 8.0;
+            let room = egui::Rect::from_min_max(
+                egui::pos2(screen.left(), screen.top() + 30.0),
+                egui::pos2(screen.right(), bottom),
+            );
+            self.windows.inspector.open_in(pixel, room);
         }
     }
 }

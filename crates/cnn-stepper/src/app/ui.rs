@@ -382,12 +382,13 @@ impl CnnApp {
         // A third of the window at most: the views it talks about stay in sight.
         let height = (ui.ctx().content_rect().height() * 0.3).clamp(180.0, 300.0);
         let glyphs = &mut self.glyphs;
-        let action = egui::Panel::bottom("lesson")
+        let shown = egui::Panel::bottom("lesson")
             .frame(bar_frame(ui))
             .resizable(false)
             .exact_size(height)
-            .show(ui, |ui| lesson_cards_ui(ui, &run.lesson, &run.file, run.card, &run.status, glyphs))
-            .inner;
+            .show(ui, |ui| lesson_cards_ui(ui, &run.lesson, &run.file, run.card, &run.status, glyphs));
+        self.lessons.panel_top = Some(shown.response.rect.top());
+        let action = shown.inner;
         if let Some(a) = action {
             self.lesson_action(a);
         }

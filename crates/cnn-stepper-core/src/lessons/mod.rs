@@ -156,7 +156,7 @@ impl Lesson {
             return Err(fail(lines.len().max(1), Problem::Empty));
         };
         let title = match heading(first) {
-            Some((1, t)) if t.is_empty() => return Err(fail(at + 1, Problem::EmptyTitle)),
+            Some((1, "")) => return Err(fail(at + 1, Problem::EmptyTitle)),
             Some((1, t)) => t.to_owned(),
             Some((2, _)) => return Err(fail(at + 1, Problem::MissingTitle)),
             _ => return Err(fail(at + 1, Problem::MissingTitle)),
@@ -178,7 +178,7 @@ impl Lesson {
         while at < lines.len() {
             let line_no = at + 1;
             let card_title = match heading(lines[at]) {
-                Some((2, t)) if t.is_empty() => return Err(fail(line_no, Problem::EmptyTitle)),
+                Some((2, "")) => return Err(fail(line_no, Problem::EmptyTitle)),
                 Some((2, t)) => t.to_owned(),
                 Some((1, _)) => {
                     return Err(fail(

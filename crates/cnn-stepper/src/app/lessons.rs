@@ -382,16 +382,16 @@ impl CnnApp {
                     self.send(Command::SetData { data, seed, preset, model });
                 }
             },
-            Some(DataStage::Sent(source, data)) if snap_source.as_deref() == Some(data.source.as_str()) => {
-                if *source != data_now {
-                    // The worker's run is on it: the views and the evaluation follow.
-                    let (source, data) = (source.clone(), data.clone());
-                    self.data = data;
-                    self.data_switch.current =
-                        (source != DataSource::Sample).then(|| DataChoice::new(&source, &LoadOptions::default()));
-                    self.windows.saved_step = None;
-                    self.forget_answers();
-                }
+            Some(DataStage::Sent(source, data))
+                if snap_source.as_deref() == Some(data.source.as_str()) && *source != data_now =>
+            {
+                // The worker's run is on it: the views and the evaluation follow.
+                let (source, data) = (source.clone(), data.clone());
+                self.data = data;
+                self.data_switch.current =
+                    (source != DataSource::Sample).then(|| DataChoice::new(&source, &LoadOptions::default()));
+                self.windows.saved_step = None;
+                self.forget_answers();
             }
             _ => {}
         }

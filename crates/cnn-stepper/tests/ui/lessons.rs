@@ -1,6 +1,8 @@
 //! Lessons in the window: every card of every built-in lesson puts the app in its state; a
 //! broken lesson file is reported with its line and changes nothing; Back, Leave, the menu.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may panic: that is the failure report.
+
 use cnn_stepper::app::CnnApp;
 use cnn_stepper::lessons::builtin::BUILT_IN;
 use cnn_stepper::lessons::{CardState, Lesson};

@@ -55,7 +55,7 @@ pub fn lesson_cards_ui(
     glyphs: &mut GlyphSafe,
 ) -> Option<LessonAction> {
     let mut action = None;
-    let Some(card) = lesson.cards.get(index) else { return None };
+    let card = lesson.cards.get(index)?;
     let count = lesson.cards.len();
     let (first, last) = (index == 0, index + 1 >= count);
     ui.add_space(4.0);

@@ -35,6 +35,8 @@ pub(super) struct Lessons {
     /// Where the lesson panel's top was last drawn (in points): the inspector a card opens
     /// stays above it.
     pub(super) panel_top: Option<f32>,
+    /// The height the lesson panel needed last frame for the whole card.
+    pub(super) panel_height: Option<f32>,
 }
 
 /// A lesson being taught.

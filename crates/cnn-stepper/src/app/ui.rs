@@ -379,8 +379,10 @@ impl CnnApp {
     /// The lesson panel above the status line, across the window, while a lesson is shown.
     fn lesson_panel_ui(&mut self, ui: &mut egui::Ui) {
         let Some(run) = &self.lessons.run else { return };
-        // A third of the window at most: the views it talks about stay in sight.
-        let height = (ui.ctx().content_rect().height() * 0.3).clamp(180.0, 300.0);
+        // As tall as the card needs (measured last frame), and a third of the window at most:
+        // the views it talks about stay in sight; a longer card scrolls.
+        let most = (ui.ctx().content_rect().height() * 0.32).max(140.0);
+        let height = self.lessons.panel_height.unwrap_or(most).clamp(110.0, most);
         let glyphs = &mut self.glyphs;
         let shown = egui::Panel::bottom("lesson")
             .frame(bar_frame(ui))
@@ -388,7 +390,12 @@ impl CnnApp {
             .exact_size(height)
             .show(ui, |ui| lesson_cards_ui(ui, &run.lesson, &run.file, run.card, &run.status, glyphs));
         self.lessons.panel_top = Some(shown.response.rect.top());
-        let action = shown.inner;
+        let wanted = shown.inner.wanted_height + 12.0;
+        if self.lessons.panel_height.is_none_or(|h| (h - wanted).abs() > 2.0) {
+            self.lessons.panel_height = Some(wanted);
+            ui.ctx().request_repaint();
+        }
+        let action = shown.inner.action;
         if let Some(a) = action {
             self.lesson_action(a);
         }

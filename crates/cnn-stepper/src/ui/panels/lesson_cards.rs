@@ -45,7 +45,15 @@ pub const AGAIN: &str = "Go to this card's state";
 /// Text size of a card's text, in points (the window's body text is 14).
 const TEXT_SIZE: f32 = 17.0;
 
-/// Draws the lesson panel for card `index` of `lesson`; returns what was clicked or pressed.
+/// What the panel drew.
+pub struct CardsShown {
+    /// What was clicked or pressed.
+    pub action: Option<LessonAction>,
+    /// The height (points) the panel needs to show the whole card without scrolling.
+    pub wanted_height: f32,
+}
+
+/// Draws the lesson panel for card `index` of `lesson`.
 pub fn lesson_cards_ui(
     ui: &mut egui::Ui,
     lesson: &Lesson,
@@ -53,13 +61,15 @@ pub fn lesson_cards_ui(
     index: usize,
     status: &CardStatus,
     glyphs: &mut GlyphSafe,
-) -> Option<LessonAction> {
+) -> CardsShown {
     let mut action = None;
-    let card = lesson.cards.get(index)?;
+    let Some(card) = lesson.cards.get(index) else { return CardsShown { action: None, wanted_height: 0.0 } };
+    let top = ui.cursor().top();
     let count = lesson.cards.len();
     let (first, last) = (index == 0, index + 1 >= count);
     ui.add_space(4.0);
     ui.horizontal(|ui| {
+        crate::ui::windows::help::help_button_ui(ui, crate::ui::windows::help::HelpTopic::Lessons);
         ui.label(RichText::new(format!("Lesson: {}", lesson.title)).strong()).on_hover_text(file);
         ui.label(RichText::new(format!("card {} of {count}", index + 1)).weak());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -84,13 +94,16 @@ pub fn lesson_cards_ui(
     ui.label(RichText::new(glyphs.get(ui.ctx(), &card.title, false)).size(21.0).strong());
     ui.add_space(2.0);
     let width = ui.available_width().min(1100.0);
-    egui::ScrollArea::vertical().id_salt("lesson card text").max_height(ui.available_height()).show(ui, |ui| {
-        if first && !lesson.intro.is_empty() {
-            text_ui(ui, &lesson.intro, width, glyphs, true);
-            ui.add_space(4.0);
-        }
-        text_ui(ui, &card.text, width, glyphs, false);
-    });
+    let above = ui.cursor().top() - top;
+    let text =
+        egui::ScrollArea::vertical().id_salt("lesson card text").max_height(ui.available_height()).show(ui, |ui| {
+            if first && !lesson.intro.is_empty() {
+                text_ui(ui, &lesson.intro, width, glyphs, true);
+                ui.add_space(4.0);
+            }
+            text_ui(ui, &card.text, width, glyphs, false);
+        });
+    let wanted_height = above + text.content_size.y + 2.0 * ui.spacing().item_spacing.y + 8.0;
     let typing = ui.ctx().text_edit_focused();
     if action.is_none() && !typing {
         ui.ctx().input_mut(|i| {
@@ -101,7 +114,7 @@ pub fn lesson_cards_ui(
             }
         });
     }
-    action
+    CardsShown { action, wanted_height }
 }
 
 /// Where the app stands, at the right of the title row (drawn right to left).
@@ -153,12 +166,13 @@ fn text_ui(ui: &mut egui::Ui, text: &str, width: f32, glyphs: &mut GlyphSafe, we
 
 fn append(ui: &egui::Ui, job: &mut LayoutJob, span: &Span, glyphs: &mut GlyphSafe, weak: bool) {
     let v = ui.visuals();
+    // Brighter than the window's body text: a projector washes grey text out.
     let color = if span.bold {
         v.strong_text_color()
     } else if weak {
-        v.weak_text_color()
-    } else {
         v.text_color()
+    } else {
+        v.text_color().lerp_to_gamma(v.strong_text_color(), 0.6)
     };
     let mut format = if span.code {
         let mut f = TextFormat::simple(FontId::monospace(TEXT_SIZE - 1.5), color);

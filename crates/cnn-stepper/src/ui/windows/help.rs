@@ -50,6 +50,8 @@ pub enum HelpTopic {
     Fc1,
     /// The gradient check and the signal magnitudes.
     Health,
+    /// The lesson panel: cards that put the app in a state.
+    Lessons,
 }
 
 /// The explanation of one panel.
@@ -68,7 +70,7 @@ pub struct PanelHelp {
 /// Every panel's explanation, in the order of [`HelpTopic`]. The texts hold for any network;
 /// where they give the post's numbers they say so, and [`network_note`] adds the numbers of
 /// the network on screen.
-pub const PANEL_HELP: [PanelHelp; 12] = [
+pub const PANEL_HELP: [PanelHelp; 13] = [
     PanelHelp {
         topic: HelpTopic::Controls,
         title: "Controls",
@@ -211,6 +213,19 @@ pub const PANEL_HELP: [PanelHelp; 12] = [
                layer by layer until almost nothing reaches the loss, which then sits at ln 10 ≈ 2.30.",
         formula: "numeric = (L(W + h) − L(W − h)) / 2h;  relative error = |a − n| / max(|a|, |n|)",
     },
+    PanelHelp {
+        topic: HelpTopic::Lessons,
+        title: "Lessons",
+        text: "A lesson is a few cards of text, each putting the app in a state: a network and \
+               recipe, a seed, a step and a phase, a tab, a layer, a pixel in the inspector. Next \
+               and Back (or Page Down and Page Up) move between cards; the same seed gives the \
+               same run, so Back shows exactly what the card before showed. Leave closes the \
+               lesson and keeps the app as it is. Lessons are Markdown files: `# title`, then \
+               per card `## card title`, `key: value` lines (data, network, recipe, seed, \
+               run-until, phase, tab, layer, inspect, select, evaluate), a blank line and the \
+               text. Open one with File > Open lesson…; the Lessons menu has the built-in ones.",
+        formula: "## The post's initialisation / network: post / recipe: post / seed: 1 / run-until: 30 / tab: health",
+    },
 ];
 
 /// What `topic` says of the network on screen beyond [`PANEL_HELP`]'s general text: its
@@ -307,7 +322,7 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
             )
         }
         HelpTopic::Draw => format!("This network: {}.", model.line()),
-        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health => return None,
+        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health | HelpTopic::Lessons => return None,
     };
     Some(text)
 }
@@ -449,7 +464,7 @@ pub const PHASE_HELP: [(PostStep, &str); 17] = [
 
 impl HelpTopic {
     /// Every topic, in the order of [`PANEL_HELP`].
-    pub const ALL: [HelpTopic; 12] = [
+    pub const ALL: [HelpTopic; 13] = [
         HelpTopic::Controls,
         HelpTopic::Pipeline,
         HelpTopic::Batch,
@@ -462,6 +477,7 @@ impl HelpTopic {
         HelpTopic::Draw,
         HelpTopic::Fc1,
         HelpTopic::Health,
+        HelpTopic::Lessons,
     ];
 
     /// This panel's explanation.

@@ -48,6 +48,8 @@ pub(super) struct LessonRun {
     pub(super) card: usize,
     pub(super) status: CardStatus,
     pursuit: Pursuit,
+    /// The pixel a card opened the inspector on: closed by a card that opens none.
+    inspected: Option<PixelRef>,
 }
 
 /// What has been done towards the card's state on this visit.
@@ -115,7 +117,15 @@ impl CnnApp {
                     card: 0,
                     status: CardStatus::Working(String::new()),
                     pursuit: Pursuit::default(),
+                    inspected: None,
                 });
+                let names_data =
+                    self.lessons.run.as_ref().is_some_and(|r| r.lesson.cards.iter().any(|c| c.state.data.is_some()));
+                if names_data && self.loading_data() {
+                    // The lesson says which data: the last run's, still loading, would land
+                    // in the middle of it.
+                    self.cancel_loading();
+                }
                 self.go_to_card(0);
             }
             Err(e) => self.push_banner(Severity::Error, format!("Could not open the lesson: {e}")),
@@ -412,6 +422,10 @@ impl CnnApp {
             let backward = snap.last_phase().is_some_and(Phase::is_backward);
             self.view.focus = Some(if backward { Phase::Backward(i) } else { Phase::Forward(i) });
         }
+        let opened = self.lessons.run.as_ref().and_then(|r| r.inspected);
+        if own.inspect.is_none() && opened.is_some() && self.windows.inspector.pixel == opened {
+            self.windows.inspector.pixel = None;
+        }
         if let Some(px) = &own.inspect
             && let Some(layer) = snap.model.plan.layer_named(&px.layer)
         {
@@ -423,6 +437,9 @@ impl CnnApp {
                 egui::pos2(screen.right(), bottom),
             );
             self.windows.inspector.open_in(pixel, room);
+            if let Some(run) = &mut self.lessons.run {
+                run.inspected = Some(pixel);
+            }
         }
     }
 }

@@ -74,7 +74,8 @@ fn assert_in_state(h: &Harness<'static, CnnApp>, lesson: &Lesson, index: usize, 
     }
     if let Some(d) = &state.data {
         let want = match d {
-            cnn_stepper::data::DataSource::Sample => "embedded".to_string(),
+            // The tests' own small data stands in for the sample (nothing to load).
+            cnn_stepper::data::DataSource::Sample => app.data().source.clone(),
             cnn_stepper::data::DataSource::Shapes => "shapes".to_string(),
             cnn_stepper::data::DataSource::Folder(p) => p.display().to_string(),
         };
@@ -96,6 +97,9 @@ fn teach_every_card(name: &str) {
         reached(&mut h, index);
         h.step();
         assert_in_state(&h, &lesson, index, &lesson.state_at(index));
+        if index > 0 && lesson.cards[index - 1].state.inspect.is_some() && lesson.cards[index].state.inspect.is_none() {
+            assert!(h.state().inspected().is_none(), "the inspector the card before opened is closed");
+        }
         assert!(has_text_containing(&h, &format!("card {} of {}", index + 1, lesson.cards.len())));
         assert!(h.query_all_by_label(&lesson.cards[index].title).next().is_some(), "the card's title is shown");
     }

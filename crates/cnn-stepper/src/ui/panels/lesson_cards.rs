@@ -103,7 +103,22 @@ pub fn lesson_cards_ui(
             }
             text_ui(ui, &card.text, width, glyphs, false);
         });
-    let wanted_height = above + text.content_size.y + 2.0 * ui.spacing().item_spacing.y + 8.0;
+    // The tallest card of the lesson, so that the panel, and its buttons, stay where they are
+    // from card to card.
+    let tallest = lesson
+        .cards
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let intro = if i == 0 && !lesson.intro.is_empty() {
+                text_height(ui, &lesson.intro, width, glyphs, true) + 4.0
+            } else {
+                0.0
+            };
+            intro + text_height(ui, &c.text, width, glyphs, false)
+        })
+        .fold(text.content_size.y, f32::max);
+    let wanted_height = above + tallest + 8.0;
     let typing = ui.ctx().text_edit_focused();
     if action.is_none() && !typing {
         ui.ctx().input_mut(|i| {
@@ -141,18 +156,33 @@ fn status_ui(ui: &mut egui::Ui, status: &CardStatus, action: &mut Option<LessonA
     }
 }
 
+/// The laid-out blocks of a text: each paragraph or bullet as one job, wrapped at `width`.
+fn text_jobs(ui: &egui::Ui, text: &str, width: f32, glyphs: &mut GlyphSafe, weak: bool) -> Vec<(bool, LayoutJob)> {
+    blocks(text)
+        .iter()
+        .map(|block| {
+            let (bullet, spans) = match block {
+                Block::Paragraph(s) => (false, s),
+                Block::Bullet(s) => (true, s),
+            };
+            let mut job = LayoutJob::default();
+            job.wrap.max_width = width - if bullet { BULLET_INDENT } else { 0.0 };
+            for span in spans {
+                append(ui, &mut job, span, glyphs, weak);
+            }
+            (bullet, job)
+        })
+        .collect()
+}
+
+/// Indent of a bullet's text.
+const BULLET_INDENT: f32 = 22.0;
+/// Space after each block.
+const BLOCK_GAP: f32 = 3.0;
+
 /// A card's text: paragraphs and bullets with bold and code, wrapped at `width`.
 fn text_ui(ui: &mut egui::Ui, text: &str, width: f32, glyphs: &mut GlyphSafe, weak: bool) {
-    for block in blocks(text) {
-        let (bullet, spans) = match &block {
-            Block::Paragraph(s) => (false, s),
-            Block::Bullet(s) => (true, s),
-        };
-        let mut job = LayoutJob::default();
-        job.wrap.max_width = width - if bullet { 22.0 } else { 0.0 };
-        for span in spans {
-            append(ui, &mut job, span, glyphs, weak);
-        }
+    for (bullet, job) in text_jobs(ui, text, width, glyphs, weak) {
         ui.horizontal_top(|ui| {
             if bullet {
                 ui.add_space(6.0);
@@ -160,8 +190,15 @@ fn text_ui(ui: &mut egui::Ui, text: &str, width: f32, glyphs: &mut GlyphSafe, we
             }
             ui.add(egui::Label::new(job).wrap());
         });
-        ui.add_space(3.0);
+        ui.add_space(BLOCK_GAP);
     }
+}
+
+/// The height [`text_ui`] takes for `text`.
+fn text_height(ui: &egui::Ui, text: &str, width: f32, glyphs: &mut GlyphSafe, weak: bool) -> f32 {
+    let jobs = text_jobs(ui, text, width, glyphs, weak);
+    let gaps = BLOCK_GAP + 2.0 * ui.spacing().item_spacing.y;
+    jobs.into_iter().map(|(_, job)| ui.fonts_mut(|f| f.layout_job(job)).size().y + gaps).sum()
 }
 
 fn append(ui: &egui::Ui, job: &mut LayoutJob, span: &Span, glyphs: &mut GlyphSafe, weak: bool) {

@@ -13,4 +13,5 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod fileio;
+pub mod lessons;
 pub mod trainer;

@@ -5,7 +5,7 @@
 //! - `app`: the eframe `App` (state, per-frame logic, drawing, commands).
 //! - `ui`: panels, tabs and windows, and what serves them (colour maps, textures, dialogs).
 
-pub use cnn_stepper_core::{cli, data, engine, fileio, trainer};
+pub use cnn_stepper_core::{cli, data, engine, fileio, lessons, trainer};
 
 pub mod app;
 pub mod ui;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
             grayscale: cli.grayscale,
             seed: cli.seed,
             model: cli.model,
+            lesson: cli.lesson,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -44,6 +44,10 @@ pub struct Cli {
     /// "conv(8,3,pad=1), relu, maxpool(2), flatten, fc(10)".
     #[arg(long, value_name = "NAME|LINE")]
     pub model: Option<String>,
+    /// Open the window in a lesson: follow-the-post, post-does-not-learn, what-pooling-does,
+    /// colour-channels, or a lesson file (Markdown).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub lesson: Option<String>,
     /// The headless command to run; none opens the window.
     #[command(subcommand)]
     pub command: Option<Command>,

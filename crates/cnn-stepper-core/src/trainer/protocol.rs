@@ -61,6 +61,12 @@ pub enum Command {
     Pause,
     /// Train until the current epoch ends, then pause.
     RunEpoch,
+    /// Train as [`Command::Run`] does until `step` steps are complete, then pause (at once if
+    /// they already are; a half-done step is finished first). Pause still stops it.
+    RunTo {
+        /// Completed steps to reach.
+        step: u64,
+    },
     /// Start again from fresh weights.
     Reset {
         /// Seed for init and sampling.

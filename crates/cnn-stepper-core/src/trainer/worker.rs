@@ -50,6 +50,8 @@ enum Mode {
     Running,
     /// Running until the epoch counter passes this value.
     UntilEpoch(u64),
+    /// Running until this many steps are complete ([`Command::RunTo`]).
+    UntilStep(u64),
 }
 
 impl Worker {
@@ -257,10 +259,12 @@ impl Loop {
         match self.step_with_progress(false) {
             Err(e) => self.fail_with(&e),
             Ok(()) => {
-                if let Mode::UntilEpoch(e) = self.mode
-                    && self.session.epoch() > e
-                    && !self.session.mid_step()
-                {
+                let done = match self.mode {
+                    Mode::UntilEpoch(e) => self.session.epoch() > e,
+                    Mode::UntilStep(n) => self.session.step() >= n,
+                    Mode::Paused | Mode::Running => false,
+                };
+                if done && !self.session.mid_step() {
                     self.mode = Mode::Paused;
                     self.snapshot();
                 } else if self.last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_INTERVAL)
@@ -309,6 +313,11 @@ impl Loop {
             }
             Command::RunEpoch => {
                 self.mode = Mode::UntilEpoch(self.session.epoch());
+                self.snapshot();
+            }
+            Command::RunTo { step } => {
+                let reached = self.session.step() >= step && !self.session.mid_step();
+                self.mode = if reached { Mode::Paused } else { Mode::UntilStep(step) };
                 self.snapshot();
             }
             Command::Pause => {
@@ -495,6 +504,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Run => "Run",
         Command::Pause => "Pause",
         Command::RunEpoch => "RunEpoch",
+        Command::RunTo { .. } => "RunTo",
         Command::Reset { .. } => "Reset",
         Command::SetData { .. } => "SetData",
         Command::SetSettings(_) => "SetSettings",
@@ -603,6 +613,32 @@ mod tests {
         });
         let (s, _) = snapshot_where(&worker, |s| s.data_source == "three");
         assert!(s.notices.iter().any(|n| n.contains("larger than the training set")), "{:?}", s.notices);
+    }
+
+    #[test]
+    fn run_to_pauses_once_the_step_is_complete_and_pause_still_stops_it() {
+        let data = splits(8, 1, 28, 10, "first");
+        let mut session = Session::new(data, 1, Preset::Recommended, "tiny", ConvEngine::Fast).unwrap();
+        let mut settings = session.settings();
+        settings.batch_size = 2;
+        session.set_settings(settings).unwrap();
+        let worker = Worker::spawn(session, || {}).unwrap();
+        worker.send(Command::StepPhase); // mid-step: the step is finished first
+        snapshot_where(&worker, |s| s.phases_done == 1);
+        worker.send(Command::RunTo { step: 3 });
+        let (s, errors) = snapshot_where(&worker, |s| !s.running && s.step > 0);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((s.step, s.phases_done), (3, s.phases.len()), "paused right after step 3's update");
+        // Already there: it answers paused, without a step.
+        worker.send(Command::RunTo { step: 2 });
+        let (s, _) = snapshot_where(&worker, |_| true);
+        assert_eq!((s.step, s.running), (3, false));
+        // A far step: Pause stops it on the way.
+        worker.send(Command::RunTo { step: 1_000_000 });
+        snapshot_where(&worker, |s| s.running);
+        worker.send(Command::Pause);
+        let (s, _) = snapshot_where(&worker, |s| !s.running);
+        assert!(s.step < 1_000_000);
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl CnnApp {
                 }
             }
             FileAction::ClassifyImage => self.classify_file(&path),
+            FileAction::OpenLesson => self.open_lesson_file(&path),
             FileAction::OpenSession => {
                 self.files.last_session = Some(path.clone());
                 self.send(Command::Open(path));
@@ -145,6 +146,7 @@ impl CnnApp {
                 self.zoom.mode = ZoomMode::Auto(ctx.zoom_factor());
                 ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(1280.0, 800.0)));
             }
+            MenuAction::BuiltInLesson(name) => self.start_lesson_named(name),
             MenuAction::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }

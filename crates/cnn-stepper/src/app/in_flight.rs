@@ -54,6 +54,7 @@ impl Awaited {
             | Command::Run
             | Command::Pause
             | Command::RunEpoch
+            | Command::RunTo { .. }
             | Command::Reset { .. }
             | Command::SetData { .. }
             | Command::SetSettings(_)

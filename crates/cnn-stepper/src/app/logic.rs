@@ -48,6 +48,7 @@ impl CnnApp {
         self.poll();
         self.poll_loading();
         self.poll_classifying();
+        self.drive_lesson();
         for result in self.files.shots.poll() {
             match result {
                 Ok(m) => self.push_banner(Severity::Info, m),
@@ -185,6 +186,7 @@ impl CnnApp {
                 for tab in &mut self.tabs {
                     tab.request_failed();
                 }
+                self.lesson_error(&e);
                 self.push_banner(Severity::Error, e);
             }
         }

@@ -23,6 +23,7 @@ mod command_handling;
 mod frame_log;
 mod in_flight;
 mod lesson;
+mod lessons;
 mod logic;
 mod open_data;
 mod ui;
@@ -74,6 +75,8 @@ pub struct GuiOptions {
     /// The network of the first run (`--model`): a name or a line; `None` reopens the last
     /// run's network, or the post's.
     pub model: Option<String>,
+    /// A lesson to start in (`--lesson`): a built-in lesson's name or a lesson file.
+    pub lesson: Option<String>,
 }
 
 /// Loads the data the options name, before the window opens (a progress line on a terminal
@@ -133,6 +136,7 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
     };
     let seed = options.seed;
     let model = options.model.clone();
+    let lesson = options.lesson.clone();
     let data_given = options.data.clone().filter(|_| note.is_none());
     let asked_for_data = options.data.is_some();
     let given_options =
@@ -156,6 +160,9 @@ pub fn run_gui(options: GuiOptions) -> Result<(), String> {
             }
             if let Some(n) = note {
                 app.push_banner(Severity::Error, n);
+            }
+            if let Some(l) = &lesson {
+                app.start_lesson_named(l);
             }
             Ok(Box::new(app))
         }),
@@ -206,6 +213,8 @@ pub struct CnnApp {
     lesson: lesson::LessonState,
     /// Other data on its way in (File → Open data…), and which data is in use.
     data_switch: open_data::DataSwitch,
+    /// The lesson shown (File → Open lesson…, the Lessons menu, `--lesson`), if any.
+    lessons: lessons::Lessons,
 }
 
 /// The training thread, and what the window knows of its work in progress.
@@ -443,6 +452,7 @@ impl CnnApp {
             data: data.clone(),
             lesson: lesson::LessonState::default(),
             data_switch: open_data::DataSwitch::default(),
+            lessons: lessons::Lessons::default(),
         };
         if !data.notes.is_empty() {
             app.push_banner(Severity::Info, format!("{}: {}", data.source, data.notes.join("; ")));

@@ -12,6 +12,7 @@ use crate::ui::panels::banner::banner_ui;
 use crate::ui::panels::batch::batch_ui;
 use crate::ui::panels::controls::{Availability, controls_ui};
 use crate::ui::panels::curves::curves_ui;
+use crate::ui::panels::lesson_cards::lesson_cards_ui;
 use crate::ui::panels::menu::{DRAW_IS_GREY, MenuState, menu_bar_ui};
 use crate::ui::panels::outputs::{Subject, outputs_ui};
 use crate::ui::panels::pipeline::pipeline_ui;
@@ -64,6 +65,7 @@ impl CnnApp {
         if centre.stop_probe {
             self.stop_probe();
         }
+        self.lesson_user_commands(&commands);
         self.send_all(commands);
         self.drop_hint_ui(&ctx);
         let last_view = self.files.last_view;
@@ -143,6 +145,8 @@ impl CnnApp {
         });
         // Floating windows stay above the status line and its Light/Dark switch.
         self.status_top = status.response.rect.top();
+        self.lesson_panel_ui(ui);
+        let snap = self.results.snapshot.as_deref();
         let widths = panel_widths(ui.ctx().content_rect().width());
         let mut show_pipeline = self.view.show_pipeline;
         // Not resizable, and as wide on every start: a width remembered from a first frame drawn
@@ -381,6 +385,31 @@ pub fn top_classes(probs: &[f32], names: &[String], n: usize) -> String {
 }
 
 impl CnnApp {
+    /// The lesson panel above the status line, across the window, while a lesson is shown.
+    fn lesson_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(run) = &self.lessons.run else { return };
+        // As tall as the card needs (measured last frame), and a third of the window at most:
+        // the views it talks about stay in sight; a longer card scrolls.
+        let most = (ui.ctx().content_rect().height() * 0.32).max(140.0);
+        let height = self.lessons.panel_height.unwrap_or(most).clamp(110.0, most);
+        let glyphs = &mut self.glyphs;
+        let shown = egui::Panel::bottom("lesson")
+            .frame(bar_frame(ui))
+            .resizable(false)
+            .exact_size(height)
+            .show(ui, |ui| lesson_cards_ui(ui, &run.lesson, &run.file, run.card, &run.status, glyphs));
+        self.lessons.panel_top = Some(shown.response.rect.top());
+        let wanted = shown.inner.wanted_height + 12.0;
+        if self.lessons.panel_height.is_none_or(|h| (h - wanted).abs() > 2.0) {
+            self.lessons.panel_height = Some(wanted);
+            ui.ctx().request_repaint();
+        }
+        let action = shown.inner.action;
+        if let Some(a) = action {
+            self.lesson_action(a);
+        }
+    }
+
     /// What a probed image is called in the views: a picture file by its name.
     fn probe_caption(&self, p: &Probed) -> String {
         match (&p.image, &self.probe.file) {

@@ -12,6 +12,7 @@ mod evaluation;
 mod files;
 mod help;
 mod lesson;
+mod lessons;
 mod loops;
 mod network;
 mod network_app;

@@ -26,6 +26,8 @@ pub enum FileAction {
     ExportCurves,
     /// A PNG of part of the window.
     ExportPng(ShotTarget),
+    /// A lesson file (Markdown) to teach from.
+    OpenLesson,
 }
 
 impl FileAction {
@@ -71,6 +73,7 @@ impl FileAction {
                 dir,
                 &format!("curves-step{step}.csv"),
             ),
+            Self::OpenLesson => FileDialog::new("Open a lesson (Markdown)", DialogKind::Open, &["md"], dir, ""),
             Self::ExportPng(t) => FileDialog::new(
                 format!("Save {} as PNG", t.label()),
                 DialogKind::Save,
@@ -111,6 +114,8 @@ pub enum MenuAction {
     SetPngScale(u8),
     /// Panel sizes, zoom, projector mode, views and window size back to how they started.
     ResetLayout,
+    /// Start the built-in lesson of this name ([`crate::lessons::builtin::BUILT_IN`]).
+    BuiltInLesson(&'static str),
     /// Close the window.
     Quit,
 }
@@ -150,6 +155,8 @@ pub struct MenuState {
 pub const OPEN_DATA_ITEM: &str = "Open data…";
 /// The View menu's item that opens the convolution playground.
 pub const PLAYGROUND_ITEM: &str = "Convolution playground…";
+/// The File menu's item that asks for a lesson file.
+pub const OPEN_LESSON_ITEM: &str = "Open lesson…";
 /// The File menu's item that asks for a picture to classify.
 pub const CLASSIFY_ITEM: &str = "Classify an image…";
 /// Why Draw a digit is off for a colour network.
@@ -188,6 +195,14 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
                 "Run a picture (PNG, JPEG, BMP or GIF) through the network and show it in every view, \
                  as a drawn digit is; dropping a picture on the window does the same",
                 FileAction::ClassifyImage,
+            );
+            item(
+                ui,
+                OPEN_LESSON_ITEM,
+                "",
+                "A lesson file: cards of text, each putting the app in a state (a network, a step, a tab). \
+                 Write your own in Markdown; see the built-in ones in the Lessons menu",
+                FileAction::OpenLesson,
             );
             ui.separator();
             item(
@@ -247,6 +262,20 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: MenuState, pictures: &[ShotTarget])
             }
             if ui.button("Quit").clicked() {
                 action = Some(MenuAction::Quit);
+            }
+        });
+        ui.menu_button("Lessons", |ui| {
+            for b in crate::lessons::builtin::BUILT_IN {
+                let r = ui
+                    .add_enabled(state.files_disabled.is_none(), Button::new(b.title()))
+                    .on_hover_text("Start this lesson: each card puts the app in its state; Leave keeps it");
+                if r.clicked() {
+                    action = Some(MenuAction::BuiltInLesson(b.name));
+                }
+            }
+            ui.separator();
+            if ui.add_enabled(state.files_disabled.is_none(), Button::new(OPEN_LESSON_ITEM)).clicked() {
+                action = Some(MenuAction::File(FileAction::OpenLesson));
             }
         });
         ui.menu_button("View", |ui| {

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod controls;
 pub mod curves;
 pub mod lesson;
+pub mod lesson_cards;
 pub mod menu;
 pub mod outputs;
 pub mod pipeline;

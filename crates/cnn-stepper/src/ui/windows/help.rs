@@ -54,6 +54,8 @@ pub enum HelpTopic {
     Playground,
     /// A phase's loops, one iteration at a time.
     Loops,
+    /// The lesson panel: cards that put the app in a state.
+    Lessons,
 }
 
 /// The explanation of one panel.
@@ -72,7 +74,7 @@ pub struct PanelHelp {
 /// Every panel's explanation, in the order of [`HelpTopic`]. The texts hold for any network;
 /// where they give the post's numbers they say so, and [`network_note`] adds the numbers of
 /// the network on screen.
-pub const PANEL_HELP: [PanelHelp; 14] = [
+pub const PANEL_HELP: [PanelHelp; 15] = [
     PanelHelp {
         topic: HelpTopic::Controls,
         title: "Controls",
@@ -242,6 +244,19 @@ pub const PANEL_HELP: [PanelHelp; 14] = [
                E end of the phase.",
         formula: "out[n, f, h, w] = Σ_c Σ_i Σ_j x_pad[n, c, h·S + i, w·S + j] · k[f, c, i, j] + b[f]",
     },
+    PanelHelp {
+        topic: HelpTopic::Lessons,
+        title: "Lessons",
+        text: "A lesson is a few cards of text, each putting the app in a state: a network and \
+               recipe, a seed, a step and a phase, a tab, a layer, a pixel in the inspector. Next \
+               and Back (or Page Down and Page Up) move between cards; the same seed gives the \
+               same run, so Back shows exactly what the card before showed. Leave closes the \
+               lesson and keeps the app as it is. Lessons are Markdown files: `# title`, then \
+               per card `## card title`, `key: value` lines (data, network, recipe, seed, \
+               run-until, phase, tab, layer, inspect, select, evaluate), a blank line and the \
+               text. Open one with File > Open lesson…; the Lessons menu has the built-in ones.",
+        formula: "## The post's initialisation / network: post / recipe: post / seed: 1 / run-until: 30 / tab: health",
+    },
 ];
 
 /// What `topic` says of the network on screen beyond [`PANEL_HELP`]'s general text: its
@@ -338,9 +353,12 @@ pub fn network_note(topic: HelpTopic, model: &ModelView) -> Option<String> {
             )
         }
         HelpTopic::Draw => format!("This network: {}.", model.line()),
-        HelpTopic::Pipeline | HelpTopic::Evaluation | HelpTopic::Health | HelpTopic::Playground | HelpTopic::Loops => {
-            return None;
-        }
+        HelpTopic::Pipeline
+        | HelpTopic::Evaluation
+        | HelpTopic::Health
+        | HelpTopic::Playground
+        | HelpTopic::Loops
+        | HelpTopic::Lessons => return None,
     };
     Some(text)
 }
@@ -482,7 +500,7 @@ pub const PHASE_HELP: [(PostStep, &str); 17] = [
 
 impl HelpTopic {
     /// Every topic, in the order of [`PANEL_HELP`].
-    pub const ALL: [HelpTopic; 14] = [
+    pub const ALL: [HelpTopic; 15] = [
         HelpTopic::Controls,
         HelpTopic::Pipeline,
         HelpTopic::Batch,
@@ -497,6 +515,7 @@ impl HelpTopic {
         HelpTopic::Health,
         HelpTopic::Playground,
         HelpTopic::Loops,
+        HelpTopic::Lessons,
     ];
 
     /// This panel's explanation.

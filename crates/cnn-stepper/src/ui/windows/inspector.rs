@@ -29,6 +29,8 @@ pub struct InspectorState {
     room: Option<(Rect, egui::Align2)>,
     /// The window's size when last drawn, to choose the side it fits best.
     last_size: Option<egui::Vec2>,
+    /// Set by [`InspectorState::open_in`]: the window still has to be put in its room.
+    place_in_room: bool,
 }
 
 impl InspectorState {
@@ -40,6 +42,14 @@ impl InspectorState {
         self.pixel = Some(pixel);
         self.pick_channel = true;
         self.place_beside = clicked_at;
+    }
+
+    /// Inspects `pixel` with the window kept inside `room`, at its top right (a lesson card
+    /// opens it above the lesson panel, whose buttons it must not cover).
+    pub fn open_in(&mut self, pixel: PixelRef, room: Rect) {
+        self.open(pixel, None);
+        self.room = Some((room, egui::Align2::RIGHT_TOP));
+        self.place_in_room = true;
     }
 }
 
@@ -597,6 +607,11 @@ pub fn inspector_window(
         let room = room_beside(ctx.content_rect(), at, size);
         window = window.pivot(room.1).current_pos(room.1.pos_in_rect(&room.0));
         state.room = Some(room);
+    }
+    if std::mem::take(&mut state.place_in_room)
+        && let Some((rect, corner)) = state.room
+    {
+        window = window.pivot(corner).current_pos(corner.pos_in_rect(&rect));
     }
     if let Some((rect, _)) = state.room {
         // Kept out of the clicked map's way: what does not fit there scrolls.

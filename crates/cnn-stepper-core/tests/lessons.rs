@@ -41,7 +41,12 @@ fn every_built_in_lesson_parses_with_short_cards_that_each_set_something() {
         assert!(lesson.cards.len() >= 3, "{}: {} cards", b.name, lesson.cards.len());
         for card in &lesson.cards {
             let s = &card.state;
-            let sets = s.moves_the_run() || s.tab.is_some() || s.inspect.is_some() || s.layer.is_some();
+            let sets = s.moves_the_run()
+                || s.tab.is_some()
+                || s.inspect.is_some()
+                || s.layer.is_some()
+                || s.loop_part.is_some()
+                || s.playground.is_some();
             assert!(sets, "{} / {}: the card puts the app in no state", b.name, card.title);
             let words = card.text.split_whitespace().count();
             assert!((15..=110).contains(&words), "{} / {}: {words} words", b.name, card.title);
@@ -95,7 +100,7 @@ fn every_mistake_names_the_file_and_its_line() {
         ("# Title\n## Card\nrecipe: fast\n", 3, "post, recommended or adam"),
         ("# Title\n## A\n\ntext\n\n## B\nnetwork: lenet6\n", 7, "unknown network `lenet6`"),
         ("# Title\n## A\nnetwork: lenet5\nphase: forward conv3\n", 4, "unknown phase `forward conv3`"),
-        ("# Title\n## A\ntab: loops\n", 3, "unknown tab `loops`"),
+        ("# Title\n## A\ntab: weights\n", 3, "unknown tab `weights`"),
         ("# Title\n## A\nnetwork: tiny\n## B\nlayer: fc2\n", 5, "unknown layer `fc2`"),
         ("# Title\n## A\ninspect: conv1, 16, 0, 0\n", 3, "16 maps of 28×28"),
         ("# Title\n##\n", 2, "title is empty"),
@@ -119,7 +124,7 @@ fn an_unknown_name_lists_the_names_that_would_do() {
     assert!(known.contains(&"forward pool2".to_string()) && known.contains(&"update".to_string()), "{known:?}");
     let e = error("# T\n## A\nnetwork: lenet6\n");
     assert!(e.to_string().contains("post, post-relu, lenet5, tiny"), "{e}");
-    let e = error("# T\n## A\ntab: loops\n");
+    let e = error("# T\n## A\ntab: weights\n");
     assert!(e.to_string().contains("Feature maps, Filters, FC1, Evaluation, Backprop check"), "{e}");
 }
 
@@ -220,5 +225,47 @@ proptest! {
                 let _ = b;
             }
         }
+    }
+}
+
+#[test]
+fn a_loop_card_names_a_part_the_network_has_and_a_playground_card_a_setup_the_playground_takes() {
+    use cnn_stepper_core::engine::model::loops::LoopPart;
+    let lesson = parse(
+        "# T\n## A\nloop: conv1 forward\n## B\nloop: conv2 backward dW & db\n## C\nloop: fc1 Backward dx\n\
+         ## D\nloop: loss backward\n## E\nplayground: size=8 mode=max window=2 stride=2\n",
+    )
+    .unwrap();
+    let parts: Vec<Option<(Option<String>, LoopPart)>> =
+        lesson.cards.iter().map(|c| c.state.loop_part.clone().map(|l| (l.layer, l.part))).collect();
+    assert_eq!(
+        parts,
+        [
+            Some((Some("conv1".into()), LoopPart::Forward)),
+            Some((Some("conv2".into()), LoopPart::BackwardParams)),
+            Some((Some("fc1".into()), LoopPart::BackwardInput)),
+            Some((None, LoopPart::LossBackward)),
+            None,
+        ]
+    );
+    assert_eq!(lesson.state_at(4).loop_part, None, "a loop is the card's own, not carried over");
+    assert_eq!(lesson.cards[4].state.playground.as_deref(), Some("size=8 mode=max window=2 stride=2"));
+    let again = parse(&lesson.to_markdown()).unwrap();
+    let states = |l: &Lesson| l.cards.iter().map(|c| c.state.clone()).collect::<Vec<_>>();
+    assert_eq!(states(&again), states(&lesson), "written back, read back the same");
+
+    let cases: [(&str, usize, &str); 6] = [
+        ("# T\n## A\nloop: conv9 forward\n", 3, "there is no layer conv9"),
+        ("# T\n## A\nloop: conv1 backward\n", 3, "`backward dW` (dW & db) or `backward dX`"),
+        ("# T\n## A\nloop: conv1 sideways\n", 3, "expected a layer and a part"),
+        // The post's first layer has no dX (nothing before it needs a gradient).
+        ("# T\n## A\nloop: conv1 backward dX\n", 3, "conv1"),
+        ("# T\n## A\nnetwork: lenet5\n\ntext\n\n## B\nloop: relu1 backward dW\n", 8, "relu1"),
+        ("# T\n## A\nplayground: size=12\n", 3, "size=12"),
+    ];
+    for (text, line, words) in cases {
+        let e = error(text);
+        assert_eq!(e.line, line, "{text:?}: {e}");
+        assert!(e.to_string().contains(words), "{text:?}: {e}");
     }
 }

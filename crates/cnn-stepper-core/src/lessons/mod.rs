@@ -39,11 +39,26 @@ use std::path::Path;
 use crate::data::DataSource;
 use crate::data::{SHAPE_NAMES, SHAPES_SIDE};
 use crate::engine::Preset;
+use crate::engine::model::loops::{LoopPart, check_part};
 use crate::engine::model::{Plan, Shape, resolve};
+use crate::engine::playground::Setup;
 
 /// Every key a card's state may hold, in the order [`Lesson::to_markdown`] writes them.
-pub const KEYS: [&str; 11] =
-    ["data", "network", "recipe", "seed", "run-until", "phase", "tab", "layer", "inspect", "select", "evaluate"];
+pub const KEYS: [&str; 13] = [
+    "data",
+    "network",
+    "recipe",
+    "seed",
+    "run-until",
+    "phase",
+    "tab",
+    "layer",
+    "inspect",
+    "select",
+    "evaluate",
+    "loop",
+    "playground",
+];
 
 /// The images and classes of the embedded MNIST sample, for checking networks against it.
 pub const MNIST_SHAPE: DataShape = DataShape { input: (1, 28, 28), classes: 10 };
@@ -113,6 +128,84 @@ pub struct CardState {
     pub select: Option<usize>,
     /// `evaluate:` measure accuracy on this many test images (0 = all of them).
     pub evaluate: Option<usize>,
+    /// `loop:` the Loops tab at a layer's part (`conv2 forward`, `conv1 backward dW`, `loss
+    /// backward`), started at the beginning of its loop nest.
+    pub loop_part: Option<LoopSpec>,
+    /// `playground:` the convolution playground opened in this setup (a
+    /// [`Setup`] line: `size=8 kernel=edge-vertical pad=1 stride=2`).
+    pub playground: Option<String>,
+}
+
+/// A `loop:` value: which part of which layer the Loops tab steps through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopSpec {
+    /// The layer's student name; `None` for the loss's parts, which belong to the last layer.
+    pub layer: Option<String>,
+    /// The part of its loop nest.
+    pub part: LoopPart,
+}
+
+impl LoopSpec {
+    /// Reads `conv2 forward`, `conv1 backward dW` (or `dW & db`, `dw`), `fc1 backward dX` (or
+    /// `dx`), `loss forward`, `loss backward`.
+    pub fn parse(value: &str) -> Result<LoopSpec, String> {
+        let words: Vec<String> = value
+            .split(|c: char| c.is_whitespace() || c == '&' || c == ',')
+            .filter(|w| !w.is_empty() && !w.eq_ignore_ascii_case("and"))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let usage = "expected a layer and a part, such as `conv2 forward`, `conv1 backward dW`, \
+                     `fc1 backward dX` or `loss backward`";
+        let Some((first, rest)) = words.split_first() else { return Err(usage.into()) };
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        if first == "loss" {
+            let part = match rest[..] {
+                [] | ["forward"] => LoopPart::LossForward,
+                ["backward"] => LoopPart::LossBackward,
+                _ => return Err("the loss has `loss forward` and `loss backward`".into()),
+            };
+            return Ok(LoopSpec { layer: None, part });
+        }
+        if !is_key_word(first) {
+            return Err(usage.into());
+        }
+        let has = |w: &str| rest.contains(&w);
+        let part = if rest == ["forward"] {
+            LoopPart::Forward
+        } else if has("dx") {
+            LoopPart::BackwardInput
+        } else if has("dw") || has("db") {
+            LoopPart::BackwardParams
+        } else if rest == ["backward"] {
+            return Err("say which backward part: `backward dW` (dW & db) or `backward dX`".into());
+        } else {
+            return Err(usage.into());
+        };
+        Ok(LoopSpec { layer: Some(first.clone()), part })
+    }
+
+    /// The layer's position in `plan` (the last layer for the loss's parts), checked to have
+    /// the part.
+    pub fn layer_in(&self, plan: &Plan) -> Result<usize, String> {
+        let index = match &self.layer {
+            None => plan.layers.len().checked_sub(1).ok_or("the network has no layers")?,
+            Some(name) => plan.layer_named(name).map(|l| l.index).ok_or_else(|| {
+                let names: Vec<&str> = plan.layers.iter().map(|l| l.name.as_str()).collect();
+                format!("there is no layer {name}: the network has {}", names.join(", "))
+            })?,
+        };
+        check_part(plan, index, self.part)?;
+        Ok(index)
+    }
+}
+
+impl std::fmt::Display for LoopSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.layer {
+            None => f.write_str(self.part.label()),
+            Some(l) => write!(f, "{l} {}", self.part.label()),
+        }
+    }
 }
 
 /// One card: a title, its state and its text.
@@ -283,6 +376,8 @@ impl Lesson {
             acc.inspect = s.inspect.clone();
             acc.select = s.select;
             acc.evaluate = s.evaluate;
+            acc.loop_part = s.loop_part.clone();
+            acc.playground = s.playground.clone();
         }
         acc
     }
@@ -349,6 +444,15 @@ impl Lesson {
             }
             if let Some(px) = &card.state.inspect {
                 check_pixel(&plan, px, &context).map_err(|p| (key_line(card, "inspect"), p))?;
+            }
+            if let Some(spec) = &card.state.loop_part
+                && let Err(reason) = spec.layer_in(&plan)
+            {
+                let value = spec.to_string();
+                return Err((
+                    key_line(card, "loop"),
+                    Problem::BadValue { key: "loop", value, reason: format!("{reason} ({context})") },
+                ));
             }
         }
         Ok(())
@@ -512,6 +616,11 @@ impl CardState {
                     ),
                 };
             }
+            "loop" => self.loop_part = Some(LoopSpec::parse(value).map_err(bad)?),
+            "playground" => {
+                Setup::parse(value).map_err(|e| bad(e.to_string()))?;
+                self.playground = Some(value.trim().to_owned());
+            }
             // Unreachable through `parse` (it looks the key up in KEYS), but a new key added to
             // KEYS and not here is reported rather than ignored.
             _ => return Err(Problem::UnknownKey { key: key.to_owned(), known: KEYS.to_vec() }),
@@ -554,6 +663,12 @@ impl CardState {
         }
         if let Some(e) = self.evaluate {
             out.push(("evaluate", if e == 0 { "true".to_owned() } else { e.to_string() }));
+        }
+        if let Some(l) = &self.loop_part {
+            out.push(("loop", l.to_string()));
+        }
+        if let Some(p) = &self.playground {
+            out.push(("playground", p.clone()));
         }
         out
     }

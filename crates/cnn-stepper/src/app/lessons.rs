@@ -20,12 +20,14 @@ use eframe::egui;
 use super::CnnApp;
 use crate::data::{DataSource, LoadOptions, Splits};
 use crate::engine::Phase;
+use crate::engine::playground::Setup;
 use crate::lessons::builtin::built_in;
 use crate::lessons::{CardState, DataShape, Known, Lesson, LessonError, phase_index};
 use crate::trainer::{Command, PixelRef, Snapshot};
 use crate::ui::panels::banner::Severity;
 use crate::ui::panels::lesson_cards::{CardStatus, LessonAction};
 use crate::ui::support::prefs::DataChoice;
+use crate::ui::tabs::loops::{self, LoopsTab};
 use crate::ui::tabs::{TabId, all_tabs};
 
 /// The lesson shown, if any.
@@ -50,6 +52,8 @@ pub(super) struct LessonRun {
     pursuit: Pursuit,
     /// The pixel a card opened the inspector on: closed by a card that opens none.
     inspected: Option<PixelRef>,
+    /// A card opened the convolution playground: closed by a card that opens none.
+    played: bool,
 }
 
 /// What has been done towards the card's state on this visit.
@@ -90,6 +94,13 @@ impl CnnApp {
         Known { tabs, start_data, start_network }
     }
 
+    /// The layer and part the Loops tab steps through (what a `loop:` card set, or the user's
+    /// pick), if one is chosen.
+    pub fn loops_choice(&mut self) -> Option<(usize, crate::engine::model::loops::LoopPart)> {
+        let tab = self.tabs.iter_mut().find(|t| t.id() == loops::ID).and_then(|t| t.as_any_mut())?;
+        tab.downcast_mut::<LoopsTab>()?.choice
+    }
+
     /// Starts the built-in lesson `name`, or the lesson file at `name`: what `--lesson` takes.
     pub fn start_lesson_named(&mut self, name: &str) {
         match built_in(name) {
@@ -118,6 +129,7 @@ impl CnnApp {
                     status: CardStatus::Working(String::new()),
                     pursuit: Pursuit::default(),
                     inspected: None,
+                    played: false,
                 });
                 let names_data =
                     self.lessons.run.as_ref().is_some_and(|r| r.lesson.cards.iter().any(|c| c.state.data.is_some()));
@@ -421,6 +433,29 @@ impl CnnApp {
             let i = layer.index;
             let backward = snap.last_phase().is_some_and(Phase::is_backward);
             self.view.focus = Some(if backward { Phase::Backward(i) } else { Phase::Forward(i) });
+        }
+        if let Some(spec) = &own.loop_part
+            && let Ok(layer) = spec.layer_in(&snap.model.plan)
+        {
+            if own.tab.is_none() {
+                self.view.tab = loops::ID;
+            }
+            let tab = self.tabs.iter_mut().find(|t| t.id() == loops::ID).and_then(|t| t.as_any_mut());
+            if let Some(tab) = tab.and_then(|t| t.downcast_mut::<LoopsTab>()) {
+                tab.show(layer, spec.part, None, 0);
+            }
+        }
+        let played = self.lessons.run.as_ref().is_some_and(|r| r.played);
+        match own.playground.as_deref().map(Setup::parse) {
+            Some(Ok(setup)) => {
+                self.windows.playground.apply(&setup);
+                self.windows.show_playground = true;
+            }
+            _ if played => self.windows.show_playground = false,
+            _ => {}
+        }
+        if let Some(run) = &mut self.lessons.run {
+            run.played = own.playground.is_some();
         }
         let opened = self.lessons.run.as_ref().and_then(|r| r.inspected);
         if own.inspect.is_none() && opened.is_some() && self.windows.inspector.pixel == opened {

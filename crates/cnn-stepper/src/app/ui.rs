@@ -295,8 +295,16 @@ impl CnnApp {
         }
         self.network_window_ui(ctx);
         if self.windows.show_playground {
+            // A lesson's card stays readable under the playground a card opened.
+            let room = self.lessons.run.as_ref().and(self.lessons.panel_top).map(|top| {
+                let screen = ctx.content_rect();
+                egui::Rect::from_min_max(
+                    egui::pos2(screen.left(), screen.top() + 30.0),
+                    egui::pos2(screen.right(), top - 4.0),
+                )
+            });
             let open = &mut self.windows.show_playground;
-            crate::ui::windows::playground::playground_window(ctx, &mut self.windows.playground, open);
+            crate::ui::windows::playground::playground_window(ctx, &mut self.windows.playground, open, room);
         }
         if self.windows.show_draw && self.colour_network() {
             self.windows.show_draw = false;

@@ -285,21 +285,27 @@ impl PlaygroundState {
 }
 
 /// Draws the playground window while `open`; the × closes it (sets `open` to false).
-pub fn playground_window(ctx: &egui::Context, state: &mut PlaygroundState, open: &mut bool) {
+///
+/// `room`, when given, is where the window must stay (above a lesson's card); else the screen.
+pub fn playground_window(ctx: &egui::Context, state: &mut PlaygroundState, open: &mut bool, room: Option<Rect>) {
     state.tick(ctx);
     // As large as the screen allows below the menu and control bars: the grids are meant to be
     // read from the back of a room, and a scroll bar is the fallback, not the layout.
     let screen = ctx.content_rect();
     let size = vec2((screen.width() - 60.0).min(1060.0), (screen.height() - 110.0).min(720.0));
-    egui::Window::new(TITLE)
+    let mut window = egui::Window::new(TITLE)
         .id(egui::Id::unique("convolution playground"))
         .open(open)
         .default_pos(egui::pos2(screen.left() + 30.0, screen.top() + 80.0))
         .default_size(size)
-        .resizable(true)
-        .show(ctx, |ui| {
-            egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| playground_ui(ui, state));
-        });
+        .resizable(true);
+    if let Some(room) = room {
+        // The title bar and frame take ~40 points beyond the contents.
+        window = window.constrain_to(room).max_height((room.height() - 40.0).max(120.0));
+    }
+    window.show(ctx, |ui| {
+        egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| playground_ui(ui, state));
+    });
 }
 
 /// The playground's contents (controls, formula, grids, animation), for the window or a test
@@ -333,7 +339,7 @@ pub fn playground_ui(ui: &mut egui::Ui, state: &mut PlaygroundState) {
     state.fit = ((ui.available_width() - middle - 40.0) / grids).clamp(0.5, 1.0);
     // Below the grids' titles; a grid that still does not fit (tiny window) scrolls.
     state.tallest =
-        ((ui.available_height() - 2.0 * body_size(ui) - 8.0) / state.output_size().padded().max(1) as f32).max(24.0);
+        ((ui.available_height() - 2.0 * body_size(ui) - 8.0) / state.output_size().padded().max(1) as f32).max(20.0);
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| input_ui(ui, state, &size, cell));
         ui.add_space(12.0);
@@ -523,7 +529,7 @@ fn body_size(ui: &egui::Ui) -> f32 {
 /// window stays on screen.
 fn cell_side(ui: &egui::Ui, cells: usize, budget: f32) -> f32 {
     let (base, budget) = if projector(ui.ctx()) { (46.0, budget * PROJECTOR_GROWTH) } else { (36.0, budget) };
-    (budget / cells.max(1) as f32).min(base).max(24.0)
+    (budget / cells.max(1) as f32).min(base).max(20.0)
 }
 
 /// The font for the numbers in cells of side `cell`.

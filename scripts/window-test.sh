@@ -133,8 +133,8 @@ echo "window-test: File → Save the window as PNG…"
 xdotool mousemove 20 12 click 1
 sleep 1
 # The menu item under "PNG resolution 1× 2× 3×" and the two view PNGs (at 100 % zoom), below
-# Open data… and Classify an image….
-xdotool mousemove 99 297 click 1
+# Open data…, Classify an image… and Open lesson….
+xdotool mousemove 99 322 click 1
 sleep 1
 save_through_dialog "$work/window.png" "File → Save the window as PNG"
 png_size=$(identify -format '%wx%h' "$work/window.png") || fail "$work/window.png is not a picture"

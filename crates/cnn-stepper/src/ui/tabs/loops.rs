@@ -592,10 +592,14 @@ fn status_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor) {
     }
 }
 
-/// A grid of numbers, one cell per value (`None`: padding, shown empty grey).
-fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str) {
+/// A grid of numbers, one cell per value (`None`: padding, shown empty grey), `fit` points wide
+/// at most when given (the wide layout, where two grids share a row beside the code).
+fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str, fit: Option<f32>) {
     let big = projector(ui.ctx());
     let (cw, ch, font) = if big { (60.0, 26.0, 14.0) } else { (54.0, 18.0, 11.0) };
+    let cw = fit.map_or(cw, |w| (w / cols.max(1) as f32).clamp(36.0, cw));
+    // Wide, two rows of grids share the height: a little lower in projector mode.
+    let ch = if big && fit.is_some() { 23.0 } else { ch };
     if ui.available_size_before_wrap().x < cw * cols as f32 + 8.0 {
         // Inside a wrapped row: the next grid starts a new line rather than being squeezed.
         ui.end_row();
@@ -616,11 +620,14 @@ fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usiz
                 };
                 p.rect_filled(cell.shrink(0.5), 0.0, fill);
                 if let Some(v) = v {
+                    // A long number (-2.94e-4) a notch smaller rather than over its neighbours.
+                    let text = fmt_sig(v);
+                    let fits = (cw - 3.0) / (0.6 * text.chars().count() as f32);
                     p.text(
                         cell.center(),
                         egui::Align2::CENTER_CENTER,
-                        fmt_sig(v),
-                        egui::FontId::monospace(font),
+                        text,
+                        egui::FontId::monospace(font.min(fits)),
                         Color32::BLACK,
                     );
                 }
@@ -730,7 +737,7 @@ fn arithmetic_ui(
             ui.vertical(|ui| {
                 ui.horizontal_wrapped(|ui| {
                     operands_ui(ui, it, at, false);
-                    products_ui(ui, it, at.channel);
+                    products_ui(ui, it, at.channel, false);
                 });
                 terms_ui(ui, it, at);
                 sums_ui(ui, it);
@@ -757,7 +764,7 @@ fn arithmetic_ui(
             output_ui(ui, case, cursor, it, at.channel, side);
         });
         ui.vertical(|ui| {
-            products_ui(ui, it, at.channel);
+            products_ui(ui, it, at.channel, true);
             terms_ui(ui, it, at);
             sums_ui(ui, it);
         });
@@ -826,9 +833,12 @@ fn operands_ui(ui: &mut egui::Ui, it: &Iteration, at: &Focus, wide: bool) {
         let t = at.term % per.max(1);
         ((t / cols.max(1)) as isize, (t % cols.max(1)) as isize, 1)
     });
+    // Wide: the grids share the row's width.
+    let grids = usize::from(it.a.len() > 1) + usize::from(it.b.len() > 1);
+    let fit = (wide && grids > 0).then(|| (ui.available_width() - 12.0 * (grids - 1) as f32) / grids as f32 - 8.0);
     let operand = |ui: &mut egui::Ui, values: Vec<Option<f32>>, title: String| {
         if small {
-            numbers_ui(ui, &values, rows, cols, &title);
+            numbers_ui(ui, &values, rows, cols, &title, fit);
         } else {
             ui.vertical(|ui| {
                 ui.label(RichText::new(&title).monospace());
@@ -858,12 +868,14 @@ fn operands_ui(ui: &mut egui::Ui, it: &Iteration, at: &Focus, wide: bool) {
     }
 }
 
-/// The products as a grid of numbers (channel `c`'s slice), when it is small enough.
-fn products_ui(ui: &mut egui::Ui, it: &Iteration, c: usize) {
+/// The products as a grid of numbers (channel `c`'s slice), when it is small enough; `fit`: as
+/// wide as the space left (the wide layout).
+fn products_ui(ui: &mut egui::Ui, it: &Iteration, c: usize, fit: bool) {
     let (_, rows, cols) = it.shape;
     if !it.products.is_empty() && is_small(it) {
         let name = if it.products_name.is_empty() { "products" } else { it.products_name.as_str() };
-        numbers_ui(ui, &channel_slice(it, &it.products, c), rows, cols, name);
+        let width = fit.then(|| ui.available_width() - 8.0);
+        numbers_ui(ui, &channel_slice(it, &it.products, c), rows, cols, name, width);
     }
 }
 

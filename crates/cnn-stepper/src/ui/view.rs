@@ -320,6 +320,20 @@ mod tests {
         assert_eq!((view.tab, view.map_mode), (tabs::feature_maps::ID, MapMode::Gradients));
     }
 
+    #[test]
+    fn wide_loops_hides_the_side_panels_only_while_the_loops_tab_is_in_front() {
+        let mut view = ViewState { loops_wide: true, tab: tabs::loops::ID, ..ViewState::default() };
+        assert_eq!(view.side_panels(), (false, false));
+        assert!(view.loops_wide_now());
+        view.tab = tabs::filters::ID;
+        assert_eq!(view.side_panels(), (true, true), "another tab: the user's panels");
+        view.show_outputs = false;
+        assert_eq!(view.side_panels(), (true, false));
+        view.tab = tabs::loops::ID;
+        view.loops_wide = false;
+        assert_eq!(view.side_panels(), (true, false), "Wide off: the user's choice again");
+    }
+
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(ToString::to_string).collect()
     }

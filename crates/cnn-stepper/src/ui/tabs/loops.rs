@@ -913,7 +913,8 @@ fn terms_ui(ui: &mut egui::Ui, it: &Iteration, at: &mut Focus) {
             ("▶", NEXT_TERM_LABEL, (k + 1).min(len - 1), k + 1 < len),
             ("▶|", LAST_TERM_LABEL, len - 1, k + 1 < len),
         ] {
-            let r = ui.add_enabled(enabled, egui::Button::new(RichText::new(text).size(size))).on_hover_text(name);
+            // The arrows are in the monospace font: the proportional one has no ◀.
+            let r = ui.add_enabled(enabled, egui::Button::new(mono(text.into()))).on_hover_text(name);
             r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, name));
             if r.clicked() {
                 at.term = to;

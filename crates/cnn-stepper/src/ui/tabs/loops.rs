@@ -53,7 +53,7 @@ pub const PREVIOUS_TERM_LABEL: &str = "previous term";
 pub const NEXT_TERM_LABEL: &str = "next term";
 /// See [`FIRST_TERM_LABEL`].
 pub const LAST_TERM_LABEL: &str = "last term";
-/// Terms shown as numbers on each side of the running one.
+/// Terms shown as numbers on each side of the running one, at most.
 const TERMS_AROUND: usize = 3;
 /// The top of the speed slider: full speed.
 const FULL_SPEED: f64 = 10_000.0;
@@ -739,11 +739,12 @@ fn arithmetic_ui(
                     operands_ui(ui, it, at, false);
                     products_ui(ui, it, at.channel, false);
                 });
-                terms_ui(ui, it, at);
                 sums_ui(ui, it);
                 status_ui(ui, case, cursor);
             });
         });
+        // Under both columns: the table of terms needs the width.
+        terms_ui(ui, it, at);
         return;
     }
     // The operands side by side on top (two 5×5 grids fit beside the code in projector mode,
@@ -840,6 +841,10 @@ fn operands_ui(ui: &mut egui::Ui, it: &Iteration, at: &Focus, wide: bool) {
         if small {
             numbers_ui(ui, &values, rows, cols, &title, fit);
         } else {
+            if ui.available_size_before_wrap().x < heat_side + 8.0 {
+                // As a number grid: inside a wrapped row, the next map starts a new line.
+                ui.end_row();
+            }
             ui.vertical(|ui| {
                 ui.label(RichText::new(&title).monospace());
                 let vals: Vec<f32> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
@@ -928,10 +933,14 @@ fn terms_ui(ui: &mut egui::Ui, it: &Iteration, at: &mut Focus) {
     let b_of = |j: usize| if it.b.len() == 1 { it.b[0] } else { it.b.get(j).copied().unwrap_or(0.0) };
     let b_name = |j: usize| if it.b.len() == 1 { it.b_name.clone() } else { element(&it.b_name, j) };
     let product = |j: usize| it.products.get(j).copied().flatten().unwrap_or(0.0);
-    // Fewer in projector mode, where the numbers are larger.
-    let around = if projector(ui.ctx()) { TERMS_AROUND - 1 } else { TERMS_AROUND };
-    let from = k.saturating_sub(around);
-    let to = (k + around).min(len - 1);
+    // As many terms on each side as the width holds (fewer in projector mode): a number is
+    // about 8 characters, the row names 10, the two "…" columns one.
+    let digit = ui.ctx().fonts_mut(|f| f.glyph_width(&egui::FontId::monospace(size), '0')).max(1.0);
+    let columns = ((ui.available_width() - 12.0 * digit - 2.0 * (digit + 10.0)) / (8.0 * digit + 10.0)).floor();
+    let shown = (columns.max(0.0) as usize).clamp(3, 2 * TERMS_AROUND + 1);
+    // k in the middle, or as near it as the ends allow (k = 0: the first `shown` terms).
+    let to = (k.saturating_sub(shown / 2) + shown - 1).min(len - 1);
+    let from = (to + 1).saturating_sub(shown);
     // The sum so far, in the order the statement adds (bit for bit its result at the last term).
     let sums = it.start.map(|start| {
         let mut acc = start;
@@ -973,7 +982,7 @@ fn terms_ui(ui: &mut egui::Ui, it: &Iteration, at: &mut Focus) {
         }
         row(ui, "product", &product);
         if let Some(sums) = &sums {
-            row(ui, "b + Σ to k", &|j| sums[j]);
+            row(ui, "b + Σ to k ", &|j| sums[j]);
         }
     });
     let (a, b, p) = (it.a[k].unwrap_or(0.0), b_of(k), product(k));

@@ -440,6 +440,8 @@ impl CnnApp {
             if own.tab.is_none() {
                 self.view.tab = loops::ID;
             }
+            // Under a lesson's card the loops need the whole width (see the Wide switch).
+            self.view.loops_wide = true;
             let tab = self.tabs.iter_mut().find(|t| t.id() == loops::ID).and_then(|t| t.as_any_mut());
             if let Some(tab) = tab.and_then(|t| t.downcast_mut::<LoopsTab>()) {
                 tab.show(layer, spec.part, None, 0);

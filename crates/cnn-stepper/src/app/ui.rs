@@ -13,7 +13,7 @@ use crate::ui::panels::batch::batch_ui;
 use crate::ui::panels::controls::{Availability, controls_ui};
 use crate::ui::panels::curves::curves_ui;
 use crate::ui::panels::lesson_cards::lesson_cards_ui;
-use crate::ui::panels::menu::{DRAW_IS_GREY, MenuState, menu_bar_ui};
+use crate::ui::panels::menu::{DRAW_IS_GREY, MenuAction, MenuState, menu_bar_ui};
 use crate::ui::panels::outputs::{Subject, outputs_ui};
 use crate::ui::panels::pipeline::pipeline_ui;
 use crate::ui::panels::status::status_ui;
@@ -75,13 +75,14 @@ impl CnnApp {
     /// The menu bar, and what was chosen in it.
     fn menu_bar_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        let (pipeline, outputs) = self.view.side_panels();
         let state = MenuState {
             projector: self.zoom.projector,
             help: self.view.show_help,
             draw: self.windows.show_draw,
             network: self.windows.show_network,
-            pipeline: self.view.show_pipeline,
-            outputs: self.view.show_outputs,
+            pipeline,
+            outputs,
             keys: self.windows.show_keys,
             playground: self.windows.show_playground,
             png_scale: self.files.png_scale.max(1),
@@ -93,6 +94,10 @@ impl CnnApp {
         let pictures = &self.pictures;
         let menu = egui::Panel::top("menu").frame(bar_frame(ui)).show(ui, |ui| menu_bar_ui(ui, state, pictures)).inner;
         if let Some(action) = menu {
+            // Asking for a panel the Wide Loops view hides ends the Wide view.
+            if matches!(action, MenuAction::SetPipeline(true) | MenuAction::SetOutputs(true)) {
+                self.view.loops_wide = false;
+            }
             self.menu_action(&ctx, action);
         }
     }
@@ -148,7 +153,9 @@ impl CnnApp {
         self.lesson_panel_ui(ui);
         let snap = self.results.snapshot.as_deref();
         let widths = panel_widths(ui.ctx().content_rect().width());
-        let mut show_pipeline = self.view.show_pipeline;
+        // The Wide Loops view hides both panels without changing the user's choice.
+        let (shown_pipeline, shown_outputs) = self.view.side_panels();
+        let mut show_pipeline = shown_pipeline;
         // Not resizable, and as wide on every start: a width remembered from a first frame drawn
         // before the window had its size cut the shapes column on some starts.
         egui::Panel::left("pipeline").frame(bar_frame(ui)).resizable(false).exact_size(widths.0).show_collapsible(
@@ -158,7 +165,7 @@ impl CnnApp {
                 pipeline_ui(ui, snap, &mut self.view, &mut self.glyphs);
             },
         );
-        self.view.show_pipeline &= show_pipeline;
+        self.view.show_pipeline &= show_pipeline || !shown_pipeline;
         if self.view.show_help {
             let topic =
                 self.tabs.iter().find(|t| t.id() == self.view.tab).map_or(HelpTopic::FeatureMaps, |t| t.help_topic());
@@ -175,7 +182,7 @@ impl CnnApp {
         let digits = if probe.is_some() { &self.display.probe_thumb } else { &self.display.scene.batch };
         // The digit views: the batch's selected digit, or a probed image.
         let shown = self.display.probed.as_deref().or(snap);
-        let mut show_outputs = self.view.show_outputs;
+        let mut show_outputs = shown_outputs;
         egui::Panel::right("outputs and curves")
             .frame(bar_frame(ui))
             .resizable(false)
@@ -190,7 +197,7 @@ impl CnnApp {
                     commands.push(c);
                 }
             });
-        self.view.show_outputs &= show_outputs;
+        self.view.show_outputs &= show_outputs || !shown_outputs;
     }
 
     /// The batch strip, the probe's caption, the tab row, and the tab in front with its
@@ -204,13 +211,17 @@ impl CnnApp {
         let file = self.probe.file.is_some();
         let central = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
         egui::CentralPanel::default().frame(central).show(ui, |ui| {
-            if let Some(c) = batch_ui(ui, snap, &self.display.scene.batch) {
-                if matches!(c, Command::SelectSample(_)) {
-                    out.stop_probe = true;
+            // The Wide Loops view picks its image itself ("start at image n"): its rows need the
+            // strip's height at 1280×800.
+            if !self.view.loops_wide_now() {
+                if let Some(c) = batch_ui(ui, snap, &self.display.scene.batch) {
+                    if matches!(c, Command::SelectSample(_)) {
+                        out.stop_probe = true;
+                    }
+                    commands.push(c);
                 }
-                commands.push(c);
+                ui.separator();
             }
-            ui.separator();
             if let Some(p) = probe {
                 out.stop_probe |= probe_line_ui(ui, p, &caption, file, snap.map_or(&[][..], |s| &s.class_names[..]));
             }

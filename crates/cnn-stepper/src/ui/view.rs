@@ -80,6 +80,10 @@ pub struct ViewState {
     pub show_pipeline: bool,
     /// Whether the outputs and curves (right panel) are shown.
     pub show_outputs: bool,
+    /// The Loops tab's "Wide" toggle: while that tab is in front, the side panels and the batch
+    /// strip are hidden (see [`ViewState::side_panels`]); `show_pipeline` and `show_outputs`
+    /// keep the user's choice, so the panels come back with another tab or the toggle off.
+    pub loops_wide: bool,
     /// The layers picked in the feature-map view of each network that had a pick, the one
     /// picked in last at the end; a network not listed shows all its layers.
     pub map_layers: Vec<PickedLayers>,
@@ -112,6 +116,7 @@ impl Default for ViewState {
             show_help: false,
             show_pipeline: true,
             show_outputs: true,
+            loops_wide: false,
             map_layers: Vec::new(),
         }
     }
@@ -177,6 +182,19 @@ impl ViewState {
         if self.shows_gradients(snap) != want_gradients {
             self.map_mode = if want_gradients { MapMode::Gradients } else { MapMode::Activations };
         }
+    }
+
+    /// Whether the Loops tab is in front with its "Wide" toggle on: it then takes the whole
+    /// window, without the side panels and the batch strip.
+    pub fn loops_wide_now(&self) -> bool {
+        self.loops_wide && self.tab == tabs::loops::ID
+    }
+
+    /// Whether the pipeline and the outputs panel are drawn this frame: the user's choice,
+    /// unless the Wide Loops view is in front.
+    pub fn side_panels(&self) -> (bool, bool) {
+        let wide = self.loops_wide_now();
+        (self.show_pipeline && !wide, self.show_outputs && !wide)
     }
 
     /// True when the last pipeline click was about layer `layer` (its view gets an outline).
@@ -300,6 +318,20 @@ mod tests {
         assert_eq!((view.tab, view.filter_mode), (tabs::filters::ID, FilterMode::Delta));
         view.focus_phase(Phase::Backward(1), None);
         assert_eq!((view.tab, view.map_mode), (tabs::feature_maps::ID, MapMode::Gradients));
+    }
+
+    #[test]
+    fn wide_loops_hides_the_side_panels_only_while_the_loops_tab_is_in_front() {
+        let mut view = ViewState { loops_wide: true, tab: tabs::loops::ID, ..ViewState::default() };
+        assert_eq!(view.side_panels(), (false, false));
+        assert!(view.loops_wide_now());
+        view.tab = tabs::filters::ID;
+        assert_eq!(view.side_panels(), (true, true), "another tab: the user's panels");
+        view.show_outputs = false;
+        assert_eq!(view.side_panels(), (true, false));
+        view.tab = tabs::loops::ID;
+        view.loops_wide = false;
+        assert_eq!(view.side_panels(), (true, false), "Wide off: the user's choice again");
     }
 
     fn names(list: &[&str]) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The Loops tab (issue 16 §1) in the real window: a conv forward stepped a few iterations
 //! writes its cells, jumping to the end of the phase gives the engine's map (the one in the
-//! snapshot), and a backward part and a pool end at the engine's result too.
+//! snapshot), and a backward part and a pool end at the engine's result too. The Wide toggle
+//! hides the side panels while the tab is in front; an fc's long sum shows its terms as numbers.
 
 // clippy.toml allows expect in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use cnn_stepper::app::CnnApp;
 use cnn_stepper::data::{Dataset, Splits, embedded};
 use cnn_stepper::ui::support::prefs::Prefs;
-use cnn_stepper::ui::tabs::loops::{END_LABEL, STEP_LABEL};
+use cnn_stepper::ui::tabs::loops::{END_LABEL, LAST_TERM_LABEL, NEXT_TERM_LABEL, STEP_LABEL, WIDE_LABEL};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -23,8 +24,14 @@ const POOLED: &str = "conv(3,3,stride=2,pad=1), relu, maxpool(2), conv(4,3,pad=1
 /// The app on four digits with [`POOLED`], the naive engine, batches of one image, one
 /// phase (forward conv1) run, the Loops tab in front with its case arrived.
 fn loops_harness() -> Harness<'static, CnnApp> {
+    loops_harness_with(POOLED, "conv1 forward on step 1's batch of 1")
+}
+
+/// The app on four digits with network `model`, as [`loops_harness`]; `heading`: the start of
+/// the first part's heading.
+fn loops_harness_with(model: &str, heading: &str) -> Harness<'static, CnnApp> {
     let data = four();
-    let prefs = Prefs { model: Some(POOLED.to_owned()), ..Prefs::default() };
+    let prefs = Prefs { model: Some(model.to_owned()), ..Prefs::default() };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(move |cc| CnnApp::with_prefs(&cc.egui_ctx, data, 1, prefs));
@@ -40,7 +47,7 @@ fn loops_harness() -> Harness<'static, CnnApp> {
     h.get_by_label("Step phase").click();
     wait_for(&mut h, "forward conv1", |h| phases_done(h) == 1);
     h.get_by_label("Loops").click();
-    wait_for(&mut h, "the case", |h| has_text_containing(h, "conv1 forward on step 1's batch of 1"));
+    wait_for(&mut h, "the case", |h| has_text_containing(h, heading));
     h
 }
 
@@ -154,4 +161,82 @@ fn loss_backward_shows_the_posts_minus_one_and_ends_at_the_engines_dscores() {
     for (k, want) in d.iter().enumerate() {
         assert_eq!(cell(&h, &format!("dscores[0, {k}]")), Some(*want), "class {k}");
     }
+}
+
+/// The pipeline, the outputs panel and the batch strip are on screen (their headings).
+fn panels_shown(h: &Harness<'static, CnnApp>) -> [bool; 3] {
+    [has_label(h, "Pipeline"), has_label(h, "Training curves"), has_label(h, "Batch")]
+}
+
+#[test]
+fn wide_hides_the_side_panels_and_the_batch_strip_while_the_loops_tab_is_in_front() {
+    let mut h = loops_harness();
+    assert_eq!(panels_shown(&h), [true; 3]);
+    h.get_by_label(WIDE_LABEL).click();
+    h.step();
+    h.step();
+    assert_eq!(panels_shown(&h), [false; 3], "Wide gives the Loops view the window");
+    let view = h.state().view();
+    assert!(view.show_pipeline && view.show_outputs, "the user's choice of panels is kept");
+    // The code now sits beside the arithmetic: the first for line and the input map share a row.
+    let code = h.get_by_label_contains("for n in range(N):").rect();
+    let map = h.get_by_label_contains("x[0, 0] 28×28").rect();
+    assert!(map.left() > code.right(), "the arithmetic is right of the code: {code:?} {map:?}");
+    assert!(map.top() < code.bottom() + 200.0, "and beside it, not under it: {code:?} {map:?}");
+
+    h.get_by_label("Feature maps").click();
+    h.step();
+    h.step();
+    assert_eq!(panels_shown(&h), [true; 3], "another tab in front brings the panels back");
+    h.get_by_label("Loops").click();
+    h.step();
+    h.step();
+    assert_eq!(panels_shown(&h), [false; 3], "the Loops tab in front again: Wide again");
+    h.get_by_label(WIDE_LABEL).click();
+    h.step();
+    h.step();
+    assert_eq!(panels_shown(&h), [true; 3], "Wide off brings them back");
+    assert!(!h.state().view().loops_wide);
+}
+
+/// The `name = v` pairs of the label starting with `name`, parsed (`x[0, 3] = 0.5, W[0, 3] =
+/// -0.1, product = -0.05` → the three values).
+fn term(h: &Harness<'static, CnnApp>, a_name: &str) -> Vec<f32> {
+    let prefix = format!("{a_name} = ");
+    let node = h.get_by_label_contains(&prefix);
+    let text = node.accesskit_node().value().unwrap_or_default().to_string();
+    text.split(", ").filter_map(|part| part.rsplit_once(" = ").and_then(|(_, v)| v.parse().ok())).collect()
+}
+
+#[test]
+fn an_fc_over_784_inputs_shows_the_terms_around_k_as_numbers_and_the_sum_so_far_ends_at_the_result() {
+    let mut h = loops_harness_with("flatten, fc(12), relu, fc(10)", "fc1 forward on step 1's batch of 1");
+    h.get_by_label(STEP_LABEL).click();
+    h.step();
+    h.step();
+    // out[0, 0] = b[0] + Σ_k x[0, k]·W[0, k] over the 784 pixels: too many for a grid of
+    // numbers, so the term k = 0 and its neighbours show as numbers.
+    let snap = h.state().snapshot().unwrap();
+    let x = snap.sample.output(layer_index(snap, "flatten")).to_vec();
+    let first = term(&h, "x[0, 0]");
+    assert_eq!(first.len(), 3, "x, W and their product");
+    assert_eq!(first[0], x[0], "x[0, 0] is the first pixel the fc reads");
+    assert_eq!(first[2], first[0] * first[1], "the product is x·W");
+    assert!(has_text_containing(&h, "b + Σ to k"));
+    for _ in 0..3 {
+        h.get_by_label(NEXT_TERM_LABEL).click();
+        h.step();
+    }
+    h.step();
+    let third = term(&h, "x[0, 3]");
+    assert_eq!((third[0], third[2]), (x[3], third[0] * third[1]), "the term k = 3");
+    assert!(has_text_containing(&h, "sum so far at k = 3 = "));
+
+    h.get_by_label(LAST_TERM_LABEL).click();
+    h.step();
+    h.step();
+    let node = h.get_by_label_contains("sum so far at k = 783 = ");
+    let text = node.accesskit_node().value().unwrap_or_default().to_string();
+    let sum: f32 = text.rsplit_once(" = ").and_then(|(_, v)| v.parse().ok()).expect("a number");
+    assert_eq!(cell(&h, "out[0, 0]"), Some(sum), "the sum over every term is the value the loop wrote");
 }

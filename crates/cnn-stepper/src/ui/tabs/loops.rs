@@ -39,6 +39,22 @@ pub const RESTART_LABEL: &str = "Restart";
 pub const PART_LABEL: &str = "Loop";
 /// The slider of the run's speed (iterations per second; its top is full speed).
 pub const SPEED_LABEL: &str = "Speed";
+/// The toggle giving the Loops view the whole window.
+pub const WIDE_LABEL: &str = "Wide";
+/// What [`WIDE_LABEL`] does, on hover.
+const WIDE_HOVER: &str = "Hides the pipeline, the outputs panel and the batch strip while the Loops tab is in front, \
+                          and puts the code beside the arithmetic (for a projector or a small screen). They come back \
+                          with another tab or this switched off.";
+/// The buttons walking through the terms of a long sum (an fc's inputs).
+pub const FIRST_TERM_LABEL: &str = "first term";
+/// See [`FIRST_TERM_LABEL`].
+pub const PREVIOUS_TERM_LABEL: &str = "previous term";
+/// See [`FIRST_TERM_LABEL`].
+pub const NEXT_TERM_LABEL: &str = "next term";
+/// See [`FIRST_TERM_LABEL`].
+pub const LAST_TERM_LABEL: &str = "last term";
+/// Terms shown as numbers on each side of the running one, at most.
+const TERMS_AROUND: usize = 3;
 /// The top of the speed slider: full speed.
 const FULL_SPEED: f64 = 10_000.0;
 /// What the heading's numbers mean, on hover.
@@ -61,6 +77,9 @@ pub struct LoopsTab {
     pub speed: f64,
     /// The input channel whose slice the arithmetic shows.
     pub channel: usize,
+    /// The running term of a sum too long for a grid of numbers (an fc's `k` in
+    /// `x[n, k]·W[o, k]`): it and its neighbours are shown as numbers with the sum so far.
+    pub term: usize,
     case: Option<Arc<LoopCase>>,
     cursor: Option<LoopCursor>,
     /// The (layer, part, batch step) asked for and not answered yet.
@@ -85,6 +104,7 @@ impl Default for LoopsTab {
             start_second: 0,
             speed: 5.0,
             channel: 0,
+            term: 0,
             case: None,
             cursor: None,
             asked: None,
@@ -107,6 +127,7 @@ impl LoopsTab {
         self.start_image = image;
         self.start_second = second;
         self.channel = 0;
+        self.term = 0;
         self.running = false;
         self.finishing = false;
         self.refused = None;
@@ -124,6 +145,8 @@ impl LoopsTab {
         let mut cursor = LoopCursor::new(&case);
         let nest = cursor.nest().clone();
         let n = self.start_image.unwrap_or(selected).min(case.n.saturating_sub(1));
+        // Pinned: the toolbar shows where this cursor started even if the selection moves on.
+        self.start_image = Some(n);
         let second = nest.vars.get(1).map_or(0, |v| self.start_second.min(v.range.saturating_sub(1)));
         let inner: u64 = nest.vars.iter().skip(2).map(|v| v.range as u64).product::<u64>() * nest.body.len() as u64;
         let per_image = nest.vars.get(1).map_or(1, |v| v.range as u64) * inner;
@@ -292,7 +315,7 @@ impl LoopsTab {
     fn toolbar(&mut self, ui: &mut egui::Ui, snap: &Snapshot) {
         let plan = &snap.model.plan;
         let Some((layer, part)) = self.choice else { return };
-        ui.horizontal_wrapped(|ui| {
+        {
             ui.label(PART_LABEL);
             let title = |l: usize, p: LoopPart| part_title(&plan.layers[l], p);
             let mut chosen = (layer, part);
@@ -327,7 +350,7 @@ impl LoopsTab {
                 self.start_second = second;
                 self.restart(n);
             }
-        });
+        }
     }
 }
 
@@ -398,9 +421,13 @@ impl Tab for LoopsTab {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
         self.sync(ctx);
-        if let Some(snap) = ctx.snapshot {
-            self.toolbar(ui, snap);
-        }
+        ui.horizontal_wrapped(|ui| {
+            if let Some(snap) = ctx.snapshot {
+                self.toolbar(ui, snap);
+                ui.separator();
+            }
+            ui.toggle_value(&mut ctx.view.loops_wide, WIDE_LABEL).on_hover_text(WIDE_HOVER);
+        });
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut TabContext<'_>) {
@@ -437,11 +464,20 @@ impl Tab for LoopsTab {
             // the arithmetic, so that both show without scrolling.
             let wide = ui.available_width() > 1000.0;
             let shown = cursor.last().cloned().or_else(|| cursor.peek(&case));
+            let mut at = Focus { channel: self.channel, term: self.term };
             if wide {
                 ui.label(header).on_hover_text(HEADER_HOVER);
-                ui.columns(2, |cols| {
-                    code_ui(&mut cols[0], cursor, shown.as_ref(), false);
-                    arithmetic_ui(&mut cols[1], &case, cursor, shown.as_ref(), &mut self.channel);
+                ui.horizontal_top(|ui| {
+                    // The code as wide as its longest loop line with its index; the body's
+                    // statement wraps.
+                    let code_width = (ui.available_width() * 0.4).clamp(330.0, 540.0);
+                    ui.vertical(|ui| {
+                        ui.set_width(code_width);
+                        code_ui(ui, cursor, shown.as_ref(), projector(ui.ctx()));
+                        status_ui(ui, &case, cursor);
+                    });
+                    ui.add_space(8.0);
+                    ui.vertical(|ui| arithmetic_ui(ui, &case, cursor, shown.as_ref(), &mut at, true));
                 });
             } else {
                 // The heading folds the code away (more room for the numbers on a projector).
@@ -451,8 +487,9 @@ impl Tab for LoopsTab {
                     .show(ui, |ui| code_ui(ui, cursor, shown.as_ref(), true))
                     .header_response
                     .on_hover_text(HEADER_HOVER);
-                arithmetic_ui(ui, &case, cursor, shown.as_ref(), &mut self.channel);
+                arithmetic_ui(ui, &case, cursor, shown.as_ref(), &mut at, false);
             }
+            (self.channel, self.term) = (at.channel, at.term);
         });
     }
 
@@ -557,10 +594,14 @@ fn status_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor) {
     }
 }
 
-/// A grid of numbers, one cell per value (`None`: padding, shown empty grey).
-fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str) {
+/// A grid of numbers, one cell per value (`None`: padding, shown empty grey), `fit` points wide
+/// at most when given (the wide layout, where two grids share a row beside the code).
+fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usize, title: &str, fit: Option<f32>) {
     let big = projector(ui.ctx());
-    let (cw, ch, font) = if big { (60.0, 26.0, 14.0) } else { (50.0, 18.0, 11.0) };
+    let (cw, ch, font) = if big { (60.0, 26.0, 14.0) } else { (54.0, 18.0, 11.0) };
+    let cw = fit.map_or(cw, |w| (w / cols.max(1) as f32).clamp(36.0, cw));
+    // Wide, two rows of grids share the height: a little lower in projector mode.
+    let ch = if big && fit.is_some() { 23.0 } else { ch };
     if ui.available_size_before_wrap().x < cw * cols as f32 + 8.0 {
         // Inside a wrapped row: the next grid starts a new line rather than being squeezed.
         ui.end_row();
@@ -581,11 +622,14 @@ fn numbers_ui(ui: &mut egui::Ui, values: &[Option<f32>], rows: usize, cols: usiz
                 };
                 p.rect_filled(cell.shrink(0.5), 0.0, fill);
                 if let Some(v) = v {
+                    // A long number (-2.94e-4) a notch smaller rather than over its neighbours.
+                    let text = fmt_sig(v);
+                    let fits = (cw - 3.0) / (0.6 * text.chars().count() as f32);
                     p.text(
                         cell.center(),
                         egui::Align2::CENTER_CENTER,
-                        fmt_sig(v),
-                        egui::FontId::monospace(font),
+                        text,
+                        egui::FontId::monospace(font.min(fits)),
                         Color32::BLACK,
                     );
                 }
@@ -656,112 +700,319 @@ fn map_ui(
     }
 }
 
-/// The side, in points, of the input and output maps beside the numbers.
-fn map_side(ui: &egui::Ui) -> f32 {
-    if projector(ui.ctx()) { 180.0 } else { 130.0 }
+/// The side, in points, of the input and output maps beside the numbers; in the wide layout
+/// (two rows of them share the height) between the two.
+fn map_side(ui: &egui::Ui, wide: bool) -> f32 {
+    match (projector(ui.ctx()), wide) {
+        (true, false) => 180.0,
+        (true, true) => 150.0,
+        (false, true) => 160.0,
+        (false, false) => 130.0,
+    }
 }
 
-/// The arithmetic of the iteration shown, in two columns: the input map with the patch over the
-/// output map filling in; beside them the operands, their products and the sums as numbers.
+/// The arithmetic of the iteration shown. Narrow: two columns, the input map with the patch over
+/// the output map filling in, beside them the operands, their products and the sums as numbers.
+/// `wide` (the code is in a column of its own on the left): two rows, the operands, then the
+/// input and output maps with the products and the sums.
 fn arithmetic_ui(
     ui: &mut egui::Ui,
     case: &LoopCase,
     cursor: &LoopCursor,
     shown: Option<&Iteration>,
-    channel: &mut usize,
+    at: &mut Focus,
+    wide: bool,
 ) {
     let Some(it) = shown else { return };
     let (chans, _, _) = it.shape;
-    *channel = (*channel).min(chans.saturating_sub(1));
-    ui.horizontal_top(|ui| {
-        ui.vertical(|ui| {
-            ui.set_max_width(map_side(ui) + 8.0);
-            maps_ui(ui, case, cursor, it, channel);
+    at.channel = at.channel.min(chans.saturating_sub(1));
+    let side = map_side(ui, wide);
+    if !wide {
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.set_max_width(side + 8.0);
+                channel_ui(ui, chans, at);
+                input_map_ui(ui, case, it, at.channel, side);
+                output_ui(ui, case, cursor, it, at.channel, side);
+            });
+            ui.add_space(8.0);
+            ui.vertical(|ui| {
+                ui.horizontal_wrapped(|ui| {
+                    operands_ui(ui, it, at, false);
+                    products_ui(ui, it, at.channel, false);
+                });
+                sums_ui(ui, it);
+                status_ui(ui, case, cursor);
+            });
         });
-        ui.add_space(8.0);
+        // Under both columns: the table of terms needs the width.
+        terms_ui(ui, it, at);
+        return;
+    }
+    // The operands side by side on top (two 5×5 grids fit beside the code in projector mode,
+    // which they would not with a map beside them); under them the maps, where the patch comes
+    // from and where the result goes, beside the products and the sums.
+    channel_ui(ui, chans, at);
+    ui.horizontal_top(|ui| operands_ui(ui, it, at, true));
+    ui.add_space(4.0);
+    ui.horizontal_top(|ui| {
+        if it.window.is_some() {
+            ui.vertical(|ui| {
+                ui.set_width(side + 8.0);
+                input_map_ui(ui, case, it, at.channel, side);
+            });
+        }
         ui.vertical(|ui| {
-            numbers_column_ui(ui, it, *channel);
-            status_ui(ui, case, cursor);
+            ui.set_width(side + 8.0);
+            output_ui(ui, case, cursor, it, at.channel, side);
+        });
+        ui.vertical(|ui| {
+            products_ui(ui, it, at.channel, true);
+            terms_ui(ui, it, at);
+            sums_ui(ui, it);
         });
     });
 }
 
-/// The input map (the channel shown, the window outlined) and the output filling in.
-fn maps_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Iteration, channel: &mut usize) {
+/// Where in an iteration the arithmetic looks: the input channel whose slice it shows and the
+/// running term of a sum too long for a grid (see [`LoopsTab::term`]).
+struct Focus {
+    channel: usize,
+    term: usize,
+}
+
+/// The input channel picker, when the operands have more than one.
+fn channel_ui(ui: &mut egui::Ui, chans: usize, at: &mut Focus) {
+    if chans > 1 {
+        ui.horizontal(|ui| {
+            ui.label("channel c =");
+            ui.add(egui::DragValue::new(&mut at.channel).range(0..=chans - 1));
+            ui.label(format!("of 0..{chans}"));
+        });
+    }
+}
+
+/// The input map (the channel shown, the window outlined), when the iteration reads a window.
+fn input_map_ui(ui: &mut egui::Ui, case: &LoopCase, it: &Iteration, channel: usize, side: f32) {
+    let Some(win) = it.window else { return };
     let (_, h, w) = case.input;
-    let chans = it.shape.0;
     let pad = match case.spec {
         LayerSpec::Conv { pad, .. } => pad,
         _ => 0,
     };
-    let side = map_side(ui);
-    if chans > 1 {
-        ui.horizontal(|ui| {
-            ui.label("channel c =");
-            ui.add(egui::DragValue::new(channel).range(0..=chans - 1));
-            ui.label(format!("of 0..{chans}"));
-        });
-    }
-    if let Some(win) = it.window {
-        let ch = win.channel.unwrap_or(*channel);
-        ui.label(RichText::new(format!("x[{}, {ch}] {h}×{w}, pad {pad}", win.n)).monospace());
-        map_ui(ui, case.input_plane(win.n, ch), h, w, pad, Some((win.row, win.col, win.size)), None, None, side);
-        ui.add_space(6.0);
-    }
-    output_ui(ui, case, cursor, it, *channel);
+    let ch = win.channel.unwrap_or(channel);
+    ui.label(RichText::new(format!("x[{}, {ch}] {h}×{w}, pad {pad}", win.n)).monospace());
+    map_ui(ui, case.input_plane(win.n, ch), h, w, pad, Some((win.row, win.col, win.size)), None, None, side);
+    ui.add_space(6.0);
 }
 
-/// The operands of the iteration shown (channel `c`'s slice), their products, the sums and the
-/// cell written, as numbers.
-fn numbers_column_ui(ui: &mut egui::Ui, it: &Iteration, c: usize) {
+/// Whether channel slices of `it`'s operands are small enough for a grid of numbers (7×7);
+/// larger ones show as heat maps, with the terms around [`LoopsTab::term`] as numbers.
+fn is_small(it: &Iteration) -> bool {
+    it.shape.1 * it.shape.2 <= 49
+}
+
+/// Channel `c`'s slice of an operand (all of it for one channel).
+fn channel_slice(it: &Iteration, values: &[Option<f32>], c: usize) -> Vec<Option<f32>> {
+    let per = it.shape.1 * it.shape.2;
+    values.get(c * per..(c + 1) * per).map_or_else(Vec::new, <[_]>::to_vec)
+}
+
+/// The operands of the iteration shown (channel `c`'s slice): numbers, or a heat map with the
+/// running term outlined.
+fn operands_ui(ui: &mut egui::Ui, it: &Iteration, at: &Focus, wide: bool) {
     let (chans, rows, cols) = it.shape;
-    let per = rows * cols;
-    let slice =
-        |v: &[Option<f32>]| -> Vec<Option<f32>> { v.get(c * per..(c + 1) * per).map_or_else(Vec::new, <[_]>::to_vec) };
-    let small = per <= 49;
+    let c = at.channel;
+    let small = is_small(it);
     let size = text_size(ui);
-    let heat_side = if projector(ui.ctx()) { 240.0 } else { 200.0 };
+    let heat_side = match (projector(ui.ctx()), wide) {
+        (true, false) => 240.0,
+        (true, true) => 170.0,
+        (false, _) => 200.0,
+    };
+    // The running term, when it is in the channel shown.
+    let per = rows * cols;
+    let mark = (at.term / per.max(1) == c).then(|| {
+        let t = at.term % per.max(1);
+        ((t / cols.max(1)) as isize, (t % cols.max(1)) as isize, 1)
+    });
+    // Wide: the grids share the row's width.
+    let grids = usize::from(it.a.len() > 1) + usize::from(it.b.len() > 1);
+    let fit = (wide && grids > 0).then(|| (ui.available_width() - 12.0 * (grids - 1) as f32) / grids as f32 - 8.0);
     let operand = |ui: &mut egui::Ui, values: Vec<Option<f32>>, title: String| {
         if small {
-            numbers_ui(ui, &values, rows, cols, &title);
+            numbers_ui(ui, &values, rows, cols, &title, fit);
         } else {
+            if ui.available_size_before_wrap().x < heat_side + 8.0 {
+                // As a number grid: inside a wrapped row, the next map starts a new line.
+                ui.end_row();
+            }
             ui.vertical(|ui| {
                 ui.label(RichText::new(&title).monospace());
                 let vals: Vec<f32> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
-                map_ui(ui, &vals, rows, cols, 0, None, None, None, heat_side);
+                map_ui(ui, &vals, rows, cols, 0, mark, None, None, heat_side);
             });
         }
     };
+    if !it.a.is_empty() {
+        let a_title = if chans > 1 { format!("{} (channel {c})", it.a_name) } else { it.a_name.clone() };
+        if it.a.len() == 1 {
+            ui.label(
+                RichText::new(format!("{} = {}", it.a_name, it.a[0].map_or("0".into(), fmt_sig)))
+                    .monospace()
+                    .size(size),
+            );
+        } else {
+            operand(ui, channel_slice(it, &it.a, c), a_title);
+        }
+    }
+    if it.b.len() == 1 {
+        ui.label(RichText::new(format!("× {} = {}", it.b_name, fmt_sig(it.b[0]))).monospace().size(size));
+    } else if !it.b.is_empty() {
+        let b: Vec<Option<f32>> = it.b.iter().copied().map(Some).collect();
+        let title = if chans > 1 { format!("{} (channel {c})", it.b_name) } else { it.b_name.clone() };
+        operand(ui, channel_slice(it, &b, c), title);
+    }
+}
+
+/// The products as a grid of numbers (channel `c`'s slice), when it is small enough; `fit`: as
+/// wide as the space left (the wide layout).
+fn products_ui(ui: &mut egui::Ui, it: &Iteration, c: usize, fit: bool) {
+    let (_, rows, cols) = it.shape;
+    if !it.products.is_empty() && is_small(it) {
+        let name = if it.products_name.is_empty() { "products" } else { it.products_name.as_str() };
+        let width = fit.then(|| ui.available_width() - 8.0);
+        numbers_ui(ui, &channel_slice(it, &it.products, c), rows, cols, name, width);
+    }
+}
+
+/// `x[0]` with index `k` appended: `x[0, k]`; a name without brackets gets them: `e[k]`.
+fn element(name: &str, k: impl std::fmt::Display) -> String {
+    match name.strip_suffix(']') {
+        Some(head) => format!("{head}, {k}]"),
+        None => format!("{name}[{k}]"),
+    }
+}
+
+/// A sum too long for a grid of numbers (an fc's `x[n]·W[o]` over hundreds of inputs): the
+/// running term and its neighbours as numbers, `… x[n, k−1]·W[o, k−1], [x[n, k]·W[o, k]], …`,
+/// with the sum so far; buttons walk `k` through the terms.
+fn terms_ui(ui: &mut egui::Ui, it: &Iteration, at: &mut Focus) {
+    let len = it.a.len();
+    if is_small(it) || len < 2 || it.products.len() != len {
+        return;
+    }
+    let per = (it.shape.1 * it.shape.2).max(1);
+    at.term = at.term.min(len - 1);
+    let size = text_size(ui);
+    let mono = |t: String| RichText::new(t).monospace().size(size);
+    // The walk through the terms; moving to another channel's term shows that channel.
+    let before = at.term;
     ui.horizontal_wrapped(|ui| {
-        if !it.a.is_empty() {
-            let a_title = if chans > 1 { format!("{} (channel {c})", it.a_name) } else { it.a_name.clone() };
-            if it.a.len() == 1 {
-                ui.label(
-                    RichText::new(format!("{} = {}", it.a_name, it.a[0].map_or("0".into(), fmt_sig)))
-                        .monospace()
-                        .size(size),
-                );
-            } else {
-                operand(ui, slice(&it.a), a_title);
+        ui.label(RichText::new("term").size(size));
+        let label = ui.label(mono("k =".into()));
+        ui.add(egui::DragValue::new(&mut at.term).range(0..=len - 1)).labelled_by(label.id);
+        ui.label(mono(format!("of 0..{len}")));
+        let k = at.term;
+        for (text, name, to, enabled) in [
+            ("|◀", FIRST_TERM_LABEL, 0, k > 0),
+            ("◀", PREVIOUS_TERM_LABEL, k.saturating_sub(1), k > 0),
+            ("▶", NEXT_TERM_LABEL, (k + 1).min(len - 1), k + 1 < len),
+            ("▶|", LAST_TERM_LABEL, len - 1, k + 1 < len),
+        ] {
+            // The arrows are in the monospace font: the proportional one has no ◀.
+            let r = ui.add_enabled(enabled, egui::Button::new(mono(text.into()))).on_hover_text(name);
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, name));
+            if r.clicked() {
+                at.term = to;
             }
         }
-        if it.b.len() == 1 {
-            ui.label(RichText::new(format!("× {} = {}", it.b_name, fmt_sig(it.b[0]))).monospace().size(size));
-        } else if !it.b.is_empty() {
-            let b: Vec<Option<f32>> = it.b.iter().copied().map(Some).collect();
-            let title = if chans > 1 { format!("{} (channel {c})", it.b_name) } else { it.b_name.clone() };
-            operand(ui, slice(&b), title);
+    });
+    if at.term != before {
+        at.channel = at.term / per;
+    }
+    let k = at.term;
+    let b_of = |j: usize| if it.b.len() == 1 { it.b[0] } else { it.b.get(j).copied().unwrap_or(0.0) };
+    let b_name = |j: usize| if it.b.len() == 1 { it.b_name.clone() } else { element(&it.b_name, j) };
+    let product = |j: usize| it.products.get(j).copied().flatten().unwrap_or(0.0);
+    // As many terms on each side as the width holds (fewer in projector mode): a number is
+    // about 8 characters, the row names 10, the two "…" columns one.
+    let digit = ui.ctx().fonts_mut(|f| f.glyph_width(&egui::FontId::monospace(size), '0')).max(1.0);
+    let columns = ((ui.available_width() - 12.0 * digit - 2.0 * (digit + 10.0)) / (8.0 * digit + 10.0)).floor();
+    let shown = (columns.max(0.0) as usize).clamp(3, 2 * TERMS_AROUND + 1);
+    // k in the middle, or as near it as the ends allow (k = 0: the first `shown` terms).
+    let to = (k.saturating_sub(shown / 2) + shown - 1).min(len - 1);
+    let from = (to + 1).saturating_sub(shown);
+    // The sum so far, in the order the statement adds (bit for bit its result at the last term).
+    let sums = it.start.map(|start| {
+        let mut acc = start;
+        let mut out = Vec::with_capacity(to + 1);
+        for j in 0..=to {
+            acc += product(j);
+            out.push(acc);
         }
-        if !it.products.is_empty() && small {
-            let name = if it.products_name.is_empty() { "products" } else { it.products_name.as_str() };
-            numbers_ui(ui, &slice(&it.products), rows, cols, name);
+        out
+    });
+    let on = ui.visuals().selection.bg_fill;
+    egui::Grid::new("loops terms").spacing([10.0, 2.0]).show(ui, |ui| {
+        let cell = |ui: &mut egui::Ui, text: String, j: usize| {
+            let t = mono(text);
+            ui.label(if j == k { t.strong().background_color(on) } else { t });
+        };
+        let ellipsis = |ui: &mut egui::Ui, show: bool| {
+            ui.label(mono(if show { "…".into() } else { String::new() }));
+        };
+        ui.label(mono("k".into()));
+        ellipsis(ui, from > 0);
+        for j in from..=to {
+            cell(ui, j.to_string(), j);
+        }
+        ellipsis(ui, to + 1 < len);
+        ui.end_row();
+        let row = |ui: &mut egui::Ui, name: &str, value: &dyn Fn(usize) -> f32| {
+            ui.label(mono(name.to_string()));
+            ellipsis(ui, from > 0);
+            for j in from..=to {
+                cell(ui, fmt_sig(value(j)), j);
+            }
+            ellipsis(ui, to + 1 < len);
+            ui.end_row();
+        };
+        row(ui, &element(&it.a_name, "k"), &|j| it.a[j].unwrap_or(0.0));
+        if it.b.len() > 1 {
+            row(ui, &element(&it.b_name, "k"), &b_of);
+        }
+        row(ui, "product", &product);
+        if let Some(sums) = &sums {
+            row(ui, "b + Σ to k ", &|j| sums[j]);
         }
     });
-    if !it.partial_sums.is_empty() && chans > 1 {
-        let sums: Vec<String> =
-            it.partial_sums.iter().enumerate().map(|(k, s)| format!("c{k}: {}", fmt_sig(*s))).collect();
-        ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size - 1.0));
+    let (a, b, p) = (it.a[k].unwrap_or(0.0), b_of(k), product(k));
+    let (a_name, b_name) = (element(&it.a_name, k), b_name(k));
+    let text = format!("{a_name}·{b_name} = {} × {} = {}", fmt_sig(a), fmt_sig(b), fmt_sig(p));
+    let r = ui.label(mono(text).strong());
+    // Exact values for screen readers and tests.
+    r.widget_info(|| {
+        egui::WidgetInfo::labeled(
+            egui::Role::Label,
+            true,
+            format!("{a_name} = {a:?}, {b_name} = {b:?}, product = {p:?}"),
+        )
+    });
+    if let Some(sums) = &sums {
+        let s = sums[k];
+        let id = ui.scope_id().with("loops sum so far");
+        let resp = ui.interact(r.rect, id, egui::Sense::hover());
+        resp.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Label, true, format!("sum so far at k = {k} = {s:?}"))
+        });
     }
+}
+
+/// The sums: the statement's whole sum (or its note), per channel, and a max pool's winner.
+fn sums_ui(ui: &mut egui::Ui, it: &Iteration) {
+    let (chans, rows, _) = it.shape;
+    let size = text_size(ui);
     let sum_text = match (it.start, it.result) {
         _ if it.note.is_some() => it.note.clone().unwrap_or_default(),
         (Some(b), Some(r)) => format!("{} = {} + Σ products = {}", it.target, fmt_sig(b), fmt_sig(r)),
@@ -769,6 +1020,12 @@ fn numbers_column_ui(ui: &mut egui::Ui, it: &Iteration, c: usize) {
         _ => format!("{} += the products", it.target),
     };
     ui.label(RichText::new(sum_text).monospace().strong().size(size + 1.0));
+    // The breakdown after the total, which must stay in sight.
+    if !it.partial_sums.is_empty() && chans > 1 {
+        let sums: Vec<String> =
+            it.partial_sums.iter().enumerate().map(|(k, s)| format!("c{k}: {}", fmt_sig(*s))).collect();
+        ui.label(RichText::new(format!("Σ per channel  {}", sums.join("   "))).monospace().size(size - 1.0));
+    }
     if let Some(win) = it.winner {
         ui.label(format!(
             "the largest value is at row {}, column {} of the window",
@@ -779,7 +1036,7 @@ fn numbers_column_ui(ui: &mut egui::Ui, it: &Iteration, c: usize) {
 }
 
 /// The output the loop writes, filling in: the map (or slice) the iteration shown writes to.
-fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Iteration, c: usize) {
+fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Iteration, c: usize, side: f32) {
     let Some(write) = it.writes.first() else { return };
     let (tensor, index) = match *write {
         crate::engine::model::loops::Write::Set { tensor, index, .. }
@@ -843,5 +1100,5 @@ fn output_ui(ui: &mut egui::Ui, case: &LoopCase, cursor: &LoopCursor, it: &Itera
     let cell = index % per;
     let mark =
         (shape.len() == 4 && out.name != "dW").then(|| ((cell / plane_w) as isize, (cell % plane_w) as isize, 1));
-    map_ui(ui, &padded, plane_h, plane_w, 0, mark, Some(&wpad), Some(&label), map_side(ui));
+    map_ui(ui, &padded, plane_h, plane_w, 0, mark, Some(&wpad), Some(&label), side);
 }

@@ -239,9 +239,10 @@ pub const PANEL_HELP: [PanelHelp; 15] = [
                indices show where the loops are, the input map shows the patch the kernel covers, \
                and the kernel, their products and the sum are written out as numbers. The output map \
                fills in cell by cell; at the end it is compared with the map the engine computed. \
-               Where the post's own line differs (its bugs), it is shown under ours in red. Keys \
-               while this tab is in front: I one iteration, L end of the inner loop, G run or stop, \
-               E end of the phase.",
+               Where the post's own line differs (its bugs), it is shown under ours in red. Wide \
+               hides the side panels and the batch strip while this tab is in front. Keys while \
+               this tab is in front: I one iteration, L end of the inner loop, G run or stop, E end \
+               of the phase.",
         formula: "out[n, f, h, w] = Σ_c Σ_i Σ_j x_pad[n, c, h·S + i, w·S + j] · k[f, c, i, j] + b[f]",
     },
     PanelHelp {

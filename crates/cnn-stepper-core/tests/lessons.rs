@@ -190,9 +190,6 @@ fn a_lesson_file_is_read_with_its_relative_data_folder_beside_it() {
     std::fs::write(&path, "# Mine\n## A\ndata: digits\nnetwork: tiny\n").unwrap();
     let l = Lesson::open(&path, &known()).unwrap();
     assert_eq!(l.cards[0].state.data, Some(DataSource::Folder(dir.path().join("digits"))));
-    let e = Lesson::open(&dir.path().join("missing.md"), &known()).unwrap_err();
-    assert_eq!(e.line, 1);
-    assert!(e.to_string().contains("missing.md"), "{e}");
 }
 
 proptest! {
@@ -268,4 +265,18 @@ fn a_loop_card_names_a_part_the_network_has_and_a_playground_card_a_setup_the_pl
         assert_eq!(e.line, line, "{text:?}: {e}");
         assert!(e.to_string().contains(words), "{text:?}: {e}");
     }
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_without_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone.md");
+    let e = Lesson::open(&missing, &known()).expect_err("no such file");
+    assert_eq!(e.line, 0, "no line is at fault");
+    let message = e.to_string();
+    assert!(message.starts_with(&format!("{}: ", missing.display())), "{message}");
+    assert!(!message.contains(", line"), "{message}");
+    // A folder is not a lesson either.
+    let e = Lesson::open(dir.path(), &known()).expect_err("a folder");
+    assert!(matches!(e.problem, Problem::Unreadable(_)), "{e}");
 }

@@ -4,11 +4,12 @@ use std::fmt;
 
 /// A lesson file that cannot be used, naming the file, the line (1-based) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}, line {line}: {problem}")]
+#[error("{file}{}: {problem}", if *line == 0 { String::new() } else { format!(", line {line}") })]
 pub struct LessonError {
     /// The file's name as the user knows it (a path, or `built-in lesson NAME`).
     pub file: String,
-    /// The line the problem is on, from 1 (the last line for a file that ends too early).
+    /// The line the problem is on, from 1 (the last line for a file that ends too early); 0
+    /// when the file itself cannot be read (no line is at fault).
     pub line: usize,
     /// What is wrong.
     pub problem: Problem,
@@ -45,6 +46,8 @@ pub enum Problem {
         /// Why, and what would do.
         reason: String,
     },
+    /// The file cannot be read (missing, a folder, not text): the reason.
+    Unreadable(String),
     /// A name (network, phase, tab, layer) that does not exist where the card is.
     Unknown {
         /// What kind of name: `network`, `phase`, `tab`, `layer`.
@@ -68,6 +71,7 @@ impl fmt::Display for Problem {
             }
             Problem::NoCards => f.write_str("the lesson has no cards: add a line `## Card title` and its text"),
             Problem::EmptyTitle => f.write_str("the title is empty"),
+            Problem::Unreadable(reason) => f.write_str(reason),
             Problem::UnknownKey { key, known } => {
                 write!(f, "unknown key `{key}`: the keys are {}", known.join(", "))
             }

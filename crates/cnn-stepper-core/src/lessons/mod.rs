@@ -328,11 +328,8 @@ impl Lesson {
     /// The file cannot be read (line 1), or see [`Lesson::parse`].
     pub fn open(path: &Path, known: &Known) -> Result<Lesson, LessonError> {
         let file = path.display().to_string();
-        let unreadable = |reason: String| LessonError {
-            file: file.clone(),
-            line: 1,
-            problem: Problem::BadValue { key: "file", value: file.clone(), reason },
-        };
+        let unreadable =
+            |reason: String| LessonError { file: file.clone(), line: 0, problem: Problem::Unreadable(reason) };
         let mut f = crate::fileio::open_regular(path).map_err(|e| unreadable(e.to_string()))?;
         let mut text = String::new();
         std::io::Read::read_to_string(&mut f, &mut text)

@@ -21,8 +21,8 @@ use super::CnnApp;
 use crate::data::{DataSource, LoadOptions, Splits};
 use crate::engine::Phase;
 use crate::engine::playground::Setup;
-use crate::lessons::builtin::built_in;
-use crate::lessons::{CardState, DataShape, Known, Lesson, LessonError, phase_index};
+use crate::lessons::builtin::{BUILT_IN, built_in};
+use crate::lessons::{CardState, DataShape, Known, Lesson, LessonError, Problem, phase_index};
 use crate::trainer::{Command, PixelRef, Snapshot};
 use crate::ui::panels::banner::Severity;
 use crate::ui::panels::lesson_cards::{CardStatus, LessonAction};
@@ -107,6 +107,15 @@ impl CnnApp {
             Some(b) => {
                 let result = Lesson::parse(&b.file(), b.text, &self.lesson_known());
                 self.start_lesson(result, b.file());
+            }
+            None if !Path::new(name).exists() && !name.contains(['/', '.']) => {
+                // A mistyped built-in name, most likely: say which names there are.
+                let names: Vec<&str> = BUILT_IN.iter().map(|b| b.name).collect();
+                let problem = Problem::Unreadable(format!(
+                    "no built-in lesson has this name and there is no such file; the built-in lessons are {}",
+                    names.join(", ")
+                ));
+                self.start_lesson(Err(LessonError { file: name.to_owned(), line: 0, problem }), name.to_owned());
             }
             None => self.open_lesson_file(Path::new(name)),
         }

@@ -258,3 +258,16 @@ fn a_user_step_while_the_card_trains_stops_it_and_the_card_offers_to_go_on() {
     reached(&mut h, 1);
     assert_eq!(step(&h), 30);
 }
+
+#[test]
+fn a_mistyped_lesson_name_lists_the_built_in_lessons_and_changes_nothing() {
+    let mut h = harness_with(tiny());
+    started(&mut h);
+    h.state_mut().start_lesson_named("follow-the-pots");
+    settle(&mut h);
+    let banner = h.state().banners().iter().map(|b| b.message.clone()).collect::<Vec<_>>().join("\n");
+    assert!(banner.contains("follow-the-pots: no built-in lesson has this name"), "{banner}");
+    assert!(banner.contains("follow-the-post, post-does-not-learn, what-pooling-does, colour-channels"), "{banner}");
+    assert!(!banner.contains("line"), "no line is at fault: {banner}");
+    assert!(h.state().lesson().is_none(), "no lesson started");
+}

@@ -726,7 +726,9 @@ fn arithmetic_ui(
     let Some(it) = shown else { return };
     let (chans, _, _) = it.shape;
     at.channel = at.channel.min(chans.saturating_sub(1));
-    let side = map_side(ui, wide);
+    // Wide on a screen with height to spare (no lesson card under it): larger maps.
+    let roomy = wide && !projector(ui.ctx()) && ui.available_height() > 480.0;
+    let side = if roomy { 210.0 } else { map_side(ui, wide) };
     if !wide {
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {

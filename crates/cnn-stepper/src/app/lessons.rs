@@ -18,7 +18,8 @@ use std::sync::{Arc, mpsc};
 use eframe::egui;
 
 use super::CnnApp;
-use crate::data::{DataSource, LoadOptions, Splits};
+use super::open_data::Loaded;
+use crate::data::{DataError, DataSource, LoadOptions, Splits};
 use crate::engine::Phase;
 use crate::engine::playground::Setup;
 use crate::lessons::builtin::{BUILT_IN, built_in};
@@ -72,8 +73,9 @@ struct Pursuit {
 }
 
 enum DataStage {
-    Loading(DataSource, mpsc::Receiver<Result<Splits, String>>),
-    Sent(DataSource, Arc<Splits>),
+    Loading(DataSource, mpsc::Receiver<Result<Splits, DataError>>),
+    /// Sent to the worker; the data's source as the worker's snapshots will name it.
+    Sent(String),
 }
 
 /// What comes out of one look at the card's goal.
@@ -285,7 +287,7 @@ impl CnnApp {
             return match &p.data {
                 None => Next::Wait, // poll_lesson_data starts the load
                 Some(DataStage::Loading(..)) => Next::Wait,
-                Some(DataStage::Sent(_, data)) if snap.data_source == data.source => Next::Wait,
+                Some(DataStage::Sent(source)) if snap.data_source == *source => Next::Wait,
                 Some(DataStage::Sent(..)) => {
                     Next::Fail(format!("The app could not switch to the data {want} (see the message at the top)."))
                 }
@@ -369,62 +371,49 @@ impl CnnApp {
         Next::Done
     }
 
-    /// Starts loading the card's data, and sends it to the worker once it is in.
+    /// Starts loading the card's data, and sends it to the worker once it is in (the window
+    /// takes it in as for Open data…, [`CnnApp::data_arrived`]).
     fn poll_lesson_data(&mut self) {
         let data_now = self.data_switch.current.as_ref().map_or(DataSource::Sample, DataChoice::data_source);
-        let snap_source = self.results.snapshot.as_deref().map(|s| s.data_source.clone());
-        let Some(run) = &mut self.lessons.run else { return };
+        let Some(run) = &self.lessons.run else { return };
         let goal = run.lesson.state_at(run.card);
         let Some(want) = goal.data.clone() else { return };
         match &run.pursuit.data {
             None if want != data_now => {
-                let (tx, rx) = mpsc::channel();
-                let ctx = self.egui_ctx.clone();
-                let source = want.clone();
-                let spawned = std::thread::Builder::new().name("cnn-stepper lesson data".into()).spawn(move || {
-                    let result =
-                        crate::data::load(&source, &LoadOptions::default(), &|_| {}).map_err(|e| e.to_string());
-                    let _ = tx.send(result);
-                    ctx.request_repaint();
-                });
+                let counters = (Arc::default(), Arc::default());
+                let spawned = self.spawn_loader(want.clone(), LoadOptions::default(), counters.0, counters.1);
+                let Some(run) = &mut self.lessons.run else { return };
                 match spawned {
-                    Ok(_) => {
+                    Ok(rx) => {
                         run.pursuit.data = Some(DataStage::Loading(want.clone(), rx));
                         run.status = CardStatus::Working(format!("Loading the data {want}…"));
                     }
                     Err(e) => run.status = CardStatus::Failed(format!("Could not start loading {want}: {e}")),
                 }
             }
-            Some(DataStage::Loading(source, rx)) => match rx.try_recv() {
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    run.status = CardStatus::Failed(format!("Loading {source} stopped unexpectedly."));
-                }
-                Ok(Err(e)) => run.status = CardStatus::Failed(format!("Could not load the data {source}: {e}")),
-                Ok(Ok(splits)) => {
-                    let source = source.clone();
-                    let data = Arc::new(splits);
-                    let snap = self.results.snapshot.as_deref();
-                    let model = goal.network.clone().or_else(|| snap.map(|s| s.model.argument()));
-                    let model = model.unwrap_or_else(|| crate::engine::model::DEFAULT_MODEL.to_owned());
-                    let preset = goal.recipe.or(snap.map(|s| s.preset)).unwrap_or(crate::engine::Preset::Recommended);
-                    let seed = goal.seed.or(snap.map(|s| s.seed)).unwrap_or(1);
-                    run.pursuit.data = Some(DataStage::Sent(source.clone(), data.clone()));
+            Some(DataStage::Loading(source, rx)) => {
+                let source = source.clone();
+                let result = match rx.try_recv() {
+                    Err(mpsc::TryRecvError::Empty) => return,
+                    Err(mpsc::TryRecvError::Disconnected) => Err(format!("Loading {source} stopped unexpectedly.")),
+                    Ok(Err(e)) => Err(format!("Could not load the data {source}: {e}")),
+                    Ok(Ok(splits)) => Ok(Arc::new(splits)),
+                };
+                let data = match result {
+                    Ok(data) => data,
+                    Err(why) => return self.set_lesson_status(CardStatus::Failed(why)),
+                };
+                let snap = self.results.snapshot.as_deref();
+                let model = goal.network.clone().or_else(|| snap.map(|s| s.model.argument()));
+                let model = model.unwrap_or_else(|| crate::engine::model::DEFAULT_MODEL.to_owned());
+                let preset = goal.recipe.or(snap.map(|s| s.preset)).unwrap_or(crate::engine::Preset::Recommended);
+                let seed = goal.seed.or(snap.map(|s| s.seed)).unwrap_or(1);
+                if let Some(run) = &mut self.lessons.run {
+                    run.pursuit.data = Some(DataStage::Sent(data.source.clone()));
                     run.pursuit.fresh = true;
                     run.status = CardStatus::Working(format!("Starting a run on {source}…"));
-                    self.send(Command::SetData { data, seed, preset, model });
                 }
-            },
-            Some(DataStage::Sent(source, data))
-                if snap_source.as_deref() == Some(data.source.as_str()) && *source != data_now =>
-            {
-                // The worker's run is on it: the views and the evaluation follow.
-                let (source, data) = (source.clone(), data.clone());
-                self.data = data;
-                self.data_switch.current =
-                    (source != DataSource::Sample).then(|| DataChoice::new(&source, &LoadOptions::default()));
-                self.windows.saved_step = None;
-                self.forget_answers();
+                self.send_data(Loaded::from_source(data, &source), seed, preset, model);
             }
             _ => {}
         }

@@ -68,6 +68,12 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
+    /// `data`, read from `source` with the default options (a lesson's data).
+    pub(super) fn from_source(data: Arc<Splits>, source: &DataSource) -> Self {
+        let choice = (*source != DataSource::Sample).then(|| DataChoice::new(source, &LoadOptions::default()));
+        Self { data, choice }
+    }
+
     /// Images' channels, height and width, and the number of classes.
     pub(super) fn shape(&self) -> ((usize, usize, usize), usize) {
         (self.data.train.input_shape(), self.data.train.num_classes())
@@ -137,31 +143,42 @@ impl CnnApp {
 
     fn start_loading(&mut self, choice: DataChoice, model: Option<String>, at_start: bool) {
         let source = choice.data_source();
-        let options = choice.options();
         let done = Arc::new(AtomicUsize::new(0));
         let total = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = mpsc::channel();
-        let (d, t, ctx) = (done.clone(), total.clone(), self.egui_ctx.clone());
-        let thread = std::thread::Builder::new().name("cnn-stepper data loader".into()).spawn({
-            let source = source.clone();
-            move || {
-                let progress = |p: LoadProgress| {
-                    d.store(p.done, Ordering::Relaxed);
-                    t.store(p.total, Ordering::Relaxed);
-                    ctx.request_repaint();
-                };
-                let result = crate::data::load(&source, &options, &progress);
-                // The window may have gone, or another load replaced this one: nobody to tell.
-                let _ = tx.send(result);
-                ctx.request_repaint();
+        let rx = match self.spawn_loader(source.clone(), choice.options(), done.clone(), total.clone()) {
+            Ok(rx) => rx,
+            Err(e) => {
+                self.push_banner(Severity::Error, format!("Could not start loading {source}: {e}"));
+                return;
             }
-        });
-        if let Err(e) = thread {
-            self.push_banner(Severity::Error, format!("Could not start loading {source}: {e}"));
-            return;
-        }
+        };
         self.data_switch.loading =
             Some(Loading { choice, what: format!("loading {source}"), done, total, result: rx, model, at_start });
+    }
+
+    /// Loads `source` on a thread of its own, counting its progress in `done` / `total` and
+    /// waking the window; the result comes through the receiver (Open data… and lesson cards).
+    pub(super) fn spawn_loader(
+        &self,
+        source: DataSource,
+        options: LoadOptions,
+        done: Arc<AtomicUsize>,
+        total: Arc<AtomicUsize>,
+    ) -> std::io::Result<mpsc::Receiver<Result<Splits, DataError>>> {
+        let (tx, rx) = mpsc::channel();
+        let ctx = self.egui_ctx.clone();
+        std::thread::Builder::new().name("cnn-stepper data loader".into()).spawn(move || {
+            let progress = |p: LoadProgress| {
+                done.store(p.done, Ordering::Relaxed);
+                total.store(p.total, Ordering::Relaxed);
+                ctx.request_repaint();
+            };
+            let result = crate::data::load(&source, &options, &progress);
+            // The window may have gone, or another load replaced this one: nobody to tell.
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        })?;
+        Ok(rx)
     }
 
     /// Forgets the load under way (Cancel on its progress bar).
@@ -237,6 +254,12 @@ impl CnnApp {
         let snap = self.results.snapshot.as_deref();
         let seed = self.controls.parse_seed().ok().or(snap.map(|s| s.seed)).unwrap_or(1);
         let preset = snap.map_or(crate::engine::Preset::Recommended, |s| s.preset);
+        self.send_data(loaded, seed, preset, model);
+    }
+
+    /// Sends `loaded` to the worker as a fresh run; [`Self::data_arrived`] takes it in once the
+    /// worker says its run is on it.
+    pub(super) fn send_data(&mut self, loaded: Loaded, seed: u64, preset: crate::engine::Preset, model: String) {
         self.send(Command::SetData { data: loaded.data.clone(), seed, preset, model });
         self.data_switch.sent = Some(loaded);
     }
